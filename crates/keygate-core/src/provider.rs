@@ -1,0 +1,341 @@
+//! Provider kinds, how each sends its key upstream, and the built-in presets.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The wire protocol family a provider speaks. Every OpenAI-compatible preset is `OpenAi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    #[serde(rename = "openai")]
+    OpenAi,
+    Anthropic,
+    Gemini,
+    Azure,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 4] = [Self::OpenAi, Self::Anthropic, Self::Gemini, Self::Azure];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+            Self::Azure => "azure",
+        }
+    }
+
+    /// How the key travels upstream for this kind.
+    pub fn auth_style(self) -> AuthStyle {
+        match self {
+            Self::OpenAi => AuthStyle::Bearer,
+            Self::Anthropic => AuthStyle::XApiKey,
+            Self::Gemini => AuthStyle::GoogApiKey,
+            Self::Azure => AuthStyle::AzureApiKey,
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown provider kind {0:?}: expected one of openai, anthropic, gemini, azure")]
+pub struct UnknownKind(pub String);
+
+impl FromStr for ProviderKind {
+    type Err = UnknownKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownKind(s.to_string()))
+    }
+}
+
+/// The header (or absence of one) that carries a key upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthStyle {
+    /// `Authorization: Bearer <key>`
+    Bearer,
+    /// `x-api-key: <key>` plus `anthropic-version`
+    XApiKey,
+    /// `x-goog-api-key: <key>` (never `?key=` in a URL)
+    GoogApiKey,
+    /// `api-key: <key>` (Azure OpenAI)
+    AzureApiKey,
+}
+
+impl AuthStyle {
+    pub fn header_name(self) -> &'static str {
+        match self {
+            Self::Bearer => "authorization",
+            Self::XApiKey => "x-api-key",
+            Self::GoogApiKey => "x-goog-api-key",
+            Self::AzureApiKey => "api-key",
+        }
+    }
+}
+
+/// A built-in provider: what `key add --provider NAME` creates when NAME does not exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Preset {
+    pub name: &'static str,
+    pub display_name: &'static str,
+    pub kind: ProviderKind,
+    /// Empty for presets whose URL is per account (Azure resource, custom endpoint).
+    pub base_url: &'static str,
+    pub docs_url: &'static str,
+    /// False for local servers such as Ollama that accept any or no key.
+    pub needs_key: bool,
+}
+
+impl Preset {
+    pub fn auth_style(&self) -> AuthStyle {
+        self.kind.auth_style()
+    }
+}
+
+const fn preset(
+    name: &'static str,
+    display_name: &'static str,
+    kind: ProviderKind,
+    base_url: &'static str,
+    docs_url: &'static str,
+) -> Preset {
+    Preset {
+        name,
+        display_name,
+        kind,
+        base_url,
+        docs_url,
+        needs_key: true,
+    }
+}
+
+use ProviderKind::{Anthropic, Azure, Gemini, OpenAi};
+
+/// Every preset, in the order the UI offers them.
+pub const PRESETS: &[Preset] = &[
+    preset(
+        "openai",
+        "OpenAI",
+        OpenAi,
+        "https://api.openai.com/v1",
+        "https://platform.openai.com/docs/api-reference",
+    ),
+    preset(
+        "anthropic",
+        "Anthropic",
+        Anthropic,
+        "https://api.anthropic.com",
+        "https://docs.anthropic.com/en/api",
+    ),
+    preset(
+        "gemini",
+        "Google Gemini",
+        Gemini,
+        "https://generativelanguage.googleapis.com/v1beta",
+        "https://ai.google.dev/gemini-api/docs",
+    ),
+    preset(
+        "azure",
+        "Azure OpenAI",
+        Azure,
+        "",
+        "https://learn.microsoft.com/azure/ai-services/openai/reference",
+    ),
+    preset(
+        "deepseek",
+        "DeepSeek",
+        OpenAi,
+        "https://api.deepseek.com/v1",
+        "https://api-docs.deepseek.com",
+    ),
+    preset(
+        "qwen",
+        "Qwen (DashScope)",
+        OpenAi,
+        "https://dashscope.aliyuncs.com/compatible-mode/v1",
+        "https://help.aliyun.com/zh/model-studio/",
+    ),
+    preset(
+        "zhipu",
+        "Zhipu GLM",
+        OpenAi,
+        "https://open.bigmodel.cn/api/paas/v4",
+        "https://open.bigmodel.cn/dev/api",
+    ),
+    preset(
+        "moonshot",
+        "Moonshot Kimi",
+        OpenAi,
+        "https://api.moonshot.cn/v1",
+        "https://platform.moonshot.cn/docs",
+    ),
+    preset(
+        "qianfan",
+        "Baidu Qianfan",
+        OpenAi,
+        "https://qianfan.baidubce.com/v2",
+        "https://cloud.baidu.com/doc/WENXINWORKSHOP/",
+    ),
+    preset(
+        "hunyuan",
+        "Tencent Hunyuan",
+        OpenAi,
+        "https://api.hunyuan.cloud.tencent.com/v1",
+        "https://cloud.tencent.com/document/product/1729",
+    ),
+    preset(
+        "openrouter",
+        "OpenRouter",
+        OpenAi,
+        "https://openrouter.ai/api/v1",
+        "https://openrouter.ai/docs",
+    ),
+    preset(
+        "groq",
+        "Groq",
+        OpenAi,
+        "https://api.groq.com/openai/v1",
+        "https://console.groq.com/docs",
+    ),
+    preset(
+        "mistral",
+        "Mistral",
+        OpenAi,
+        "https://api.mistral.ai/v1",
+        "https://docs.mistral.ai/api/",
+    ),
+    Preset {
+        needs_key: false,
+        ..preset(
+            "ollama",
+            "Ollama (local)",
+            OpenAi,
+            "http://127.0.0.1:11434/v1",
+            "https://github.com/ollama/ollama/blob/main/docs/openai.md",
+        )
+    },
+    preset("custom", "Custom OpenAI-compatible", OpenAi, "", ""),
+];
+
+pub fn find_preset(name: &str) -> Option<&'static Preset> {
+    PRESETS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+}
+
+/// Provider names are used in URLs (`/p/{provider}/…`) and CLI arguments.
+pub fn validate_provider_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 40
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid provider name {name:?}: use 1-40 lowercase letters, digits, '-' or '_', starting with a letter"
+        ))
+    }
+}
+
+/// A base URL must be an absolute http(s) URL without credentials or a query string.
+pub fn validate_base_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| {
+            format!("invalid base URL {url:?}: it must start with http:// or https://")
+        })?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(format!("invalid base URL {url:?}: it has no host"));
+    }
+    if host.contains('@') {
+        return Err("invalid base URL: credentials in the URL are not allowed; add the key with `keygate key add`".into());
+    }
+    if url.contains('?') || url.contains('#') || url.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "invalid base URL {url:?}: no query string, fragment or spaces"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_required_preset_exists_with_its_kind() {
+        let expected = [
+            ("openai", OpenAi),
+            ("anthropic", Anthropic),
+            ("gemini", Gemini),
+            ("azure", Azure),
+            ("deepseek", OpenAi),
+            ("qwen", OpenAi),
+            ("zhipu", OpenAi),
+            ("moonshot", OpenAi),
+            ("qianfan", OpenAi),
+            ("hunyuan", OpenAi),
+            ("openrouter", OpenAi),
+            ("groq", OpenAi),
+            ("mistral", OpenAi),
+            ("ollama", OpenAi),
+            ("custom", OpenAi),
+        ];
+        for (name, kind) in expected {
+            let preset = find_preset(name).unwrap_or_else(|| panic!("missing preset {name}"));
+            assert_eq!(preset.kind, kind, "{name}");
+            if !preset.base_url.is_empty() {
+                validate_base_url(preset.base_url).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            validate_provider_name(name).unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(PRESETS.len(), expected.len());
+    }
+
+    #[test]
+    fn auth_styles_follow_provider_kind() {
+        assert_eq!(OpenAi.auth_style().header_name(), "authorization");
+        assert_eq!(Anthropic.auth_style().header_name(), "x-api-key");
+        assert_eq!(Gemini.auth_style().header_name(), "x-goog-api-key");
+        assert_eq!(Azure.auth_style().header_name(), "api-key");
+    }
+
+    #[test]
+    fn anthropic_base_url_is_the_root_and_openai_includes_the_version() {
+        assert_eq!(
+            find_preset("anthropic").map(|p| p.base_url),
+            Some("https://api.anthropic.com")
+        );
+        assert!(find_preset("openai").is_some_and(|p| p.base_url.ends_with("/v1")));
+    }
+
+    #[test]
+    fn kind_parses_case_insensitively_and_rejects_unknown() {
+        assert_eq!("OpenAI".parse::<ProviderKind>(), Ok(OpenAi));
+        assert!("bedrock".parse::<ProviderKind>().is_err());
+    }
+
+    #[test]
+    fn base_url_validation_rejects_credentials_and_queries() {
+        assert!(validate_base_url("https://api.example.com/v1").is_ok());
+        assert!(validate_base_url("ftp://x").is_err());
+        assert!(validate_base_url("https://user:pw@host/v1").is_err());
+        assert!(validate_base_url("https://host/v1?key=abc").is_err());
+        assert!(validate_base_url("https:///v1").is_err());
+    }
+}
