@@ -1,1 +1,25 @@
-//! x
+//! KeyGate's SQLite store: `$KEYGATE_HOME/keygate.db` in WAL mode with foreign keys on.
+//!
+//! Holds providers, keys (metadata and fingerprint only), key health, local access tokens
+//! (SHA-256 hashes only), settings and events. Opening a store migrates it forward; a
+//! database written by a newer KeyGate is refused rather than guessed at.
+//!
+//! This crate must never store a secret: no column holds an API key or a token in clear.
+
+mod columns;
+mod db;
+mod error;
+mod events;
+mod keys;
+mod migrations;
+mod providers;
+mod settings;
+mod tokens;
+
+pub use db::{DB_FILE_NAME, Store};
+pub use error::StoreError;
+pub use events::Event;
+pub use keys::{KeyHealthRow, KeyRow, NewKey};
+pub use migrations::SCHEMA_VERSION;
+pub use providers::{NewProvider, ProviderRow};
+pub use tokens::{NewToken, TokenRow};

@@ -1,0 +1,25 @@
+/// What went wrong in the store. Messages are meant for users: they say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the database {path} was written by a newer KeyGate (schema version {found}, this build knows up to {known}); upgrade KeyGate or point KEYGATE_HOME elsewhere"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("corrupt value in the database: {0}")]
+    Corrupt(String),
+}

@@ -1,0 +1,105 @@
+//! Versioned schema migrations, tracked in `PRAGMA user_version`. Each entry upgrades the
+//! schema from its index to the next version; entries are never edited once released.
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: providers, keys, key health, access tokens, settings, events.
+    r#"
+    CREATE TABLE providers (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        kind        TEXT NOT NULL,
+        base_url    TEXT NOT NULL,
+        headers     TEXT NOT NULL DEFAULT '{}',
+        priority    INTEGER NOT NULL DEFAULT 0,
+        enabled     INTEGER NOT NULL DEFAULT 1,
+        is_default  INTEGER NOT NULL DEFAULT 0,
+        created_at  TEXT NOT NULL
+    );
+    CREATE TABLE keys (
+        id                  TEXT PRIMARY KEY,
+        provider_id         INTEGER NOT NULL REFERENCES providers(id) ON DELETE RESTRICT,
+        label               TEXT NOT NULL,
+        fingerprint         TEXT NOT NULL,
+        secret_ref          TEXT NOT NULL,
+        tags                TEXT NOT NULL DEFAULT '[]',
+        priority            INTEGER NOT NULL DEFAULT 0,
+        weight              INTEGER NOT NULL DEFAULT 1,
+        rpm                 INTEGER,
+        tpm                 INTEGER,
+        rpd                 INTEGER,
+        daily_budget_micros INTEGER,
+        enabled             INTEGER NOT NULL DEFAULT 1,
+        created_at          TEXT NOT NULL,
+        updated_at          TEXT NOT NULL
+    );
+    CREATE INDEX keys_provider ON keys(provider_id);
+    CREATE TABLE key_health (
+        key_id                TEXT PRIMARY KEY REFERENCES keys(id) ON DELETE CASCADE,
+        state                 TEXT NOT NULL DEFAULT 'unknown',
+        reason                TEXT,
+        consecutive_errors    INTEGER NOT NULL DEFAULT 0,
+        consecutive_successes INTEGER NOT NULL DEFAULT 0,
+        last_error            TEXT,
+        last_status           INTEGER,
+        last_checked_at       TEXT,
+        last_success_at       TEXT,
+        next_retry_at         TEXT,
+        cooldown_until        TEXT
+    );
+    CREATE TABLE access_tokens (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        hash        TEXT NOT NULL UNIQUE,
+        hint        TEXT NOT NULL,
+        models      TEXT NOT NULL DEFAULT '[]',
+        expires_at  TEXT,
+        created_at  TEXT NOT NULL,
+        last_used_at TEXT
+    );
+    CREATE TABLE settings (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE events (
+        id       INTEGER PRIMARY KEY,
+        at       TEXT NOT NULL,
+        kind     TEXT NOT NULL,
+        key_id   TEXT,
+        provider TEXT,
+        message  TEXT NOT NULL
+    );
+    CREATE INDEX events_at ON events(at);
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the schema up to [`SCHEMA_VERSION`], one transaction per step, so a crash mid-way
+/// leaves the database at the last completed version.
+pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_string(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Another process may have migrated while we waited for the write lock.
+        let now: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if now > index as i64 {
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
