@@ -104,7 +104,7 @@ pub fn parse_csv(
     };
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .flexible(false)
+        .flexible(true)
         .from_reader(text.as_bytes());
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
@@ -147,6 +147,14 @@ pub fn parse_csv(
         };
         let line = record.position().map_or(0, |p| p.line() as usize);
         if record.iter().all(str::is_empty) {
+            continue;
+        }
+        // Trailing empty fields may be left out; extra fields are a mistake.
+        if record.len() > headers.len() {
+            errors.push(err(
+                line,
+                format!("expected {} fields, found {}", headers.len(), record.len()),
+            ));
             continue;
         }
         let mut raw = RawRow::default();
@@ -437,6 +445,17 @@ mod tests {
             all.iter().all(|e| !e.contains("sk-secret-value-xyz")),
             "{all:?}"
         );
+    }
+
+    #[test]
+    fn csv_rows_may_leave_out_trailing_empty_fields() {
+        let rows = parse_csv(
+            "k.csv",
+            "provider,secret,label,tags\nopenai,sk-short-1\n",
+            &no_env,
+        )
+        .expect("valid");
+        assert_eq!(rows[0].label, None);
     }
 
     #[test]

@@ -1,1 +1,29 @@
-//! x
+//! KeyGate's engine at run time: one local HTTP server that serves the admin API (`/api`),
+//! the web UI (`/`) and, as later slices land, the proxy (`/v1`, `/p/{provider}/…`).
+//!
+//! The engine takes an already bound listener and a shutdown future, so the desktop shell,
+//! `keygate serve` and tests all own their port. It must never log, return or persist a secret,
+//! and never accept a request whose Host header is not its own loopback address.
+
+mod api;
+mod engine;
+mod error;
+mod guard;
+mod reconcile;
+mod startup;
+mod state;
+mod ui;
+
+pub use api::KeyView;
+pub use engine::{Engine, EngineConfig, EngineError, EngineHandle};
+pub use error::ApiError;
+pub use reconcile::{ReconcileReport, reconcile_secrets};
+pub use startup::{
+    ADMIN_TOKEN_ACCOUNT, ADMIN_TOKEN_ENV, StartupError, bind_listener, load_or_create_admin_token,
+};
+pub use state::AppState;
+
+/// The router for an engine state; tests drive it with `tower::ServiceExt::oneshot`.
+pub fn router(state: AppState) -> axum::Router {
+    engine::router(state)
+}

@@ -1,0 +1,162 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// KeyGate: keep LLM API keys in the OS keyring, watch their health, and proxy local tools
+/// through http://127.0.0.1:5397 with failover between keys and providers.
+#[derive(Debug, Parser)]
+#[command(name = "keygate", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Print listings and results as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the engine headless: the proxy, the admin API and the web UI.
+    Serve(ServeArgs),
+    /// Manage providers (OpenAI, Anthropic, … or your own endpoint).
+    #[command(subcommand)]
+    Provider(ProviderCommand),
+    /// Manage API keys; secrets go to the OS keyring.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Import keys from a CSV or TOML file: all rows or none.
+    Import(ImportArgs),
+    /// Manage local access tokens that tools use to call the proxy.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "KEYGATE_PORT", default_value_t = 5397)]
+    pub port: u16,
+    /// Address to bind. Anything but loopback exposes your keys to the network.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Required with a non-loopback --bind.
+    #[arg(long)]
+    pub i_know_this_exposes_keys: bool,
+    /// Open the web UI in the default browser.
+    #[arg(long)]
+    pub open: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProviderCommand {
+    /// Add a provider. Preset names (openai, anthropic, deepseek, …) fill in kind and URL.
+    Add(ProviderAddArgs),
+    /// List providers.
+    List,
+    /// Remove a provider that has no keys.
+    Rm { name: String },
+    /// List the built-in presets.
+    Presets,
+}
+
+#[derive(Debug, Args)]
+pub struct ProviderAddArgs {
+    pub name: String,
+    /// openai, anthropic, gemini or azure (default: the preset's kind).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Base URL, e.g. https://api.example.com/v1 (default: the preset's URL).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Extra header sent upstream, as NAME:VALUE (repeatable). Never a secret.
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    pub headers: Vec<String>,
+    /// Lower numbers are tried first.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub priority: i64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Add a key. The secret is read from stdin (hidden on a terminal) or referenced with --secret-env.
+    Add(KeyAddArgs),
+    /// List keys with their health.
+    List,
+    /// Enable keys.
+    Enable {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Disable keys (the proxy stops using them).
+    Disable {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Remove keys and their keyring entries.
+    Rm {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Clear keys' health and counters so they are tried again.
+    Reset {
+        ids: Vec<String>,
+        /// Reset every unhealthy or degraded key.
+        #[arg(long, conflicts_with = "ids")]
+        failed: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct KeyAddArgs {
+    /// Provider name; a preset name creates the provider on first use.
+    #[arg(long)]
+    pub provider: String,
+    #[arg(long)]
+    pub label: Option<String>,
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub priority: i64,
+    #[arg(long, default_value_t = 1)]
+    pub weight: i64,
+    #[arg(long)]
+    pub rpm: Option<u32>,
+    #[arg(long)]
+    pub tpm: Option<u32>,
+    #[arg(long)]
+    pub rpd: Option<u32>,
+    /// Daily spend cap in USD, e.g. 5 or 12.50.
+    #[arg(long, value_name = "USD")]
+    pub daily_budget: Option<String>,
+    /// Keep the secret in this environment variable instead of the keyring (headless hosts).
+    #[arg(long, value_name = "VAR")]
+    pub secret_env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A .csv (columns provider,label,secret,tags,priority,weight,rpm,tpm,rpd,daily_budget)
+    /// or .toml ([[key]] tables) file.
+    pub file: PathBuf,
+    /// Check the file and show what would be imported, without importing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once.
+    Create {
+        name: String,
+        /// Comma-separated model patterns the token may use, e.g. "gpt-4o*,claude-*".
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
+        /// Last valid day (YYYY-MM-DD, UTC) or an RFC 3339 time.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List tokens (never the tokens themselves).
+    List,
+    /// Revoke a token.
+    Revoke { name: String },
+}

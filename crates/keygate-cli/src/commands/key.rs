@@ -1,0 +1,273 @@
+use anyhow::{Context as _, Result, anyhow};
+use keygate_core::fingerprint::fingerprint;
+use keygate_core::key::{
+    KeyLimits, key_id_from_bytes, parse_usd_micros, validate_key_id, validate_label, validate_tag,
+};
+use keygate_server::KeyView;
+use keygate_store::{KeyRow, NewKey, NewProvider, Store};
+use keygate_vault::{SecretRef, Sensitive, Vault};
+
+use super::provider::provider_to_create;
+use crate::cli::{KeyAddArgs, KeyCommand};
+use crate::context::{Context, usage};
+use crate::output;
+use crate::secret_input::read_secret;
+
+pub fn run(ctx: &Context, command: KeyCommand) -> Result<()> {
+    match command {
+        KeyCommand::Add(args) => add(ctx, args),
+        KeyCommand::List => list(ctx),
+        KeyCommand::Enable { ids } => set_enabled(ctx, &ids, true),
+        KeyCommand::Disable { ids } => set_enabled(ctx, &ids, false),
+        KeyCommand::Rm { ids } => remove(ctx, &ids),
+        KeyCommand::Reset { ids, failed } => reset(ctx, &ids, failed),
+    }
+}
+
+/// A key about to be stored, with its secret when the secret goes to the keyring.
+pub struct PendingKey {
+    pub key: NewKey,
+    pub keyring_secret: Option<Sensitive<String>>,
+}
+
+pub fn new_key_id() -> String {
+    key_id_from_bytes(rand::random())
+}
+
+/// Stores keys the way DESIGN §3 orders it: keyring entries first, then the rows in one
+/// transaction; if anything fails, the keyring entries written so far are removed again.
+pub fn store_keys(
+    vault: &Vault,
+    store: &mut Store,
+    providers: &[NewProvider],
+    pending: &[PendingKey],
+) -> Result<()> {
+    if pending.iter().any(|p| p.keyring_secret.is_some()) {
+        vault.check()?;
+    }
+    let mut written: Vec<&str> = Vec::new();
+    let rollback = |written: &[&str]| {
+        for id in written {
+            if let Err(err) = vault.remove(id) {
+                eprintln!(
+                    "warning: could not remove the keyring entry for {id} after a failed add: {err}"
+                );
+            }
+        }
+    };
+    for item in pending {
+        if let Some(secret) = &item.keyring_secret {
+            if let Err(err) = vault.store(&item.key.id, secret) {
+                rollback(&written);
+                return Err(err.into());
+            }
+            written.push(&item.key.id);
+        }
+    }
+    let keys: Vec<NewKey> = pending.iter().map(|p| p.key.clone()).collect();
+    if let Err(err) = store.insert_keys(providers, &keys) {
+        rollback(&written);
+        return Err(err.into());
+    }
+    Ok(())
+}
+
+fn add(ctx: &Context, args: KeyAddArgs) -> Result<()> {
+    if let Some(label) = &args.label {
+        validate_label(label).map_err(usage)?;
+    }
+    for tag in &args.tags {
+        validate_tag(tag).map_err(usage)?;
+    }
+    if !(1..=1000).contains(&args.weight) {
+        return Err(usage("--weight must be between 1 and 1000"));
+    }
+    let daily_budget_micros = args
+        .daily_budget
+        .as_deref()
+        .map(parse_usd_micros)
+        .transpose()
+        .map_err(usage)?;
+    let mut store = ctx.store()?;
+    let new_provider = provider_to_create(&store, &args.provider).map_err(usage)?;
+    let (secret_ref, secret) = match &args.secret_env {
+        Some(var) => {
+            let secret_ref = SecretRef::env(var).map_err(|e| usage(e.to_string()))?;
+            let value = ctx
+                .vault
+                .resolve(&secret_ref, "")?
+                .ok_or_else(|| anyhow!("environment variable {var} is not set or empty; export it before adding the key"))?;
+            (secret_ref, value)
+        }
+        None => {
+            let prompt = format!("API key for {} (input hidden): ", args.provider);
+            (SecretRef::Keyring, read_secret(&prompt)?)
+        }
+    };
+    let id = new_key_id();
+    let label = match args.label {
+        Some(label) => label,
+        None => default_label(&store, &args.provider)?,
+    };
+    let key = NewKey {
+        id: id.clone(),
+        provider: args.provider.clone(),
+        label,
+        fingerprint: fingerprint(secret.expose()),
+        secret_ref: secret_ref.to_string(),
+        tags: args.tags,
+        priority: args.priority,
+        weight: args.weight,
+        limits: KeyLimits {
+            rpm: args.rpm,
+            tpm: args.tpm,
+            rpd: args.rpd,
+            daily_budget_micros,
+        },
+    };
+    let keyring_secret = matches!(secret_ref, SecretRef::Keyring).then_some(secret);
+    let providers: Vec<NewProvider> = new_provider.into_iter().collect();
+    store_keys(
+        &ctx.vault,
+        &mut store,
+        &providers,
+        &[PendingKey {
+            key,
+            keyring_secret,
+        }],
+    )?;
+    let row = store
+        .get_key(&id)?
+        .context("the key vanished right after it was added")?;
+    if ctx.json {
+        return output::json(&KeyView::from(row));
+    }
+    for provider in &providers {
+        println!(
+            "Created provider {} from its preset ({}).",
+            provider.name, provider.base_url
+        );
+    }
+    let place = match &secret_ref {
+        SecretRef::Keyring => format!("in the OS keyring (service {:?})", ctx.vault.service()),
+        SecretRef::Env(var) => format!("as a reference to ${var}"),
+    };
+    println!(
+        "Added key {id} ({}, {:?}, {}); secret kept {place}.",
+        row.provider, row.label, row.fingerprint
+    );
+    Ok(())
+}
+
+fn default_label(store: &Store, provider: &str) -> Result<String> {
+    let count = store
+        .list_keys()?
+        .iter()
+        .filter(|k| k.provider == provider)
+        .count();
+    Ok(format!("{provider}-{}", count + 1))
+}
+
+fn list(ctx: &Context) -> Result<()> {
+    let keys = ctx.store()?.list_keys()?;
+    if ctx.json {
+        let views: Vec<KeyView> = keys.into_iter().map(KeyView::from).collect();
+        return output::json(&views);
+    }
+    if keys.is_empty() {
+        println!("No keys yet. Add one: keygate key add --provider openai   (then paste the key)");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = keys.iter().map(key_row).collect();
+    output::table(
+        &[
+            "ID",
+            "PROVIDER",
+            "LABEL",
+            "HEALTH",
+            "FINGERPRINT",
+            "TAGS",
+            "PRIO",
+            "SECRET",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+fn key_row(k: &KeyRow) -> Vec<String> {
+    let health = match k.health.reason {
+        Some(reason) => format!("{} ({})", k.health.state, reason.describe()),
+        None => k.health.state.to_string(),
+    };
+    vec![
+        k.id.clone(),
+        k.provider.clone(),
+        k.label.clone(),
+        health,
+        k.fingerprint.clone(),
+        if k.tags.is_empty() {
+            "-".into()
+        } else {
+            k.tags.join(",")
+        },
+        k.priority.to_string(),
+        k.secret_ref.clone(),
+    ]
+}
+
+fn check_ids(ids: &[String]) -> Result<()> {
+    for id in ids {
+        validate_key_id(id).map_err(usage)?;
+    }
+    Ok(())
+}
+
+fn set_enabled(ctx: &Context, ids: &[String], enabled: bool) -> Result<()> {
+    check_ids(ids)?;
+    ctx.store()?.set_keys_enabled(ids, enabled)?;
+    let verb = if enabled { "Enabled" } else { "Disabled" };
+    println!("{verb} {}.", ids.join(", "));
+    Ok(())
+}
+
+fn remove(ctx: &Context, ids: &[String]) -> Result<()> {
+    check_ids(ids)?;
+    let deleted = ctx.store()?.delete_keys(ids)?;
+    let mut leftovers = Vec::new();
+    for key in &deleted {
+        if key.secret_ref == SecretRef::Keyring.to_string()
+            && let Err(err) = ctx.vault.remove(&key.id)
+        {
+            leftovers.push(format!("{}: {err}", key.id));
+        }
+    }
+    println!("Removed {}.", ids.join(", "));
+    if !leftovers.is_empty() {
+        return Err(anyhow!(
+            "the keys are removed from KeyGate, but their keyring entries (service {:?}) could not be deleted: {}",
+            ctx.vault.service(),
+            leftovers.join("; ")
+        ));
+    }
+    Ok(())
+}
+
+fn reset(ctx: &Context, ids: &[String], failed: bool) -> Result<()> {
+    if ids.is_empty() && !failed {
+        return Err(usage(
+            "name the keys to reset, or use --failed for every unhealthy or degraded key",
+        ));
+    }
+    check_ids(ids)?;
+    let reset = ctx.store()?.reset_keys(ids, failed)?;
+    if ctx.json {
+        return output::json(&reset);
+    }
+    if reset.is_empty() {
+        println!("No failed keys to reset.");
+    } else {
+        println!("Reset {}.", reset.join(", "));
+    }
+    Ok(())
+}

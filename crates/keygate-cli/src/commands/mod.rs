@@ -1,0 +1,20 @@
+mod import;
+mod key;
+mod provider;
+mod serve;
+mod token;
+
+use anyhow::Result;
+
+use crate::cli::Command;
+use crate::context::Context;
+
+pub fn run(ctx: &Context, command: Command) -> Result<()> {
+    match command {
+        Command::Serve(args) => serve::run(ctx, args),
+        Command::Provider(cmd) => provider::run(ctx, cmd),
+        Command::Key(cmd) => key::run(ctx, cmd),
+        Command::Import(args) => import::run(ctx, args),
+        Command::Token(cmd) => token::run(ctx, cmd),
+    }
+}

@@ -1,0 +1,141 @@
+use anyhow::{Result, anyhow};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use keygate_core::token::{
+    token_from_random_bytes, token_hash, token_hint, validate_model_glob, validate_token_name,
+};
+use keygate_store::NewToken;
+
+use crate::cli::TokenCommand;
+use crate::context::{Context, usage};
+use crate::output::{self, or_dash};
+
+pub fn run(ctx: &Context, command: TokenCommand) -> Result<()> {
+    match command {
+        TokenCommand::Create {
+            name,
+            models,
+            expires,
+        } => create(ctx, name, models, expires),
+        TokenCommand::List => list(ctx),
+        TokenCommand::Revoke { name } => {
+            ctx.store()?.revoke_token(&name)?;
+            println!("Revoked token {name}; tools using it are refused from now on.");
+            Ok(())
+        }
+    }
+}
+
+fn create(ctx: &Context, name: String, models: Vec<String>, expires: Option<String>) -> Result<()> {
+    validate_token_name(&name).map_err(usage)?;
+    let models: Vec<String> = models
+        .into_iter()
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect();
+    for glob in &models {
+        validate_model_glob(glob).map_err(usage)?;
+    }
+    let expires_at = expires
+        .as_deref()
+        .map(|text| parse_expiry(text, Utc::now()))
+        .transpose()
+        .map_err(usage)?;
+    let bytes: [u8; 64] = rand::random();
+    let token = token_from_random_bytes(&bytes)
+        .ok_or_else(|| anyhow!("the random generator gave too few usable bytes; try again"))?;
+    ctx.store()?.insert_token(&NewToken {
+        name: name.clone(),
+        hash: token_hash(&token),
+        hint: token_hint(&token),
+        models: models.clone(),
+        expires_at: expires_at.clone(),
+    })?;
+    if ctx.json {
+        return output::json(
+            &serde_json::json!({ "name": name, "token": token, "models": models, "expires_at": expires_at }),
+        );
+    }
+    println!(
+        "Created token {name}. Copy it now; KeyGate keeps only its hash and cannot show it again:\n"
+    );
+    println!("  {token}\n");
+    println!("Use it as the API key of your tool, with base URL http://127.0.0.1:5397/v1");
+    Ok(())
+}
+
+/// `YYYY-MM-DD` means through the end of that day (UTC); RFC 3339 is taken as given.
+fn parse_expiry(text: &str, now: DateTime<Utc>) -> Result<String, String> {
+    let at = if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        day.and_hms_opt(23, 59, 59)
+            .map(|t| t.and_utc())
+            .ok_or("invalid date")?
+    } else {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| {
+                format!("invalid --expires {text:?}: use YYYY-MM-DD or an RFC 3339 time")
+            })?
+    };
+    if at <= now {
+        return Err(format!("--expires {text} is in the past"));
+    }
+    Ok(at.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+fn list(ctx: &Context) -> Result<()> {
+    let tokens = ctx.store()?.list_tokens()?;
+    if ctx.json {
+        return output::json(&tokens);
+    }
+    if tokens.is_empty() {
+        println!("No tokens yet. Create one for each tool: keygate token create cursor");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = tokens
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                t.hint.clone(),
+                if t.models.is_empty() {
+                    "*".into()
+                } else {
+                    t.models.join(",")
+                },
+                or_dash(t.expires_at.as_ref()),
+                t.created_at.clone(),
+                or_dash(t.last_used_at.as_ref()),
+            ]
+        })
+        .collect();
+    output::table(
+        &["NAME", "TOKEN", "MODELS", "EXPIRES", "CREATED", "LAST USED"],
+        &rows,
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn expiry_dates_mean_end_of_day_and_past_dates_are_refused() {
+        let now = Utc
+            .with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
+            .single()
+            .expect("date");
+        assert_eq!(
+            parse_expiry("2026-12-31", now),
+            Ok("2026-12-31T23:59:59Z".into())
+        );
+        assert_eq!(
+            parse_expiry("2027-01-01T08:00:00+02:00", now),
+            Ok("2027-01-01T06:00:00Z".into())
+        );
+        assert!(parse_expiry("2026-11-22", now).is_err());
+        assert!(parse_expiry("tomorrow", now).is_err());
+    }
+}

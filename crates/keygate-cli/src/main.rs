@@ -1,0 +1,46 @@
+//! `keygate`: the command line for KeyGate. Manages providers, keys (secrets go to the OS
+//! keyring) and local access tokens, imports key files, and runs the headless engine.
+//!
+//! Exit codes: 0 ok, 1 the command failed, 2 the command line was wrong.
+//! Nothing here may print a secret, except a newly created access token, exactly once.
+
+mod cli;
+mod commands;
+mod context;
+mod output;
+mod secret_input;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::context::{Context, UsageError};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(matches!(cli.command, Command::Serve(_)));
+    let result = Context::from_env(cli.json).and_then(|ctx| commands::run(&ctx, cli.command));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            if err.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn init_logging(serving: bool) {
+    let default = if serving { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,38 @@
+//! The admin API (`/api`): JSON in and out, errors as `{"error":{"code","message"}}`.
+
+pub(crate) mod keys;
+mod providers;
+
+use axum::Router;
+use axum::routing::get;
+use axum::{Json, middleware};
+use serde_json::{Value, json};
+
+pub use keys::KeyView;
+
+use crate::guard::admin_auth;
+use crate::{ApiError, AppState};
+
+/// Routes that need no admin token.
+pub fn public_routes() -> Router<AppState> {
+    Router::new().route("/api/health", get(health))
+}
+
+/// Routes behind the admin token.
+pub fn admin_routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/keys", get(keys::list))
+        .route("/api/keys/{id}", get(keys::get))
+        .route("/api/providers", get(providers::list))
+        .route("/api/presets", get(providers::presets))
+        .route("/api/{*rest}", axum::routing::any(unknown))
+        .route_layer(middleware::from_fn_with_state(state, admin_auth))
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn unknown() -> ApiError {
+    ApiError::not_found("no such API endpoint")
+}

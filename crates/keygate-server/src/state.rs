@@ -1,0 +1,81 @@
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use keygate_store::Store;
+use keygate_vault::{Sensitive, Vault};
+use sha2::{Digest, Sha256};
+
+use crate::ApiError;
+
+/// What every request handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    home: PathBuf,
+    store: Mutex<Store>,
+    vault: Vault,
+    admin_token_hash: [u8; 32],
+    port: u16,
+}
+
+impl AppState {
+    pub fn new(
+        home: PathBuf,
+        store: Store,
+        vault: Vault,
+        admin_token: &Sensitive<String>,
+        port: u16,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                home,
+                store: Mutex::new(store),
+                vault,
+                admin_token_hash: Sha256::digest(admin_token.expose().as_bytes()).into(),
+                port,
+            }),
+        }
+    }
+
+    pub fn home(&self) -> &PathBuf {
+        &self.inner.home
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.inner.vault
+    }
+
+    pub fn port(&self) -> u16 {
+        self.inner.port
+    }
+
+    /// Compares a presented admin token with the real one in constant time (on their hashes).
+    pub fn is_admin_token(&self, presented: &str) -> bool {
+        let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        presented
+            .iter()
+            .zip(self.inner.admin_token_hash.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+
+    /// Runs a store operation on the blocking pool, so SQLite never stalls the async workers.
+    pub async fn with_store<T, F>(&self, op: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = state.inner.store.lock().map_err(|_| {
+                ApiError::internal("the database connection was poisoned by an earlier panic")
+            })?;
+            op(&mut store)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
+    }
+}
