@@ -1,8 +1,9 @@
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
+use keygate_server::{resolve_home, vault_from_env};
 use keygate_store::Store;
-use keygate_vault::{DEFAULT_SERVICE, SERVICE_ENV, Vault};
+use keygate_vault::Vault;
 
 /// An error in how the command was called (exit code 2), as opposed to a failure (exit 1).
 #[derive(Debug)]
@@ -30,19 +31,9 @@ pub struct Context {
 
 impl Context {
     pub fn from_env(json: bool) -> Result<Self> {
-        let home = match std::env::var_os("KEYGATE_HOME").filter(|v| !v.is_empty()) {
-            Some(dir) => PathBuf::from(dir),
-            None => directories::BaseDirs::new()
-                .map(|dirs| dirs.data_dir().join("keygate"))
-                .context("cannot find the user's data directory; set KEYGATE_HOME")?,
-        };
-        let service = std::env::var(SERVICE_ENV)
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| DEFAULT_SERVICE.to_string());
         Ok(Self {
-            home,
-            vault: Vault::new(service),
+            home: resolve_home()?,
+            vault: vault_from_env(),
             json,
         })
     }

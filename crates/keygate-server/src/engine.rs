@@ -1,12 +1,14 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use axum::Router;
 use axum::middleware;
 use keygate_store::{Store, StoreError};
 use keygate_vault::{Sensitive, Vault};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::guard::host_guard;
@@ -18,7 +20,13 @@ pub struct EngineConfig {
     pub home: PathBuf,
     pub vault: Vault,
     pub admin_token: Sensitive<String>,
+    /// How long shutdown waits for in-flight requests (streams included) before it stops
+    /// anyway.
+    pub drain_timeout: Duration,
 }
+
+/// The drain timeout binaries use unless told otherwise.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -63,6 +71,7 @@ impl Engine {
     {
         let addr = listener.local_addr().map_err(EngineError::Listener)?;
         let home = config.home.clone();
+        let config_drain = config.drain_timeout;
         let store = tokio::task::spawn_blocking(move || Store::open_in(&home)).await??;
         let state = AppState::new(
             config.home,
@@ -73,10 +82,25 @@ impl Engine {
         );
         spawn_reconcile(state.clone());
         let app = router(state);
+        let drain_timeout = config_drain;
+        let (stopping_tx, mut stopping_rx) = watch::channel(false);
+        let graceful = async move {
+            shutdown.await;
+            let _ = stopping_tx.send(true);
+        };
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
+            let serve = axum::serve(listener, app).with_graceful_shutdown(graceful);
+            let deadline = async move {
+                let _ = stopping_rx.wait_for(|stopping| *stopping).await;
+                tokio::time::sleep(drain_timeout).await;
+            };
+            tokio::select! {
+                result = serve => result,
+                () = deadline => {
+                    tracing::warn!("requests still in flight after {drain_timeout:?}; stopping anyway");
+                    Ok(())
+                }
+            }
         });
         Ok(EngineHandle { addr, task })
     }

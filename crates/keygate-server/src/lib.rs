@@ -15,11 +15,12 @@ mod state;
 mod ui;
 
 pub use api::KeyView;
-pub use engine::{Engine, EngineConfig, EngineError, EngineHandle};
+pub use engine::{DEFAULT_DRAIN_TIMEOUT, Engine, EngineConfig, EngineError, EngineHandle};
 pub use error::ApiError;
 pub use reconcile::{ReconcileReport, reconcile_secrets};
 pub use startup::{
     ADMIN_TOKEN_ACCOUNT, ADMIN_TOKEN_ENV, StartupError, bind_listener, load_or_create_admin_token,
+    resolve_home, vault_from_env,
 };
 pub use state::AppState;
 

@@ -22,6 +22,8 @@ pub enum StartupError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot find the user's data directory; set KEYGATE_HOME")]
+    NoHome,
     #[error("cannot get the admin token: {0} (or set {ADMIN_TOKEN_ENV} to a token of your choice)")]
     AdminToken(VaultError),
 }
@@ -69,4 +71,23 @@ pub fn load_or_create_admin_token(
 /// Used only if the rejection sampling above ran out of bytes (astronomically unlikely).
 fn hex_fallback(bytes: &[u8]) -> String {
     bytes.iter().take(24).map(|b| format!("{b:02x}")).collect()
+}
+
+/// `KEYGATE_HOME`, or the platform data directory's `keygate` folder.
+pub fn resolve_home() -> Result<std::path::PathBuf, StartupError> {
+    match std::env::var_os("KEYGATE_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => Ok(std::path::PathBuf::from(dir)),
+        None => directories::BaseDirs::new()
+            .map(|dirs| dirs.data_dir().join("keygate"))
+            .ok_or(StartupError::NoHome),
+    }
+}
+
+/// The vault under `KEYGATE_KEYRING_SERVICE`, or the default service name.
+pub fn vault_from_env() -> Vault {
+    let service = std::env::var(keygate_vault::SERVICE_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| keygate_vault::DEFAULT_SERVICE.to_string());
+    Vault::new(service)
 }

@@ -75,6 +75,13 @@ impl Store {
             .query_row("PRAGMA user_version", [], |row| row.get(0))?)
     }
 
+    /// SQLite's own consistency check: `"ok"` for a healthy file.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))?)
+    }
+
     pub(crate) fn now(&self) -> String {
         timestamp((self.clock)())
     }

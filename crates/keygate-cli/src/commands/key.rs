@@ -100,6 +100,8 @@ fn add(ctx: &Context, args: KeyAddArgs) -> Result<()> {
             (secret_ref, value)
         }
         None => {
+            // Fail before asking for the secret if it has nowhere to go.
+            ctx.vault.check()?;
             let prompt = format!("API key for {} (input hidden): ", args.provider);
             (SecretRef::Keyring, read_secret(&prompt)?)
         }

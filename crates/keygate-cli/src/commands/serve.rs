@@ -2,7 +2,8 @@ use std::net::SocketAddr;
 
 use anyhow::{Context as _, Result};
 use keygate_server::{
-    ADMIN_TOKEN_ENV, Engine, EngineConfig, bind_listener, load_or_create_admin_token,
+    ADMIN_TOKEN_ENV, DEFAULT_DRAIN_TIMEOUT, Engine, EngineConfig, bind_listener,
+    load_or_create_admin_token,
 };
 
 use crate::cli::ServeArgs;
@@ -28,6 +29,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<()> {
             home: ctx.home.clone(),
             vault: ctx.vault.clone(),
             admin_token: admin_token.clone(),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         };
         let engine = Engine::start(config, listener, shutdown_signal()).await?;
         let addr = engine.local_addr();

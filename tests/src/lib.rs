@@ -1,0 +1,11 @@
+//! Shared harness for KeyGate's integration tests: temporary homes, the built binaries,
+//! and the test session (a real gnome-keyring under a private D-Bus, Xvfb for windows) that
+//! `make test` sets up. Fake LLM upstreams join this crate with the proxy.
+//!
+//! Tests that need the session check [`session_available`]; outside `make test` they say
+//! they were skipped, inside it they always run.
+
+mod session;
+pub mod webdriver;
+
+pub use session::{TestEnv, bin_path, free_port, run_with_stdin, session_available};

@@ -1,0 +1,141 @@
+//! The engine's router, driven in-process with `oneshot` (no socket): health, the admin token,
+//! the Host-header guard, the error shape, and that no secret reaches an API response.
+
+use axum::body::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use keygate_core::key::KeyLimits;
+use keygate_core::provider::ProviderKind;
+use keygate_server::{AppState, router};
+use keygate_store::{NewKey, NewProvider, Store};
+use keygate_vault::{Sensitive, Vault};
+use serde_json::Value;
+use tower::ServiceExt;
+
+const PORT: u16 = 5397;
+const ADMIN: &str = "admin-test-token-0123456789";
+
+fn state() -> (tempfile::TempDir, AppState) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open_in(dir.path()).expect("store");
+    let provider = NewProvider {
+        name: "openai".into(),
+        kind: ProviderKind::OpenAi,
+        base_url: "https://api.openai.com/v1".into(),
+        headers: Default::default(),
+        priority: 0,
+    };
+    let key = NewKey {
+        id: "k_apitest001".into(),
+        provider: "openai".into(),
+        label: "api key".into(),
+        fingerprint: "sk-…WXYZ #12345678".into(),
+        secret_ref: "env:KG_API_TEST_UNSET".into(),
+        tags: vec!["t".into()],
+        priority: 0,
+        weight: 1,
+        limits: KeyLimits {
+            daily_budget_micros: Some(2_500_000),
+            ..KeyLimits::default()
+        },
+    };
+    store.insert_keys(&[provider], &[key]).expect("seed");
+    let state = AppState::new(
+        dir.path().to_path_buf(),
+        store,
+        Vault::new("keygate-api-test-unused"),
+        &Sensitive::new(ADMIN.to_string()),
+        PORT,
+    );
+    (dir, state)
+}
+
+async fn call(
+    state: &AppState,
+    path: &str,
+    host: &str,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = Request::get(path).header("host", host);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = router(state.clone())
+        .oneshot(request.body(Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn health_needs_no_token() {
+    let (_dir, state) = state();
+    let (status, body) = call(&state, "/api/health", "127.0.0.1:5397", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn admin_endpoints_need_the_admin_token() {
+    let (_dir, state) = state();
+    for token in [None, Some("wrong"), Some("admin-test-token-012345678")] {
+        let (status, body) = call(&state, "/api/keys", "127.0.0.1:5397", token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(body["error"]["code"], "unauthorized");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("keygate serve"))
+        );
+    }
+    let (status, body) = call(&state, "/api/keys", "localhost:5397", Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::OK);
+    let key = &body["keys"][0];
+    assert_eq!(key["id"], "k_apitest001");
+    assert_eq!(key["health"]["state"], "unknown");
+    assert_eq!(key["limits"]["daily_budget_usd"], "2.50");
+}
+
+#[tokio::test]
+async fn foreign_host_headers_are_refused_before_auth() {
+    let (_dir, state) = state();
+    for host in [
+        "evil.example:5397",
+        "127.0.0.1:9999",
+        "127.0.0.1.nip.io:5397",
+    ] {
+        let (status, body) = call(&state, "/api/keys", host, Some(ADMIN)).await;
+        assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{host}");
+        assert_eq!(body["error"]["code"], "bad_host");
+    }
+}
+
+#[tokio::test]
+async fn unknown_api_paths_are_json_404s_and_providers_list_counts_keys() {
+    let (_dir, state) = state();
+    let (status, body) = call(&state, "/api/nope", "127.0.0.1:5397", Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    let (status, body) = call(&state, "/api/providers", "127.0.0.1:5397", Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["providers"][0]["key_count"], 1);
+    let (status, body) = call(
+        &state,
+        "/api/keys/k_missing000",
+        "127.0.0.1:5397",
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+}
