@@ -94,13 +94,12 @@ fn a_row_refused_by_the_database_rolls_back_the_keyring_entries() {
     assert!(vault.load(existing).expect("keyring").is_some());
     let orphans = std::process::Command::new("secret-tool")
         .args(["search", "--all", "service", &env.service])
-        .output();
-    if let Ok(orphans) = orphans {
-        let listing = String::from_utf8_lossy(&orphans.stdout).into_owned()
-            + &String::from_utf8_lossy(&orphans.stderr);
-        let entries = listing.matches("attribute.username = ").count();
-        assert_eq!(entries, 1, "exactly one keyring entry remains:\n{listing}");
-    }
+        .output()
+        .expect("secret-tool (libsecret-tools) is installed by make test");
+    let listing = String::from_utf8_lossy(&orphans.stdout).into_owned()
+        + &String::from_utf8_lossy(&orphans.stderr);
+    let entries = listing.matches("attribute.username = ").count();
+    assert_eq!(entries, 1, "exactly one keyring entry remains:\n{listing}");
 }
 
 #[test]

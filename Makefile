@@ -1,0 +1,41 @@
+# KeyGate — the two commands a new user needs:
+#   make run    set up and start the app (headless engine when there is no display)
+#   make test   set up and run every check and test
+# Builds go to a cache outside the clone, so a fresh clone reuses earlier work.
+
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/keygate/target
+export KEYGATE_BIN_DIR := $(CARGO_TARGET_DIR)/debug
+CARGO ?= cargo
+
+.PHONY: run test setup-run setup-test ui build lint test-rust test-e2e clean-ui
+
+run: setup-run build
+	scripts/run.sh
+
+test: setup-test build lint test-rust test-e2e
+	@echo "make test: all checks passed"
+
+setup-run:
+	scripts/setup.sh run
+
+setup-test:
+	scripts/setup.sh test
+
+ui:
+	npm --prefix ui run build
+
+build: ui
+	$(CARGO) build --workspace --all-targets
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Everything except the lock test runs in one session; the lock test locks its session's
+# keyring, so it gets a session of its own.
+test-rust:
+	tests/run-in-session.sh $(CARGO) test --workspace -- --skip a_locked_keyring_fails_clearly_and_writes_nothing
+	KEYGATE_TEST_LOCKABLE=1 tests/run-in-session.sh $(CARGO) test -p keygate-tests --test keyring_cli a_locked_keyring_fails_clearly_and_writes_nothing
+
+test-e2e:
+	KEYGATE_BIN=$(KEYGATE_BIN_DIR)/keygate tests/run-in-session.sh npm --prefix tests/e2e test

@@ -1,0 +1,128 @@
+//! The desktop app in a real window (Xvfb), driven through tauri-driver and WebKitWebDriver:
+//! it starts its engine, shows the web UI with a key added from the CLI, serves the API on
+//! its own port while the window is open, and stops the engine when it quits.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use keygate_tests::webdriver::WebDriver;
+use keygate_tests::{TestEnv, bin_path, free_port, session_available};
+
+const SECRET: &str = "sk-gui-SECRET-ABCDEFGHIJKLMNOPQRSTUV";
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tauri_driver() -> PathBuf {
+    if let Some(path) = std::env::var_os("TAURI_DRIVER") {
+        return PathBuf::from(path);
+    }
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|dir| dir.join("bin").join("tauri-driver"));
+    cargo_bin
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("tauri-driver"))
+}
+
+#[test]
+fn desktop_window_shows_the_ui_and_serves_the_engine() {
+    if !session_available("desktop_window_shows_the_ui_and_serves_the_engine") {
+        return;
+    }
+    let env = TestEnv::new();
+    env.ok(
+        &[
+            "key",
+            "add",
+            "--provider",
+            "openai",
+            "--label",
+            "gui-main",
+            "--tag",
+            "desktop",
+        ],
+        SECRET,
+    );
+
+    let port = free_port();
+    let native_port = free_port();
+    let mut driver = Command::new(tauri_driver());
+    env.apply(&mut driver);
+    driver
+        .args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native_port.to_string(),
+        ])
+        .env("KEYGATE_PORT", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    let _driver = KillOnDrop(
+        driver
+            .spawn()
+            .expect("tauri-driver is installed (make test installs it)"),
+    );
+
+    let app = bin_path("keygate-app");
+    let session = WebDriver::launch(
+        &format!("http://127.0.0.1:{port}"),
+        &app.to_string_lossy(),
+        Duration::from_secs(30),
+    )
+    .expect("tauri-driver starts a session with keygate-app");
+
+    let dashboard = session
+        .wait_for_text(Duration::from_secs(30), |t| t.contains("Dashboard"))
+        .expect("the window shows the Dashboard");
+    assert!(!dashboard.contains(SECRET));
+
+    session
+        .execute("location.hash = '#/keys'; return true")
+        .expect("navigate");
+    let keys = session
+        .wait_for_text(Duration::from_secs(15), |t| t.contains("gui-main"))
+        .expect("the Keys page lists the key added from the CLI");
+    assert!(keys.contains("openai"), "{keys}");
+    assert!(
+        !keys.contains(SECRET) && !keys.contains("SECRET-ABCD"),
+        "the page never shows the secret"
+    );
+
+    let shot = session.screenshot().expect("screenshot");
+    let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("e2e")
+        .join("artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    std::fs::write(artifacts.join("desktop-keys.png"), &shot).expect("write screenshot");
+    assert!(shot.starts_with(b"\x89PNG"), "a PNG screenshot");
+
+    // The engine inside the app answers on its own port while the window is open.
+    let origin = session.execute("return location.origin").expect("origin");
+    let origin = origin.as_str().expect("origin string").to_string();
+    assert!(origin.starts_with("http://127.0.0.1:"), "{origin}");
+    let health: serde_json::Value = reqwest::blocking::get(format!("{origin}/api/health"))
+        .and_then(reqwest::blocking::Response::json)
+        .expect("engine answers");
+    assert_eq!(health["status"], "ok");
+
+    session.quit().expect("quit closes the app");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::blocking::get(format!("{origin}/api/health")).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the engine kept serving after the app quit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(env.files_containing(SECRET).is_empty());
+}
