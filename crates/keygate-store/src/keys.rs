@@ -156,10 +156,8 @@ impl Store {
                 ""
             };
             let mut stmt = tx.prepare(&format!("SELECT k.id FROM keys k JOIN key_health h ON h.key_id = k.id {filter} ORDER BY k.id"))?;
-            let found = stmt
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            found
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
         } else {
             require_keys(&tx, ids)?;
             ids.to_vec()
