@@ -98,6 +98,10 @@ fn desktop_window_shows_the_ui_and_serves_the_engine() {
         "the page never shows the secret"
     );
 
+    // Let the page paint the new route before the screenshot (two animation frames).
+    session
+        .execute("return new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))")
+        .expect("wait for paint");
     let shot = session.screenshot().expect("screenshot");
     let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("e2e")

@@ -1,0 +1,63 @@
+// What the pages show, loaded through api.ts and refreshed in the background. Pages share one
+// copy, so moving between them shows the last data at once instead of a loading state.
+
+import { ApiError, getEngineHealth, listKeys, listProviders, type ApiKey, type Provider } from './api';
+import { toasts } from './toasts.svelte';
+
+const REFRESH_MS = 10_000;
+
+class Engine {
+  keys = $state<ApiKey[] | null>(null);
+  providers = $state<Provider[] | null>(null);
+  version = $state<string | null>(null);
+  reachable = $state<boolean | null>(null);
+  /** Set when the last load failed and there is nothing older to show. */
+  loadError = $state<string | null>(null);
+  refreshing = $state(false);
+
+  private timer: number | null = null;
+
+  /** Loads everything now and then every few seconds while the window is visible. */
+  start(): () => void {
+    void this.refresh();
+    const tick = () => {
+      if (document.visibilityState === 'visible') void this.refresh();
+    };
+    this.timer = window.setInterval(tick, REFRESH_MS);
+    const onVisible = () => tick();
+    document.addEventListener('visibilitychange', onVisible);
+    return () => {
+      if (this.timer !== null) window.clearInterval(this.timer);
+      document.removeEventListener('visibilitychange', onVisible);
+    };
+  }
+
+  async refresh(): Promise<void> {
+    if (this.refreshing) return;
+    this.refreshing = true;
+    try {
+      const [keys, providers, health] = await Promise.all([
+        listKeys(),
+        listProviders(),
+        getEngineHealth().catch(() => null),
+      ]);
+      this.keys = keys;
+      this.providers = providers;
+      if (health) this.version = health.version;
+      this.reachable = true;
+      this.loadError = null;
+    } catch (error) {
+      if (error instanceof ApiError && error.isUnauthorized) return; // the session shows its own screen
+      const message = error instanceof Error ? error.message : String(error);
+      this.reachable = !(error instanceof ApiError && error.code === 'network');
+      // With nothing loaded yet the page shows the error in place; later failures of the
+      // background refresh keep the last data on screen and say so in a toast.
+      if (this.keys === null) this.loadError = message;
+      else toasts.error(message);
+    } finally {
+      this.refreshing = false;
+    }
+  }
+}
+
+export const engine = new Engine();
