@@ -20,7 +20,8 @@ export interface KeyLimits {
   rpm: number | null;
   tpm: number | null;
   rpd: number | null;
-  daily_budget_usd: number | null;
+  /** Dollars as exact decimal text, e.g. "2.50". */
+  daily_budget_usd: string | null;
 }
 
 export interface ApiKey {
