@@ -30,6 +30,7 @@ build: ui
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	npm --prefix ui run check
 
 # Everything except the lock test runs in one session; the lock test locks its session's
 # keyring, so it gets a session of its own.

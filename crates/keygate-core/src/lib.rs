@@ -4,9 +4,12 @@
 //!
 //! This crate must never perform I/O or hold a secret longer than the call that needs it.
 
+pub mod breaker;
+pub mod failure;
 pub mod fingerprint;
 pub mod health;
 pub mod import;
 pub mod key;
 pub mod provider;
+pub mod select;
 pub mod token;
