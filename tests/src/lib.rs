@@ -5,6 +5,8 @@
 //! Tests that need the session check [`session_available`]; outside `make test` they say
 //! they were skipped, inside it they always run.
 
+pub mod fake_upstream;
+pub mod served;
 mod session;
 pub mod webdriver;
 

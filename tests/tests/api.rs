@@ -6,6 +6,9 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use keygate_core::key::KeyLimits;
 use keygate_core::provider::ProviderKind;
+use std::sync::Arc;
+
+use keygate_server::proxy::{ProxySettings, ProxyState};
 use keygate_server::{AppState, router};
 use keygate_store::{NewKey, NewProvider, Store};
 use keygate_vault::{Sensitive, Vault};
@@ -40,13 +43,12 @@ fn state() -> (tempfile::TempDir, AppState) {
         },
     };
     store.insert_keys(&[provider], &[key]).expect("seed");
-    let state = AppState::new(
-        dir.path().to_path_buf(),
-        store,
-        Vault::new("keygate-api-test-unused"),
-        &Sensitive::new(ADMIN.to_string()),
-        PORT,
-    );
+    let (health_tx, _health_rx) = tokio::sync::mpsc::unbounded_channel();
+    let proxy =
+        Arc::new(ProxyState::new(ProxySettings::default(), health_tx).expect("http client"));
+    let admin = Sensitive::new(ADMIN.to_string());
+    let vault = Vault::new("keygate-api-test-unused");
+    let state = AppState::new(dir.path().to_path_buf(), store, vault, &admin, PORT, proxy);
     (dir, state)
 }
 

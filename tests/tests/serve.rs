@@ -1,13 +1,12 @@
 //! `keygate serve` and `Engine::start` over real sockets: printed URLs, start-up reconcile,
 //! a busy port, and a clean stop on SIGTERM.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use keygate_server::{DEFAULT_DRAIN_TIMEOUT, Engine, EngineConfig};
 use keygate_tests::TestEnv;
+use keygate_tests::served::spawn_and_read_url;
 use keygate_vault::{Sensitive, Vault};
 use serde_json::Value;
 
@@ -15,32 +14,12 @@ const ADMIN: &str = "kg-admin-serve-test-000000000000";
 
 /// Starts `keygate serve --port 0` and returns the child and the printed Web UI URL.
 fn start_serve(env: &TestEnv) -> (Child, String) {
-    let mut child = env
-        .keygate()
-        .args(["serve", "--port", "0"])
+    let mut cmd = env.keygate();
+    cmd.args(["serve", "--port", "0"])
         .env("KEYGATE_ADMIN_TOKEN", ADMIN)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("Web UI: ") {
-                let _ = tx.send(url.to_string());
-            }
-        }
-    });
-    let Ok(url) = rx.recv_timeout(Duration::from_secs(30)) else {
-        let _ = child.kill();
-        let out = child.wait_with_output().expect("output");
-        panic!(
-            "serve printed no URL: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    (child, url)
+        .stderr(Stdio::piped());
+    spawn_and_read_url(&mut cmd)
 }
 
 #[test]

@@ -233,6 +233,71 @@ pub fn find_preset(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
 }
 
+/// Model-name prefixes each preset is known to serve, used to route a bare model name when no
+/// route or synced model list says otherwise. Case-insensitive.
+const MODEL_PREFIXES: &[(&str, &[&str])] = &[
+    (
+        "openai",
+        &[
+            "gpt-",
+            "o1",
+            "o3",
+            "o4",
+            "chatgpt-",
+            "text-embedding-",
+            "davinci",
+            "babbage",
+            "omni-moderation",
+            "codex-",
+        ],
+    ),
+    ("anthropic", &["claude-"]),
+    (
+        "gemini",
+        &["gemini-", "gemma-", "text-embedding-004", "embedding-001"],
+    ),
+    ("deepseek", &["deepseek-"]),
+    ("qwen", &["qwen", "qwq-", "qvq-", "text-embedding-v"]),
+    ("zhipu", &["glm-", "embedding-2", "embedding-3", "cogview-"]),
+    ("moonshot", &["moonshot-", "kimi-"]),
+    ("qianfan", &["ernie-"]),
+    ("hunyuan", &["hunyuan-"]),
+    (
+        "mistral",
+        &[
+            "mistral-",
+            "open-mistral",
+            "codestral-",
+            "pixtral-",
+            "ministral-",
+            "magistral-",
+            "devstral-",
+        ],
+    ),
+    (
+        "groq",
+        &[
+            "llama-",
+            "llama3",
+            "gemma2-",
+            "mixtral-",
+            "whisper-",
+            "qwen/",
+            "openai/gpt-oss",
+            "moonshotai/",
+        ],
+    ),
+];
+
+/// Whether a preset is known to serve `model` (see [`MODEL_PREFIXES`]).
+pub fn preset_serves_model(preset: &str, model: &str) -> bool {
+    let model = model.to_ascii_lowercase();
+    MODEL_PREFIXES
+        .iter()
+        .find(|(name, _)| *name == preset)
+        .is_some_and(|(_, prefixes)| prefixes.iter().any(|p| model.starts_with(p)))
+}
+
 /// Provider names are used in URLs (`/p/{provider}/…`) and CLI arguments.
 pub fn validate_provider_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
@@ -322,6 +387,15 @@ mod tests {
             Some("https://api.anthropic.com")
         );
         assert!(find_preset("openai").is_some_and(|p| p.base_url.ends_with("/v1")));
+    }
+
+    #[test]
+    fn bare_model_names_map_to_the_presets_that_serve_them() {
+        assert!(preset_serves_model("openai", "gpt-4o-mini"));
+        assert!(preset_serves_model("anthropic", "Claude-sonnet-4-5"));
+        assert!(preset_serves_model("deepseek", "deepseek-chat"));
+        assert!(!preset_serves_model("openai", "claude-3"));
+        assert!(!preset_serves_model("mylab", "gpt-4o"));
     }
 
     #[test]

@@ -1,18 +1,21 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::Router;
 use axum::middleware;
-use keygate_store::{Store, StoreError};
+use axum::serve::ListenerExt;
+use keygate_store::{HealthUpdate, Store, StoreError};
 use keygate_vault::{Sensitive, Vault};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::guard::host_guard;
-use crate::{AppState, api, reconcile, ui};
+use crate::proxy::{ProxySettings, ProxyState};
+use crate::{AppState, api, proxy, reconcile, ui};
 
 /// Everything the engine needs, passed in by the binary that starts it.
 pub struct EngineConfig {
@@ -28,6 +31,9 @@ pub struct EngineConfig {
 /// The drain timeout binaries use unless told otherwise.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often the engine looks for changes made by other processes (the CLI).
+const CATALOG_POLL: Duration = Duration::from_millis(500);
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
@@ -36,12 +42,15 @@ pub enum EngineError {
     Listener(std::io::Error),
     #[error("the start-up task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("cannot create the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
 }
 
 /// A running engine: its address, and a handle to wait for it to finish draining.
 pub struct EngineHandle {
     addr: SocketAddr,
     task: JoinHandle<std::io::Result<()>>,
+    writer: JoinHandle<()>,
 }
 
 impl EngineHandle {
@@ -50,17 +59,19 @@ impl EngineHandle {
     }
 
     /// Waits until the server has stopped (after the shutdown future resolved and in-flight
-    /// requests finished).
+    /// requests finished) and every pending health update is saved.
     pub async fn wait(self) -> std::io::Result<()> {
-        self.task.await.map_err(std::io::Error::other)?
+        let served = self.task.await.map_err(std::io::Error::other)?;
+        self.writer.await.map_err(std::io::Error::other)?;
+        served
     }
 }
 
 pub struct Engine;
 
 impl Engine {
-    /// Starts serving on `listener` until `shutdown` resolves. Opens (and migrates) the store,
-    /// then reconciles key secrets in the background so start-up stays fast.
+    /// Starts serving on `listener` until `shutdown` resolves: opens (and migrates) the store,
+    /// reconciles key secrets, loads the proxy's catalog, then serves.
     pub async fn start<F>(
         config: EngineConfig,
         listener: TcpListener,
@@ -71,23 +82,35 @@ impl Engine {
     {
         let addr = listener.local_addr().map_err(EngineError::Listener)?;
         let home = config.home.clone();
-        let config_drain = config.drain_timeout;
-        let store = tokio::task::spawn_blocking(move || Store::open_in(&home)).await??;
+        let (store, writer_store) = tokio::task::spawn_blocking(move || {
+            Ok::<_, StoreError>((Store::open_in(&home)?, Store::open_in(&home)?))
+        })
+        .await??;
+        let (health_tx, health_rx) = mpsc::unbounded_channel();
+        let proxy = Arc::new(ProxyState::new(ProxySettings::default(), health_tx)?);
         let state = AppState::new(
-            config.home,
+            config.home.clone(),
             store,
             config.vault,
             &config.admin_token,
             addr.port(),
+            proxy.clone(),
         );
-        spawn_reconcile(state.clone());
+        load_catalog(&state, true).await;
+        let writer = spawn_health_writer(writer_store, health_rx);
+        spawn_catalog_watcher(config.home, Arc::downgrade(&proxy), state.vault().clone());
+        drop(proxy);
+
         let app = router(state);
-        let drain_timeout = config_drain;
+        let drain_timeout = config.drain_timeout;
         let (stopping_tx, mut stopping_rx) = watch::channel(false);
         let graceful = async move {
             shutdown.await;
             let _ = stopping_tx.send(true);
         };
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(graceful);
             let deadline = async move {
@@ -102,12 +125,13 @@ impl Engine {
                 }
             }
         });
-        Ok(EngineHandle { addr, task })
+        Ok(EngineHandle { addr, task, writer })
     }
 }
 
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
+        .merge(proxy::routes(state.clone()))
         .merge(api::public_routes())
         .merge(api::admin_routes(state.clone()))
         .fallback(ui::serve)
@@ -115,21 +139,79 @@ pub(crate) fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn spawn_reconcile(state: AppState) {
-    tokio::spawn(async move {
-        let vault = state.vault().clone();
-        let result = state
-            .with_store(move |store| {
-                reconcile::reconcile_secrets(store, &vault)
-                    .map_err(|e| crate::ApiError::internal(e.to_string()))
-            })
-            .await;
-        match result {
-            Ok(report) if !report.missing.is_empty() => {
-                tracing::warn!(missing = ?report.missing, "keys whose secret is missing are marked red");
+/// Builds the proxy's catalog from the store; at start-up, reconciles secrets first and reuses
+/// what it read, so each secret is read from the keyring once.
+async fn load_catalog(state: &AppState, reconcile_first: bool) {
+    let vault = state.vault().clone();
+    let proxy = state.proxy_arc();
+    let result = state
+        .with_store(move |store| {
+            if reconcile_first {
+                let registry = &proxy.registry;
+                match reconcile::reconcile_secrets(store, &vault, &mut |id, secret| registry.cache_secret(id, secret)) {
+                    Ok(report) if !report.missing.is_empty() => {
+                        tracing::warn!(missing = ?report.missing, "keys whose secret is missing are marked red");
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!("could not reconcile key secrets: {err}"),
+                }
             }
-            Ok(_) => {}
-            Err(err) => tracing::warn!("could not reconcile key secrets: {}", err.message),
+            let catalog = proxy.registry.build(store, &vault, proxy.clock.now_ms())?;
+            proxy.replace_catalog(catalog);
+            Ok(())
+        })
+        .await;
+    if let Err(err) = result {
+        tracing::warn!("could not load providers and keys: {}", err.message);
+    }
+}
+
+/// Reloads the catalog when another process (the CLI) changed the database. Holds the proxy
+/// weakly so that it ends with the engine.
+fn spawn_catalog_watcher(home: PathBuf, proxy: Weak<ProxyState>, vault: Vault) {
+    tokio::task::spawn_blocking(move || {
+        let Ok(store) = Store::open_in(&home) else {
+            return;
+        };
+        let mut seen = store.data_version().unwrap_or(0);
+        loop {
+            std::thread::sleep(CATALOG_POLL);
+            let Some(proxy) = proxy.upgrade() else { return };
+            let Ok(version) = store.data_version() else {
+                continue;
+            };
+            if version == seen {
+                continue;
+            }
+            seen = version;
+            match proxy.registry.build(&store, &vault, proxy.clock.now_ms()) {
+                Ok(catalog) => proxy.replace_catalog(catalog),
+                Err(err) => tracing::warn!("could not reload providers and keys: {err}"),
+            }
         }
     });
+}
+
+/// Saves health updates in batches, one transaction per batch, on its own connection, until
+/// every sender is gone (the engine stopped).
+fn spawn_health_writer(
+    mut store: Store,
+    mut rx: mpsc::UnboundedReceiver<HealthUpdate>,
+) -> JoinHandle<()> {
+    tokio::task::spawn_blocking(move || {
+        let mut batch = Vec::new();
+        while let Some(first) = rx.blocking_recv() {
+            batch.push(first);
+            while batch.len() < 512 {
+                match rx.try_recv() {
+                    Ok(update) => batch.push(update),
+                    Err(_) => break,
+                }
+            }
+            if let Err(err) = store.apply_health_updates(&batch) {
+                tracing::warn!("could not save key health: {err}");
+            }
+            batch.clear();
+        }
+    })
 }

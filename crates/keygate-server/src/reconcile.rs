@@ -2,7 +2,7 @@
 //! marked red ("secret missing"), never dropped, so the user can restore or remove them.
 
 use keygate_store::{Store, StoreError};
-use keygate_vault::{SecretRef, Vault, VaultError};
+use keygate_vault::{SecretRef, Sensitive, Vault, VaultError};
 
 /// What reconcile found.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -20,10 +20,15 @@ pub enum ReconcileError {
     Vault(#[from] VaultError),
 }
 
-/// Checks each key's secret reference and updates health. If the keyring itself cannot be
-/// used, stops with that error and changes nothing: an unreachable keyring is not proof that
-/// secrets are missing.
-pub fn reconcile_secrets(store: &Store, vault: &Vault) -> Result<ReconcileReport, ReconcileError> {
+/// Checks each key's secret reference and updates health; hands every secret it finds to
+/// `found_secret` so the caller need not read the keyring again. If the keyring itself cannot
+/// be used, stops with that error and changes nothing: an unreachable keyring is not proof
+/// that secrets are missing.
+pub fn reconcile_secrets(
+    store: &Store,
+    vault: &Vault,
+    found_secret: &mut dyn FnMut(&str, Sensitive<String>),
+) -> Result<ReconcileReport, ReconcileError> {
     let mut report = ReconcileReport::default();
     let mut found = Vec::new();
     for key in store.list_keys()? {
@@ -34,7 +39,11 @@ pub fn reconcile_secrets(store: &Store, vault: &Vault) -> Result<ReconcileReport
                 continue;
             }
         };
-        let present = vault.resolve(&secret_ref, &key.id)?.is_some();
+        let secret = vault.resolve(&secret_ref, &key.id)?;
+        let present = secret.is_some();
+        if let Some(secret) = secret {
+            found_secret(&key.id, secret);
+        }
         found.push((key.id, present, key.health.reason));
     }
     for (id, present, reason) in found {

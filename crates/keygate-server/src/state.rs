@@ -6,6 +6,7 @@ use keygate_vault::{Sensitive, Vault};
 use sha2::{Digest, Sha256};
 
 use crate::ApiError;
+use crate::proxy::ProxyState;
 
 /// What every request handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -19,6 +20,7 @@ struct Inner {
     vault: Vault,
     admin_token_hash: [u8; 32],
     port: u16,
+    proxy: Arc<ProxyState>,
 }
 
 impl AppState {
@@ -28,6 +30,7 @@ impl AppState {
         vault: Vault,
         admin_token: &Sensitive<String>,
         port: u16,
+        proxy: Arc<ProxyState>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -36,6 +39,7 @@ impl AppState {
                 vault,
                 admin_token_hash: Sha256::digest(admin_token.expose().as_bytes()).into(),
                 port,
+                proxy,
             }),
         }
     }
@@ -46,6 +50,14 @@ impl AppState {
 
     pub fn vault(&self) -> &Vault {
         &self.inner.vault
+    }
+
+    pub fn proxy(&self) -> &ProxyState {
+        &self.inner.proxy
+    }
+
+    pub fn proxy_arc(&self) -> Arc<ProxyState> {
+        self.inner.proxy.clone()
     }
 
     pub fn port(&self) -> u16 {

@@ -1,0 +1,326 @@
+//! The proxy's in-memory view of providers, keys and access tokens: built from the store and
+//! the vault off the request path, swapped in atomically, read lock-free by every request.
+//! Live counters (cooldowns, quarantines, errors, latency) survive reloads, keyed by key id.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use keygate_core::breaker::{BreakerConfig, CircuitBreaker};
+use keygate_core::health::{HealthReason, HealthState};
+use keygate_core::provider::ProviderKind;
+use keygate_store::Store;
+use keygate_vault::{SecretRef, Sensitive, Vault};
+
+/// Milliseconds on the engine's monotonic clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    start: Instant,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock {
+    pub fn new() -> Self {
+        Self {
+            start: Instant::now(),
+        }
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Quarantine reasons stored in [`KeyRuntime::quarantine_reason`].
+const NOT_QUARANTINED: u32 = 0;
+const QUARANTINE_AUTH: u32 = 1;
+const QUARANTINE_QUOTA: u32 = 2;
+
+/// A key's live state. Atomics only: the request path never takes a lock for a key.
+#[derive(Debug, Default)]
+pub struct KeyRuntime {
+    pub cooling_until_ms: AtomicU64,
+    quarantine_reason: AtomicU32,
+    pub quarantined_until_ms: AtomicU64,
+    /// How many quarantines in a row (for the backoff: 1 m, 5 m, 15 m, 1 h).
+    pub quarantine_count: AtomicU32,
+    pub consecutive_errors: AtomicU32,
+    pub consecutive_successes: AtomicU32,
+    pub uses: AtomicU64,
+    pub latency_us: AtomicU64,
+    pub last_429_ms: AtomicU64,
+}
+
+/// Backoff for a quarantined key before traffic may try it again.
+const QUARANTINE_BACKOFF_MS: [u64; 4] = [60_000, 300_000, 900_000, 3_600_000];
+/// Consecutive errors that take a key out (DESIGN §5 default).
+pub const MAX_CONSECUTIVE_ERRORS: u32 = 5;
+
+impl KeyRuntime {
+    pub fn quarantine(&self, reason: HealthReason, now_ms: u64) -> u64 {
+        let code = if reason == HealthReason::Quota {
+            QUARANTINE_QUOTA
+        } else {
+            QUARANTINE_AUTH
+        };
+        let n = self.quarantine_count.fetch_add(1, Ordering::Relaxed) as usize;
+        let until = now_ms + QUARANTINE_BACKOFF_MS[n.min(QUARANTINE_BACKOFF_MS.len() - 1)];
+        self.quarantine_reason.store(code, Ordering::Relaxed);
+        self.quarantined_until_ms.store(until, Ordering::Relaxed);
+        until
+    }
+
+    pub fn quarantine_reason(&self) -> Option<HealthReason> {
+        match self.quarantine_reason.load(Ordering::Relaxed) {
+            QUARANTINE_AUTH => Some(HealthReason::Auth),
+            QUARANTINE_QUOTA => Some(HealthReason::Quota),
+            _ => None,
+        }
+    }
+
+    pub fn on_success(&self, latency_us: u64) {
+        self.consecutive_errors.store(0, Ordering::Relaxed);
+        self.consecutive_successes.fetch_add(1, Ordering::Relaxed);
+        self.quarantine_reason
+            .store(NOT_QUARANTINED, Ordering::Relaxed);
+        self.quarantined_until_ms.store(0, Ordering::Relaxed);
+        self.quarantine_count.store(0, Ordering::Relaxed);
+        self.cooling_until_ms.store(0, Ordering::Relaxed);
+        // Exponentially weighted: new = old * 7/8 + sample / 8 (first sample taken as is).
+        let old = self.latency_us.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            latency_us.max(1)
+        } else {
+            (old * 7 + latency_us) / 8
+        };
+        self.latency_us.store(new.max(1), Ordering::Relaxed);
+    }
+
+    pub fn on_error(&self) -> u32 {
+        self.consecutive_successes.store(0, Ordering::Relaxed);
+        self.consecutive_errors.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Whether the key may be tried at `now_ms`. A quarantine expires into a trial by traffic,
+    /// so a key benched for a transient reason comes back by itself.
+    pub fn available(&self, now_ms: u64) -> bool {
+        let quarantined = self.quarantine_reason().is_some()
+            && now_ms < self.quarantined_until_ms.load(Ordering::Relaxed);
+        let too_many_errors = self.consecutive_errors.load(Ordering::Relaxed)
+            >= MAX_CONSECUTIVE_ERRORS
+            && now_ms < self.quarantined_until_ms.load(Ordering::Relaxed);
+        !quarantined && !too_many_errors && now_ms >= self.cooling_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// The health state this runtime implies, for the store and the UI.
+    pub fn health(&self, now_ms: u64) -> (HealthState, Option<HealthReason>) {
+        if let Some(reason) = self.quarantine_reason() {
+            return (HealthState::Unhealthy, Some(reason));
+        }
+        let errors = self.consecutive_errors.load(Ordering::Relaxed);
+        if errors >= MAX_CONSECUTIVE_ERRORS {
+            return (HealthState::Unhealthy, Some(HealthReason::Errors));
+        }
+        if now_ms < self.cooling_until_ms.load(Ordering::Relaxed) {
+            return (HealthState::Degraded, Some(HealthReason::RateLimited));
+        }
+        if errors > 0 {
+            return (HealthState::Degraded, Some(HealthReason::Errors));
+        }
+        (HealthState::Healthy, None)
+    }
+}
+
+/// A provider's live state.
+#[derive(Debug)]
+pub struct ProviderRuntime {
+    pub breaker: Mutex<CircuitBreaker>,
+    /// Set when every key of the provider hit 429 at once: the provider rests, keys are not blamed.
+    pub paused_until_ms: AtomicU64,
+    pub rotation: AtomicU64,
+}
+
+impl Default for ProviderRuntime {
+    fn default() -> Self {
+        Self {
+            breaker: Mutex::new(CircuitBreaker::new(BreakerConfig::default())),
+            paused_until_ms: AtomicU64::new(0),
+            rotation: AtomicU64::new(0),
+        }
+    }
+}
+
+pub struct LiveKey {
+    pub id: String,
+    pub label: String,
+    pub secret: Sensitive<String>,
+    pub priority: i64,
+    pub weight: u32,
+    pub runtime: Arc<KeyRuntime>,
+}
+
+pub struct LiveProvider {
+    pub name: String,
+    pub kind: ProviderKind,
+    pub base_url: String,
+    pub headers: BTreeMap<String, String>,
+    pub priority: i64,
+    pub keys: Vec<Arc<LiveKey>>,
+    pub runtime: Arc<ProviderRuntime>,
+}
+
+pub struct LiveToken {
+    pub name: String,
+    pub hash: [u8; 32],
+    pub models: Vec<String>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A consistent snapshot for request handling.
+#[derive(Default)]
+pub struct Catalog {
+    pub providers: Vec<Arc<LiveProvider>>,
+    pub tokens: Vec<LiveToken>,
+}
+
+impl Catalog {
+    pub fn provider(&self, name: &str) -> Option<&Arc<LiveProvider>> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+}
+
+/// Runtime state by id, kept across reloads so a reload never forgives a cooling key.
+#[derive(Default)]
+pub struct Registry {
+    keys: Mutex<HashMap<String, Arc<KeyRuntime>>>,
+    providers: Mutex<HashMap<String, Arc<ProviderRuntime>>>,
+    secrets: Mutex<HashMap<String, Sensitive<String>>>,
+}
+
+impl Registry {
+    /// Remembers a secret read elsewhere (start-up reconcile), so `build` need not read it again.
+    pub fn cache_secret(&self, key_id: &str, secret: Sensitive<String>) {
+        self.secrets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key_id.to_string(), secret);
+    }
+
+    /// Builds a catalog from the store. Secrets are resolved once per key and cached; keys whose
+    /// secret cannot be resolved are left out (start-up reconcile marks them red).
+    pub fn build(
+        &self,
+        store: &Store,
+        vault: &Vault,
+        now_ms: u64,
+    ) -> Result<Catalog, keygate_store::StoreError> {
+        let rows = store.list_keys()?;
+        let providers = store.list_providers()?;
+        let tokens = store.list_tokens()?;
+        let mut key_runtimes = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut provider_runtimes = self
+            .providers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut secrets = self
+            .secrets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        secrets.retain(|id, _| rows.iter().any(|r| &r.id == id));
+        key_runtimes.retain(|id, _| rows.iter().any(|r| &r.id == id));
+
+        let mut live: Vec<Arc<LiveProvider>> = Vec::new();
+        for p in providers.into_iter().filter(|p| p.enabled) {
+            let mut keys = Vec::new();
+            for row in rows.iter().filter(|r| r.provider == p.name && r.enabled) {
+                let secret = match secrets.get(&row.id) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let Ok(secret_ref) = row.secret_ref.parse::<SecretRef>() else {
+                            continue;
+                        };
+                        match vault.resolve(&secret_ref, &row.id) {
+                            Ok(Some(s)) => {
+                                secrets.insert(row.id.clone(), s.clone());
+                                s
+                            }
+                            Ok(None) => continue,
+                            Err(err) => {
+                                tracing::warn!(key = %row.id, "cannot read the key's secret: {err}");
+                                continue;
+                            }
+                        }
+                    }
+                };
+                let runtime = key_runtimes.entry(row.id.clone()).or_insert_with(|| {
+                    let rt = KeyRuntime::default();
+                    // A key the store already knows as benched stays benched until its backoff.
+                    if row.health.state == HealthState::Unhealthy
+                        && let Some(reason @ (HealthReason::Auth | HealthReason::Quota)) =
+                            row.health.reason
+                    {
+                        rt.quarantine(reason, now_ms);
+                    }
+                    Arc::new(rt)
+                });
+                keys.push(Arc::new(LiveKey {
+                    id: row.id.clone(),
+                    label: row.label.clone(),
+                    secret,
+                    priority: row.priority,
+                    weight: u32::try_from(row.weight).unwrap_or(1),
+                    runtime: runtime.clone(),
+                }));
+            }
+            let runtime = provider_runtimes.entry(p.name.clone()).or_default().clone();
+            live.push(Arc::new(LiveProvider {
+                name: p.name,
+                kind: p.kind,
+                base_url: p.base_url,
+                headers: p.headers,
+                priority: p.priority,
+                keys,
+                runtime,
+            }));
+        }
+        let tokens = tokens
+            .into_iter()
+            .filter_map(|t| {
+                let mut hash = [0u8; 32];
+                hex_to_bytes(&t.hash, &mut hash)?;
+                Some(LiveToken {
+                    name: t.name,
+                    hash,
+                    models: t.models,
+                    expires_at: t
+                        .expires_at
+                        .and_then(|e| chrono::DateTime::parse_from_rfc3339(&e).ok())
+                        .map(|e| e.with_timezone(&chrono::Utc)),
+                })
+            })
+            .collect();
+        Ok(Catalog {
+            providers: live,
+            tokens,
+        })
+    }
+}
+
+fn hex_to_bytes(hex: &str, out: &mut [u8; 32]) -> Option<()> {
+    if hex.len() != 64 {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(())
+}

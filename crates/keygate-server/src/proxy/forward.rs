@@ -1,0 +1,610 @@
+//! The proxy's request path: parse just enough of the request, pick tiers and keys, try them
+//! with failover, and relay the answer — streams byte-for-byte as they arrive.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::Extension;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use keygate_core::failure::{
+    FailureClass, RequestAction, UpstreamOutcome, classify, parse_reset_duration,
+};
+use keygate_core::select::{Candidate, Strategy, try_order};
+use serde_json::Value;
+
+use super::ProxyState;
+use super::auth::Caller;
+use super::catalog::{LiveKey, LiveProvider};
+use super::openai_error::ProxyError;
+use super::outcome::record;
+use super::relay::{SseRelay, broken_stream_event};
+use super::routing::{RouteError, Tier, tiers};
+use super::upstream::{endpoint_url, request_headers, response_headers};
+use crate::AppState;
+
+pub async fn chat_completions(
+    state: State<AppState>,
+    caller: Extension<Caller>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    forward(state, caller, headers, body, "/chat/completions").await
+}
+
+pub async fn completions(
+    state: State<AppState>,
+    caller: Extension<Caller>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    forward(state, caller, headers, body, "/completions").await
+}
+
+pub async fn embeddings(
+    state: State<AppState>,
+    caller: Extension<Caller>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    forward(state, caller, headers, body, "/embeddings").await
+}
+
+/// One try against one key, for the final error message and the response header.
+struct Attempt {
+    provider: String,
+    key_label: String,
+    class: FailureClass,
+    status: Option<u16>,
+}
+
+async fn forward(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Bytes,
+    suffix: &'static str,
+) -> Response {
+    let request_id = format!("req_{:016x}", rand::random::<u64>());
+    let mut response = match forward_inner(&state, &caller, &headers, body, suffix).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-keygate-request-id", value);
+    }
+    response
+}
+
+async fn forward_inner(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: Bytes,
+    suffix: &'static str,
+) -> Result<Response, ProxyError> {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    if !content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("application/json")
+    {
+        return Err(ProxyError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request_error",
+            "unsupported_media_type",
+            format!(
+                "the request body must be JSON (Content-Type: application/json), not {content_type:?}"
+            ),
+        ));
+    }
+    let mut request: Value = serde_json::from_slice(&body).map_err(|e| {
+        ProxyError::invalid_request(
+            "invalid_json",
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })?;
+    let Some(model) = request
+        .get("model")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .filter(|m| !m.is_empty())
+    else {
+        return Err(ProxyError::invalid_request(
+            "missing_model",
+            "the request has no \"model\"",
+        ));
+    };
+    if !caller.may_use(&model) {
+        return Err(ProxyError::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "model_not_allowed",
+            format!(
+                "the access token {:?} may not use model {model:?}",
+                caller.token_name
+            ),
+        ));
+    }
+    let stream = request.get("stream").and_then(Value::as_bool) == Some(true);
+    let proxy = state.proxy();
+    let catalog = proxy.catalog();
+    let tiers = tiers(&catalog, &model).map_err(|e| match e {
+        RouteError::UnknownProvider(p) => ProxyError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "model_not_found",
+            format!("no provider named {p:?} and no provider known to serve {model:?}; add one with `keygate key add --provider NAME`"),
+        ),
+        RouteError::NoProvider(m) => ProxyError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "model_not_found",
+            format!("no provider with keys is known to serve {m:?}: ask for PROVIDER/{m}, or add a key for a provider that serves it"),
+        ),
+    })?;
+
+    // KeyGate always wants usage, also from streams; a client that did not ask for it will
+    // not see it.
+    let strip_usage = stream
+        && request
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            != Some(true);
+    if strip_usage && let Some(object) = request.as_object_mut() {
+        let options = object
+            .entry("stream_options")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(options) = options.as_object_mut() {
+            options.insert("include_usage".into(), Value::Bool(true));
+        }
+    }
+
+    let settings = &proxy.settings;
+    let deadline = Instant::now() + settings.total_deadline;
+    let mut attempts: Vec<Attempt> = Vec::new();
+    let mut tried_any_provider = false;
+    'tiers: for tier in &tiers {
+        let provider = &tier.provider;
+        let Some(url) = endpoint_url(provider, suffix, &tier.model) else {
+            continue;
+        };
+        tried_any_provider = true;
+        if let Some(object) = request.as_object_mut() {
+            object.insert("model".into(), Value::String(tier.model.clone()));
+        }
+        let upstream_body = Bytes::from(
+            serde_json::to_vec(&request)
+                .map_err(|e| ProxyError::invalid_request("invalid_json", e.to_string()))?,
+        );
+        for key in key_order(proxy, provider) {
+            if attempts.len() >= settings.max_attempts || Instant::now() >= deadline {
+                break 'tiers;
+            }
+            let now_ms = proxy.clock.now_ms();
+            let acquired = provider
+                .runtime
+                .breaker
+                .lock()
+                .map(|mut b| b.try_acquire(now_ms))
+                .unwrap_or(true);
+            if !acquired {
+                continue 'tiers;
+            }
+            let started = Instant::now();
+            let send = proxy
+                .client
+                .post(&url)
+                .headers(request_headers(headers, provider, &key))
+                .body(upstream_body.clone())
+                .send();
+            let wait = settings
+                .first_byte_timeout
+                .min(deadline.saturating_duration_since(Instant::now()));
+            let outcome = match tokio::time::timeout(wait, send).await {
+                Err(_) => Err(UpstreamOutcome::Timeout),
+                Ok(Err(e)) if e.is_timeout() => Err(UpstreamOutcome::Timeout),
+                Ok(Err(_)) => Err(UpstreamOutcome::ConnectError),
+                Ok(Ok(response)) => Ok(response),
+            };
+            let upstream = match outcome {
+                Ok(upstream) => upstream,
+                Err(outcome) => {
+                    let decision = classify(&outcome);
+                    record(
+                        proxy,
+                        provider,
+                        &key,
+                        &decision,
+                        None,
+                        Some(decision.class.as_str().into()),
+                        started.elapsed(),
+                    );
+                    attempts.push(Attempt {
+                        provider: provider.name.clone(),
+                        key_label: key.label.clone(),
+                        class: decision.class,
+                        status: None,
+                    });
+                    continue;
+                }
+            };
+            let status = upstream.status();
+            let is_sse = upstream
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("text/event-stream"));
+            if stream && status.is_success() && is_sse {
+                let attempt_no = attempts.len() + 1;
+                return Ok(stream_response(
+                    state.clone(),
+                    provider.clone(),
+                    key.clone(),
+                    upstream,
+                    strip_usage,
+                    started,
+                    attempt_no,
+                ));
+            }
+            let upstream_headers = upstream.headers().clone();
+            let body = match tokio::time::timeout(settings.idle_timeout, upstream.bytes()).await {
+                Ok(Ok(body)) => body,
+                Ok(Err(_)) | Err(_) => {
+                    let decision = classify(&UpstreamOutcome::Timeout);
+                    record(
+                        proxy,
+                        provider,
+                        &key,
+                        &decision,
+                        Some(status.as_u16()),
+                        Some("body not received".into()),
+                        started.elapsed(),
+                    );
+                    attempts.push(Attempt {
+                        provider: provider.name.clone(),
+                        key_label: key.label.clone(),
+                        class: decision.class,
+                        status: Some(status.as_u16()),
+                    });
+                    continue;
+                }
+            };
+            let error_code = (!status.is_success()).then(|| error_code(&body)).flatten();
+            let retry_after = retry_hint(&upstream_headers);
+            let decision = classify(&UpstreamOutcome::Answered {
+                status: status.as_u16(),
+                error_code: error_code.clone(),
+                retry_after,
+            });
+            let error_text = (!status.is_success())
+                .then(|| error_message(&body).unwrap_or_else(|| format!("HTTP {status}")));
+            record(
+                proxy,
+                provider,
+                &key,
+                &decision,
+                Some(status.as_u16()),
+                error_text,
+                started.elapsed(),
+            );
+            attempts.push(Attempt {
+                provider: provider.name.clone(),
+                key_label: key.label.clone(),
+                class: decision.class,
+                status: Some(status.as_u16()),
+            });
+            if decision.request == RequestAction::Deliver {
+                let mut response = Response::new(Body::from(body));
+                *response.status_mut() = status;
+                *response.headers_mut() = response_headers(&upstream_headers);
+                tag(&mut response, &provider.name, &key.label, attempts.len());
+                return Ok(response);
+            }
+        }
+    }
+    Err(final_error(
+        proxy,
+        &tiers,
+        &attempts,
+        &model,
+        tried_any_provider,
+    ))
+}
+
+/// The keys of a provider in the order to try them now (empty while the provider is paused).
+fn key_order(proxy: &ProxyState, provider: &LiveProvider) -> Vec<Arc<LiveKey>> {
+    let now = proxy.clock.now_ms();
+    if now < provider.runtime.paused_until_ms.load(Ordering::Relaxed) {
+        return Vec::new();
+    }
+    let candidates: Vec<Candidate> = provider
+        .keys
+        .iter()
+        .map(|k| Candidate {
+            priority: k.priority,
+            weight: k.weight,
+            available: k.runtime.available(now),
+            uses: k.runtime.uses.load(Ordering::Relaxed),
+            latency_us: k.runtime.latency_us.load(Ordering::Relaxed),
+            cost: 0,
+            headroom: None,
+        })
+        .collect();
+    let rotation = provider.runtime.rotation.fetch_add(1, Ordering::Relaxed);
+    try_order(
+        Strategy::Priority,
+        &candidates,
+        usize::try_from(rotation).unwrap_or(0),
+        rand::random(),
+    )
+    .into_iter()
+    .map(|i| provider.keys[i].clone())
+    .collect()
+}
+
+fn tag(response: &mut Response, provider: &str, key_label: &str, attempts: usize) {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("x-keygate-provider", provider.to_string()),
+        ("x-keygate-key", key_label.to_string()),
+        ("x-keygate-attempts", attempts.to_string()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+fn stream_response(
+    state: AppState,
+    provider: Arc<LiveProvider>,
+    key: Arc<LiveKey>,
+    upstream: reqwest::Response,
+    strip_usage: bool,
+    started: Instant,
+    attempt_no: usize,
+) -> Response {
+    let status = upstream.status();
+    let headers = response_headers(upstream.headers());
+    let idle = state.proxy().settings.idle_timeout;
+    struct Relay {
+        state: AppState,
+        provider: Arc<LiveProvider>,
+        key: Arc<LiveKey>,
+        upstream: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+        relay: SseRelay,
+        started: Instant,
+        finished: bool,
+    }
+    impl Relay {
+        fn settle(&mut self, outcome: UpstreamOutcome, error: Option<String>) {
+            self.finished = true;
+            let decision = classify(&outcome);
+            record(
+                self.state.proxy(),
+                &self.provider,
+                &self.key,
+                &decision,
+                Some(200),
+                error,
+                self.started.elapsed(),
+            );
+        }
+    }
+    let relay = Relay {
+        state,
+        provider: provider.clone(),
+        key: key.clone(),
+        upstream: upstream.bytes_stream().boxed(),
+        relay: SseRelay::new(strip_usage),
+        started,
+        finished: false,
+    };
+    let body = futures_util::stream::unfold(relay, move |mut r| async move {
+        if r.finished {
+            return None;
+        }
+        loop {
+            match tokio::time::timeout(idle, r.upstream.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    let out = r.relay.push(&chunk);
+                    if !out.is_empty() {
+                        return Some((Ok::<Bytes, std::io::Error>(out), r));
+                    }
+                }
+                Ok(None) => {
+                    let rest = r.relay.finish();
+                    if r.relay.done {
+                        r.settle(
+                            UpstreamOutcome::Answered {
+                                status: 200,
+                                error_code: None,
+                                retry_after: None,
+                            },
+                            None,
+                        );
+                        return (!rest.is_empty()).then_some((Ok(rest), r));
+                    }
+                    r.settle(
+                        UpstreamOutcome::StreamBroken,
+                        Some("the stream ended before [DONE]".into()),
+                    );
+                    let mut out = rest.to_vec();
+                    out.extend_from_slice(&broken_stream_event(&format!(
+                        "the upstream stream from provider {:?} (key {:?}) ended before it was complete",
+                        r.provider.name, r.key.label
+                    )));
+                    return Some((Ok(Bytes::from(out)), r));
+                }
+                Ok(Some(Err(_))) | Err(_) => {
+                    r.settle(
+                        UpstreamOutcome::StreamBroken,
+                        Some("the stream broke or went silent".into()),
+                    );
+                    let event = broken_stream_event(&format!(
+                        "the upstream stream from provider {:?} (key {:?}) broke mid-way",
+                        r.provider.name, r.key.label
+                    ));
+                    return Some((Ok(event), r));
+                }
+            }
+        }
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    tag(&mut response, &provider.name, &key.label, attempt_no);
+    response
+}
+
+/// `error.code`, `error.type` or `error.status` from an upstream error body.
+fn error_code(body: &[u8]) -> Option<String> {
+    let json: Value = serde_json::from_slice(body).ok()?;
+    let error = json.get("error")?;
+    ["code", "type", "status"]
+        .iter()
+        .find_map(|field| error.get(*field).and_then(Value::as_str))
+        .map(str::to_string)
+}
+
+fn error_message(body: &[u8]) -> Option<String> {
+    let json: Value = serde_json::from_slice(body).ok()?;
+    json.pointer("/error/message")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// `Retry-After`, else the later of OpenAI's request and token reset hints.
+fn retry_hint(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let read = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_reset_duration)
+    };
+    read("retry-after").or_else(|| {
+        [
+            read("x-ratelimit-reset-requests"),
+            read("x-ratelimit-reset-tokens"),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+    })
+}
+
+fn final_error(
+    proxy: &ProxyState,
+    tiers: &[Tier],
+    attempts: &[Attempt],
+    model: &str,
+    tried_any_provider: bool,
+) -> ProxyError {
+    if !tried_any_provider {
+        return ProxyError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "invalid_request_error",
+            "protocol_not_supported",
+            format!(
+                "the providers for {model:?} do not speak the OpenAI protocol on this endpoint yet"
+            ),
+        );
+    }
+    if attempts.is_empty() {
+        let now = proxy.clock.now_ms();
+        let mut wait_ms = u64::MAX;
+        let parts: Vec<String> = tiers
+            .iter()
+            .map(|t| {
+                let p = &t.provider;
+                let paused = p.runtime.paused_until_ms.load(Ordering::Relaxed);
+                if now < paused {
+                    wait_ms = wait_ms.min(paused - now);
+                    return format!("{} is paused (every key was rate limited)", p.name);
+                }
+                let cooling: Vec<u64> = p
+                    .keys
+                    .iter()
+                    .map(|k| k.runtime.cooling_until_ms.load(Ordering::Relaxed))
+                    .filter(|&until| until > now)
+                    .collect();
+                if let Some(first) = cooling.iter().min() {
+                    wait_ms = wait_ms.min(first - now);
+                }
+                let benched = p
+                    .keys
+                    .iter()
+                    .filter(|k| k.runtime.quarantine_reason().is_some())
+                    .count();
+                if p.keys.is_empty() {
+                    format!("{} has no usable key", p.name)
+                } else {
+                    format!(
+                        "{}: {} cooling, {} benched, circuit open or busy otherwise",
+                        p.name,
+                        cooling.len(),
+                        benched
+                    )
+                }
+            })
+            .collect();
+        let mut err = ProxyError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "no_key_available",
+            format!(
+                "KeyGate has no key available for {model:?} right now ({})",
+                parts.join("; ")
+            ),
+        );
+        if wait_ms != u64::MAX {
+            err.retry_after_secs = Some(wait_ms.div_ceil(1000).max(1));
+        }
+        return err;
+    }
+    let tried: Vec<String> = attempts
+        .iter()
+        .map(|a| match a.status {
+            Some(status) => format!(
+                "{}/{} → {} {}",
+                a.provider,
+                a.key_label,
+                status,
+                a.class.as_str()
+            ),
+            None => format!("{}/{} → {}", a.provider, a.key_label, a.class.as_str()),
+        })
+        .collect();
+    let message = format!(
+        "KeyGate tried {} attempt(s) for {model:?} and none succeeded: {}",
+        attempts.len(),
+        tried.join("; ")
+    );
+    if attempts
+        .iter()
+        .all(|a| a.class == FailureClass::RateLimited)
+    {
+        let mut err = ProxyError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "rate_limit_exceeded",
+            message,
+        );
+        err.retry_after_secs = Some(1);
+        return err;
+    }
+    ProxyError::new(
+        StatusCode::BAD_GATEWAY,
+        "upstream_error",
+        "upstream_failed",
+        message,
+    )
+}

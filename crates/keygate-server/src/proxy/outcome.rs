@@ -1,0 +1,186 @@
+//! Applying an attempt's classification to the key's and provider's live state, and handing
+//! the resulting health to a background writer (the request path never touches the database).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+use keygate_core::failure::{Decision, KeyEffect, ProviderEffect};
+use keygate_store::HealthUpdate;
+
+use super::ProxyState;
+use super::catalog::{LiveKey, LiveProvider, MAX_CONSECUTIVE_ERRORS};
+
+/// Keys of one provider that all got a 429 within this window mean the provider (or the
+/// caller's IP) is limited, not the keys.
+const POOL_WIDE_429_WINDOW_MS: u64 = 10_000;
+
+pub fn record(
+    proxy: &ProxyState,
+    provider: &LiveProvider,
+    key: &LiveKey,
+    decision: &Decision,
+    status: Option<u16>,
+    error: Option<String>,
+    latency: Duration,
+) {
+    let now = proxy.clock.now_ms();
+    let rt = &key.runtime;
+    rt.uses.fetch_add(1, Ordering::Relaxed);
+    let mut blame_key = true;
+    match decision.key {
+        KeyEffect::Reset => rt.on_success(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX)),
+        KeyEffect::Nothing => blame_key = false,
+        KeyEffect::Quarantine(reason) => {
+            rt.on_error();
+            rt.quarantine(reason, now);
+        }
+        KeyEffect::Cool(wait) => {
+            let until = now + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX / 2);
+            rt.cooling_until_ms.fetch_max(until, Ordering::Relaxed);
+            rt.last_429_ms.store(now.max(1), Ordering::Relaxed);
+            if pool_wide_rate_limit(provider, now) {
+                let resume = provider
+                    .keys
+                    .iter()
+                    .map(|k| k.runtime.cooling_until_ms.load(Ordering::Relaxed))
+                    .min()
+                    .unwrap_or(until);
+                provider
+                    .runtime
+                    .paused_until_ms
+                    .store(resume, Ordering::Relaxed);
+                blame_key = false;
+                tracing::warn!(provider = %provider.name, "every key got 429 at once: provider paused, keys not blamed");
+                // The pause covers every key; take back the cooldowns (and the yellow marks)
+                // that the earlier 429s of this burst put on individual keys.
+                for other in &provider.keys {
+                    other.runtime.cooling_until_ms.store(0, Ordering::Relaxed);
+                    other.runtime.last_429_ms.store(0, Ordering::Relaxed);
+                    if other.id != key.id {
+                        send_health(proxy, other, None, None, false, now);
+                    }
+                }
+            }
+        }
+        KeyEffect::CountError => {
+            if rt.on_error() >= MAX_CONSECUTIVE_ERRORS {
+                rt.quarantined_until_ms
+                    .store(now + 60_000, Ordering::Relaxed);
+            }
+        }
+    }
+    if let Ok(mut breaker) = provider.runtime.breaker.lock() {
+        match decision.provider {
+            ProviderEffect::Success => breaker.on_success(),
+            ProviderEffect::Fault => breaker.on_fault(now),
+            ProviderEffect::Nothing | ProviderEffect::RateLimited => breaker.on_neutral(),
+        }
+    }
+    if !blame_key && decision.key != KeyEffect::Reset {
+        return;
+    }
+    send_health(
+        proxy,
+        key,
+        status,
+        error,
+        decision.key == KeyEffect::Reset,
+        now,
+    );
+}
+
+/// Queues the key's current health for the background writer.
+fn send_health(
+    proxy: &ProxyState,
+    key: &LiveKey,
+    status: Option<u16>,
+    error: Option<String>,
+    success: bool,
+    now: u64,
+) {
+    let rt = &key.runtime;
+    let (state, reason) = rt.health(now);
+    let wall = |ms_from_now: u64| {
+        (Utc::now()
+            + chrono::Duration::milliseconds(i64::try_from(ms_from_now).unwrap_or(i64::MAX / 2)))
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
+    };
+    let cooling = rt.cooling_until_ms.load(Ordering::Relaxed);
+    let quarantined = rt.quarantined_until_ms.load(Ordering::Relaxed);
+    let update = HealthUpdate {
+        key_id: key.id.clone(),
+        state: state.as_str().to_string(),
+        reason: reason.map(|r| r.as_str().to_string()),
+        consecutive_errors: i64::from(rt.consecutive_errors.load(Ordering::Relaxed)),
+        consecutive_successes: i64::from(rt.consecutive_successes.load(Ordering::Relaxed)),
+        last_status: status.map(i64::from),
+        last_error: error.map(|e| scrub(&e, key.secret.expose())),
+        at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        success,
+        cooldown_until: (cooling > now).then(|| wall(cooling - now)),
+        next_retry_at: (quarantined > now).then(|| wall(quarantined - now)),
+    };
+    let _ = proxy.health_tx.send(update);
+}
+
+/// True when every key of the provider got a 429 within the window.
+fn pool_wide_rate_limit(provider: &LiveProvider, now: u64) -> bool {
+    provider.keys.len() > 1
+        && provider.keys.iter().all(|k| {
+            let at = k.runtime.last_429_ms.load(Ordering::Relaxed);
+            at > 0 && now.saturating_sub(at) <= POOL_WIDE_429_WINDOW_MS
+        })
+}
+
+/// Removes the key itself and anything shaped like an API key from upstream error text before
+/// it is stored or shown, and bounds its length.
+pub fn scrub(text: &str, secret: &str) -> String {
+    let mut out = if secret.len() >= 8 {
+        text.replace(secret, "<redacted>")
+    } else {
+        text.to_string()
+    };
+    out = out
+        .split_inclusive(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',')
+        .map(|word| {
+            let core = word
+                .trim_end_matches(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',');
+            let looks_like_key = core.len() >= 20
+                && (core.starts_with("sk-")
+                    || core.starts_with("AIza")
+                    || core.starts_with("kg-")
+                    || core.starts_with("key-"))
+                || core.len() >= 32
+                    && core
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    && core.chars().any(|c| c.is_ascii_digit());
+            if looks_like_key {
+                word.replacen(core, "<redacted>", 1)
+            } else {
+                word.to_string()
+            }
+        })
+        .collect();
+    out.chars().take(500).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scrub;
+
+    #[test]
+    fn scrub_removes_the_key_and_key_shaped_words() {
+        let text = "Incorrect API key provided: sk-proj-abcdefghijklmnopqrstuvwxyz1234. You can find your key at https://platform.openai.com";
+        let out = scrub(text, "sk-proj-abcdefghijklmnopqrstuvwxyz1234");
+        assert!(!out.contains("abcdefghij"), "{out}");
+        let out = scrub(
+            "bad key \"sk-other-0123456789abcdefghij\" here",
+            "unrelated-secret",
+        );
+        assert!(!out.contains("0123456789abcdefghij"), "{out}");
+        assert!(out.contains("bad key"), "{out}");
+        assert!(scrub(&"x".repeat(2000), "secret-x").len() <= 500);
+    }
+}

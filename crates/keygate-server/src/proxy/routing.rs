@@ -1,0 +1,160 @@
+//! Which providers (tiers) may serve a requested model, in the order to try them.
+//!
+//! `provider/model` names a provider explicitly. A bare model goes to the enabled providers
+//! known to serve it (built-in model prefixes per preset), by provider priority. When exactly
+//! one provider has keys, every model goes there: a single-provider setup needs no routing.
+
+use std::sync::Arc;
+
+use keygate_core::provider::preset_serves_model;
+
+use super::catalog::{Catalog, LiveProvider};
+
+pub struct Tier {
+    pub provider: Arc<LiveProvider>,
+    /// The model name to send upstream.
+    pub model: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum RouteError {
+    UnknownProvider(String),
+    NoProvider(String),
+}
+
+pub fn tiers(catalog: &Catalog, requested: &str) -> Result<Vec<Tier>, RouteError> {
+    if let Some((provider, model)) = requested.split_once('/')
+        && let Some(p) = catalog.provider(provider)
+    {
+        return Ok(vec![Tier {
+            provider: p.clone(),
+            model: model.to_string(),
+        }]);
+    }
+    let with_keys: Vec<&Arc<LiveProvider>> = catalog
+        .providers
+        .iter()
+        .filter(|p| !p.keys.is_empty())
+        .collect();
+    let mut matching: Vec<&Arc<LiveProvider>> = with_keys
+        .iter()
+        .copied()
+        .filter(|p| preset_serves_model(&p.name, requested))
+        .collect();
+    if matching.is_empty() && with_keys.len() == 1 {
+        matching = with_keys;
+    }
+    if matching.is_empty() {
+        return Err(match requested.split_once('/') {
+            Some((provider, _)) => RouteError::UnknownProvider(provider.to_string()),
+            None => RouteError::NoProvider(requested.to_string()),
+        });
+    }
+    matching.sort_by_key(|p| p.priority);
+    Ok(matching
+        .into_iter()
+        .map(|p| Tier {
+            provider: p.clone(),
+            model: requested.to_string(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use keygate_core::provider::ProviderKind;
+    use keygate_vault::Sensitive;
+
+    use super::*;
+    use crate::proxy::catalog::{LiveKey, ProviderRuntime};
+
+    fn provider(name: &str, priority: i64, with_key: bool) -> Arc<LiveProvider> {
+        let keys = if with_key {
+            vec![Arc::new(LiveKey {
+                id: format!("k_{name}"),
+                label: name.into(),
+                secret: Sensitive::new("sk-test".into()),
+                priority: 0,
+                weight: 1,
+                runtime: Arc::default(),
+            })]
+        } else {
+            Vec::new()
+        };
+        Arc::new(LiveProvider {
+            name: name.into(),
+            kind: ProviderKind::OpenAi,
+            base_url: "http://127.0.0.1:9/v1".into(),
+            headers: BTreeMap::new(),
+            priority,
+            keys,
+            runtime: Arc::new(ProviderRuntime::default()),
+        })
+    }
+
+    fn names(result: Result<Vec<Tier>, RouteError>) -> Result<Vec<(String, String)>, RouteError> {
+        result.map(|tiers| {
+            tiers
+                .into_iter()
+                .map(|t| (t.provider.name.clone(), t.model))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn bare_models_go_to_the_providers_that_serve_them_by_priority() {
+        let catalog = Catalog {
+            providers: vec![provider("openai", 1, true), provider("deepseek", 0, true)],
+            tokens: vec![],
+        };
+        assert_eq!(
+            names(tiers(&catalog, "gpt-4o")),
+            Ok(vec![("openai".into(), "gpt-4o".into())])
+        );
+        assert_eq!(
+            names(tiers(&catalog, "deepseek-chat")),
+            Ok(vec![("deepseek".into(), "deepseek-chat".into())])
+        );
+        assert_eq!(
+            names(tiers(&catalog, "openai/gpt-4.1")),
+            Ok(vec![("openai".into(), "gpt-4.1".into())])
+        );
+    }
+
+    #[test]
+    fn unknown_models_and_providers_are_named_in_the_error() {
+        let catalog = Catalog {
+            providers: vec![provider("openai", 0, true), provider("deepseek", 0, true)],
+            tokens: vec![],
+        };
+        assert_eq!(
+            names(tiers(&catalog, "mystery-1")),
+            Err(RouteError::NoProvider("mystery-1".into()))
+        );
+        assert_eq!(
+            names(tiers(&catalog, "nosuch/model")),
+            Err(RouteError::UnknownProvider("nosuch".into()))
+        );
+    }
+
+    #[test]
+    fn a_single_provider_with_keys_serves_every_model() {
+        let catalog = Catalog {
+            providers: vec![
+                provider("openrouter", 0, true),
+                provider("openai", 0, false),
+            ],
+            tokens: vec![],
+        };
+        assert_eq!(
+            names(tiers(&catalog, "anthropic/claude-sonnet-4")),
+            Ok(vec![(
+                "openrouter".into(),
+                "anthropic/claude-sonnet-4".into()
+            )])
+        );
+    }
+}

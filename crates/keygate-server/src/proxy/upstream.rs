@@ -1,0 +1,113 @@
+//! Building the upstream request for a provider and key: URL and auth by provider kind,
+//! a short whitelist of client headers, and nothing of the client's own credentials.
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use keygate_core::provider::ProviderKind;
+
+use super::catalog::{LiveKey, LiveProvider};
+
+/// The Azure OpenAI API version used when the provider's config does not name one.
+pub const AZURE_API_VERSION: &str = "2024-10-21";
+
+/// Client headers worth passing on. Everything else (cookies, the client's auth, hop-by-hop
+/// headers, `accept-encoding` — KeyGate reads the bytes) stays behind.
+const FORWARDED: &[&str] = &["content-type", "accept", "user-agent", "openai-beta"];
+
+/// Upstream headers passed back to the client.
+const RETURNED: &[&str] = &[
+    "content-type",
+    "cache-control",
+    "x-request-id",
+    "openai-processing-ms",
+    "openai-version",
+];
+
+pub fn client(connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("KeyGate/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// The URL of an OpenAI-style endpoint (`suffix` like `/chat/completions`) on a provider, or
+/// `None` when the provider does not speak that protocol.
+pub fn endpoint_url(provider: &LiveProvider, suffix: &str, model: &str) -> Option<String> {
+    let base = provider.base_url.trim_end_matches('/');
+    match provider.kind {
+        ProviderKind::OpenAi => Some(format!("{base}{suffix}")),
+        // Gemini's OpenAI-compatible surface.
+        ProviderKind::Gemini => Some(format!("{base}/openai{suffix}")),
+        ProviderKind::Azure => {
+            let version = provider
+                .headers
+                .get("x-keygate-api-version")
+                .map_or(AZURE_API_VERSION, String::as_str);
+            Some(format!(
+                "{base}/openai/deployments/{model}{suffix}?api-version={version}"
+            ))
+        }
+        ProviderKind::Anthropic => None,
+    }
+}
+
+/// The headers for an upstream request: whitelisted client headers, the provider's own extra
+/// headers, and the key in the provider's auth style.
+pub fn request_headers(
+    client_headers: &HeaderMap,
+    provider: &LiveProvider,
+    key: &LiveKey,
+) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for name in FORWARDED {
+        if let Some(value) = client_headers.get(*name) {
+            headers.insert(HeaderName::from_static(name), value.clone());
+        }
+    }
+    for (name, value) in &provider.headers {
+        if name.starts_with("x-keygate-") {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    let auth = provider.kind.auth_style();
+    let value = match provider.kind {
+        ProviderKind::OpenAi | ProviderKind::Gemini => format!("Bearer {}", key.secret.expose()),
+        ProviderKind::Azure | ProviderKind::Anthropic => key.secret.expose().clone(),
+    };
+    let name = match provider.kind {
+        // Gemini's OpenAI-compatible endpoint takes a Bearer token.
+        ProviderKind::Gemini => "authorization",
+        _ => auth.header_name(),
+    };
+    if let Ok(mut value) = HeaderValue::from_str(&value) {
+        value.set_sensitive(true);
+        headers.insert(HeaderName::from_static(name), value);
+    }
+    headers
+}
+
+/// The upstream response headers the client may see.
+pub fn response_headers(upstream: &reqwest::header::HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for name in RETURNED {
+        if let Some(value) = upstream.get(*name) {
+            headers.insert(HeaderName::from_static(name), value.clone());
+        }
+    }
+    for (name, value) in upstream {
+        if name.as_str().starts_with("x-ratelimit-") {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+    headers
+}

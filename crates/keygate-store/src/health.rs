@@ -1,0 +1,63 @@
+//! Health changes observed by the proxy, applied in batches by a background writer.
+
+use rusqlite::params;
+
+use crate::{Store, StoreError};
+
+/// One key's health after an attempt, as the proxy's in-memory state sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthUpdate {
+    pub key_id: String,
+    pub state: String,
+    pub reason: Option<String>,
+    pub consecutive_errors: i64,
+    pub consecutive_successes: i64,
+    pub last_status: Option<i64>,
+    /// Already scrubbed of anything that looks like a secret.
+    pub last_error: Option<String>,
+    pub at: String,
+    pub success: bool,
+    pub cooldown_until: Option<String>,
+    pub next_retry_at: Option<String>,
+}
+
+impl Store {
+    /// Applies updates in one transaction; updates for deleted keys are ignored.
+    pub fn apply_health_updates(&mut self, updates: &[HealthUpdate]) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE key_health SET state = ?2, reason = ?3, consecutive_errors = ?4, consecutive_successes = ?5, \
+                 last_status = ?6, last_error = COALESCE(?7, last_error), last_checked_at = ?8, \
+                 last_success_at = CASE WHEN ?9 THEN ?8 ELSE last_success_at END, cooldown_until = ?10, next_retry_at = ?11 \
+                 WHERE key_id = ?1",
+            )?;
+            for u in updates {
+                stmt.execute(params![
+                    u.key_id,
+                    u.state,
+                    u.reason,
+                    u.consecutive_errors,
+                    u.consecutive_successes,
+                    u.last_status,
+                    u.last_error,
+                    u.at,
+                    u.success,
+                    u.cooldown_until,
+                    u.next_retry_at
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Changes whenever another connection commits: a cheap "did anything change?" check.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+}

@@ -1,0 +1,287 @@
+//! A fake OpenAI-style provider on a real loopback socket (port 0), told per key how to fail:
+//! the faults real providers produce — 401, quota, 429 with reset headers, 5xx, a slow first
+//! byte, a stream cut mid-way, malformed JSON. Records what it received for assertions.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// How the fake answers a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Behaviour {
+    /// A normal answer (JSON, or an SSE stream of `chunks` deltas when asked to stream).
+    Ok,
+    /// 401 invalid_api_key.
+    Unauthorized,
+    /// 429 with code insufficient_quota (OpenAI's out-of-credit answer).
+    InsufficientQuota,
+    /// 402 (DeepSeek's insufficient balance).
+    PaymentRequired,
+    /// 429 rate_limit_exceeded with `Retry-After` (seconds) and `x-ratelimit-reset-requests`.
+    RateLimited { retry_after_secs: u64 },
+    /// A 5xx with an OpenAI-style error body.
+    ServerError(u16),
+    /// A 4xx that is the request's own fault.
+    BadRequest,
+    /// Waits this long before answering (normally).
+    Slow(Duration),
+    /// Streams this many chunks, then ends without `[DONE]`.
+    CutAfter(usize),
+    /// 200 with a body that is not JSON.
+    Malformed,
+}
+
+/// One request the fake received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub key: String,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct Shared {
+    behaviours: HashMap<String, Behaviour>,
+    received: Vec<Received>,
+}
+
+#[derive(Clone)]
+pub struct FakeUpstream {
+    shared: Arc<Mutex<Shared>>,
+    pub addr: SocketAddr,
+}
+
+/// Deltas in every streamed answer.
+pub const STREAM_DELTAS: [&str; 3] = ["Hel", "lo", "!"];
+
+impl FakeUpstream {
+    /// Starts the fake on 127.0.0.1:0 inside the current tokio runtime.
+    pub async fn start() -> Self {
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .route("/v1/completions", post(chat))
+            .route("/v1/embeddings", post(embeddings))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake upstream");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { shared, addr }
+    }
+
+    /// The base URL to give KeyGate (`…/v1`, like OpenAI's).
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    pub fn set(&self, key: &str, behaviour: Behaviour) {
+        self.lock().behaviours.insert(key.to_string(), behaviour);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.lock().received.clone()
+    }
+
+    /// The keys that were tried, in order.
+    pub fn keys_tried(&self) -> Vec<String> {
+        self.lock().received.iter().map(|r| r.key.clone()).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn note(
+    shared: &Arc<Mutex<Shared>>,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> (Behaviour, Value) {
+    let key = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_string();
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let mut shared = shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let behaviour = shared
+        .behaviours
+        .get(&key)
+        .cloned()
+        .unwrap_or(Behaviour::Unauthorized);
+    shared.received.push(Received {
+        path: path.to_string(),
+        key,
+        headers: headers.clone(),
+        body: body.clone(),
+    });
+    (behaviour, body)
+}
+
+fn error(status: u16, kind: &str, code: &str, message: &str) -> Response {
+    let body =
+        json!({ "error": { "message": message, "type": kind, "param": null, "code": code } });
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+/// Answers every fault that is not about the success body; `None` means "answer normally".
+async fn fault(behaviour: &Behaviour) -> Option<Response> {
+    match behaviour {
+        Behaviour::Ok | Behaviour::CutAfter(_) => None,
+        Behaviour::Slow(wait) => {
+            tokio::time::sleep(*wait).await;
+            None
+        }
+        Behaviour::Unauthorized => Some(error(
+            401,
+            "invalid_request_error",
+            "invalid_api_key",
+            "Incorrect API key provided: sk-fake***",
+        )),
+        Behaviour::InsufficientQuota => Some(error(
+            429,
+            "insufficient_quota",
+            "insufficient_quota",
+            "You exceeded your current quota",
+        )),
+        Behaviour::PaymentRequired => Some(error(
+            402,
+            "payment_required",
+            "insufficient_balance",
+            "Insufficient Balance",
+        )),
+        Behaviour::RateLimited { retry_after_secs } => {
+            let mut response = error(429, "requests", "rate_limit_exceeded", "Rate limit reached");
+            let headers = response.headers_mut();
+            headers.insert(
+                "retry-after",
+                retry_after_secs.to_string().parse().expect("header"),
+            );
+            headers.insert(
+                "x-ratelimit-reset-requests",
+                format!("{retry_after_secs}s").parse().expect("header"),
+            );
+            headers.insert(
+                "x-ratelimit-remaining-requests",
+                "0".parse().expect("header"),
+            );
+            Some(response)
+        }
+        Behaviour::ServerError(status) => Some(error(
+            *status,
+            "server_error",
+            "server_error",
+            "The server had an error",
+        )),
+        Behaviour::BadRequest => Some(error(
+            400,
+            "invalid_request_error",
+            "context_length_exceeded",
+            "This model's maximum context length is 8 tokens",
+        )),
+        Behaviour::Malformed => Some(
+            (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                "{not json",
+            )
+                .into_response(),
+        ),
+    }
+}
+
+async fn chat(
+    State(shared): State<Arc<Mutex<Shared>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (behaviour, request) = note(&shared, "/v1/chat/completions", &headers, &body);
+    if let Some(response) = fault(&behaviour).await {
+        return response;
+    }
+    let model = request["model"].as_str().unwrap_or("unknown").to_string();
+    let usage = json!({ "prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14, "prompt_tokens_details": { "cached_tokens": 2 } });
+    if request["stream"].as_bool() != Some(true) {
+        return axum::Json(json!({
+            "id": "chatcmpl-fake", "object": "chat.completion", "model": model,
+            "choices": [{ "index": 0, "message": { "role": "assistant", "content": STREAM_DELTAS.concat() }, "finish_reason": "stop" }],
+            "usage": usage,
+        }))
+        .into_response();
+    }
+    let include_usage = request
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        == Some(true);
+    let cut_after = match behaviour {
+        Behaviour::CutAfter(n) => Some(n),
+        _ => None,
+    };
+    let mut events: Vec<String> = STREAM_DELTAS
+        .iter()
+        .map(|d| {
+            let chunk = json!({ "id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model, "choices": [{ "index": 0, "delta": { "content": d }, "finish_reason": null }] });
+            format!("data: {chunk}\n\n")
+        })
+        .collect();
+    if include_usage {
+        let chunk = json!({ "id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage });
+        events.push(format!("data: {chunk}\n\n"));
+    }
+    events.push("data: [DONE]\n\n".to_string());
+    if let Some(n) = cut_after {
+        events.truncate(n);
+    }
+    let stream = futures_util::stream::iter(
+        events
+            .into_iter()
+            .map(|e| Ok::<_, std::io::Error>(Bytes::from(e))),
+    );
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn embeddings(
+    State(shared): State<Arc<Mutex<Shared>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (behaviour, request) = note(&shared, "/v1/embeddings", &headers, &body);
+    if let Some(response) = fault(&behaviour).await {
+        return response;
+    }
+    axum::Json(json!({
+        "object": "list",
+        "data": [{ "object": "embedding", "index": 0, "embedding": [0.1, -0.2, 0.3] }],
+        "model": request["model"],
+        "usage": { "prompt_tokens": 4, "total_tokens": 4 },
+    }))
+    .into_response()
+}
