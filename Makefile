@@ -7,12 +7,12 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/keygate/target
 export KEYGATE_BIN_DIR := $(CARGO_TARGET_DIR)/debug
 CARGO ?= cargo
 
-.PHONY: run test setup-run setup-test ui build lint test-rust test-e2e clean-ui
+.PHONY: run test setup-run setup-test ui build lint test-rust test-python test-e2e clean-ui
 
 run: setup-run build
 	scripts/run.sh
 
-test: setup-test build lint test-rust test-e2e
+test: setup-test build lint test-rust test-python test-e2e
 	@echo "make test: all checks passed"
 
 setup-run:
@@ -37,6 +37,10 @@ lint:
 test-rust:
 	tests/run-in-session.sh $(CARGO) test --workspace -- --skip a_locked_keyring_fails_clearly_and_writes_nothing
 	KEYGATE_TEST_LOCKABLE=1 tests/run-in-session.sh $(CARGO) test -p keygate-tests --test keyring_cli a_locked_keyring_fails_clearly_and_writes_nothing
+
+# The proxy driven by the official openai Python SDK (tests/python, venv from setup.sh).
+test-python:
+	KEYGATE_BIN=$(KEYGATE_BIN_DIR)/keygate FAKE_UPSTREAM_BIN=$(KEYGATE_BIN_DIR)/fake-upstream tests/.venv/bin/python -m pytest -q tests/python
 
 test-e2e:
 	KEYGATE_BIN=$(KEYGATE_BIN_DIR)/keygate tests/run-in-session.sh npm --prefix tests/e2e test

@@ -45,4 +45,11 @@ if [ "$mode" = test ]; then
     echo "==> creating the Python venv for client tests (tests/.venv)"
     python3 -m venv tests/.venv
   fi
+  # The client SDK tests' packages, reinstalled only when requirements.txt is newer than the stamp.
+  stamp=tests/.venv/.requirements-installed
+  if [ ! -f "$stamp" ] || [ tests/python/requirements.txt -nt "$stamp" ]; then
+    echo "==> pip install -r tests/python/requirements.txt (tests/.venv)"
+    tests/.venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+    touch "$stamp"
+  fi
 fi

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use keygate_tests::TestEnv;
 use keygate_tests::fake_upstream::{Behaviour, FakeUpstream, STREAM_DELTAS};
-use keygate_tests::served::{KeySpec, Served, key};
+use keygate_tests::served::{ADMIN_TOKEN, KeySpec, Served, key};
 use serde_json::{Value, json};
 
 async fn setup(fake: &FakeUpstream, keys: &[KeySpec<'_>]) -> Served {
@@ -70,6 +70,27 @@ async fn key_state(served: &Served, label: &str, check: impl Fn(&Value) -> bool)
             .expect("key exists");
         if check(&key) || Instant::now() > deadline {
             return key;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Polls the request log until it holds `count` requests; returns them newest first.
+async fn logged(served: &Served, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let body: Value = reqwest::Client::new()
+            .get(format!("{}/api/logs", served.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("logs")
+            .json()
+            .await
+            .expect("json");
+        let requests = body["requests"].as_array().cloned().unwrap_or_default();
+        if requests.len() >= count || Instant::now() > deadline {
+            return requests;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -165,6 +186,23 @@ async fn a_401_key_and_a_429_key_fail_over_to_the_working_key() {
     assert!(limited["health"]["cooldown_until"].is_string());
     let working = key_state(&served, "working", |k| k["health"]["state"] == "healthy").await;
     assert_eq!(working["health"]["state"], "healthy");
+
+    let log = logged(&served, 1).await;
+    let classes: Vec<&str> = log[0]["attempts"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .filter_map(|a| a["class"].as_str())
+        .collect();
+    assert_eq!(
+        classes,
+        vec!["auth", "rate_limited", "success"],
+        "{}",
+        log[0]
+    );
+    assert_eq!(log[0]["status"], 200);
+    assert_eq!(log[0]["prompt_tokens"], 11, "usage read from the answer");
+    assert_eq!(log[0]["token"], "test-client");
 
     // The next request goes straight to the working key: the others are benched or cooling.
     let response = post(&served, "/v1/chat/completions", &chat(false)).await;
@@ -361,6 +399,14 @@ async fn streams_get_usage_injected_and_stripped_byte_for_byte() {
         .await
         .expect("text");
     assert!(with_usage.contains("\"usage\"") && with_usage.ends_with("data: [DONE]\n\n"));
+    let log = logged(&served, 2).await;
+    assert!(
+        log.iter().all(|r| r["stream"] == true
+            && r["prompt_tokens"] == 11
+            && r["completion_tokens"] == 3),
+        "{log:?}"
+    );
+    assert!(log.iter().all(|r| r["ttfb_ms"].is_u64()));
     let stream = key_state(&served, "stream", |k| k["health"]["state"] == "healthy").await;
     assert_eq!(stream["health"]["state"], "healthy");
 }
@@ -467,4 +513,73 @@ async fn bad_input_gets_a_clear_4xx_in_the_openai_schema() {
     );
     let stderr = served.stop();
     assert!(!stderr.contains("sk-fake-input"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_route_fails_over_across_providers_with_each_tier_s_model() {
+    let fake = FakeUpstream::start().await;
+    fake.set(
+        "sk-fake-alpha-00000000000000001",
+        Behaviour::ServerError(502),
+    );
+    fake.set("sk-fake-beta-000000000000000001", Behaviour::Ok);
+    let base_url = fake.base_url();
+    let served = tokio::task::spawn_blocking(move || {
+        let env = TestEnv::new();
+        let mut secrets = Served::provider(
+            &env,
+            "alpha",
+            &base_url,
+            0,
+            &[key("alpha-key", "sk-fake-alpha-00000000000000001")],
+        );
+        secrets.extend(Served::provider(
+            &env,
+            "beta",
+            &base_url,
+            1,
+            &[key("beta-key", "sk-fake-beta-000000000000000001")],
+        ));
+        env.ok(
+            &[
+                "route",
+                "add",
+                "smart",
+                "--to",
+                "alpha:alpha-large,beta:beta-small",
+            ],
+            "",
+        );
+        let listed = env.ok(&["route", "list"], "");
+        assert!(
+            listed.contains("alpha:alpha-large → beta:beta-small"),
+            "{listed}"
+        );
+        Served::start(env, secrets)
+    })
+    .await
+    .expect("setup");
+    let response = post(
+        &served,
+        "/v1/chat/completions",
+        &json!({ "model": "smart", "messages": [] }),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-keygate-provider"), "beta");
+    assert_eq!(header(&response, "x-keygate-attempts"), "2");
+    let models: Vec<String> = fake
+        .received()
+        .iter()
+        .map(|r| r.body["model"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        models,
+        vec!["alpha-large", "beta-small"],
+        "each tier gets its own model name"
+    );
+    let log = logged(&served, 1).await;
+    assert_eq!(log[0]["model_requested"], "smart");
+    assert_eq!(log[0]["model_served"], "beta-small");
+    assert_eq!(log[0]["provider"], "beta");
 }

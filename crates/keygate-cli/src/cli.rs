@@ -29,6 +29,28 @@ pub enum Command {
     /// Manage local access tokens that tools use to call the proxy.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage model routes: an alias served by ordered provider:model tiers.
+    #[command(subcommand)]
+    Route(RouteCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RouteCommand {
+    /// Create or replace a route, e.g. `route add smart --to openai:gpt-4o,deepseek:deepseek-chat`.
+    Add {
+        alias: String,
+        /// Tiers in the order to try them, comma-separated provider:model.
+        #[arg(long, value_delimiter = ',', required = true)]
+        to: Vec<String>,
+        /// How each tier picks a key: priority, round_robin, least_used, weighted,
+        /// lowest_latency, lowest_cost or headroom.
+        #[arg(long, default_value = "priority")]
+        strategy: String,
+    },
+    /// List routes.
+    List,
+    /// Remove a route.
+    Rm { alias: String },
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::middleware;
 use axum::serve::ListenerExt;
-use keygate_store::{HealthUpdate, Store, StoreError};
+use keygate_store::{Store, StoreError};
 use keygate_vault::{Sensitive, Vault};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -59,7 +59,7 @@ impl EngineHandle {
     }
 
     /// Waits until the server has stopped (after the shutdown future resolved and in-flight
-    /// requests finished) and every pending health update is saved.
+    /// requests finished) and every pending request row and health update is saved.
     pub async fn wait(self) -> std::io::Result<()> {
         let served = self.task.await.map_err(std::io::Error::other)?;
         self.writer.await.map_err(std::io::Error::other)?;
@@ -86,8 +86,8 @@ impl Engine {
             Ok::<_, StoreError>((Store::open_in(&home)?, Store::open_in(&home)?))
         })
         .await??;
-        let (health_tx, health_rx) = mpsc::unbounded_channel();
-        let proxy = Arc::new(ProxyState::new(ProxySettings::default(), health_tx)?);
+        let (writer_tx, writer_rx) = mpsc::unbounded_channel();
+        let proxy = Arc::new(ProxyState::new(ProxySettings::default(), writer_tx)?);
         let state = AppState::new(
             config.home.clone(),
             store,
@@ -97,7 +97,7 @@ impl Engine {
             proxy.clone(),
         );
         load_catalog(&state, true).await;
-        let writer = spawn_health_writer(writer_store, health_rx);
+        let writer = proxy::spawn_writer(writer_store, writer_rx);
         spawn_catalog_watcher(config.home, Arc::downgrade(&proxy), state.vault().clone());
         drop(proxy);
 
@@ -190,28 +190,4 @@ fn spawn_catalog_watcher(home: PathBuf, proxy: Weak<ProxyState>, vault: Vault) {
             }
         }
     });
-}
-
-/// Saves health updates in batches, one transaction per batch, on its own connection, until
-/// every sender is gone (the engine stopped).
-fn spawn_health_writer(
-    mut store: Store,
-    mut rx: mpsc::UnboundedReceiver<HealthUpdate>,
-) -> JoinHandle<()> {
-    tokio::task::spawn_blocking(move || {
-        let mut batch = Vec::new();
-        while let Some(first) = rx.blocking_recv() {
-            batch.push(first);
-            while batch.len() < 512 {
-                match rx.try_recv() {
-                    Ok(update) => batch.push(update),
-                    Err(_) => break,
-                }
-            }
-            if let Err(err) = store.apply_health_updates(&batch) {
-                tracing::warn!("could not save key health: {err}");
-            }
-            batch.clear();
-        }
-    })
 }

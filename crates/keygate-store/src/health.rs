@@ -21,35 +21,41 @@ pub struct HealthUpdate {
     pub next_retry_at: Option<String>,
 }
 
+pub(crate) fn apply_health_tx(
+    tx: &rusqlite::Transaction<'_>,
+    updates: &[HealthUpdate],
+) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE key_health SET state = ?2, reason = ?3, consecutive_errors = ?4, consecutive_successes = ?5, \
+         last_status = COALESCE(?6, last_status), last_error = COALESCE(?7, last_error), last_checked_at = ?8, \
+         last_success_at = CASE WHEN ?9 THEN ?8 ELSE last_success_at END, cooldown_until = ?10, next_retry_at = ?11 \
+         WHERE key_id = ?1",
+    )?;
+    for u in updates {
+        stmt.execute(params![
+            u.key_id,
+            u.state,
+            u.reason,
+            u.consecutive_errors,
+            u.consecutive_successes,
+            u.last_status,
+            u.last_error,
+            u.at,
+            u.success,
+            u.cooldown_until,
+            u.next_retry_at
+        ])?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Applies updates in one transaction; updates for deleted keys are ignored.
     pub fn apply_health_updates(&mut self, updates: &[HealthUpdate]) -> Result<(), StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE key_health SET state = ?2, reason = ?3, consecutive_errors = ?4, consecutive_successes = ?5, \
-                 last_status = ?6, last_error = COALESCE(?7, last_error), last_checked_at = ?8, \
-                 last_success_at = CASE WHEN ?9 THEN ?8 ELSE last_success_at END, cooldown_until = ?10, next_retry_at = ?11 \
-                 WHERE key_id = ?1",
-            )?;
-            for u in updates {
-                stmt.execute(params![
-                    u.key_id,
-                    u.state,
-                    u.reason,
-                    u.consecutive_errors,
-                    u.consecutive_successes,
-                    u.last_status,
-                    u.last_error,
-                    u.at,
-                    u.success,
-                    u.cooldown_until,
-                    u.next_retry_at
-                ])?;
-            }
-        }
+        apply_health_tx(&tx, updates)?;
         tx.commit()?;
         Ok(())
     }

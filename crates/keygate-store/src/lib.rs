@@ -14,6 +14,8 @@ mod health;
 mod keys;
 mod migrations;
 mod providers;
+mod requests;
+mod routes;
 mod settings;
 mod tokens;
 
@@ -24,4 +26,6 @@ pub use health::HealthUpdate;
 pub use keys::{KeyHealthRow, KeyRow, NewKey};
 pub use migrations::SCHEMA_VERSION;
 pub use providers::{NewProvider, ProviderRow};
+pub use requests::{AttemptLog, RequestRow};
+pub use routes::{RouteRow, RouteTier};
 pub use tokens::{NewToken, TokenRow};

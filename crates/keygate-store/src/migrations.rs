@@ -74,6 +74,35 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX events_at ON events(at);
     "#,
+    // 2: routes (alias -> tiers) and the request log.
+    r#"
+    CREATE TABLE routes (
+        alias      TEXT PRIMARY KEY,
+        tiers      TEXT NOT NULL,
+        strategy   TEXT NOT NULL DEFAULT 'priority',
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE requests (
+        id                TEXT PRIMARY KEY,
+        at                TEXT NOT NULL,
+        token             TEXT,
+        endpoint          TEXT NOT NULL,
+        model_requested   TEXT NOT NULL,
+        model_served      TEXT,
+        provider          TEXT,
+        key_id            TEXT,
+        status            INTEGER NOT NULL,
+        error_class       TEXT,
+        attempts          TEXT NOT NULL DEFAULT '[]',
+        latency_ms        INTEGER NOT NULL,
+        ttfb_ms           INTEGER,
+        stream            INTEGER NOT NULL DEFAULT 0,
+        prompt_tokens     INTEGER,
+        completion_tokens INTEGER,
+        cached_tokens     INTEGER
+    );
+    CREATE INDEX requests_at ON requests(at);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -1,6 +1,7 @@
 mod import;
 mod key;
 mod provider;
+mod route;
 mod serve;
 mod token;
 
@@ -16,5 +17,6 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Key(cmd) => key::run(ctx, cmd),
         Command::Import(args) => import::run(ctx, args),
         Command::Token(cmd) => token::run(ctx, cmd),
+        Command::Route(cmd) => route::run(ctx, cmd),
     }
 }

@@ -1,6 +1,7 @@
 //! The admin API (`/api`): JSON in and out, errors as `{"error":{"code","message"}}`.
 
 pub(crate) mod keys;
+mod logs;
 mod providers;
 
 use axum::Router;
@@ -25,6 +26,7 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
         .route("/api/keys/{id}", get(keys::get))
         .route("/api/providers", get(providers::list))
         .route("/api/presets", get(providers::presets))
+        .route("/api/logs", get(logs::list))
         .route("/api/{*rest}", axum::routing::any(unknown))
         .route_layer(middleware::from_fn_with_state(state, admin_auth))
 }

@@ -10,6 +10,7 @@ use std::time::Instant;
 use keygate_core::breaker::{BreakerConfig, CircuitBreaker};
 use keygate_core::health::{HealthReason, HealthState};
 use keygate_core::provider::ProviderKind;
+use keygate_core::select::Strategy;
 use keygate_store::Store;
 use keygate_vault::{SecretRef, Sensitive, Vault};
 
@@ -182,11 +183,18 @@ pub struct LiveToken {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// A model alias: the tiers that serve it, in order, and how each tier picks a key.
+pub struct LiveRoute {
+    pub tiers: Vec<(String, String)>,
+    pub strategy: Strategy,
+}
+
 /// A consistent snapshot for request handling.
 #[derive(Default)]
 pub struct Catalog {
     pub providers: Vec<Arc<LiveProvider>>,
     pub tokens: Vec<LiveToken>,
+    pub routes: HashMap<String, LiveRoute>,
 }
 
 impl Catalog {
@@ -223,6 +231,15 @@ impl Registry {
         let rows = store.list_keys()?;
         let providers = store.list_providers()?;
         let tokens = store.list_tokens()?;
+        let routes = store
+            .list_routes()?
+            .into_iter()
+            .map(|r| {
+                let tiers = r.tiers.into_iter().map(|t| (t.provider, t.model)).collect();
+                let strategy = r.strategy.parse().unwrap_or_default();
+                (r.alias, LiveRoute { tiers, strategy })
+            })
+            .collect();
         let mut key_runtimes = self
             .keys
             .lock()
@@ -311,6 +328,7 @@ impl Registry {
         Ok(Catalog {
             providers: live,
             tokens,
+            routes,
         })
     }
 }

@@ -15,16 +15,17 @@ use keygate_core::failure::{
     FailureClass, RequestAction, UpstreamOutcome, classify, parse_reset_duration,
 };
 use keygate_core::select::{Candidate, Strategy, try_order};
+use keygate_store::{AttemptLog, RequestRow};
 use serde_json::Value;
 
-use super::ProxyState;
 use super::auth::Caller;
 use super::catalog::{LiveKey, LiveProvider};
 use super::openai_error::ProxyError;
 use super::outcome::record;
-use super::relay::{SseRelay, broken_stream_event};
+use super::relay::{SseRelay, Usage, broken_stream_event};
 use super::routing::{RouteError, Tier, tiers};
 use super::upstream::{endpoint_url, request_headers, response_headers};
+use super::{ProxyState, WriteOp};
 use crate::AppState;
 
 pub async fn chat_completions(
@@ -54,12 +55,67 @@ pub async fn embeddings(
     forward(state, caller, headers, body, "/embeddings").await
 }
 
-/// One try against one key, for the final error message and the response header.
-struct Attempt {
-    provider: String,
-    key_label: String,
-    class: FailureClass,
-    status: Option<u16>,
+/// What the request log will say about this request, filled in as it goes.
+struct Ledger {
+    row: RequestRow,
+    started: Instant,
+}
+
+impl Ledger {
+    fn attempt(
+        &mut self,
+        provider: &LiveProvider,
+        key: &LiveKey,
+        class: FailureClass,
+        status: Option<u16>,
+        took: Duration,
+    ) {
+        self.row.attempts.push(AttemptLog {
+            provider: provider.name.clone(),
+            key_id: key.id.clone(),
+            key_label: key.label.clone(),
+            status,
+            class: class.as_str().to_string(),
+            latency_ms: millis(took),
+        });
+    }
+
+    /// Completes the row and queues it for the writer. `body` is a non-streamed answer whose
+    /// usage the writer reads.
+    fn finish(
+        mut self,
+        proxy: &ProxyState,
+        status: u16,
+        error_class: Option<&str>,
+        ttfb: Option<Duration>,
+        usage: Option<Usage>,
+        body: Option<Bytes>,
+    ) {
+        let served = self
+            .row
+            .attempts
+            .last()
+            .filter(|a| a.status == Some(status))
+            .cloned();
+        self.row.status = status;
+        self.row.error_class = error_class.map(str::to_string);
+        self.row.provider = served.as_ref().map(|a| a.provider.clone());
+        self.row.key_id = served.map(|a| a.key_id);
+        self.row.latency_ms = millis(self.started.elapsed());
+        self.row.ttfb_ms = ttfb.map(millis);
+        if let Some(usage) = usage {
+            self.row.prompt_tokens = Some(usage.prompt_tokens);
+            self.row.completion_tokens = Some(usage.completion_tokens);
+            self.row.cached_tokens = Some(usage.cached_tokens);
+        }
+        let _ = proxy
+            .writer_tx
+            .send(WriteOp::Request(Box::new(self.row), body));
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 async fn forward(
@@ -70,10 +126,11 @@ async fn forward(
     suffix: &'static str,
 ) -> Response {
     let request_id = format!("req_{:016x}", rand::random::<u64>());
-    let mut response = match forward_inner(&state, &caller, &headers, body, suffix).await {
-        Ok(response) => response,
-        Err(err) => err.into_response(),
-    };
+    let mut response =
+        match forward_inner(&state, &caller, &headers, body, suffix, &request_id).await {
+            Ok(response) => response,
+            Err(err) => err.into_response(),
+        };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-keygate-request-id", value);
     }
@@ -86,6 +143,7 @@ async fn forward_inner(
     headers: &HeaderMap,
     body: Bytes,
     suffix: &'static str,
+    request_id: &str,
 ) -> Result<Response, ProxyError> {
     let content_type = headers
         .get("content-type")
@@ -168,8 +226,30 @@ async fn forward_inner(
     }
 
     let settings = &proxy.settings;
-    let deadline = Instant::now() + settings.total_deadline;
-    let mut attempts: Vec<Attempt> = Vec::new();
+    let started = Instant::now();
+    let deadline = started + settings.total_deadline;
+    let mut ledger = Ledger {
+        row: RequestRow {
+            id: request_id.to_string(),
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            token: Some(caller.token_name.clone()),
+            endpoint: suffix.to_string(),
+            model_requested: model.clone(),
+            model_served: None,
+            provider: None,
+            key_id: None,
+            status: 0,
+            error_class: None,
+            attempts: Vec::new(),
+            latency_ms: 0,
+            ttfb_ms: None,
+            stream,
+            prompt_tokens: None,
+            completion_tokens: None,
+            cached_tokens: None,
+        },
+        started,
+    };
     let mut tried_any_provider = false;
     'tiers: for tier in &tiers {
         let provider = &tier.provider;
@@ -180,12 +260,13 @@ async fn forward_inner(
         if let Some(object) = request.as_object_mut() {
             object.insert("model".into(), Value::String(tier.model.clone()));
         }
+        ledger.row.model_served = Some(tier.model.clone());
         let upstream_body = Bytes::from(
             serde_json::to_vec(&request)
                 .map_err(|e| ProxyError::invalid_request("invalid_json", e.to_string()))?,
         );
-        for key in key_order(proxy, provider) {
-            if attempts.len() >= settings.max_attempts || Instant::now() >= deadline {
+        for key in key_order(proxy, provider, tier.strategy) {
+            if ledger.row.attempts.len() >= settings.max_attempts || Instant::now() >= deadline {
                 break 'tiers;
             }
             let now_ms = proxy.clock.now_ms();
@@ -198,7 +279,7 @@ async fn forward_inner(
             if !acquired {
                 continue 'tiers;
             }
-            let started = Instant::now();
+            let tried_at = Instant::now();
             let send = proxy
                 .client
                 .post(&url)
@@ -218,21 +299,17 @@ async fn forward_inner(
                 Ok(upstream) => upstream,
                 Err(outcome) => {
                     let decision = classify(&outcome);
+                    let error = Some(decision.class.as_str().to_string());
                     record(
                         proxy,
                         provider,
                         &key,
                         &decision,
                         None,
-                        Some(decision.class.as_str().into()),
-                        started.elapsed(),
+                        error,
+                        tried_at.elapsed(),
                     );
-                    attempts.push(Attempt {
-                        provider: provider.name.clone(),
-                        key_label: key.label.clone(),
-                        class: decision.class,
-                        status: None,
-                    });
+                    ledger.attempt(provider, &key, decision.class, None, tried_at.elapsed());
                     continue;
                 }
             };
@@ -243,37 +320,41 @@ async fn forward_inner(
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|ct| ct.starts_with("text/event-stream"));
             if stream && status.is_success() && is_sse {
-                let attempt_no = attempts.len() + 1;
+                ledger.attempt(
+                    provider,
+                    &key,
+                    FailureClass::Success,
+                    Some(status.as_u16()),
+                    tried_at.elapsed(),
+                );
+                let key = key.clone();
                 return Ok(stream_response(
                     state.clone(),
                     provider.clone(),
-                    key.clone(),
+                    key,
                     upstream,
                     strip_usage,
-                    started,
-                    attempt_no,
+                    tried_at,
+                    ledger,
                 ));
             }
+            let ttfb = started.elapsed();
             let upstream_headers = upstream.headers().clone();
             let body = match tokio::time::timeout(settings.idle_timeout, upstream.bytes()).await {
                 Ok(Ok(body)) => body,
                 Ok(Err(_)) | Err(_) => {
                     let decision = classify(&UpstreamOutcome::Timeout);
+                    let error = Some("the answer's body was not received".to_string());
                     record(
                         proxy,
                         provider,
                         &key,
                         &decision,
                         Some(status.as_u16()),
-                        Some("body not received".into()),
-                        started.elapsed(),
+                        error,
+                        tried_at.elapsed(),
                     );
-                    attempts.push(Attempt {
-                        provider: provider.name.clone(),
-                        key_label: key.label.clone(),
-                        class: decision.class,
-                        status: Some(status.as_u16()),
-                    });
+                    ledger.attempt(provider, &key, decision.class, None, tried_at.elapsed());
                     continue;
                 }
             };
@@ -281,7 +362,7 @@ async fn forward_inner(
             let retry_after = retry_hint(&upstream_headers);
             let decision = classify(&UpstreamOutcome::Answered {
                 status: status.as_u16(),
-                error_code: error_code.clone(),
+                error_code,
                 retry_after,
             });
             let error_text = (!status.is_success())
@@ -293,34 +374,55 @@ async fn forward_inner(
                 &decision,
                 Some(status.as_u16()),
                 error_text,
-                started.elapsed(),
+                tried_at.elapsed(),
             );
-            attempts.push(Attempt {
-                provider: provider.name.clone(),
-                key_label: key.label.clone(),
-                class: decision.class,
-                status: Some(status.as_u16()),
-            });
+            ledger.attempt(
+                provider,
+                &key,
+                decision.class,
+                Some(status.as_u16()),
+                tried_at.elapsed(),
+            );
             if decision.request == RequestAction::Deliver {
+                let attempts = ledger.row.attempts.len();
+                let success = decision.class == FailureClass::Success;
+                let class = (!success).then_some(decision.class.as_str());
+                ledger.finish(
+                    proxy,
+                    status.as_u16(),
+                    class,
+                    Some(ttfb),
+                    None,
+                    success.then(|| body.clone()),
+                );
                 let mut response = Response::new(Body::from(body));
                 *response.status_mut() = status;
                 *response.headers_mut() = response_headers(&upstream_headers);
-                tag(&mut response, &provider.name, &key.label, attempts.len());
+                tag(&mut response, &provider.name, &key.label, attempts);
                 return Ok(response);
             }
         }
     }
-    Err(final_error(
+    let error = final_error(
         proxy,
         &tiers,
-        &attempts,
+        &ledger.row.attempts,
         &model,
         tried_any_provider,
-    ))
+    );
+    ledger.finish(
+        proxy,
+        error.status.as_u16(),
+        Some(error.code),
+        None,
+        None,
+        None,
+    );
+    Err(error)
 }
 
 /// The keys of a provider in the order to try them now (empty while the provider is paused).
-fn key_order(proxy: &ProxyState, provider: &LiveProvider) -> Vec<Arc<LiveKey>> {
+fn key_order(proxy: &ProxyState, provider: &LiveProvider, strategy: Strategy) -> Vec<Arc<LiveKey>> {
     let now = proxy.clock.now_ms();
     if now < provider.runtime.paused_until_ms.load(Ordering::Relaxed) {
         return Vec::new();
@@ -340,7 +442,7 @@ fn key_order(proxy: &ProxyState, provider: &LiveProvider) -> Vec<Arc<LiveKey>> {
         .collect();
     let rotation = provider.runtime.rotation.fetch_add(1, Ordering::Relaxed);
     try_order(
-        Strategy::Priority,
+        strategy,
         &candidates,
         usize::try_from(rotation).unwrap_or(0),
         rand::random(),
@@ -370,8 +472,9 @@ fn stream_response(
     upstream: reqwest::Response,
     strip_usage: bool,
     started: Instant,
-    attempt_no: usize,
+    ledger: Ledger,
 ) -> Response {
+    let attempt_no = ledger.row.attempts.len();
     let status = upstream.status();
     let headers = response_headers(upstream.headers());
     let idle = state.proxy().settings.idle_timeout;
@@ -383,20 +486,33 @@ fn stream_response(
         relay: SseRelay,
         started: Instant,
         finished: bool,
+        ledger: Option<Ledger>,
+        ttfb: Option<Duration>,
     }
     impl Relay {
         fn settle(&mut self, outcome: UpstreamOutcome, error: Option<String>) {
             self.finished = true;
             let decision = classify(&outcome);
+            let proxy = self.state.proxy();
+            let took = self.started.elapsed();
             record(
-                self.state.proxy(),
+                proxy,
                 &self.provider,
                 &self.key,
                 &decision,
                 Some(200),
                 error,
-                self.started.elapsed(),
+                took,
             );
+            if let Some(mut ledger) = self.ledger.take() {
+                if let Some(last) = ledger.row.attempts.last_mut() {
+                    last.class = decision.class.as_str().to_string();
+                    last.latency_ms = millis(took);
+                }
+                let class =
+                    (decision.class != FailureClass::Success).then_some(decision.class.as_str());
+                ledger.finish(proxy, 200, class, self.ttfb, self.relay.usage, None);
+            }
         }
     }
     let relay = Relay {
@@ -407,6 +523,8 @@ fn stream_response(
         relay: SseRelay::new(strip_usage),
         started,
         finished: false,
+        ledger: Some(ledger),
+        ttfb: None,
     };
     let body = futures_util::stream::unfold(relay, move |mut r| async move {
         if r.finished {
@@ -417,6 +535,9 @@ fn stream_response(
                 Ok(Some(Ok(chunk))) => {
                     let out = r.relay.push(&chunk);
                     if !out.is_empty() {
+                        if r.ttfb.is_none() {
+                            r.ttfb = r.ledger.as_ref().map(|l| l.started.elapsed());
+                        }
                         return Some((Ok::<Bytes, std::io::Error>(out), r));
                     }
                 }
@@ -504,7 +625,7 @@ fn retry_hint(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 fn final_error(
     proxy: &ProxyState,
     tiers: &[Tier],
-    attempts: &[Attempt],
+    attempts: &[AttemptLog],
     model: &str,
     tried_any_provider: bool,
 ) -> ProxyError {
@@ -573,14 +694,8 @@ fn final_error(
     let tried: Vec<String> = attempts
         .iter()
         .map(|a| match a.status {
-            Some(status) => format!(
-                "{}/{} → {} {}",
-                a.provider,
-                a.key_label,
-                status,
-                a.class.as_str()
-            ),
-            None => format!("{}/{} → {}", a.provider, a.key_label, a.class.as_str()),
+            Some(status) => format!("{}/{} → {} {}", a.provider, a.key_label, status, a.class),
+            None => format!("{}/{} → {}", a.provider, a.key_label, a.class),
         })
         .collect();
     let message = format!(
@@ -590,7 +705,7 @@ fn final_error(
     );
     if attempts
         .iter()
-        .all(|a| a.class == FailureClass::RateLimited)
+        .all(|a| a.class == FailureClass::RateLimited.as_str())
     {
         let mut err = ProxyError::new(
             StatusCode::TOO_MANY_REQUESTS,

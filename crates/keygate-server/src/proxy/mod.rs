@@ -10,6 +10,7 @@ mod outcome;
 mod relay;
 mod routing;
 mod upstream;
+mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,10 +19,13 @@ use arc_swap::ArcSwap;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::post;
 use axum::{Router, middleware};
-use keygate_store::HealthUpdate;
+use bytes::Bytes;
+use keygate_store::{HealthUpdate, RequestRow};
 use tokio::sync::mpsc;
 
 pub use catalog::{Catalog, Clock, Registry};
+pub use relay::Usage;
+pub use writer::spawn_writer;
 
 use crate::AppState;
 
@@ -52,6 +56,14 @@ impl Default for ProxySettings {
     }
 }
 
+/// What the request path hands to the background writer.
+pub enum WriteOp {
+    Health(HealthUpdate),
+    /// A finished request; `body` is a non-streamed answer whose usage the writer reads, off
+    /// the request path.
+    Request(Box<RequestRow>, Option<Bytes>),
+}
+
 /// Everything the proxy needs at run time.
 pub struct ProxyState {
     catalog: ArcSwap<Catalog>,
@@ -59,13 +71,13 @@ pub struct ProxyState {
     pub clock: Clock,
     pub client: reqwest::Client,
     pub settings: ProxySettings,
-    pub health_tx: mpsc::UnboundedSender<HealthUpdate>,
+    pub writer_tx: mpsc::UnboundedSender<WriteOp>,
 }
 
 impl ProxyState {
     pub fn new(
         settings: ProxySettings,
-        health_tx: mpsc::UnboundedSender<HealthUpdate>,
+        writer_tx: mpsc::UnboundedSender<WriteOp>,
     ) -> reqwest::Result<Self> {
         Ok(Self {
             catalog: ArcSwap::from_pointee(Catalog::default()),
@@ -73,7 +85,7 @@ impl ProxyState {
             clock: Clock::new(),
             client: upstream::client(settings.connect_timeout)?,
             settings,
-            health_tx,
+            writer_tx,
         })
     }
 

@@ -8,8 +8,8 @@ use chrono::{SecondsFormat, Utc};
 use keygate_core::failure::{Decision, KeyEffect, ProviderEffect};
 use keygate_store::HealthUpdate;
 
-use super::ProxyState;
 use super::catalog::{LiveKey, LiveProvider, MAX_CONSECUTIVE_ERRORS};
+use super::{ProxyState, WriteOp};
 
 /// Keys of one provider that all got a 429 within this window mean the provider (or the
 /// caller's IP) is limited, not the keys.
@@ -121,7 +121,7 @@ fn send_health(
         cooldown_until: (cooling > now).then(|| wall(cooling - now)),
         next_retry_at: (quarantined > now).then(|| wall(quarantined - now)),
     };
-    let _ = proxy.health_tx.send(update);
+    let _ = proxy.writer_tx.send(WriteOp::Health(update));
 }
 
 /// True when every key of the provider got a 429 within the window.

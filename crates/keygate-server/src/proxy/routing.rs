@@ -1,12 +1,14 @@
 //! Which providers (tiers) may serve a requested model, in the order to try them.
 //!
-//! `provider/model` names a provider explicitly. A bare model goes to the enabled providers
+//! A route (`keygate route add ALIAS --to provider:model,…`) gives the tiers and strategy.
+//! Otherwise `provider/model` names a provider explicitly. A bare model goes to the enabled providers
 //! known to serve it (built-in model prefixes per preset), by provider priority. When exactly
 //! one provider has keys, every model goes there: a single-provider setup needs no routing.
 
 use std::sync::Arc;
 
 use keygate_core::provider::preset_serves_model;
+use keygate_core::select::Strategy;
 
 use super::catalog::{Catalog, LiveProvider};
 
@@ -14,6 +16,7 @@ pub struct Tier {
     pub provider: Arc<LiveProvider>,
     /// The model name to send upstream.
     pub model: String,
+    pub strategy: Strategy,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -23,12 +26,33 @@ pub enum RouteError {
 }
 
 pub fn tiers(catalog: &Catalog, requested: &str) -> Result<Vec<Tier>, RouteError> {
+    if let Some(route) = catalog.routes.get(requested) {
+        // Tiers whose provider is gone or disabled are skipped; the rest keep their order.
+        let tiers: Vec<Tier> = route
+            .tiers
+            .iter()
+            .filter_map(|(provider, model)| {
+                let provider = catalog.provider(provider)?.clone();
+                Some(Tier {
+                    provider,
+                    model: model.clone(),
+                    strategy: route.strategy,
+                })
+            })
+            .collect();
+        return if tiers.is_empty() {
+            Err(RouteError::NoProvider(requested.to_string()))
+        } else {
+            Ok(tiers)
+        };
+    }
     if let Some((provider, model)) = requested.split_once('/')
         && let Some(p) = catalog.provider(provider)
     {
         return Ok(vec![Tier {
             provider: p.clone(),
             model: model.to_string(),
+            strategy: Strategy::Priority,
         }]);
     }
     let with_keys: Vec<&Arc<LiveProvider>> = catalog
@@ -56,6 +80,7 @@ pub fn tiers(catalog: &Catalog, requested: &str) -> Result<Vec<Tier>, RouteError
         .map(|p| Tier {
             provider: p.clone(),
             model: requested.to_string(),
+            strategy: Strategy::Priority,
         })
         .collect())
 }
@@ -108,7 +133,7 @@ mod tests {
     fn bare_models_go_to_the_providers_that_serve_them_by_priority() {
         let catalog = Catalog {
             providers: vec![provider("openai", 1, true), provider("deepseek", 0, true)],
-            tokens: vec![],
+            ..Catalog::default()
         };
         assert_eq!(
             names(tiers(&catalog, "gpt-4o")),
@@ -128,7 +153,7 @@ mod tests {
     fn unknown_models_and_providers_are_named_in_the_error() {
         let catalog = Catalog {
             providers: vec![provider("openai", 0, true), provider("deepseek", 0, true)],
-            tokens: vec![],
+            ..Catalog::default()
         };
         assert_eq!(
             names(tiers(&catalog, "mystery-1")),
@@ -141,13 +166,44 @@ mod tests {
     }
 
     #[test]
+    fn a_route_gives_tiers_in_order_with_its_strategy_and_skips_missing_providers() {
+        let mut catalog = Catalog {
+            providers: vec![provider("openai", 0, true), provider("deepseek", 5, true)],
+            ..Catalog::default()
+        };
+        catalog.routes.insert(
+            "smart".into(),
+            crate::proxy::catalog::LiveRoute {
+                tiers: vec![
+                    ("deepseek".into(), "deepseek-chat".into()),
+                    ("gone".into(), "x".into()),
+                    ("openai".into(), "gpt-4o".into()),
+                ],
+                strategy: Strategy::RoundRobin,
+            },
+        );
+        let tiers = tiers(&catalog, "smart").expect("route");
+        let got: Vec<(&str, &str, Strategy)> = tiers
+            .iter()
+            .map(|t| (t.provider.name.as_str(), t.model.as_str(), t.strategy))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("deepseek", "deepseek-chat", Strategy::RoundRobin),
+                ("openai", "gpt-4o", Strategy::RoundRobin)
+            ]
+        );
+    }
+
+    #[test]
     fn a_single_provider_with_keys_serves_every_model() {
         let catalog = Catalog {
             providers: vec![
                 provider("openrouter", 0, true),
                 provider("openai", 0, false),
             ],
-            tokens: vec![],
+            ..Catalog::default()
         };
         assert_eq!(
             names(tiers(&catalog, "anthropic/claude-sonnet-4")),
