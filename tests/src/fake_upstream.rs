@@ -72,6 +72,7 @@ impl FakeUpstream {
             .route("/v1/chat/completions", post(chat))
             .route("/v1/completions", post(chat))
             .route("/v1/embeddings", post(embeddings))
+            .route("/v1/models", axum::routing::get(models))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -284,4 +285,19 @@ async fn embeddings(
         "usage": { "prompt_tokens": 4, "total_tokens": 4 },
     }))
     .into_response()
+}
+
+/// The models every fake provider lists.
+pub const FAKE_MODELS: [&str; 2] = ["fake-model-a", "fake-model-b"];
+
+async fn models(State(shared): State<Arc<Mutex<Shared>>>, headers: HeaderMap) -> Response {
+    let (behaviour, _) = note(&shared, "/v1/models", &headers, &Bytes::new());
+    if let Some(response) = fault(&behaviour).await {
+        return response;
+    }
+    let data: Vec<Value> = FAKE_MODELS
+        .iter()
+        .map(|id| json!({ "id": id, "object": "model", "created": 0, "owned_by": "fake" }))
+        .collect();
+    axum::Json(json!({ "object": "list", "data": data })).into_response()
 }

@@ -582,4 +582,27 @@ async fn a_route_fails_over_across_providers_with_each_tier_s_model() {
     assert_eq!(log[0]["model_requested"], "smart");
     assert_eq!(log[0]["model_served"], "beta-small");
     assert_eq!(log[0]["provider"], "beta");
+
+    // /v1/models: the providers' own lists (alpha cannot list, beta can) plus the aliases.
+    let models: Value = reqwest::Client::new()
+        .get(format!("{}/v1/models", served.base))
+        .bearer_auth(&served.token)
+        .send()
+        .await
+        .expect("models")
+        .json()
+        .await
+        .expect("json");
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["fake-model-a", "fake-model-b", "smart"],
+        "{models}"
+    );
+    assert_eq!(models["object"], "list");
 }

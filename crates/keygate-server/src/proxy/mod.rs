@@ -5,6 +5,7 @@
 mod auth;
 pub(crate) mod catalog;
 mod forward;
+mod models;
 mod openai_error;
 mod outcome;
 mod relay;
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Router, middleware};
 use bytes::Bytes;
 use keygate_store::{HealthUpdate, RequestRow};
@@ -72,6 +73,7 @@ pub struct ProxyState {
     pub client: reqwest::Client,
     pub settings: ProxySettings,
     pub writer_tx: mpsc::UnboundedSender<WriteOp>,
+    pub models: models::ModelCache,
 }
 
 impl ProxyState {
@@ -86,6 +88,7 @@ impl ProxyState {
             client: upstream::client(settings.connect_timeout)?,
             settings,
             writer_tx,
+            models: models::ModelCache::default(),
         })
     }
 
@@ -104,6 +107,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/chat/completions", post(forward::chat_completions))
         .route("/v1/completions", post(forward::completions))
         .route("/v1/embeddings", post(forward::embeddings))
+        .route("/v1/models", get(models::list))
         .layer(DefaultBodyLimit::max(limit))
         .route_layer(middleware::from_fn_with_state(state, auth::require_token))
 }

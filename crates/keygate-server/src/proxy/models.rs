@@ -1,0 +1,108 @@
+//! `GET /v1/models`: the union of the models every provider with a usable key lists, plus the
+//! route aliases, filtered by what the caller's token may use. Upstream lists are cached for a
+//! minute, so tools that poll this endpoint do not hammer providers.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{Value, json};
+
+use super::auth::Caller;
+use super::catalog::LiveProvider;
+use super::upstream::{endpoint_url, request_headers};
+use crate::AppState;
+
+const CACHE_FOR: Duration = Duration::from_secs(60);
+const LIST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `(model id, owner)` pairs from the last upstream listing.
+#[derive(Default)]
+pub struct ModelCache {
+    entries: std::sync::Mutex<Option<(Instant, Vec<(String, String)>)>>,
+}
+
+pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Response {
+    let proxy = state.proxy();
+    let cached = proxy.models.entries.lock().ok().and_then(|c| {
+        c.as_ref()
+            .filter(|(at, _)| at.elapsed() < CACHE_FOR)
+            .map(|(_, e)| e.clone())
+    });
+    let mut entries = match cached {
+        Some(entries) => entries,
+        None => {
+            let catalog = proxy.catalog();
+            let lists = catalog
+                .providers
+                .iter()
+                .filter(|p| !p.keys.is_empty())
+                .map(|p| list_provider(&state, p));
+            let entries: Vec<(String, String)> = futures_util::future::join_all(lists)
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
+            if let Ok(mut cache) = proxy.models.entries.lock() {
+                *cache = Some((Instant::now(), entries.clone()));
+            }
+            entries
+        }
+    };
+    let catalog = proxy.catalog();
+    entries.extend(
+        catalog
+            .routes
+            .keys()
+            .map(|alias| (alias.clone(), "keygate".to_string())),
+    );
+    entries.sort();
+    entries.dedup_by(|a, b| a.0 == b.0);
+    let data: Vec<Value> = entries
+        .into_iter()
+        .filter(|(id, _)| caller.may_use(id))
+        .map(|(id, owner)| json!({ "id": id, "object": "model", "created": 0, "owned_by": owner }))
+        .collect();
+    Json(json!({ "object": "list", "data": data })).into_response()
+}
+
+/// One provider's model ids, through its first usable key; empty when it cannot be listed.
+async fn list_provider(state: &AppState, provider: &LiveProvider) -> Vec<(String, String)> {
+    let proxy = state.proxy();
+    let now = proxy.clock.now_ms();
+    let Some(key) = provider.keys.iter().find(|k| k.runtime.available(now)) else {
+        return Vec::new();
+    };
+    let Some(url) = endpoint_url(provider, "/models", "") else {
+        return Vec::new();
+    };
+    let request = proxy
+        .client
+        .get(url)
+        .headers(request_headers(&HeaderMap::new(), provider, key))
+        .send();
+    let Ok(Ok(response)) = tokio::time::timeout(LIST_TIMEOUT, request).await else {
+        return Vec::new();
+    };
+    if !response.status().is_success() {
+        return Vec::new();
+    }
+    let Ok(Ok(bytes)) = tokio::time::timeout(LIST_TIMEOUT, response.bytes()).await else {
+        return Vec::new();
+    };
+    let Ok(body) = serde_json::from_slice::<Value>(&bytes) else {
+        return Vec::new();
+    };
+    body["data"]
+        .as_array()
+        .map(|models| {
+            models
+                .iter()
+                .filter_map(|m| m["id"].as_str())
+                .map(|id| (id.to_string(), provider.name.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
