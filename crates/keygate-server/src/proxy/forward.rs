@@ -11,13 +11,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use keygate_core::failure::{
-    FailureClass, RequestAction, UpstreamOutcome, classify, parse_reset_duration,
-};
+use keygate_core::failure::{FailureClass, RequestAction, UpstreamOutcome, classify};
 use keygate_core::select::{Candidate, Strategy, try_order};
 use keygate_store::{AttemptLog, RequestRow};
 use serde_json::Value;
 
+use super::attempt::{answered, send};
 use super::auth::Caller;
 use super::catalog::{LiveKey, LiveProvider};
 use super::openai_error::ProxyError;
@@ -280,21 +279,12 @@ async fn forward_inner(
                 continue 'tiers;
             }
             let tried_at = Instant::now();
-            let send = proxy
+            let request = proxy
                 .client
                 .post(&url)
                 .headers(request_headers(headers, provider, &key))
-                .body(upstream_body.clone())
-                .send();
-            let wait = settings
-                .first_byte_timeout
-                .min(deadline.saturating_duration_since(Instant::now()));
-            let outcome = match tokio::time::timeout(wait, send).await {
-                Err(_) => Err(UpstreamOutcome::Timeout),
-                Ok(Err(e)) if e.is_timeout() => Err(UpstreamOutcome::Timeout),
-                Ok(Err(_)) => Err(UpstreamOutcome::ConnectError),
-                Ok(Ok(response)) => Ok(response),
-            };
+                .body(upstream_body.clone());
+            let outcome = send(proxy, request, deadline).await;
             let upstream = match outcome {
                 Ok(upstream) => upstream,
                 Err(outcome) => {
@@ -358,15 +348,8 @@ async fn forward_inner(
                     continue;
                 }
             };
-            let error_code = (!status.is_success()).then(|| error_code(&body)).flatten();
-            let retry_after = retry_hint(&upstream_headers);
-            let decision = classify(&UpstreamOutcome::Answered {
-                status: status.as_u16(),
-                error_code,
-                retry_after,
-            });
-            let error_text = (!status.is_success())
-                .then(|| error_message(&body).unwrap_or_else(|| format!("HTTP {status}")));
+            let (outcome, error_text) = answered(status, &upstream_headers, &body);
+            let decision = classify(&outcome);
             record(
                 proxy,
                 provider,
@@ -584,42 +567,6 @@ fn stream_response(
     *response.headers_mut() = headers;
     tag(&mut response, &provider.name, &key.label, attempt_no);
     response
-}
-
-/// `error.code`, `error.type` or `error.status` from an upstream error body.
-fn error_code(body: &[u8]) -> Option<String> {
-    let json: Value = serde_json::from_slice(body).ok()?;
-    let error = json.get("error")?;
-    ["code", "type", "status"]
-        .iter()
-        .find_map(|field| error.get(*field).and_then(Value::as_str))
-        .map(str::to_string)
-}
-
-fn error_message(body: &[u8]) -> Option<String> {
-    let json: Value = serde_json::from_slice(body).ok()?;
-    json.pointer("/error/message")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-}
-
-/// `Retry-After`, else the later of OpenAI's request and token reset hints.
-fn retry_hint(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let read = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_reset_duration)
-    };
-    read("retry-after").or_else(|| {
-        [
-            read("x-ratelimit-reset-requests"),
-            read("x-ratelimit-reset-tokens"),
-        ]
-        .into_iter()
-        .flatten()
-        .max()
-    })
 }
 
 fn final_error(

@@ -2,6 +2,7 @@
 //! another key or provider when one breaks, and stream bytes as they arrive. The request path
 //! reads an atomically swapped catalog and atomics only: no database access, no global lock.
 
+mod attempt;
 mod auth;
 pub(crate) mod catalog;
 mod forward;

@@ -1,0 +1,82 @@
+//! One upstream attempt, shared by the OpenAI endpoints and the raw pass-through: sending with
+//! the first-byte timeout and deadline, and turning an answer into an [`UpstreamOutcome`].
+
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use keygate_core::failure::{UpstreamOutcome, parse_reset_duration};
+use serde_json::Value;
+
+use super::ProxyState;
+
+/// Sends `request`; resolves when the upstream's response headers arrive.
+pub async fn send(
+    proxy: &ProxyState,
+    request: reqwest::RequestBuilder,
+    deadline: Instant,
+) -> Result<reqwest::Response, UpstreamOutcome> {
+    let wait = proxy
+        .settings
+        .first_byte_timeout
+        .min(deadline.saturating_duration_since(Instant::now()));
+    match tokio::time::timeout(wait, request.send()).await {
+        Err(_) => Err(UpstreamOutcome::Timeout),
+        Ok(Err(e)) if e.is_timeout() => Err(UpstreamOutcome::Timeout),
+        Ok(Err(_)) => Err(UpstreamOutcome::ConnectError),
+        Ok(Ok(response)) => Ok(response),
+    }
+}
+
+/// The outcome of a complete (non-streamed) answer, and the upstream's error text if it failed.
+pub fn answered(
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+) -> (UpstreamOutcome, Option<String>) {
+    let failed = !status.is_success();
+    let error_code = if failed { error_code(body) } else { None };
+    let error_text =
+        failed.then(|| error_message(body).unwrap_or_else(|| format!("HTTP {status}")));
+    let outcome = UpstreamOutcome::Answered {
+        status: status.as_u16(),
+        error_code,
+        retry_after: retry_hint(headers),
+    };
+    (outcome, error_text)
+}
+
+/// `error.code`, `error.type` or `error.status` from an upstream error body.
+fn error_code(body: &[u8]) -> Option<String> {
+    let json: Value = serde_json::from_slice(body).ok()?;
+    let error = json.get("error")?;
+    ["code", "type", "status"]
+        .iter()
+        .find_map(|field| error.get(*field).and_then(Value::as_str))
+        .map(str::to_string)
+}
+
+fn error_message(body: &[u8]) -> Option<String> {
+    let json: Value = serde_json::from_slice(body).ok()?;
+    json.pointer("/error/message")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// `Retry-After`, else the later of OpenAI's request and token reset hints.
+fn retry_hint(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let read = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_reset_duration)
+    };
+    read("retry-after").or_else(|| {
+        [
+            read("x-ratelimit-reset-requests"),
+            read("x-ratelimit-reset-tokens"),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+    })
+}
