@@ -606,3 +606,57 @@ async fn a_route_fails_over_across_providers_with_each_tier_s_model() {
     );
     assert_eq!(models["object"], "list");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn raw_pass_through_injects_the_key_and_fails_over() {
+    let fake = FakeUpstream::start().await;
+    fake.set("sk-fake-rawbad-0000000000000001", Behaviour::Unauthorized);
+    fake.set("sk-fake-rawok-00000000000000001", Behaviour::Ok);
+    let served = setup(
+        &fake,
+        &[
+            prio("rawbad", "sk-fake-rawbad-0000000000000001", 0),
+            prio("rawok", "sk-fake-rawok-00000000000000001", 1),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let response = client
+        .get(format!(
+            "{}/p/fake/models?key=AIzaSHOULDNOTPASS",
+            served.base
+        ))
+        .bearer_auth(&served.token)
+        .send()
+        .await
+        .expect("models");
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-keygate-attempts"), "2");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["data"][0]["id"], "fake-model-a");
+    let received = fake.received();
+    assert_eq!(
+        received.last().map(|r| r.key.as_str()),
+        Some("sk-fake-rawok-00000000000000001")
+    );
+    assert_eq!(received.last().map(|r| r.path.as_str()), Some("/v1/models"));
+
+    let response = post(&served, "/p/fake/chat/completions", &chat(false)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(&response, "x-keygate-key"),
+        "rawok",
+        "the benched key is skipped now"
+    );
+
+    let response = post(&served, "/p/nosuch/chat/completions", &chat(false)).await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "unknown_provider");
+    let response = client
+        .get(format!("{}/p/fake/models", served.base))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 401, "pass-through needs a token too");
+}

@@ -405,7 +405,11 @@ async fn forward_inner(
 }
 
 /// The keys of a provider in the order to try them now (empty while the provider is paused).
-fn key_order(proxy: &ProxyState, provider: &LiveProvider, strategy: Strategy) -> Vec<Arc<LiveKey>> {
+pub(super) fn key_order(
+    proxy: &ProxyState,
+    provider: &LiveProvider,
+    strategy: Strategy,
+) -> Vec<Arc<LiveKey>> {
     let now = proxy.clock.now_ms();
     if now < provider.runtime.paused_until_ms.load(Ordering::Relaxed) {
         return Vec::new();
@@ -435,7 +439,7 @@ fn key_order(proxy: &ProxyState, provider: &LiveProvider, strategy: Strategy) ->
     .collect()
 }
 
-fn tag(response: &mut Response, provider: &str, key_label: &str, attempts: usize) {
+pub(super) fn tag(response: &mut Response, provider: &str, key_label: &str, attempts: usize) {
     let headers = response.headers_mut();
     for (name, value) in [
         ("x-keygate-provider", provider.to_string()),

@@ -9,6 +9,7 @@ mod forward;
 mod models;
 mod openai_error;
 mod outcome;
+mod passthrough;
 mod relay;
 mod routing;
 mod upstream;
@@ -109,6 +110,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/completions", post(forward::completions))
         .route("/v1/embeddings", post(forward::embeddings))
         .route("/v1/models", get(models::list))
+        .route(
+            "/p/{provider}/{*path}",
+            axum::routing::any(passthrough::passthrough),
+        )
         .layer(DefaultBodyLimit::max(limit))
         .route_layer(middleware::from_fn_with_state(state, auth::require_token))
 }

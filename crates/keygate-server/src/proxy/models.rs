@@ -18,10 +18,13 @@ use crate::AppState;
 const CACHE_FOR: Duration = Duration::from_secs(60);
 const LIST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `(model id, owner)` pairs from the last upstream listing.
+/// `(model id, owner)`.
+type ModelEntry = (String, String);
+
+/// The last upstream listing and when it was made.
 #[derive(Default)]
 pub struct ModelCache {
-    entries: std::sync::Mutex<Option<(Instant, Vec<(String, String)>)>>,
+    entries: std::sync::Mutex<Option<(Instant, Vec<ModelEntry>)>>,
 }
 
 pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Response {
@@ -40,7 +43,7 @@ pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Ca
                 .iter()
                 .filter(|p| !p.keys.is_empty())
                 .map(|p| list_provider(&state, p));
-            let entries: Vec<(String, String)> = futures_util::future::join_all(lists)
+            let entries: Vec<ModelEntry> = futures_util::future::join_all(lists)
                 .await
                 .into_iter()
                 .flatten()
@@ -69,7 +72,7 @@ pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Ca
 }
 
 /// One provider's model ids, through its first usable key; empty when it cannot be listed.
-async fn list_provider(state: &AppState, provider: &LiveProvider) -> Vec<(String, String)> {
+async fn list_provider(state: &AppState, provider: &LiveProvider) -> Vec<ModelEntry> {
     let proxy = state.proxy();
     let now = proxy.clock.now_ms();
     let Some(key) = provider.keys.iter().find(|k| k.runtime.available(now)) else {

@@ -96,6 +96,44 @@ pub fn request_headers(
     headers
 }
 
+/// Headers for a request to a provider's own API (`/p/…`): like [`request_headers`], but with
+/// the key in the provider's native style (Gemini's `x-goog-api-key`, Anthropic's `x-api-key`
+/// with `anthropic-version`), and Anthropic's version and beta headers passed on.
+pub fn native_headers(
+    client_headers: &HeaderMap,
+    provider: &LiveProvider,
+    key: &LiveKey,
+) -> HeaderMap {
+    let mut headers = request_headers(client_headers, provider, key);
+    match provider.kind {
+        ProviderKind::Gemini => {
+            headers.remove("authorization");
+            if let Ok(mut value) = HeaderValue::from_str(key.secret.expose()) {
+                value.set_sensitive(true);
+                headers.insert("x-goog-api-key", value);
+            }
+        }
+        ProviderKind::Anthropic => {
+            for name in ["anthropic-version", "anthropic-beta"] {
+                if let Some(value) = client_headers.get(name) {
+                    headers.insert(HeaderName::from_static(name), value.clone());
+                }
+            }
+            if !headers.contains_key("anthropic-version") {
+                headers.insert(
+                    "anthropic-version",
+                    HeaderValue::from_static(ANTHROPIC_VERSION),
+                );
+            }
+        }
+        ProviderKind::OpenAi | ProviderKind::Azure => {}
+    }
+    headers
+}
+
+/// The Anthropic API version sent when the client names none.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
 /// The upstream response headers the client may see.
 pub fn response_headers(upstream: &reqwest::header::HeaderMap) -> HeaderMap {
     let mut headers = HeaderMap::new();
