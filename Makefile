@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/keygate/target
 export KEYGATE_BIN_DIR := $(CARGO_TARGET_DIR)/debug
 CARGO ?= cargo
 
-.PHONY: run test setup-run setup-test ui build lint test-rust test-python test-e2e clean-ui
+.PHONY: bench run test setup-run setup-test ui build lint test-rust test-python test-e2e clean-ui
 
 run: setup-run build
 	scripts/run.sh
@@ -44,3 +44,8 @@ test-python:
 
 test-e2e:
 	KEYGATE_BIN=$(KEYGATE_BIN_DIR)/keygate tests/run-in-session.sh npm --prefix tests/e2e test
+
+# Not part of make test: added latency and throughput over a fake upstream, release build.
+bench: setup-run ui
+	$(CARGO) build --release -p keygate-cli -p keygate-bench
+	KEYGATE_BIN_DIR=$(CARGO_TARGET_DIR)/release $(CARGO_TARGET_DIR)/release/keygate-bench

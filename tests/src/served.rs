@@ -121,9 +121,15 @@ impl Served {
     }
 
     /// Stops with SIGTERM and returns stderr (for grepping); asserts a clean exit.
-    pub fn stop(mut self) -> String {
+    pub fn stop(self) -> String {
+        self.stop_keeping_home().0
+    }
+
+    /// Like [`Served::stop`], and hands back the test world so its files can be inspected.
+    pub fn stop_keeping_home(mut self) -> (String, TestEnv) {
+        let env = std::mem::take(&mut self.env);
         let Some(child) = self.child.take() else {
-            return String::new();
+            return (String::new(), env);
         };
         let status = std::process::Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -133,7 +139,7 @@ impl Served {
         let out = child.wait_with_output().expect("wait serve");
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "serve did not stop cleanly: {stderr}");
-        stderr
+        (stderr, env)
     }
 
     pub fn secrets(&self) -> impl Iterator<Item = &str> {

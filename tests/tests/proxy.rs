@@ -660,3 +660,44 @@ async fn raw_pass_through_injects_the_key_and_fails_over() {
         .expect("send");
     assert_eq!(response.status(), 401, "pass-through needs a token too");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graceful_shutdown_loses_no_request_row() {
+    let fake = FakeUpstream::start().await;
+    fake.set("sk-fake-drain-00000000000000001", Behaviour::Ok);
+    let served = setup(&fake, &[key("drain", "sk-fake-drain-00000000000000001")]).await;
+    let total = 60;
+    let client = reqwest::Client::new();
+    let calls = (0..total).map(|i| {
+        let client = client.clone();
+        let url = format!("{}/v1/chat/completions", served.base);
+        let token = served.token.clone();
+        async move {
+            let response = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&chat(i % 2 == 0))
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(response.status(), 200);
+            response.bytes().await.expect("body");
+        }
+    });
+    futures_util::future::join_all(calls).await;
+    // Stop at once: rows still queued for the writer must be saved before the process exits.
+    let stderr = tokio::task::spawn_blocking(move || {
+        let (stderr, env) = served.stop_keeping_home();
+        let store = keygate_store::Store::open_in(&env.home()).expect("open");
+        let rows = store.recent_requests(1000).expect("rows");
+        (stderr, rows.len())
+    })
+    .await
+    .expect("stop");
+    assert_eq!(
+        stderr.1, total,
+        "every request has its row; serve said: {}",
+        stderr.0
+    );
+    assert!(!stderr.0.contains("sk-fake-drain"));
+}

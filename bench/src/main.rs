@@ -1,0 +1,220 @@
+//! `make bench`: how much KeyGate adds on top of an upstream, measured on loopback.
+//!
+//! Starts the fake upstream and a release `keygate serve`, then drives both with the same
+//! requests — directly and through KeyGate — at concurrency 1 and 16, for JSON answers and
+//! for streams (time to first byte). Each scenario runs several times and the median run is
+//! reported, since this machine is shared and noisy. Prints a table and writes
+//! `bench/results/latest.json`.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use keygate_tests::TestEnv;
+use keygate_tests::fake_upstream::{Behaviour, FakeUpstream};
+use keygate_tests::served::{Served, key};
+use serde_json::{Value, json};
+
+const SECRET: &str = "sk-bench-0000000000000000000000001";
+const RUNS: usize = 5;
+const REQUESTS_PER_RUN: usize = 2000;
+const WARMUP: usize = 200;
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Json,
+    Stream,
+}
+
+struct Target {
+    url: String,
+    auth: String,
+}
+
+/// One run's numbers, in microseconds.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    p50_us: f64,
+    p99_us: f64,
+    rps: f64,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let fake = FakeUpstream::start().await;
+    fake.set(SECRET, Behaviour::Ok);
+    let base_url = fake.base_url();
+    let served = tokio::task::spawn_blocking(move || {
+        let env = TestEnv::new();
+        let secrets = Served::provider(&env, "fake", &base_url, 0, &[key("bench", SECRET)]);
+        Served::start(env, secrets)
+    })
+    .await
+    .expect("start keygate");
+
+    let direct = Target {
+        url: format!("{}/chat/completions", fake.base_url()),
+        auth: SECRET.to_string(),
+    };
+    let through = Target {
+        url: format!("{}/v1/chat/completions", served.base),
+        auth: served.token.clone(),
+    };
+    let client = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("client");
+
+    let mut results = Vec::new();
+    println!(
+        "{:<8} {:>3}  {:>10} {:>10} {:>10}  {:>10} {:>10}  {:>10} {:>9}",
+        "kind",
+        "c",
+        "direct p50",
+        "via p50",
+        "added p50",
+        "direct p99",
+        "via p99",
+        "added p99",
+        "rps via/direct"
+    );
+    for kind in [Kind::Json, Kind::Stream] {
+        for concurrency in [1usize, 16] {
+            let d = median_run(&client, &direct, kind, concurrency).await;
+            let k = median_run(&client, &through, kind, concurrency).await;
+            let name = match kind {
+                Kind::Json => "json",
+                Kind::Stream => "sse-ttfb",
+            };
+            println!(
+                "{:<8} {:>3}  {:>8.0}us {:>8.0}us {:>8.0}us  {:>8.0}us {:>8.0}us  {:>8.0}us {:>5.0}/{:<5.0} ({:.0}%)",
+                name,
+                concurrency,
+                d.p50_us,
+                k.p50_us,
+                k.p50_us - d.p50_us,
+                d.p99_us,
+                k.p99_us,
+                k.p99_us - d.p99_us,
+                k.rps,
+                d.rps,
+                100.0 * k.rps / d.rps
+            );
+            results.push(json!({
+                "kind": name, "concurrency": concurrency,
+                "direct": { "p50_us": d.p50_us, "p99_us": d.p99_us, "rps": d.rps },
+                "keygate": { "p50_us": k.p50_us, "p99_us": k.p99_us, "rps": k.rps },
+                "added_p50_us": k.p50_us - d.p50_us, "added_p99_us": k.p99_us - d.p99_us,
+                "throughput_ratio": k.rps / d.rps,
+            }));
+        }
+    }
+    let report = json!({ "runs_per_scenario": RUNS, "requests_per_run": REQUESTS_PER_RUN, "results": results });
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("results")
+        .join("latest.json");
+    if let Err(err) = std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&report).unwrap_or_default(),
+    ) {
+        eprintln!("could not write {}: {err}", path.display());
+    } else {
+        println!("wrote {}", path.display());
+    }
+    let _ = tokio::task::spawn_blocking(move || served.stop()).await;
+}
+
+/// Runs the scenario `RUNS` times and returns the run with the median p50.
+async fn median_run(
+    client: &reqwest::Client,
+    target: &Target,
+    kind: Kind,
+    concurrency: usize,
+) -> Run {
+    one_run(client, target, kind, concurrency, WARMUP).await;
+    let mut runs = Vec::new();
+    for _ in 0..RUNS {
+        runs.push(one_run(client, target, kind, concurrency, REQUESTS_PER_RUN).await);
+    }
+    runs.sort_by(|a, b| a.p50_us.total_cmp(&b.p50_us));
+    runs[RUNS / 2]
+}
+
+async fn one_run(
+    client: &reqwest::Client,
+    target: &Target,
+    kind: Kind,
+    concurrency: usize,
+    total: usize,
+) -> Run {
+    let per_worker = total / concurrency;
+    let body = json!({ "model": "gpt-4o-mini", "messages": [{ "role": "user", "content": "hi" }], "stream": matches!(kind, Kind::Stream) });
+    let started = Instant::now();
+    let workers = (0..concurrency).map(|_| {
+        let client = client.clone();
+        let body = body.clone();
+        let url = target.url.clone();
+        let auth = target.auth.clone();
+        tokio::spawn(async move {
+            let mut samples = Vec::with_capacity(per_worker);
+            for _ in 0..per_worker {
+                samples.push(request(&client, &url, &auth, &body, kind).await);
+            }
+            samples
+        })
+    });
+    let mut samples: Vec<Duration> = futures_util::future::join_all(workers)
+        .await
+        .into_iter()
+        .flat_map(|r| r.unwrap_or_default())
+        .collect();
+    let elapsed = started.elapsed();
+    samples.sort();
+    let pct = |p: f64| {
+        samples
+            .get(((samples.len() as f64 - 1.0) * p) as usize)
+            .map_or(0.0, |d| d.as_secs_f64() * 1e6)
+    };
+    Run {
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        rps: samples.len() as f64 / elapsed.as_secs_f64(),
+    }
+}
+
+/// Latency of a JSON answer (whole body), or time to the first body bytes of a stream (the
+/// rest of the stream is read before the next request).
+async fn request(
+    client: &reqwest::Client,
+    url: &str,
+    auth: &str,
+    body: &Value,
+    kind: Kind,
+) -> Duration {
+    let started = Instant::now();
+    let response = client
+        .post(url)
+        .bearer_auth(auth)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    assert!(
+        response.status().is_success(),
+        "status {}",
+        response.status()
+    );
+    match kind {
+        Kind::Json => {
+            let _ = response.bytes().await.expect("body");
+            started.elapsed()
+        }
+        Kind::Stream => {
+            let mut stream = response.bytes_stream();
+            let _ = stream.next().await;
+            let ttfb = started.elapsed();
+            while stream.next().await.is_some() {}
+            ttfb
+        }
+    }
+}
