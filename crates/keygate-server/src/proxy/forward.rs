@@ -378,11 +378,15 @@ async fn forward_inner(
                     None,
                     success.then(|| body.clone()),
                 );
-                let mut response = Response::new(Body::from(body));
-                *response.status_mut() = status;
-                *response.headers_mut() = response_headers(&upstream_headers);
-                tag(&mut response, &provider.name, &key.label, attempts);
-                return Ok(response);
+                let headers = response_headers(&upstream_headers);
+                return Ok(answer(
+                    status,
+                    headers,
+                    Body::from(body),
+                    &provider.name,
+                    &key.label,
+                    attempts,
+                ));
             }
         }
     }
@@ -439,7 +443,19 @@ pub(super) fn key_order(
     .collect()
 }
 
-pub(super) fn tag(response: &mut Response, provider: &str, key_label: &str, attempts: usize) {
+/// The client's answer: the upstream's status and allowed headers, the body, and KeyGate's
+/// own headers naming who served it.
+pub(super) fn answer(
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Body,
+    provider: &str,
+    key_label: &str,
+    attempts: usize,
+) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
     let headers = response.headers_mut();
     for (name, value) in [
         ("x-keygate-provider", provider.to_string()),
@@ -450,6 +466,7 @@ pub(super) fn tag(response: &mut Response, provider: &str, key_label: &str, atte
             headers.insert(name, value);
         }
     }
+    response
 }
 
 fn stream_response(
@@ -566,11 +583,14 @@ fn stream_response(
             }
         }
     });
-    let mut response = Response::new(Body::from_stream(body));
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    tag(&mut response, &provider.name, &key.label, attempt_no);
-    response
+    answer(
+        status,
+        headers,
+        Body::from_stream(body),
+        &provider.name,
+        &key.label,
+        attempt_no,
+    )
 }
 
 fn final_error(

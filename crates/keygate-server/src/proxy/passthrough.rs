@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::attempt::{answered, send};
 use super::auth::Caller;
-use super::forward::{key_order, tag};
+use super::forward::{answer, key_order};
 use super::openai_error::ProxyError;
 use super::outcome::record;
 use super::upstream::{native_headers, response_headers};
@@ -141,12 +141,16 @@ async fn relay(
                 None,
                 tried_at.elapsed(),
             );
-            let relayed = response_headers(upstream.headers());
-            let mut response = Response::new(Body::from_stream(upstream.bytes_stream()));
-            *response.status_mut() = status;
-            *response.headers_mut() = relayed;
-            tag(&mut response, &provider.name, &key.label, attempts);
-            return Ok(response);
+            let headers = response_headers(upstream.headers());
+            let body = Body::from_stream(upstream.bytes_stream());
+            return Ok(answer(
+                status,
+                headers,
+                body,
+                &provider.name,
+                &key.label,
+                attempts,
+            ));
         }
         let upstream_headers = upstream.headers().clone();
         let body = tokio::time::timeout(proxy.settings.idle_timeout, upstream.bytes())
@@ -166,11 +170,15 @@ async fn relay(
             tried_at.elapsed(),
         );
         if decision.request == RequestAction::Deliver || decision.class == FailureClass::Success {
-            let mut response = Response::new(Body::from(body));
-            *response.status_mut() = status;
-            *response.headers_mut() = response_headers(&upstream_headers);
-            tag(&mut response, &provider.name, &key.label, attempts);
-            return Ok(response);
+            let headers = response_headers(&upstream_headers);
+            return Ok(answer(
+                status,
+                headers,
+                Body::from(body),
+                &provider.name,
+                &key.label,
+                attempts,
+            ));
         }
         last = Some((status, response_headers(&upstream_headers), body));
     }
