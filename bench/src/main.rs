@@ -19,6 +19,14 @@ const RUNS: usize = 5;
 const REQUESTS_PER_RUN: usize = 2000;
 const WARMUP: usize = 200;
 
+/// `KEYGATE_BENCH_REQUESTS` shrinks the runs (e.g. to profile KeyGate under valgrind).
+fn requests_per_run() -> usize {
+    std::env::var("KEYGATE_BENCH_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(REQUESTS_PER_RUN)
+}
+
 #[derive(Clone, Copy)]
 enum Kind {
     Json,
@@ -109,7 +117,7 @@ async fn main() {
             }));
         }
     }
-    let report = json!({ "runs_per_scenario": RUNS, "requests_per_run": REQUESTS_PER_RUN, "results": results });
+    let report = json!({ "runs_per_scenario": RUNS, "requests_per_run": requests_per_run(), "results": results });
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("results")
         .join("latest.json");
@@ -131,10 +139,17 @@ async fn median_run(
     kind: Kind,
     concurrency: usize,
 ) -> Run {
-    one_run(client, target, kind, concurrency, WARMUP).await;
+    one_run(
+        client,
+        target,
+        kind,
+        concurrency,
+        WARMUP.min(requests_per_run()),
+    )
+    .await;
     let mut runs = Vec::new();
     for _ in 0..RUNS {
-        runs.push(one_run(client, target, kind, concurrency, REQUESTS_PER_RUN).await);
+        runs.push(one_run(client, target, kind, concurrency, requests_per_run()).await);
     }
     runs.sort_by(|a, b| a.p50_us.total_cmp(&b.p50_us));
     runs[RUNS / 2]

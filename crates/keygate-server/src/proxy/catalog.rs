@@ -56,6 +56,8 @@ pub struct KeyRuntime {
     pub uses: AtomicU64,
     pub latency_us: AtomicU64,
     pub last_429_ms: AtomicU64,
+    /// When a success last reached the health writer (ms), to refresh steady keys sparingly.
+    pub health_saved_ms: AtomicU64,
 }
 
 /// Backoff for a quarantined key before traffic may try it again.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use keygate_core::failure::{Decision, KeyEffect, ProviderEffect};
+use keygate_core::health::HealthState;
 use keygate_store::HealthUpdate;
 
 use super::catalog::{LiveKey, LiveProvider, MAX_CONSECUTIVE_ERRORS};
@@ -14,6 +15,8 @@ use super::{ProxyState, WriteOp};
 /// Keys of one provider that all got a 429 within this window mean the provider (or the
 /// caller's IP) is limited, not the keys.
 const POOL_WIDE_429_WINDOW_MS: u64 = 10_000;
+/// How often a steadily healthy key's health row is refreshed.
+const HEALTHY_REFRESH_MS: u64 = 1_000;
 
 pub fn record(
     proxy: &ProxyState,
@@ -27,6 +30,7 @@ pub fn record(
     let now = proxy.clock.now_ms();
     let rt = &key.runtime;
     rt.uses.fetch_add(1, Ordering::Relaxed);
+    let was_healthy = rt.health(now) == (HealthState::Healthy, None);
     let mut blame_key = true;
     match decision.key {
         KeyEffect::Reset => rt.on_success(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX)),
@@ -80,6 +84,17 @@ pub fn record(
     if !blame_key && decision.key != KeyEffect::Reset {
         return;
     }
+    // A healthy key that stays healthy needs its "last success" refreshed, not one database
+    // write per request.
+    let saved = rt.health_saved_ms.load(Ordering::Relaxed);
+    if decision.key == KeyEffect::Reset
+        && was_healthy
+        && saved != 0
+        && now.saturating_sub(saved) < HEALTHY_REFRESH_MS
+    {
+        return;
+    }
+    rt.health_saved_ms.store(now.max(1), Ordering::Relaxed);
     send_health(
         proxy,
         key,
