@@ -6,6 +6,7 @@
 //! they were skipped, inside it they always run.
 
 pub mod fake_upstream;
+pub mod proxy_client;
 pub mod served;
 mod session;
 pub mod webdriver;

@@ -3,28 +3,29 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use keygate_core::failure::{FailureClass, RequestAction, UpstreamOutcome, classify};
 use keygate_core::select::{Candidate, Strategy, try_order};
-use keygate_store::{AttemptLog, RequestRow};
+use keygate_store::RequestRow;
 use serde_json::Value;
 
+use super::ProxyState;
 use super::attempt::{answered, send};
 use super::auth::Caller;
 use super::catalog::{LiveKey, LiveProvider};
+use super::final_error::final_error;
+use super::ledger::Ledger;
 use super::openai_error::ProxyError;
 use super::outcome::record;
-use super::relay::{SseRelay, Usage, broken_stream_event};
-use super::routing::{RouteError, Tier, tiers};
+use super::routing::{RouteError, tiers};
+use super::stream::stream_response;
 use super::upstream::{endpoint_url, request_headers, response_headers};
-use super::{ProxyState, WriteOp};
 use crate::AppState;
 
 pub async fn chat_completions(
@@ -52,69 +53,6 @@ pub async fn embeddings(
     body: Bytes,
 ) -> Response {
     forward(state, caller, headers, body, "/embeddings").await
-}
-
-/// What the request log will say about this request, filled in as it goes.
-struct Ledger {
-    row: RequestRow,
-    started: Instant,
-}
-
-impl Ledger {
-    fn attempt(
-        &mut self,
-        provider: &LiveProvider,
-        key: &LiveKey,
-        class: FailureClass,
-        status: Option<u16>,
-        took: Duration,
-    ) {
-        self.row.attempts.push(AttemptLog {
-            provider: provider.name.clone(),
-            key_id: key.id.clone(),
-            key_label: key.label.clone(),
-            status,
-            class: class.as_str().to_string(),
-            latency_ms: millis(took),
-        });
-    }
-
-    /// Completes the row and queues it for the writer. `body` is a non-streamed answer whose
-    /// usage the writer reads.
-    fn finish(
-        mut self,
-        proxy: &ProxyState,
-        status: u16,
-        error_class: Option<&str>,
-        ttfb: Option<Duration>,
-        usage: Option<Usage>,
-        body: Option<Bytes>,
-    ) {
-        let served = self
-            .row
-            .attempts
-            .last()
-            .filter(|a| a.status == Some(status))
-            .cloned();
-        self.row.status = status;
-        self.row.error_class = error_class.map(str::to_string);
-        self.row.provider = served.as_ref().map(|a| a.provider.clone());
-        self.row.key_id = served.map(|a| a.key_id);
-        self.row.latency_ms = millis(self.started.elapsed());
-        self.row.ttfb_ms = ttfb.map(millis);
-        if let Some(usage) = usage {
-            self.row.prompt_tokens = Some(usage.prompt_tokens);
-            self.row.completion_tokens = Some(usage.completion_tokens);
-            self.row.cached_tokens = Some(usage.cached_tokens);
-        }
-        let _ = proxy
-            .writer_tx
-            .send(WriteOp::Request(Box::new(self.row), body));
-    }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 async fn forward(
@@ -467,230 +405,4 @@ pub(super) fn answer(
         }
     }
     response
-}
-
-fn stream_response(
-    state: AppState,
-    provider: Arc<LiveProvider>,
-    key: Arc<LiveKey>,
-    upstream: reqwest::Response,
-    strip_usage: bool,
-    started: Instant,
-    ledger: Ledger,
-) -> Response {
-    let attempt_no = ledger.row.attempts.len();
-    let status = upstream.status();
-    let headers = response_headers(upstream.headers());
-    let idle = state.proxy().settings.idle_timeout;
-    struct Relay {
-        state: AppState,
-        provider: Arc<LiveProvider>,
-        key: Arc<LiveKey>,
-        upstream: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
-        relay: SseRelay,
-        started: Instant,
-        finished: bool,
-        ledger: Option<Ledger>,
-        ttfb: Option<Duration>,
-    }
-    impl Relay {
-        fn settle(&mut self, outcome: UpstreamOutcome, error: Option<String>) {
-            self.finished = true;
-            let decision = classify(&outcome);
-            let proxy = self.state.proxy();
-            let took = self.started.elapsed();
-            record(
-                proxy,
-                &self.provider,
-                &self.key,
-                &decision,
-                Some(200),
-                error,
-                took,
-            );
-            if let Some(mut ledger) = self.ledger.take() {
-                if let Some(last) = ledger.row.attempts.last_mut() {
-                    last.class = decision.class.as_str().to_string();
-                    last.latency_ms = millis(took);
-                }
-                let class =
-                    (decision.class != FailureClass::Success).then_some(decision.class.as_str());
-                ledger.finish(proxy, 200, class, self.ttfb, self.relay.usage, None);
-            }
-        }
-    }
-    let relay = Relay {
-        state,
-        provider: provider.clone(),
-        key: key.clone(),
-        upstream: upstream.bytes_stream().boxed(),
-        relay: SseRelay::new(strip_usage),
-        started,
-        finished: false,
-        ledger: Some(ledger),
-        ttfb: None,
-    };
-    let body = futures_util::stream::unfold(relay, move |mut r| async move {
-        if r.finished {
-            return None;
-        }
-        loop {
-            match tokio::time::timeout(idle, r.upstream.next()).await {
-                Ok(Some(Ok(chunk))) => {
-                    let out = r.relay.push(&chunk);
-                    if !out.is_empty() {
-                        if r.ttfb.is_none() {
-                            r.ttfb = r.ledger.as_ref().map(|l| l.started.elapsed());
-                        }
-                        return Some((Ok::<Bytes, std::io::Error>(out), r));
-                    }
-                }
-                Ok(None) => {
-                    let rest = r.relay.finish();
-                    if r.relay.done {
-                        r.settle(
-                            UpstreamOutcome::Answered {
-                                status: 200,
-                                error_code: None,
-                                retry_after: None,
-                            },
-                            None,
-                        );
-                        return (!rest.is_empty()).then_some((Ok(rest), r));
-                    }
-                    r.settle(
-                        UpstreamOutcome::StreamBroken,
-                        Some("the stream ended before [DONE]".into()),
-                    );
-                    let mut out = rest.to_vec();
-                    out.extend_from_slice(&broken_stream_event(&format!(
-                        "the upstream stream from provider {:?} (key {:?}) ended before it was complete",
-                        r.provider.name, r.key.label
-                    )));
-                    return Some((Ok(Bytes::from(out)), r));
-                }
-                Ok(Some(Err(_))) | Err(_) => {
-                    r.settle(
-                        UpstreamOutcome::StreamBroken,
-                        Some("the stream broke or went silent".into()),
-                    );
-                    let event = broken_stream_event(&format!(
-                        "the upstream stream from provider {:?} (key {:?}) broke mid-way",
-                        r.provider.name, r.key.label
-                    ));
-                    return Some((Ok(event), r));
-                }
-            }
-        }
-    });
-    answer(
-        status,
-        headers,
-        Body::from_stream(body),
-        &provider.name,
-        &key.label,
-        attempt_no,
-    )
-}
-
-fn final_error(
-    proxy: &ProxyState,
-    tiers: &[Tier],
-    attempts: &[AttemptLog],
-    model: &str,
-    tried_any_provider: bool,
-) -> ProxyError {
-    if !tried_any_provider {
-        return ProxyError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "invalid_request_error",
-            "protocol_not_supported",
-            format!(
-                "the providers for {model:?} do not speak the OpenAI protocol on this endpoint yet"
-            ),
-        );
-    }
-    if attempts.is_empty() {
-        let now = proxy.clock.now_ms();
-        let mut wait_ms = u64::MAX;
-        let parts: Vec<String> = tiers
-            .iter()
-            .map(|t| {
-                let p = &t.provider;
-                let paused = p.runtime.paused_until_ms.load(Ordering::Relaxed);
-                if now < paused {
-                    wait_ms = wait_ms.min(paused - now);
-                    return format!("{} is paused (every key was rate limited)", p.name);
-                }
-                let cooling: Vec<u64> = p
-                    .keys
-                    .iter()
-                    .map(|k| k.runtime.cooling_until_ms.load(Ordering::Relaxed))
-                    .filter(|&until| until > now)
-                    .collect();
-                if let Some(first) = cooling.iter().min() {
-                    wait_ms = wait_ms.min(first - now);
-                }
-                let benched = p
-                    .keys
-                    .iter()
-                    .filter(|k| k.runtime.quarantine_reason().is_some())
-                    .count();
-                if p.keys.is_empty() {
-                    format!("{} has no usable key", p.name)
-                } else {
-                    format!(
-                        "{}: {} cooling, {} benched, circuit open or busy otherwise",
-                        p.name,
-                        cooling.len(),
-                        benched
-                    )
-                }
-            })
-            .collect();
-        let mut err = ProxyError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            "no_key_available",
-            format!(
-                "KeyGate has no key available for {model:?} right now ({})",
-                parts.join("; ")
-            ),
-        );
-        if wait_ms != u64::MAX {
-            err.retry_after_secs = Some(wait_ms.div_ceil(1000).max(1));
-        }
-        return err;
-    }
-    let tried: Vec<String> = attempts
-        .iter()
-        .map(|a| match a.status {
-            Some(status) => format!("{}/{} → {} {}", a.provider, a.key_label, status, a.class),
-            None => format!("{}/{} → {}", a.provider, a.key_label, a.class),
-        })
-        .collect();
-    let message = format!(
-        "KeyGate tried {} attempt(s) for {model:?} and none succeeded: {}",
-        attempts.len(),
-        tried.join("; ")
-    );
-    if attempts
-        .iter()
-        .all(|a| a.class == FailureClass::RateLimited.as_str())
-    {
-        let mut err = ProxyError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limit_error",
-            "rate_limit_exceeded",
-            message,
-        );
-        err.retry_after_secs = Some(1);
-        return err;
-    }
-    ProxyError::new(
-        StatusCode::BAD_GATEWAY,
-        "upstream_error",
-        "upstream_failed",
-        message,
-    )
 }

@@ -5,13 +5,16 @@
 mod attempt;
 mod auth;
 pub(crate) mod catalog;
+mod final_error;
 mod forward;
+mod ledger;
 mod models;
 mod openai_error;
 mod outcome;
 mod passthrough;
 mod relay;
 mod routing;
+mod stream;
 mod upstream;
 mod writer;
 

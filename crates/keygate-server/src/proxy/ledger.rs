@@ -1,0 +1,75 @@
+//! The request-log row of one proxied request, filled in as its attempts happen and handed to
+//! the background writer when the answer is settled.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use keygate_core::failure::FailureClass;
+use keygate_store::{AttemptLog, RequestRow};
+
+use super::catalog::{LiveKey, LiveProvider};
+use super::relay::Usage;
+use super::{ProxyState, WriteOp};
+
+/// What the request log will say about this request, filled in as it goes.
+pub struct Ledger {
+    pub row: RequestRow,
+    pub started: Instant,
+}
+
+impl Ledger {
+    pub fn attempt(
+        &mut self,
+        provider: &LiveProvider,
+        key: &LiveKey,
+        class: FailureClass,
+        status: Option<u16>,
+        took: Duration,
+    ) {
+        self.row.attempts.push(AttemptLog {
+            provider: provider.name.clone(),
+            key_id: key.id.clone(),
+            key_label: key.label.clone(),
+            status,
+            class: class.as_str().to_string(),
+            latency_ms: millis(took),
+        });
+    }
+
+    /// Completes the row and queues it for the writer. `body` is a non-streamed answer whose
+    /// usage the writer reads.
+    pub fn finish(
+        mut self,
+        proxy: &ProxyState,
+        status: u16,
+        error_class: Option<&str>,
+        ttfb: Option<Duration>,
+        usage: Option<Usage>,
+        body: Option<Bytes>,
+    ) {
+        let served = self
+            .row
+            .attempts
+            .last()
+            .filter(|a| a.status == Some(status))
+            .cloned();
+        self.row.status = status;
+        self.row.error_class = error_class.map(str::to_string);
+        self.row.provider = served.as_ref().map(|a| a.provider.clone());
+        self.row.key_id = served.map(|a| a.key_id);
+        self.row.latency_ms = millis(self.started.elapsed());
+        self.row.ttfb_ms = ttfb.map(millis);
+        if let Some(usage) = usage {
+            self.row.prompt_tokens = Some(usage.prompt_tokens);
+            self.row.completion_tokens = Some(usage.completion_tokens);
+            self.row.cached_tokens = Some(usage.cached_tokens);
+        }
+        let _ = proxy
+            .writer_tx
+            .send(WriteOp::Request(Box::new(self.row), body));
+    }
+}
+
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,102 @@
+//! Helpers for the proxy's end-to-end tests: set up `keygate serve` in front of a fake
+//! upstream, call it like a tool would, and read back key health and the request log.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::TestEnv;
+use crate::fake_upstream::FakeUpstream;
+use crate::served::{ADMIN_TOKEN, KeySpec, Served};
+
+pub async fn setup(fake: &FakeUpstream, keys: &[KeySpec<'_>]) -> Served {
+    let base_url = fake.base_url();
+    let keys: Vec<(String, String, i64)> = keys
+        .iter()
+        .map(|k| (k.label.to_string(), k.secret.to_string(), k.priority))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let env = TestEnv::new();
+        let specs: Vec<KeySpec<'_>> = keys
+            .iter()
+            .map(|(l, s, p)| KeySpec {
+                label: l,
+                secret: s,
+                priority: *p,
+            })
+            .collect();
+        let secrets = Served::provider(&env, "fake", &base_url, 0, &specs);
+        Served::start(env, secrets)
+    })
+    .await
+    .expect("setup")
+}
+
+pub fn prio<'a>(label: &'a str, secret: &'a str, priority: i64) -> KeySpec<'a> {
+    KeySpec {
+        label,
+        secret,
+        priority,
+    }
+}
+
+pub async fn post(served: &Served, path: &str, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}{path}", served.base))
+        .bearer_auth(&served.token)
+        .json(body)
+        .send()
+        .await
+        .expect("request")
+}
+
+pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Polls `key list --json` until `check` holds for the key labelled `label` (the health writer
+/// saves asynchronously), and returns that key.
+pub async fn key_state(served: &Served, label: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = served.env.ok(&["--json", "key", "list"], "");
+        let keys: Vec<Value> = serde_json::from_str(&list).expect("json");
+        let key = keys
+            .into_iter()
+            .find(|k| k["label"] == label)
+            .expect("key exists");
+        if check(&key) || Instant::now() > deadline {
+            return key;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Polls the request log until it holds `count` requests; returns them newest first.
+pub async fn logged(served: &Served, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let body: Value = reqwest::Client::new()
+            .get(format!("{}/api/logs", served.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("logs")
+            .json()
+            .await
+            .expect("json");
+        let requests = body["requests"].as_array().cloned().unwrap_or_default();
+        if requests.len() >= count || Instant::now() > deadline {
+            return requests;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub fn chat(stream: bool) -> Value {
+    json!({ "model": "gpt-4o-mini", "messages": [{ "role": "user", "content": "hi" }], "stream": stream })
+}
