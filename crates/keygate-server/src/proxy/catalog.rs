@@ -176,6 +176,9 @@ pub struct LiveProvider {
     pub priority: i64,
     pub keys: Vec<Arc<LiveKey>>,
     pub runtime: Arc<ProviderRuntime>,
+    /// The OpenAI-style endpoint URLs that do not depend on the model, parsed once here
+    /// rather than on every request.
+    pub endpoints: HashMap<&'static str, reqwest::Url>,
 }
 
 pub struct LiveToken {
@@ -301,7 +304,7 @@ impl Registry {
                 }));
             }
             let runtime = provider_runtimes.entry(p.name.clone()).or_default().clone();
-            live.push(Arc::new(LiveProvider {
+            let mut provider = LiveProvider {
                 name: p.name,
                 kind: p.kind,
                 base_url: p.base_url,
@@ -309,7 +312,10 @@ impl Registry {
                 priority: p.priority,
                 keys,
                 runtime,
-            }));
+                endpoints: HashMap::new(),
+            };
+            provider.endpoints = super::upstream::model_free_endpoints(&provider);
+            live.push(Arc::new(provider));
         }
         let tokens = tokens
             .into_iter()

@@ -219,7 +219,7 @@ async fn forward_inner(
             let tried_at = Instant::now();
             let request = proxy
                 .client
-                .post(&url)
+                .post(url.clone())
                 .headers(request_headers(headers, provider, &key))
                 .body(upstream_body.clone());
             let outcome = send(proxy, request, deadline).await;

@@ -72,25 +72,19 @@ impl SseRelay {
         Bytes::new()
     }
 
-    /// Looks at one complete event; false when it must not reach the client.
+    /// Looks at one complete event; false when it must not reach the client. Most events are
+    /// content deltas: they are recognised by a byte search and passed on without parsing.
     fn keep(&mut self, event: &[u8]) -> bool {
-        let Ok(text) = std::str::from_utf8(event) else {
+        let mentions_usage = contains(event, b"\"usage\"");
+        if !mentions_usage {
+            if contains(event, b"[DONE]") && data_of(event).is_some_and(|d| d.trim() == "[DONE]") {
+                self.done = true;
+            }
+            return true;
+        }
+        let Some(data) = data_of(event) else {
             return true;
         };
-        let data: String = text
-            .lines()
-            .filter_map(|line| line.strip_prefix("data:"))
-            .map(str::trim_start)
-            .collect::<Vec<_>>()
-            .join("\n");
-        if data.trim() == "[DONE]" {
-            self.done = true;
-            return true;
-        }
-        // Only chunks that mention usage are parsed: the rest pass through untouched.
-        if !data.contains("\"usage\"") {
-            return true;
-        }
         let Ok(json) = serde_json::from_str::<Value>(&data) else {
             return true;
         };
@@ -103,6 +97,21 @@ impl SseRelay {
         }
         true
     }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The `data:` lines of an SSE event, joined as the spec says.
+fn data_of(event: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(event).ok()?;
+    let lines: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(str::trim_start)
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
 /// The end (exclusive) of the first complete event in `buf`: after a blank line.

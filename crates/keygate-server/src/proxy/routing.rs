@@ -117,6 +117,7 @@ mod tests {
             priority,
             keys,
             runtime: Arc::new(ProviderRuntime::default()),
+            endpoints: std::collections::HashMap::new(),
         })
     }
 

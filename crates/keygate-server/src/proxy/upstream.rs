@@ -1,6 +1,7 @@
 //! Building the upstream request for a provider and key: URL and auth by provider kind,
 //! a short whitelist of client headers, and nothing of the client's own credentials.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -34,9 +35,40 @@ pub fn client(connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
+/// The OpenAI-style endpoints KeyGate serves.
+pub const OPENAI_ENDPOINTS: [&str; 4] = [
+    "/chat/completions",
+    "/completions",
+    "/embeddings",
+    "/models",
+];
+
 /// The URL of an OpenAI-style endpoint (`suffix` like `/chat/completions`) on a provider, or
 /// `None` when the provider does not speak that protocol.
-pub fn endpoint_url(provider: &LiveProvider, suffix: &str, model: &str) -> Option<String> {
+pub fn endpoint_url(provider: &LiveProvider, suffix: &str, model: &str) -> Option<reqwest::Url> {
+    if let Some(url) = provider.endpoints.get(suffix) {
+        return Some(url.clone());
+    }
+    endpoint_text(provider, suffix, model).and_then(|text| reqwest::Url::parse(&text).ok())
+}
+
+/// The parsed endpoints of a provider whose URLs do not name the model (all kinds but Azure).
+pub fn model_free_endpoints(provider: &LiveProvider) -> HashMap<&'static str, reqwest::Url> {
+    if matches!(provider.kind, ProviderKind::Azure | ProviderKind::Anthropic) {
+        return HashMap::new();
+    }
+    OPENAI_ENDPOINTS
+        .into_iter()
+        .filter_map(|suffix| {
+            Some((
+                suffix,
+                reqwest::Url::parse(&endpoint_text(provider, suffix, "")?).ok()?,
+            ))
+        })
+        .collect()
+}
+
+fn endpoint_text(provider: &LiveProvider, suffix: &str, model: &str) -> Option<String> {
     let base = provider.base_url.trim_end_matches('/');
     match provider.kind {
         ProviderKind::OpenAi => Some(format!("{base}{suffix}")),
