@@ -10,14 +10,23 @@ set -euo pipefail
 
 if [ -z "${KEYGATE_IN_SESSION:-}" ]; then
   tmp=$(mktemp -d "${TMPDIR:-/tmp}/keygate-session.XXXXXX")
-  trap 'rm -rf "$tmp"' EXIT
+  cleanup() {
+    # Services the session activated (xdg-document-portal) may leave a FUSE mount in the
+    # runtime dir: detach it before removing the directory; cleanup never fails the run.
+    for mount in $(awk -v dir="$tmp" 'index($2, dir) == 1 { print $2 }' /proc/mounts 2>/dev/null); do
+      fusermount -uz "$mount" 2>/dev/null || umount -l "$mount" 2>/dev/null || true
+    done
+    rm -rf "$tmp" 2>/dev/null || true
+  }
+  trap cleanup EXIT
   export XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config" XDG_CACHE_HOME="$tmp/cache" XDG_RUNTIME_DIR="$tmp/run"
   mkdir -p "$XDG_DATA_HOME" "$XDG_CONFIG_HOME" "$XDG_CACHE_HOME" "$XDG_RUNTIME_DIR"
   chmod 700 "$XDG_RUNTIME_DIR"
   unset DISPLAY WAYLAND_DISPLAY DBUS_SESSION_BUS_ADDRESS GNOME_KEYRING_CONTROL
   export KEYGATE_IN_SESSION=1
-  dbus-run-session -- "$0" "$@"
-  exit $?
+  status=0
+  dbus-run-session -- "$0" "$@" || status=$?
+  exit "$status"
 fi
 
 printf '%s' keygate-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null
