@@ -308,3 +308,36 @@ async fn a_route_fails_over_across_providers_with_each_tier_s_model() {
     );
     assert_eq!(models["object"], "list");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_disabled_from_the_cli_is_skipped_by_the_running_engine() {
+    let fake = FakeUpstream::start().await;
+    fake.set("sk-fake-first-00000000000000001", Behaviour::Ok);
+    fake.set("sk-fake-second-0000000000000001", Behaviour::Ok);
+    let served = setup(
+        &fake,
+        &[
+            prio("first", "sk-fake-first-00000000000000001", 0),
+            prio("second", "sk-fake-second-0000000000000001", 1),
+        ],
+    )
+    .await;
+    let response = post(&served, "/v1/chat/completions", &chat(false)).await;
+    assert_eq!(header(&response, "x-keygate-key"), "first");
+    let first = key_state(&served, "first", |_| true).await;
+    let id = first["id"].as_str().expect("id").to_string();
+    served.env.ok(&["key", "disable", &id], "");
+    // The engine notices the other process's change on its own (no restart, no admin call).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let response = post(&served, "/v1/chat/completions", &chat(false)).await;
+        if header(&response, "x-keygate-key") == "second" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the disabled key is still used"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

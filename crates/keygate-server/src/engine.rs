@@ -1,7 +1,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -30,9 +30,6 @@ pub struct EngineConfig {
 
 /// The drain timeout binaries use unless told otherwise.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How often the engine looks for changes made by other processes (the CLI).
-const CATALOG_POLL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -97,8 +94,12 @@ impl Engine {
             proxy.clone(),
         );
         load_catalog(&state, true).await;
-        let writer = proxy::spawn_writer(writer_store, writer_rx);
-        spawn_catalog_watcher(config.home, Arc::downgrade(&proxy), state.vault().clone());
+        let writer = proxy::spawn_writer(
+            writer_store,
+            writer_rx,
+            Arc::downgrade(&proxy),
+            state.vault().clone(),
+        );
         drop(proxy);
 
         let app = router(state);
@@ -164,30 +165,4 @@ async fn load_catalog(state: &AppState, reconcile_first: bool) {
     if let Err(err) = result {
         tracing::warn!("could not load providers and keys: {}", err.message);
     }
-}
-
-/// Reloads the catalog when another process (the CLI) changed the database. Holds the proxy
-/// weakly so that it ends with the engine.
-fn spawn_catalog_watcher(home: PathBuf, proxy: Weak<ProxyState>, vault: Vault) {
-    tokio::task::spawn_blocking(move || {
-        let Ok(store) = Store::open_in(&home) else {
-            return;
-        };
-        let mut seen = store.data_version().unwrap_or(0);
-        loop {
-            std::thread::sleep(CATALOG_POLL);
-            let Some(proxy) = proxy.upgrade() else { return };
-            let Ok(version) = store.data_version() else {
-                continue;
-            };
-            if version == seen {
-                continue;
-            }
-            seen = version;
-            match proxy.registry.build(&store, &vault, proxy.clock.now_ms()) {
-                Ok(catalog) => proxy.replace_catalog(catalog),
-                Err(err) => tracing::warn!("could not reload providers and keys: {err}"),
-            }
-        }
-    });
 }

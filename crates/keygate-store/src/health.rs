@@ -50,16 +50,6 @@ pub(crate) fn apply_health_tx(
 }
 
 impl Store {
-    /// Applies updates in one transaction; updates for deleted keys are ignored.
-    pub fn apply_health_updates(&mut self, updates: &[HealthUpdate]) -> Result<(), StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        apply_health_tx(&tx, updates)?;
-        tx.commit()?;
-        Ok(())
-    }
-
     /// Changes whenever another connection commits: a cheap "did anything change?" check.
     pub fn data_version(&self) -> Result<i64, StoreError> {
         Ok(self

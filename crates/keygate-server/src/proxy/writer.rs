@@ -1,72 +1,123 @@
 //! The background writer: request rows and health updates reach the database in batches, one
 //! transaction per batch, on the writer's own connection. Usage of non-streamed answers is
 //! read here from the answer's bytes, so the request path never parses a response body.
+//!
+//! The same connection watches for changes made by others (the CLI, the admin API) and
+//! reloads the proxy's catalog: `PRAGMA data_version` does not count the connection's own
+//! commits, so the writer's batches never trigger a reload.
 
+use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use keygate_store::{HealthUpdate, RequestRow, Store};
+use keygate_vault::Vault;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::task::JoinHandle;
 
-use super::WriteOp;
 use super::relay::Usage;
+use super::{ProxyState, WriteOp};
 
 const MAX_BATCH: usize = 1024;
 /// How long the writer gathers after the first item of a batch: one transaction per ~50 ms
 /// instead of one per request keeps SQLite's CPU cost off a busy proxy's cores.
 const GATHER: Duration = Duration::from_millis(50);
 const GATHER_POLL: Duration = Duration::from_millis(5);
+/// How often the writer looks for changes made by other connections while it is idle.
+const CATALOG_POLL: Duration = Duration::from_millis(500);
 
 /// Runs until every sender is gone (the engine stopped), then returns after the last batch:
-/// nothing queued is lost on a graceful shutdown.
-pub fn spawn_writer(mut store: Store, mut rx: mpsc::UnboundedReceiver<WriteOp>) -> JoinHandle<()> {
+/// nothing queued is lost on a graceful shutdown. Holds the proxy weakly, for reloads only.
+/// Call from within the runtime.
+pub fn spawn_writer(
+    mut store: Store,
+    mut rx: mpsc::UnboundedReceiver<WriteOp>,
+    proxy: Weak<ProxyState>,
+    vault: Vault,
+) -> JoinHandle<()> {
+    let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let mut requests: Vec<RequestRow> = Vec::new();
         let mut health: Vec<HealthUpdate> = Vec::new();
-        while let Some(first) = rx.blocking_recv() {
-            let deadline = Instant::now() + GATHER;
-            let mut next = Some(first);
-            loop {
-                match next.take() {
-                    Some(WriteOp::Health(update)) => {
-                        // Only a key's latest health matters within one batch.
-                        health.retain(|h| h.key_id != update.key_id);
-                        health.push(update);
-                    }
-                    Some(WriteOp::Request(mut row, body)) => {
-                        if let Some(usage) = body.as_deref().and_then(usage_of) {
-                            row.prompt_tokens = Some(usage.prompt_tokens);
-                            row.completion_tokens = Some(usage.completion_tokens);
-                            row.cached_tokens = Some(usage.cached_tokens);
-                        }
-                        requests.push(*row);
-                    }
-                    None => {}
-                }
-                if requests.len() + health.len() >= MAX_BATCH {
-                    break;
-                }
-                match rx.try_recv() {
-                    Ok(op) => next = Some(op),
-                    // The engine stopped: write what we have, then the loop ends.
-                    Err(TryRecvError::Disconnected) => break,
-                    Err(TryRecvError::Empty) if Instant::now() >= deadline => break,
-                    Err(TryRecvError::Empty) => std::thread::sleep(GATHER_POLL),
-                }
+        let mut seen = store.data_version().unwrap_or(0);
+        loop {
+            let first = match runtime.block_on(tokio::time::timeout(CATALOG_POLL, rx.recv())) {
+                Ok(Some(op)) => Some(op),
+                Ok(None) => break,
+                Err(_) => None,
+            };
+            if let Some(first) = first {
+                write_batch(&mut store, &mut rx, first, &mut requests, &mut health);
             }
-            if let Err(err) = store.write_batch(&requests, &health) {
-                tracing::warn!(
-                    "could not save {} request rows and {} health updates: {err}",
-                    requests.len(),
-                    health.len()
-                );
-            }
-            requests.clear();
-            health.clear();
+            reload_if_changed(&store, &mut seen, &proxy, &vault);
         }
     })
+}
+
+/// Gathers a batch starting with `first` and writes it in one transaction.
+fn write_batch(
+    store: &mut Store,
+    rx: &mut mpsc::UnboundedReceiver<WriteOp>,
+    first: WriteOp,
+    requests: &mut Vec<RequestRow>,
+    health: &mut Vec<HealthUpdate>,
+) {
+    let deadline = Instant::now() + GATHER;
+    let mut next = Some(first);
+    loop {
+        match next.take() {
+            Some(WriteOp::Health(update)) => {
+                // Only a key's latest health matters within one batch.
+                health.retain(|h| h.key_id != update.key_id);
+                health.push(update);
+            }
+            Some(WriteOp::Request(mut row, body)) => {
+                if let Some(usage) = body.as_deref().and_then(usage_of) {
+                    row.prompt_tokens = Some(usage.prompt_tokens);
+                    row.completion_tokens = Some(usage.completion_tokens);
+                    row.cached_tokens = Some(usage.cached_tokens);
+                }
+                requests.push(*row);
+            }
+            None => {}
+        }
+        if requests.len() + health.len() >= MAX_BATCH {
+            break;
+        }
+        match rx.try_recv() {
+            Ok(op) => next = Some(op),
+            // The engine stopped: write what we have, then the loop ends.
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) if Instant::now() >= deadline => break,
+            Err(TryRecvError::Empty) => std::thread::sleep(GATHER_POLL),
+        }
+    }
+    if let Err(err) = store.write_batch(requests, health) {
+        tracing::warn!(
+            "could not save {} request rows and {} health updates: {err}",
+            requests.len(),
+            health.len()
+        );
+    }
+    requests.clear();
+    health.clear();
+}
+
+/// Rebuilds the proxy's catalog when another connection committed since the last look.
+fn reload_if_changed(store: &Store, seen: &mut i64, proxy: &Weak<ProxyState>, vault: &Vault) {
+    let Ok(version) = store.data_version() else {
+        return;
+    };
+    if version == *seen {
+        return;
+    }
+    *seen = version;
+    let Some(proxy) = proxy.upgrade() else { return };
+    match proxy.registry.build(store, vault, proxy.clock.now_ms()) {
+        Ok(catalog) => proxy.replace_catalog(catalog),
+        Err(err) => tracing::warn!("could not reload providers and keys: {err}"),
+    }
 }
 
 /// The `usage` object of an OpenAI-style JSON answer.
