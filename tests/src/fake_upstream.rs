@@ -1,6 +1,11 @@
 //! A fake OpenAI-style provider on a real loopback socket (port 0), told per key how to fail:
 //! the faults real providers produce — 401, quota, 429 with reset headers, 5xx, a slow first
 //! byte, a stream cut mid-way, malformed JSON. Records what it received for assertions.
+//!
+//! Besides OpenAI's `/v1/…` paths it answers the URL styles of the other kinds: Azure
+//! (`/openai/deployments/{deployment}/chat/completions`, `/openai/v1/responses`, key in
+//! `api-key`), Gemini (`/v1beta/models/{model}:generateContent` with `x-goog-api-key`, and the
+//! OpenAI-compatible `/v1beta/openai/chat/completions`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,7 +15,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
@@ -28,6 +33,8 @@ pub enum Behaviour {
     PaymentRequired,
     /// 429 rate_limit_exceeded with `Retry-After` (seconds) and `x-ratelimit-reset-requests`.
     RateLimited { retry_after_secs: u64 },
+    /// Like `RateLimited` for the first `times` requests with this key, then `Ok`.
+    RateLimitedThenOk { times: usize, retry_after_secs: u64 },
     /// A 5xx with an OpenAI-style error body.
     ServerError(u16),
     /// A 4xx that is the request's own fault.
@@ -44,6 +51,8 @@ pub enum Behaviour {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub path: String,
+    /// The path and query exactly as received.
+    pub uri: String,
     pub key: String,
     pub headers: HeaderMap,
     pub body: Value,
@@ -72,7 +81,15 @@ impl FakeUpstream {
             .route("/v1/chat/completions", post(chat))
             .route("/v1/completions", post(chat))
             .route("/v1/embeddings", post(embeddings))
+            .route("/v1/responses", post(responses))
             .route("/v1/models", axum::routing::get(models))
+            .route(
+                "/openai/deployments/{deployment}/chat/completions",
+                post(chat),
+            )
+            .route("/openai/v1/responses", post(responses))
+            .route("/v1beta/openai/chat/completions", post(chat))
+            .route("/v1beta/models/{model_action}", post(gemini))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -112,26 +129,45 @@ impl FakeUpstream {
 fn note(
     shared: &Arc<Mutex<Shared>>,
     path: &str,
+    uri: &Uri,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> (Behaviour, Value) {
-    let key = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let key = header("authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| header("api-key"))
+        .or_else(|| header("x-goog-api-key"))
+        .or_else(|| header("x-api-key"))
         .unwrap_or_default()
         .to_string();
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let mut shared = shared
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let behaviour = shared
+    let mut behaviour = shared
         .behaviours
         .get(&key)
         .cloned()
         .unwrap_or(Behaviour::Unauthorized);
+    if let Behaviour::RateLimitedThenOk {
+        times,
+        retry_after_secs,
+    } = behaviour
+    {
+        let seen = shared.received.iter().filter(|r| r.key == key).count();
+        behaviour = if seen < times {
+            Behaviour::RateLimited { retry_after_secs }
+        } else {
+            Behaviour::Ok
+        };
+    }
     shared.received.push(Received {
         path: path.to_string(),
+        uri: uri
+            .path_and_query()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         key,
         headers: headers.clone(),
         body: body.clone(),
@@ -152,7 +188,7 @@ fn error(status: u16, kind: &str, code: &str, message: &str) -> Response {
 /// Answers every fault that is not about the success body; `None` means "answer normally".
 async fn fault(behaviour: &Behaviour) -> Option<Response> {
     match behaviour {
-        Behaviour::Ok | Behaviour::CutAfter(_) => None,
+        Behaviour::Ok | Behaviour::CutAfter(_) | Behaviour::RateLimitedThenOk { .. } => None,
         Behaviour::Slow(wait) => {
             tokio::time::sleep(*wait).await;
             None
@@ -217,10 +253,11 @@ async fn fault(behaviour: &Behaviour) -> Option<Response> {
 
 async fn chat(
     State(shared): State<Arc<Mutex<Shared>>>,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (behaviour, request) = note(&shared, "/v1/chat/completions", &headers, &body);
+    let (behaviour, request) = note(&shared, "/v1/chat/completions", &uri, &headers, &body);
     if let Some(response) = fault(&behaviour).await {
         return response;
     }
@@ -238,10 +275,6 @@ async fn chat(
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
         == Some(true);
-    let cut_after = match behaviour {
-        Behaviour::CutAfter(n) => Some(n),
-        _ => None,
-    };
     let mut events: Vec<String> = STREAM_DELTAS
         .iter()
         .map(|d| {
@@ -254,6 +287,11 @@ async fn chat(
         events.push(format!("data: {chunk}\n\n"));
     }
     events.push("data: [DONE]\n\n".to_string());
+    sse(events, cut_after(&behaviour))
+}
+
+/// An SSE answer of `events`, cut after `cut_after` of them when asked.
+fn sse(mut events: Vec<String>, cut_after: Option<usize>) -> Response {
     if let Some(n) = cut_after {
         events.truncate(n);
     }
@@ -269,12 +307,98 @@ async fn chat(
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-async fn embeddings(
+fn cut_after(behaviour: &Behaviour) -> Option<usize> {
+    match behaviour {
+        Behaviour::CutAfter(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// The Responses API (`/v1/responses`): a `response` object, or its event stream ending with
+/// `response.completed`, which carries the usage.
+async fn responses(
     State(shared): State<Arc<Mutex<Shared>>>,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (behaviour, request) = note(&shared, "/v1/embeddings", &headers, &body);
+    let (behaviour, request) = note(&shared, "/v1/responses", &uri, &headers, &body);
+    if let Some(response) = fault(&behaviour).await {
+        return response;
+    }
+    let model = request["model"].as_str().unwrap_or("unknown").to_string();
+    let text = STREAM_DELTAS.concat();
+    let message = json!({ "type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
+        "content": [{ "type": "output_text", "text": text, "annotations": [] }] });
+    let response = |status: &str, output: Value, usage: Value| {
+        json!({ "id": "resp_fake", "object": "response", "created_at": 0, "status": status, "model": model,
+            "output": output, "parallel_tool_calls": true, "tool_choice": "auto", "tools": [], "usage": usage })
+    };
+    let usage = json!({ "input_tokens": 11, "input_tokens_details": { "cached_tokens": 2 },
+        "output_tokens": 3, "output_tokens_details": { "reasoning_tokens": 0 }, "total_tokens": 14 });
+    if request["stream"].as_bool() != Some(true) {
+        return axum::Json(response("completed", json!([message]), usage)).into_response();
+    }
+    let event = |kind: &str, data: Value| format!("event: {kind}\ndata: {data}\n\n");
+    let mut events = vec![event(
+        "response.created",
+        json!({ "type": "response.created", "sequence_number": 0, "response": response("in_progress", json!([]), Value::Null) }),
+    )];
+    for (i, delta) in STREAM_DELTAS.iter().enumerate() {
+        events.push(event(
+            "response.output_text.delta",
+            json!({ "type": "response.output_text.delta", "sequence_number": i + 1, "item_id": "msg_fake",
+                "output_index": 0, "content_index": 0, "delta": delta }),
+        ));
+    }
+    events.push(event(
+        "response.completed",
+        json!({ "type": "response.completed", "sequence_number": STREAM_DELTAS.len() + 1,
+            "response": response("completed", json!([message]), usage) }),
+    ));
+    sse(events, cut_after(&behaviour))
+}
+
+/// Gemini's native `models/{model}:generateContent` and `:streamGenerateContent?alt=sse`.
+async fn gemini(
+    State(shared): State<Arc<Mutex<Shared>>>,
+    axum::extract::Path(model_action): axum::extract::Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (behaviour, _) = note(&shared, "/v1beta/models", &uri, &headers, &body);
+    if let Some(response) = fault(&behaviour).await {
+        return response;
+    }
+    let usage = json!({ "promptTokenCount": 11, "candidatesTokenCount": 3, "totalTokenCount": 14 });
+    let chunk = |text: &str, usage: Option<&Value>| {
+        let mut chunk = json!({ "candidates": [{ "content": { "parts": [{ "text": text }], "role": "model" }, "index": 0 }] });
+        if let Some(usage) = usage {
+            chunk["candidates"][0]["finishReason"] = json!("STOP");
+            chunk["usageMetadata"] = usage.clone();
+        }
+        chunk
+    };
+    if model_action.ends_with(":streamGenerateContent") {
+        let last = STREAM_DELTAS.len() - 1;
+        let events = STREAM_DELTAS
+            .iter()
+            .enumerate()
+            .map(|(i, d)| format!("data: {}\r\n\r\n", chunk(d, (i == last).then_some(&usage))))
+            .collect();
+        return sse(events, cut_after(&behaviour));
+    }
+    axum::Json(chunk(&STREAM_DELTAS.concat(), Some(&usage))).into_response()
+}
+
+async fn embeddings(
+    State(shared): State<Arc<Mutex<Shared>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (behaviour, request) = note(&shared, "/v1/embeddings", &uri, &headers, &body);
     if let Some(response) = fault(&behaviour).await {
         return response;
     }
@@ -290,8 +414,12 @@ async fn embeddings(
 /// The models every fake provider lists.
 pub const FAKE_MODELS: [&str; 2] = ["fake-model-a", "fake-model-b"];
 
-async fn models(State(shared): State<Arc<Mutex<Shared>>>, headers: HeaderMap) -> Response {
-    let (behaviour, _) = note(&shared, "/v1/models", &headers, &Bytes::new());
+async fn models(
+    State(shared): State<Arc<Mutex<Shared>>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let (behaviour, _) = note(&shared, "/v1/models", &uri, &headers, &Bytes::new());
     if let Some(response) = fault(&behaviour).await {
         return response;
     }

@@ -10,7 +10,35 @@ use crate::fake_upstream::FakeUpstream;
 use crate::served::{ADMIN_TOKEN, KeySpec, Served};
 
 pub async fn setup(fake: &FakeUpstream, keys: &[KeySpec<'_>]) -> Served {
-    let base_url = fake.base_url();
+    setup_kind("fake", "openai", &fake.base_url(), keys).await
+}
+
+/// Like [`setup`], with one provider `name` of `kind` at `base_url`.
+pub async fn setup_kind(name: &str, kind: &str, base_url: &str, keys: &[KeySpec<'_>]) -> Served {
+    setup_full(name, kind, base_url, keys, &[]).await
+}
+
+/// Like [`setup`], with settings (`keygate settings set NAME VALUE`) made before serve starts.
+pub async fn setup_with_settings(
+    fake: &FakeUpstream,
+    keys: &[KeySpec<'_>],
+    settings: &[(&str, u64)],
+) -> Served {
+    setup_full("fake", "openai", &fake.base_url(), keys, settings).await
+}
+
+async fn setup_full(
+    name: &str,
+    kind: &str,
+    base_url: &str,
+    keys: &[KeySpec<'_>],
+    settings: &[(&str, u64)],
+) -> Served {
+    let (name, kind, base_url) = (name.to_string(), kind.to_string(), base_url.to_string());
+    let settings: Vec<(String, String)> = settings
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
     let keys: Vec<(String, String, i64)> = keys
         .iter()
         .map(|k| (k.label.to_string(), k.secret.to_string(), k.priority))
@@ -25,7 +53,10 @@ pub async fn setup(fake: &FakeUpstream, keys: &[KeySpec<'_>]) -> Served {
                 priority: *p,
             })
             .collect();
-        let secrets = Served::provider(&env, "fake", &base_url, 0, &specs);
+        let secrets = Served::provider_of_kind(&env, &name, &kind, &base_url, 0, &specs);
+        for (setting, value) in &settings {
+            env.ok(&["settings", "set", setting, value], "");
+        }
         Served::start(env, secrets)
     })
     .await

@@ -45,13 +45,25 @@ impl Served {
         priority: i64,
         keys: &[KeySpec<'_>],
     ) -> Vec<(String, String)> {
+        Self::provider_of_kind(env, name, "openai", base_url, priority, keys)
+    }
+
+    /// Like [`Served::provider`], for a provider of any kind.
+    pub fn provider_of_kind(
+        env: &TestEnv,
+        name: &str,
+        kind: &str,
+        base_url: &str,
+        priority: i64,
+        keys: &[KeySpec<'_>],
+    ) -> Vec<(String, String)> {
         env.ok(
             &[
                 "provider",
                 "add",
                 name,
                 "--kind",
-                "openai",
+                kind,
                 "--base-url",
                 base_url,
                 "--priority",

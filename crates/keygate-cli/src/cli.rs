@@ -32,6 +32,20 @@ pub enum Command {
     /// Manage model routes: an alias served by ordered provider:model tiers.
     #[command(subcommand)]
     Route(RouteCommand),
+    /// Show or change proxy settings (attempts, deadline, max wait, stickiness, limits).
+    #[command(subcommand)]
+    Settings(SettingsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// Every setting with its value and default.
+    List,
+    /// Change a setting, e.g. `settings set proxy.max_wait_ms 5000`. The engine reads
+    /// settings when it starts.
+    Set { name: String, value: u64 },
+    /// Back to the default.
+    Reset { name: String },
 }
 
 #[derive(Debug, Subcommand)]

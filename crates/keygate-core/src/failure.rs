@@ -140,8 +140,18 @@ pub fn classify(outcome: &UpstreamOutcome) -> Decision {
                 let code = code.to_ascii_lowercase();
                 QUOTA_CODES.iter().any(|q| code.contains(q))
             });
+            // Gemini answers a bad key with 400 and the reason API_KEY_INVALID.
+            let bad_key_code = error_code
+                .as_deref()
+                .is_some_and(|code| code.eq_ignore_ascii_case("api_key_invalid"));
             match *status {
                 200..=299 => decision(C::Success, K::Reset, P::Success, R::Deliver),
+                400 if bad_key_code => decision(
+                    C::Auth,
+                    K::Quarantine(HealthReason::Auth),
+                    P::Nothing,
+                    R::FailOver,
+                ),
                 402 => decision(
                     C::Quota,
                     K::Quarantine(HealthReason::Quota),
@@ -238,6 +248,13 @@ mod tests {
         use ProviderEffect as P;
         use RequestAction as R;
         let rows: Vec<(UpstreamOutcome, C, K, P, R)> = vec![
+            (
+                answered(400, Some("API_KEY_INVALID"), None),
+                C::Auth,
+                K::Quarantine(HealthReason::Auth),
+                P::Nothing,
+                R::FailOver,
+            ),
             (
                 answered(200, None, None),
                 C::Success,

@@ -79,12 +79,14 @@ impl Engine {
     {
         let addr = listener.local_addr().map_err(EngineError::Listener)?;
         let home = config.home.clone();
-        let (store, writer_store) = tokio::task::spawn_blocking(move || {
-            Ok::<_, StoreError>((Store::open_in(&home)?, Store::open_in(&home)?))
+        let (store, writer_store, settings) = tokio::task::spawn_blocking(move || {
+            let store = Store::open_in(&home)?;
+            let settings = ProxySettings::load(&store);
+            Ok::<_, StoreError>((store, Store::open_in(&home)?, settings))
         })
         .await??;
         let (writer_tx, writer_rx) = mpsc::unbounded_channel();
-        let proxy = Arc::new(ProxyState::new(ProxySettings::default(), writer_tx)?);
+        let proxy = Arc::new(ProxyState::new(settings, writer_tx)?);
         let state = AppState::new(
             config.home.clone(),
             store,

@@ -3,6 +3,7 @@ mod key;
 mod provider;
 mod route;
 mod serve;
+mod settings;
 mod token;
 
 use anyhow::Result;
@@ -18,5 +19,6 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Import(args) => import::run(ctx, args),
         Command::Token(cmd) => token::run(ctx, cmd),
         Command::Route(cmd) => route::run(ctx, cmd),
+        Command::Settings(cmd) => settings::run(ctx, cmd),
     }
 }

@@ -45,10 +45,18 @@ pub fn answered(
     (outcome, error_text)
 }
 
-/// `error.code`, `error.type` or `error.status` from an upstream error body.
+/// `error.code`, `error.type` or `error.status` from an upstream error body; Gemini's
+/// `error.details[].reason` (`API_KEY_INVALID`) comes first, being the most specific.
 fn error_code(body: &[u8]) -> Option<String> {
     let json: Value = serde_json::from_slice(body).ok()?;
     let error = json.get("error")?;
+    let reason = error
+        .get("details")
+        .and_then(Value::as_array)
+        .and_then(|details| details.iter().find_map(|d| d.get("reason")?.as_str()));
+    if let Some(reason) = reason {
+        return Some(reason.to_string());
+    }
     ["code", "type", "status"]
         .iter()
         .find_map(|field| error.get(*field).and_then(Value::as_str))

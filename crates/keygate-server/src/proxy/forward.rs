@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Extension;
 use axum::body::{Body, Bytes};
@@ -12,18 +12,19 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use keygate_core::failure::{FailureClass, RequestAction, UpstreamOutcome, classify};
 use keygate_core::select::{Candidate, Strategy, try_order};
-use keygate_store::RequestRow;
 use serde_json::Value;
 
 use super::ProxyState;
 use super::attempt::{answered, send};
 use super::auth::Caller;
-use super::catalog::{LiveKey, LiveProvider};
+use super::catalog::{LiveKey, LiveProvider, MAX_CONSECUTIVE_ERRORS};
 use super::final_error::final_error;
-use super::ledger::Ledger;
+use super::ledger::{Ledger, new_request_id};
 use super::openai_error::ProxyError;
 use super::outcome::record;
-use super::routing::{RouteError, tiers};
+use super::relay::{Dialect, SseRelay};
+use super::routing::{RouteError, Tier, tiers};
+use super::sticky::{Session, key_tag};
 use super::stream::stream_response;
 use super::upstream::{endpoint_url, request_headers, response_headers};
 use crate::AppState;
@@ -46,6 +47,15 @@ pub async fn completions(
     forward(state, caller, headers, body, "/completions").await
 }
 
+pub async fn responses(
+    state: State<AppState>,
+    caller: Extension<Caller>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    forward(state, caller, headers, body, "/responses").await
+}
+
 pub async fn embeddings(
     state: State<AppState>,
     caller: Extension<Caller>,
@@ -62,7 +72,7 @@ async fn forward(
     body: Bytes,
     suffix: &'static str,
 ) -> Response {
-    let request_id = format!("req_{:016x}", rand::random::<u64>());
+    let request_id = new_request_id();
     let mut response =
         match forward_inner(&state, &caller, &headers, body, suffix, &request_id).await {
             Ok(response) => response,
@@ -147,8 +157,14 @@ async fn forward_inner(
     })?;
 
     // KeyGate always wants usage, also from streams; a client that did not ask for it will
-    // not see it.
+    // not see it. Responses streams carry usage in their terminal event anyway.
+    let dialect = if suffix == "/responses" {
+        Dialect::Responses
+    } else {
+        Dialect::Chat
+    };
     let strip_usage = stream
+        && dialect == Dialect::Chat
         && request
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
@@ -163,169 +179,187 @@ async fn forward_inner(
     }
 
     let settings = &proxy.settings;
-    let started = Instant::now();
+    let mut ledger = Ledger::new(
+        request_id,
+        &caller.token_name,
+        suffix.to_string(),
+        model.clone(),
+        stream,
+    );
+    let started = ledger.started;
     let deadline = started + settings.total_deadline;
-    let mut ledger = Ledger {
-        row: RequestRow {
-            id: request_id.to_string(),
-            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            token: Some(caller.token_name.clone()),
-            endpoint: suffix.to_string(),
-            model_requested: model.clone(),
-            model_served: None,
-            provider: None,
-            key_id: None,
-            status: 0,
-            error_class: None,
-            attempts: Vec::new(),
-            latency_ms: 0,
-            ttfb_ms: None,
-            stream,
-            prompt_tokens: None,
-            completion_tokens: None,
-            cached_tokens: None,
-        },
-        started,
+    let session = if settings.sticky_sessions {
+        proxy.sessions.of(&caller.token_name, headers, &request)
+    } else {
+        None
     };
     let mut tried_any_provider = false;
-    'tiers: for tier in &tiers {
-        let provider = &tier.provider;
-        let Some(url) = endpoint_url(provider, suffix, &tier.model) else {
-            continue;
-        };
-        tried_any_provider = true;
-        if let Some(object) = request.as_object_mut() {
-            object.insert("model".into(), Value::String(tier.model.clone()));
-        }
-        ledger.row.model_served = Some(tier.model.clone());
-        let upstream_body = Bytes::from(
-            serde_json::to_vec(&request)
-                .map_err(|e| ProxyError::invalid_request("invalid_json", e.to_string()))?,
-        );
-        for key in key_order(proxy, provider, tier.strategy) {
-            if ledger.row.attempts.len() >= settings.max_attempts || Instant::now() >= deadline {
-                break 'tiers;
+    let mut waited = Duration::ZERO;
+    'rounds: loop {
+        'tiers: for tier in &tiers {
+            let provider = &tier.provider;
+            let Some(url) = endpoint_url(provider, suffix, &tier.model) else {
+                continue;
+            };
+            tried_any_provider = true;
+            if let Some(object) = request.as_object_mut() {
+                object.insert("model".into(), Value::String(tier.model.clone()));
             }
-            let now_ms = proxy.clock.now_ms();
-            let acquired = provider
-                .runtime
-                .breaker
-                .lock()
-                .map(|mut b| b.try_acquire(now_ms))
-                .unwrap_or(true);
-            if !acquired {
-                continue 'tiers;
+            ledger.row.model_served = Some(tier.model.clone());
+            let upstream_body = Bytes::from(
+                serde_json::to_vec(&request)
+                    .map_err(|e| ProxyError::invalid_request("invalid_json", e.to_string()))?,
+            );
+            let mut keys = key_order(proxy, provider, tier.strategy);
+            if let Some(session) = session {
+                prefer_session_key(proxy, session, &mut keys);
             }
-            let tried_at = Instant::now();
-            let request = proxy
-                .client
-                .post(url.clone())
-                .headers(request_headers(headers, provider, &key))
-                .body(upstream_body.clone());
-            let outcome = send(proxy, request, deadline).await;
-            let upstream = match outcome {
-                Ok(upstream) => upstream,
-                Err(outcome) => {
-                    let decision = classify(&outcome);
-                    let error = Some(decision.class.as_str().to_string());
-                    record(
-                        proxy,
+            for key in keys {
+                if ledger.row.attempts.len() >= settings.max_attempts || Instant::now() >= deadline
+                {
+                    break 'rounds;
+                }
+                let now_ms = proxy.clock.now_ms();
+                let acquired = provider
+                    .runtime
+                    .breaker
+                    .lock()
+                    .map(|mut b| b.try_acquire(now_ms))
+                    .unwrap_or(true);
+                if !acquired {
+                    continue 'tiers;
+                }
+                let tried_at = Instant::now();
+                let request = proxy
+                    .client
+                    .post(url.clone())
+                    .headers(request_headers(headers, provider, &key))
+                    .body(upstream_body.clone());
+                let outcome = send(proxy, request, deadline).await;
+                let upstream = match outcome {
+                    Ok(upstream) => upstream,
+                    Err(outcome) => {
+                        let decision = classify(&outcome);
+                        let error = Some(decision.class.as_str().to_string());
+                        record(
+                            proxy,
+                            provider,
+                            &key,
+                            &decision,
+                            None,
+                            error,
+                            tried_at.elapsed(),
+                        );
+                        ledger.attempt(provider, &key, decision.class, None, tried_at.elapsed());
+                        continue;
+                    }
+                };
+                let status = upstream.status();
+                let is_sse = upstream
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|ct| ct.starts_with("text/event-stream"));
+                if stream && status.is_success() && is_sse {
+                    ledger.attempt(
                         provider,
                         &key,
-                        &decision,
-                        None,
-                        error,
+                        FailureClass::Success,
+                        Some(status.as_u16()),
                         tried_at.elapsed(),
                     );
-                    ledger.attempt(provider, &key, decision.class, None, tried_at.elapsed());
-                    continue;
+                    if let Some(session) = session {
+                        proxy.sessions.remember(session, key_tag(&key.id));
+                    }
+                    let key = key.clone();
+                    return Ok(stream_response(
+                        state.clone(),
+                        provider.clone(),
+                        key,
+                        upstream,
+                        SseRelay::new(strip_usage, dialect),
+                        tried_at,
+                        ledger,
+                    ));
                 }
-            };
-            let status = upstream.status();
-            let is_sse = upstream
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|ct| ct.starts_with("text/event-stream"));
-            if stream && status.is_success() && is_sse {
+                let ttfb = started.elapsed();
+                let upstream_headers = upstream.headers().clone();
+                let body = match tokio::time::timeout(settings.idle_timeout, upstream.bytes()).await
+                {
+                    Ok(Ok(body)) => body,
+                    Ok(Err(_)) | Err(_) => {
+                        let decision = classify(&UpstreamOutcome::Timeout);
+                        let error = Some("the answer's body was not received".to_string());
+                        record(
+                            proxy,
+                            provider,
+                            &key,
+                            &decision,
+                            Some(status.as_u16()),
+                            error,
+                            tried_at.elapsed(),
+                        );
+                        ledger.attempt(provider, &key, decision.class, None, tried_at.elapsed());
+                        continue;
+                    }
+                };
+                let (outcome, error_text) = answered(status, &upstream_headers, &body);
+                let decision = classify(&outcome);
+                record(
+                    proxy,
+                    provider,
+                    &key,
+                    &decision,
+                    Some(status.as_u16()),
+                    error_text,
+                    tried_at.elapsed(),
+                );
                 ledger.attempt(
                     provider,
                     &key,
-                    FailureClass::Success,
+                    decision.class,
                     Some(status.as_u16()),
                     tried_at.elapsed(),
                 );
-                let key = key.clone();
-                return Ok(stream_response(
-                    state.clone(),
-                    provider.clone(),
-                    key,
-                    upstream,
-                    strip_usage,
-                    tried_at,
-                    ledger,
-                ));
-            }
-            let ttfb = started.elapsed();
-            let upstream_headers = upstream.headers().clone();
-            let body = match tokio::time::timeout(settings.idle_timeout, upstream.bytes()).await {
-                Ok(Ok(body)) => body,
-                Ok(Err(_)) | Err(_) => {
-                    let decision = classify(&UpstreamOutcome::Timeout);
-                    let error = Some("the answer's body was not received".to_string());
-                    record(
+                if decision.request == RequestAction::Deliver {
+                    let attempts = ledger.row.attempts.len();
+                    let success = decision.class == FailureClass::Success;
+                    if success && let Some(session) = session {
+                        proxy.sessions.remember(session, key_tag(&key.id));
+                    }
+                    let class = (!success).then_some(decision.class.as_str());
+                    ledger.finish(
                         proxy,
-                        provider,
-                        &key,
-                        &decision,
-                        Some(status.as_u16()),
-                        error,
-                        tried_at.elapsed(),
+                        status.as_u16(),
+                        class,
+                        Some(ttfb),
+                        None,
+                        success.then(|| body.clone()),
                     );
-                    ledger.attempt(provider, &key, decision.class, None, tried_at.elapsed());
-                    continue;
+                    let headers = response_headers(&upstream_headers);
+                    return Ok(answer(
+                        status,
+                        headers,
+                        Body::from(body),
+                        &provider.name,
+                        &key.label,
+                        attempts,
+                    ));
                 }
-            };
-            let (outcome, error_text) = answered(status, &upstream_headers, &body);
-            let decision = classify(&outcome);
-            record(
-                proxy,
-                provider,
-                &key,
-                &decision,
-                Some(status.as_u16()),
-                error_text,
-                tried_at.elapsed(),
-            );
-            ledger.attempt(
-                provider,
-                &key,
-                decision.class,
-                Some(status.as_u16()),
-                tried_at.elapsed(),
-            );
-            if decision.request == RequestAction::Deliver {
-                let attempts = ledger.row.attempts.len();
-                let success = decision.class == FailureClass::Success;
-                let class = (!success).then_some(decision.class.as_str());
-                ledger.finish(
-                    proxy,
-                    status.as_u16(),
-                    class,
-                    Some(ttfb),
-                    None,
-                    success.then(|| body.clone()),
-                );
-                let headers = response_headers(&upstream_headers);
-                return Ok(answer(
-                    status,
-                    headers,
-                    Body::from(body),
-                    &provider.name,
-                    &key.label,
-                    attempts,
-                ));
             }
+        }
+        // Every key that could serve is cooling down: wait for the first to cool, within
+        // `max_wait` and the deadline, when the user allows it.
+        match first_cool(proxy, &tiers) {
+            Some(wait)
+                if waited + wait <= settings.max_wait
+                    && Instant::now() + wait < deadline
+                    && ledger.row.attempts.len() < settings.max_attempts =>
+            {
+                waited += wait;
+                tokio::time::sleep(wait).await;
+            }
+            _ => break 'rounds,
         }
     }
     let error = final_error(
@@ -344,6 +378,40 @@ async fn forward_inner(
         None,
     );
     Err(error)
+}
+
+/// Moves the key that last served `session` to the front, if it is among `keys` (available).
+fn prefer_session_key(proxy: &ProxyState, session: Session, keys: &mut [Arc<LiveKey>]) {
+    let Some(tag) = proxy.sessions.key_of(session) else {
+        return;
+    };
+    if let Some(at) = keys.iter().position(|k| key_tag(&k.id) == tag) {
+        keys[..=at].rotate_right(1);
+    }
+}
+
+/// How long until the first key of `tiers` that is only cooling down (429, or its provider
+/// paused) may be tried again; `None` when no key is merely cooling.
+fn first_cool(proxy: &ProxyState, tiers: &[Tier]) -> Option<Duration> {
+    let now = proxy.clock.now_ms();
+    tiers
+        .iter()
+        .flat_map(|tier| {
+            let paused = tier
+                .provider
+                .runtime
+                .paused_until_ms
+                .load(Ordering::Relaxed);
+            tier.provider.keys.iter().filter_map(move |key| {
+                let runtime = &key.runtime;
+                let benched = runtime.quarantine_reason().is_some()
+                    || runtime.consecutive_errors.load(Ordering::Relaxed) >= MAX_CONSECUTIVE_ERRORS;
+                let until = runtime.cooling_until_ms.load(Ordering::Relaxed).max(paused);
+                (!benched && until > now).then_some(until - now)
+            })
+        })
+        .min()
+        .map(Duration::from_millis)
 }
 
 /// The keys of a provider in the order to try them now (empty while the provider is paused).

@@ -18,6 +18,38 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// A new row for a request that starts now.
+    pub fn new(
+        request_id: &str,
+        token: &str,
+        endpoint: String,
+        model: String,
+        stream: bool,
+    ) -> Self {
+        Self {
+            row: RequestRow {
+                id: request_id.to_string(),
+                at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                token: Some(token.to_string()),
+                endpoint,
+                model_requested: model,
+                model_served: None,
+                provider: None,
+                key_id: None,
+                status: 0,
+                error_class: None,
+                attempts: Vec::new(),
+                latency_ms: 0,
+                ttfb_ms: None,
+                stream,
+                prompt_tokens: None,
+                completion_tokens: None,
+                cached_tokens: None,
+            },
+            started: Instant::now(),
+        }
+    }
+
     pub fn attempt(
         &mut self,
         provider: &LiveProvider,
@@ -68,6 +100,11 @@ impl Ledger {
             .writer_tx
             .send(WriteOp::Request(Box::new(self.row), body));
     }
+}
+
+/// A new request id (`req_` + 16 hex digits), also sent to the client.
+pub fn new_request_id() -> String {
+    format!("req_{:016x}", rand::random::<u64>())
 }
 
 pub fn millis(d: Duration) -> u64 {

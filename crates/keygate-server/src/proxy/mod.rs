@@ -14,6 +14,7 @@ mod outcome;
 mod passthrough;
 mod relay;
 mod routing;
+mod sticky;
 mod stream;
 mod upstream;
 mod writer;
@@ -47,6 +48,12 @@ pub struct ProxySettings {
     /// The longest silence inside a response body or stream.
     pub idle_timeout: Duration,
     pub body_limit: usize,
+    /// When every key that could serve a request is cooling down (429), wait up to this long
+    /// for the first one to cool instead of failing. Zero: fail at once.
+    pub max_wait: Duration,
+    /// Keep a client conversation (a session id) on the key that served it while that key is
+    /// healthy, so provider-side prompt caches keep working.
+    pub sticky_sessions: bool,
 }
 
 impl Default for ProxySettings {
@@ -58,7 +65,101 @@ impl Default for ProxySettings {
             first_byte_timeout: Duration::from_secs(90),
             idle_timeout: Duration::from_secs(120),
             body_limit: 32 * 1024 * 1024,
+            max_wait: Duration::ZERO,
+            sticky_sessions: true,
         }
+    }
+}
+
+/// The proxy settings a user may change (`keygate settings set NAME VALUE`), stored in the
+/// settings table and read when the engine starts: name, what it means, and its default.
+pub const SETTINGS: [(&str, &str, u64); 6] = [
+    (
+        "proxy.max_attempts",
+        "attempts per request, across keys and tiers",
+        3,
+    ),
+    (
+        "proxy.deadline_seconds",
+        "total time for all attempts of a request",
+        120,
+    ),
+    (
+        "proxy.max_wait_ms",
+        "wait up to this long for a cooling key instead of failing (0 = never wait)",
+        0,
+    ),
+    (
+        "proxy.sticky_sessions",
+        "keep a session on its key while healthy (1 = on, 0 = off)",
+        1,
+    ),
+    ("proxy.body_limit_mib", "largest request body accepted", 32),
+    (
+        "proxy.idle_timeout_seconds",
+        "longest silence inside an upstream answer",
+        120,
+    ),
+];
+
+/// Checks a value for one of [`SETTINGS`]; the error names the allowed range.
+pub fn validate_setting(name: &str, value: u64) -> Result<(), String> {
+    let range = match name {
+        "proxy.max_attempts" => 1..=10,
+        "proxy.deadline_seconds" => 1..=3600,
+        "proxy.max_wait_ms" => 0..=600_000,
+        "proxy.sticky_sessions" => 0..=1,
+        "proxy.body_limit_mib" => 1..=1024,
+        "proxy.idle_timeout_seconds" => 1..=3600,
+        _ => {
+            let known: Vec<&str> = SETTINGS.iter().map(|(n, _, _)| *n).collect();
+            return Err(format!(
+                "unknown setting {name:?}; known: {}",
+                known.join(", ")
+            ));
+        }
+    };
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name} must be between {} and {}, not {value}",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
+impl ProxySettings {
+    /// The defaults, overridden by what the user stored.
+    pub fn load(store: &keygate_store::Store) -> Self {
+        let mut settings = Self::default();
+        let get = |name: &str| {
+            store
+                .get_setting::<u64>(name)
+                .ok()
+                .flatten()
+                .filter(|v| validate_setting(name, *v).is_ok())
+        };
+        if let Some(v) = get("proxy.max_attempts") {
+            settings.max_attempts = usize::try_from(v).unwrap_or(settings.max_attempts);
+        }
+        if let Some(v) = get("proxy.deadline_seconds") {
+            settings.total_deadline = Duration::from_secs(v);
+        }
+        if let Some(v) = get("proxy.max_wait_ms") {
+            settings.max_wait = Duration::from_millis(v);
+        }
+        if let Some(v) = get("proxy.sticky_sessions") {
+            settings.sticky_sessions = v == 1;
+        }
+        if let Some(v) = get("proxy.body_limit_mib") {
+            settings.body_limit = usize::try_from(v * 1024 * 1024).unwrap_or(settings.body_limit);
+        }
+        if let Some(v) = get("proxy.idle_timeout_seconds") {
+            settings.idle_timeout = Duration::from_secs(v);
+        }
+        settings
     }
 }
 
@@ -79,6 +180,7 @@ pub struct ProxyState {
     pub settings: ProxySettings,
     pub writer_tx: mpsc::UnboundedSender<WriteOp>,
     pub models: models::ModelCache,
+    pub sessions: sticky::Sessions,
 }
 
 impl ProxyState {
@@ -94,6 +196,7 @@ impl ProxyState {
             settings,
             writer_tx,
             models: models::ModelCache::default(),
+            sessions: sticky::Sessions::default(),
         })
     }
 
@@ -112,6 +215,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/chat/completions", post(forward::chat_completions))
         .route("/v1/completions", post(forward::completions))
         .route("/v1/embeddings", post(forward::embeddings))
+        .route("/v1/responses", post(forward::responses))
         .route("/v1/models", get(models::list))
         .route(
             "/p/{provider}/{*path}",

@@ -9,18 +9,23 @@ use std::time::Instant;
 use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use keygate_core::failure::{FailureClass, RequestAction, classify};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use keygate_core::failure::{FailureClass, RequestAction, UpstreamOutcome, classify};
+use keygate_core::provider::ProviderKind;
 use keygate_core::select::Strategy;
 use serde_json::Value;
 
 use super::attempt::{answered, send};
 use super::auth::Caller;
+use super::catalog::{LiveKey, LiveProvider};
 use super::forward::{answer, key_order};
+use super::ledger::{Ledger, millis, new_request_id};
 use super::openai_error::ProxyError;
 use super::outcome::record;
-use super::upstream::{native_headers, response_headers};
+use super::upstream::{azure_api_version, native_headers, response_headers};
 use crate::AppState;
 
 pub async fn passthrough(
@@ -32,7 +37,8 @@ pub async fn passthrough(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match relay(
+    let request_id = new_request_id();
+    let mut response = match relay(
         &state,
         &caller,
         &provider_name,
@@ -41,12 +47,17 @@ pub async fn passthrough(
         &uri,
         &headers,
         body,
+        &request_id,
     )
     .await
     {
         Ok(response) => response,
         Err(err) => err.into_response(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-keygate-request-id", value);
     }
+    response
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -59,6 +70,7 @@ async fn relay(
     uri: &Uri,
     headers: &HeaderMap,
     body: Bytes,
+    request_id: &str,
 ) -> Result<Response, ProxyError> {
     let proxy = state.proxy();
     let catalog = proxy.catalog();
@@ -80,26 +92,40 @@ async fn relay(
             "the path may not contain . or .. segments",
         ));
     }
+    let request_json = serde_json::from_slice::<Value>(&body).ok();
+    let model = request_json
+        .as_ref()
+        .and_then(|v| v.get("model").and_then(Value::as_str).map(str::to_string))
+        .or_else(|| gemini_model(path));
     // A token limited to some models may only send requests that name an allowed model.
-    if !caller.models.is_empty() {
-        let model = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v.get("model").and_then(Value::as_str).map(str::to_string))
-            .or_else(|| gemini_model(path));
-        if !model.as_deref().is_some_and(|m| caller.may_use(m)) {
-            return Err(ProxyError::new(
-                StatusCode::FORBIDDEN,
-                "permission_error",
-                "model_not_allowed",
-                format!(
-                    "the access token {:?} is limited to some models, and this request does not name one of them",
-                    caller.token_name
-                ),
-            ));
-        }
+    if !caller.models.is_empty() && !model.as_deref().is_some_and(|m| caller.may_use(m)) {
+        return Err(ProxyError::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "model_not_allowed",
+            format!(
+                "the access token {:?} is limited to some models, and this request does not name one of them",
+                caller.token_name
+            ),
+        ));
     }
-    let url = upstream_url(&provider.base_url, path, uri.query());
-    let deadline = Instant::now() + proxy.settings.total_deadline;
+    let url = upstream_url(&provider, path, uri.query());
+    let stream = uri.query().is_some_and(|q| q.contains("alt=sse"))
+        || path.ends_with(":streamGenerateContent")
+        || request_json
+            .as_ref()
+            .and_then(|v| v.get("stream"))
+            .and_then(Value::as_bool)
+            == Some(true);
+    let mut ledger = Ledger::new(
+        request_id,
+        &caller.token_name,
+        format!("/p/{provider_name}/{path}"),
+        model.clone().unwrap_or_default(),
+        stream,
+    );
+    ledger.row.model_served = model;
+    let deadline = ledger.started + proxy.settings.total_deadline;
     let mut attempts = 0;
     let mut last: Option<(StatusCode, HeaderMap, Bytes)> = None;
     for key in key_order(proxy, &provider, Strategy::Priority) {
@@ -126,23 +152,28 @@ async fn relay(
                     Some(decision.class.as_str().into()),
                     tried_at.elapsed(),
                 );
+                ledger.attempt(&provider, &key, decision.class, None, tried_at.elapsed());
                 continue;
             }
         };
         let status = upstream.status();
         if status.is_success() {
-            let (outcome, _) = answered(status, upstream.headers(), &[]);
-            record(
-                proxy,
+            ledger.attempt(
                 &provider,
                 &key,
-                &classify(&outcome),
+                FailureClass::Success,
                 Some(status.as_u16()),
-                None,
                 tried_at.elapsed(),
             );
             let headers = response_headers(upstream.headers());
-            let body = Body::from_stream(upstream.bytes_stream());
+            let body = raw_body(
+                state,
+                provider.clone(),
+                key.clone(),
+                upstream,
+                tried_at,
+                ledger,
+            );
             return Ok(answer(
                 status,
                 headers,
@@ -169,7 +200,22 @@ async fn relay(
             error_text,
             tried_at.elapsed(),
         );
+        ledger.attempt(
+            &provider,
+            &key,
+            decision.class,
+            Some(status.as_u16()),
+            tried_at.elapsed(),
+        );
         if decision.request == RequestAction::Deliver || decision.class == FailureClass::Success {
+            ledger.finish(
+                proxy,
+                status.as_u16(),
+                Some(decision.class.as_str()),
+                Some(tried_at.elapsed()),
+                None,
+                None,
+            );
             let headers = response_headers(&upstream_headers);
             return Ok(answer(
                 status,
@@ -183,6 +229,14 @@ async fn relay(
         last = Some((status, response_headers(&upstream_headers), body));
     }
     // Every key failed: hand the client the last upstream answer, as the provider wrote it.
+    let status = last.as_ref().map_or(503, |(status, _, _)| status.as_u16());
+    let class = ledger
+        .row
+        .attempts
+        .last()
+        .map_or("no_key_available", |a| a.class.as_str())
+        .to_string();
+    ledger.finish(proxy, status, Some(&class), None, None, None);
     match last {
         Some((status, headers, body)) => {
             let mut response = (status, body).into_response();
@@ -204,19 +258,139 @@ async fn relay(
     }
 }
 
-/// `base` + `/` + `path` + the query, minus any `key=` parameter (Gemini accepts keys in the
-/// URL; KeyGate never puts one there, and never forwards the caller's).
-fn upstream_url(base: &str, path: &str, query: Option<&str>) -> String {
+/// A successful raw answer on its way to the client, bytes as they arrive. When it ends the
+/// attempt is settled: a body that breaks or goes silent counts against the key and provider
+/// (and the client's connection is cut, since a raw body has no protocol-neutral error event);
+/// the first MiB of a JSON answer goes to the writer for its usage.
+fn raw_body(
+    state: &AppState,
+    provider: Arc<LiveProvider>,
+    key: Arc<LiveKey>,
+    upstream: reqwest::Response,
+    tried_at: Instant,
+    ledger: Ledger,
+) -> Body {
+    const USAGE_CAPTURE_LIMIT: usize = 1024 * 1024;
+    struct Raw {
+        state: AppState,
+        provider: Arc<LiveProvider>,
+        key: Arc<LiveKey>,
+        upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+        tried_at: Instant,
+        ledger: Option<Ledger>,
+        status: u16,
+        ttfb: Option<std::time::Duration>,
+        captured: Option<Vec<u8>>,
+    }
+    impl Raw {
+        fn settle(&mut self, outcome: &UpstreamOutcome) {
+            let proxy = self.state.proxy();
+            let decision = classify(outcome);
+            let took = self.tried_at.elapsed();
+            let broken = decision.class != FailureClass::Success;
+            let error = broken.then(|| "the answer's body broke or went silent".to_string());
+            record(
+                proxy,
+                &self.provider,
+                &self.key,
+                &decision,
+                Some(self.status),
+                error,
+                took,
+            );
+            if let Some(mut ledger) = self.ledger.take() {
+                if let Some(last) = ledger.row.attempts.last_mut() {
+                    last.class = decision.class.as_str().to_string();
+                    last.latency_ms = millis(took);
+                }
+                let body = self.captured.take().filter(|_| !broken).map(Bytes::from);
+                let class = broken.then_some(decision.class.as_str());
+                ledger.finish(proxy, self.status, class, self.ttfb, None, body);
+            }
+        }
+    }
+    let json = upstream
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    let raw = Raw {
+        state: state.clone(),
+        provider,
+        key,
+        status: upstream.status().as_u16(),
+        upstream: upstream.bytes_stream().boxed(),
+        tried_at,
+        ledger: Some(ledger),
+        ttfb: None,
+        captured: json.then(Vec::new),
+    };
+    let idle = state.proxy().settings.idle_timeout;
+    let stream = futures_util::stream::unfold(raw, move |mut r| async move {
+        r.ledger.as_ref()?;
+        match tokio::time::timeout(idle, r.upstream.next()).await {
+            Ok(Some(Ok(chunk))) => {
+                if r.ttfb.is_none() {
+                    r.ttfb = r.ledger.as_ref().map(|l| l.started.elapsed());
+                }
+                if let Some(captured) = r.captured.as_mut() {
+                    if captured.len() + chunk.len() <= USAGE_CAPTURE_LIMIT {
+                        captured.extend_from_slice(&chunk);
+                    } else {
+                        r.captured = None;
+                    }
+                }
+                Some((Ok(chunk), r))
+            }
+            Ok(None) => {
+                r.settle(&UpstreamOutcome::Answered {
+                    status: r.status,
+                    error_code: None,
+                    retry_after: None,
+                });
+                None
+            }
+            Ok(Some(Err(_))) | Err(_) => {
+                r.settle(&UpstreamOutcome::StreamBroken);
+                Some((
+                    Err(std::io::Error::other("the upstream answer broke mid-way")),
+                    r,
+                ))
+            }
+        }
+    });
+    Body::from_stream(stream)
+}
+
+/// The provider's base URL + `/` + `path` + the query, minus any `key=` parameter (Gemini
+/// accepts keys in the URL; KeyGate never puts one there, and never forwards the caller's).
+/// Azure deployment paths get the provider's `api-version` when the caller named none.
+fn upstream_url(provider: &LiveProvider, path: &str, query: Option<&str>) -> String {
+    let api_version = (provider.kind == ProviderKind::Azure
+        && path
+            .trim_start_matches('/')
+            .starts_with("openai/deployments/"))
+    .then(|| azure_api_version(provider));
+    join_url(&provider.base_url, path, query, api_version)
+}
+
+fn join_url(base: &str, path: &str, query: Option<&str>, api_version: Option<&str>) -> String {
     let mut url = format!(
         "{}/{}",
         base.trim_end_matches('/'),
         path.trim_start_matches('/')
     );
-    let kept: Vec<&str> = query
+    let mut kept: Vec<String> = query
         .unwrap_or_default()
         .split('&')
         .filter(|pair| !pair.is_empty() && !pair.starts_with("key="))
+        .map(str::to_string)
         .collect();
+    if let Some(version) = api_version
+        && !kept.iter().any(|pair| pair.starts_with("api-version="))
+    {
+        kept.push(format!("api-version={version}"));
+    }
     if !kept.is_empty() {
         url.push('?');
         url.push_str(&kept.join("&"));
@@ -237,20 +411,40 @@ mod tests {
     #[test]
     fn upstream_urls_keep_the_query_but_never_a_key() {
         assert_eq!(
-            upstream_url("https://api.openai.com/v1/", "models", None),
+            join_url("https://api.openai.com/v1/", "models", None, None),
             "https://api.openai.com/v1/models"
         );
         assert_eq!(
-            upstream_url(
+            join_url(
                 "https://g.example/v1beta",
                 "models/gemini-pro:streamGenerateContent",
-                Some("alt=sse&key=AIzaLEAK")
+                Some("alt=sse&key=AIzaLEAK"),
+                None
             ),
             "https://g.example/v1beta/models/gemini-pro:streamGenerateContent?alt=sse"
         );
         assert_eq!(
-            upstream_url("https://x/v1", "a", Some("key=only")),
+            join_url("https://x/v1", "a", Some("key=only"), None),
             "https://x/v1/a"
+        );
+        assert_eq!(
+            join_url(
+                "https://r.example",
+                "openai/deployments/d/chat/completions",
+                None,
+                Some("2024-10-21")
+            ),
+            "https://r.example/openai/deployments/d/chat/completions?api-version=2024-10-21"
+        );
+        assert_eq!(
+            join_url(
+                "https://r.example",
+                "x",
+                Some("api-version=1"),
+                Some("2024-10-21")
+            ),
+            "https://r.example/x?api-version=1",
+            "the caller's api-version wins"
         );
     }
 

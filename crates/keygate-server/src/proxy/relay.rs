@@ -1,6 +1,8 @@
 //! Relaying an OpenAI-style SSE stream: events go out as soon as they are complete, the usage
 //! chunk KeyGate asked for is captured (and removed when the client did not ask for it), and
-//! the terminal `data: [DONE]` is noticed so a stream that stops early counts as broken.
+//! the terminal event is noticed so a stream that stops early counts as broken. Chat and
+//! completions streams end with `data: [DONE]`; Responses streams end with
+//! `response.completed` (or `.incomplete` / `.failed`), whose `response.usage` holds the tokens.
 
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
@@ -14,23 +16,63 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Chat/completions names (`prompt_tokens`, `completion_tokens`,
+    /// `prompt_tokens_details.cached_tokens`) or the Responses API's (`input_tokens`,
+    /// `output_tokens`, `input_tokens_details.cached_tokens`).
     pub fn from_json(usage: &Value) -> Option<Self> {
         if !usage.is_object() {
             return None;
         }
+        let n = |a: &Value, b: &Value| a.as_u64().or_else(|| b.as_u64()).unwrap_or(0);
+        let cached = n(
+            &usage["prompt_tokens_details"]["cached_tokens"],
+            &usage["input_tokens_details"]["cached_tokens"],
+        );
+        Some(Self {
+            prompt_tokens: n(&usage["prompt_tokens"], &usage["input_tokens"]),
+            completion_tokens: n(&usage["completion_tokens"], &usage["output_tokens"]),
+            // Anthropic's name for tokens read from the prompt cache.
+            cached_tokens: n(&usage["cache_read_input_tokens"], &Value::Null).max(cached),
+        })
+    }
+
+    /// The usage of a whole JSON answer: OpenAI's and Anthropic's `usage`, or Gemini's
+    /// `usageMetadata`.
+    pub fn of_answer(answer: &Value) -> Option<Self> {
+        if let Some(usage) = answer.get("usage").and_then(Self::from_json) {
+            return Some(usage);
+        }
+        let meta = answer.get("usageMetadata").filter(|m| m.is_object())?;
         let n = |v: &Value| v.as_u64().unwrap_or(0);
         Some(Self {
-            prompt_tokens: n(&usage["prompt_tokens"]),
-            completion_tokens: n(&usage["completion_tokens"]),
-            cached_tokens: n(&usage["prompt_tokens_details"]["cached_tokens"]),
+            prompt_tokens: n(&meta["promptTokenCount"]),
+            completion_tokens: n(&meta["candidatesTokenCount"]),
+            cached_tokens: n(&meta["cachedContentTokenCount"]),
         })
     }
 }
+
+/// Which OpenAI-style stream is being relayed: it decides the terminal event and where usage is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// `/chat/completions`, `/completions`: `data: [DONE]` ends it, usage in a chunk of its own.
+    Chat,
+    /// `/responses`: `response.completed` ends it and carries `response.usage`.
+    Responses,
+}
+
+/// The Responses API's terminal event types.
+const RESPONSE_TERMINAL: [&str; 3] = [
+    "response.completed",
+    "response.incomplete",
+    "response.failed",
+];
 
 #[derive(Debug)]
 pub struct SseRelay {
     pending: BytesMut,
     strip_usage_chunk: bool,
+    dialect: Dialect,
     pub usage: Option<Usage>,
     pub done: bool,
     pub bytes_out: u64,
@@ -38,14 +80,19 @@ pub struct SseRelay {
 
 impl SseRelay {
     /// `strip_usage_chunk`: KeyGate injected `include_usage`, so the client must not see it.
-    pub fn new(strip_usage_chunk: bool) -> Self {
+    pub fn new(strip_usage_chunk: bool, dialect: Dialect) -> Self {
         Self {
             pending: BytesMut::new(),
             strip_usage_chunk,
+            dialect,
             usage: None,
             done: false,
             bytes_out: 0,
         }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
     /// Takes bytes from upstream; returns the bytes to send to the client now.
@@ -75,6 +122,10 @@ impl SseRelay {
     /// Looks at one complete event; false when it must not reach the client. Most events are
     /// content deltas: they are recognised by a byte search and passed on without parsing.
     fn keep(&mut self, event: &[u8]) -> bool {
+        if self.dialect == Dialect::Responses {
+            self.watch_response_event(event);
+            return true;
+        }
         let mentions_usage = contains(event, b"\"usage\"");
         if !mentions_usage {
             if contains(event, b"[DONE]") && data_of(event).is_some_and(|d| d.trim() == "[DONE]") {
@@ -96,6 +147,26 @@ impl SseRelay {
             }
         }
         true
+    }
+}
+
+impl SseRelay {
+    /// Responses streams are passed on untouched; only the terminal event is read.
+    fn watch_response_event(&mut self, event: &[u8]) {
+        if !RESPONSE_TERMINAL
+            .iter()
+            .any(|t| contains(event, t.as_bytes()))
+        {
+            return;
+        }
+        let Some(json) = data_of(event).and_then(|d| serde_json::from_str::<Value>(&d).ok()) else {
+            return;
+        };
+        let kind = json["type"].as_str().unwrap_or_default();
+        if RESPONSE_TERMINAL.contains(&kind) {
+            self.done = true;
+            self.usage = Usage::from_json(&json["response"]["usage"]).or(self.usage);
+        }
     }
 }
 
@@ -131,12 +202,23 @@ fn event_end(buf: &[u8]) -> Option<usize> {
     None
 }
 
-/// The error event a client receives when the upstream stream breaks mid-way.
-pub fn broken_stream_event(message: &str) -> Bytes {
-    let body = serde_json::json!({
-        "error": { "message": message, "type": "upstream_error", "param": null, "code": "stream_broken" }
-    });
-    Bytes::from(format!("data: {body}\n\n"))
+/// The error event a client receives when the upstream stream breaks mid-way, in the shape of
+/// the stream's own protocol.
+pub fn broken_stream_event(dialect: Dialect, message: &str) -> Bytes {
+    match dialect {
+        Dialect::Chat => {
+            let body = serde_json::json!({
+                "error": { "message": message, "type": "upstream_error", "param": null, "code": "stream_broken" }
+            });
+            Bytes::from(format!("data: {body}\n\n"))
+        }
+        Dialect::Responses => {
+            let body = serde_json::json!({
+                "type": "error", "code": "stream_broken", "message": message, "param": null
+            });
+            Bytes::from(format!("event: error\ndata: {body}\n\n"))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -150,7 +232,7 @@ mod tests {
 
     #[test]
     fn injected_usage_chunk_is_captured_and_stripped() {
-        let mut relay = SseRelay::new(true);
+        let mut relay = SseRelay::new(true, Dialect::Chat);
         let mut out = Vec::new();
         out.extend_from_slice(&relay.push(CHUNK.as_bytes()));
         out.extend_from_slice(&relay.push(USAGE.as_bytes()));
@@ -172,7 +254,7 @@ mod tests {
 
     #[test]
     fn a_client_that_asked_for_usage_keeps_the_chunk() {
-        let mut relay = SseRelay::new(false);
+        let mut relay = SseRelay::new(false, Dialect::Chat);
         let out = relay.push(format!("{CHUNK}{USAGE}{DONE}").as_bytes());
         assert_eq!(out, Bytes::from(format!("{CHUNK}{USAGE}{DONE}")));
         assert!(relay.usage.is_some());
@@ -180,7 +262,7 @@ mod tests {
 
     #[test]
     fn events_split_across_reads_go_out_when_complete() {
-        let mut relay = SseRelay::new(true);
+        let mut relay = SseRelay::new(true, Dialect::Chat);
         let (a, b) = CHUNK.split_at(17);
         assert!(relay.push(a.as_bytes()).is_empty(), "half an event waits");
         assert_eq!(relay.push(b.as_bytes()), Bytes::from(CHUNK));
@@ -190,7 +272,7 @@ mod tests {
 
     #[test]
     fn crlf_events_and_comments_pass_through() {
-        let mut relay = SseRelay::new(true);
+        let mut relay = SseRelay::new(true, Dialect::Chat);
         let input = ": keep-alive\r\n\r\ndata: [DONE]\r\n\r\n";
         assert_eq!(relay.push(input.as_bytes()), Bytes::from(input));
         assert!(relay.done);
@@ -198,10 +280,43 @@ mod tests {
 
     #[test]
     fn broken_stream_event_is_valid_sse_json() {
-        let event = broken_stream_event("cut");
+        let event = broken_stream_event(Dialect::Chat, "cut");
         let text = std::str::from_utf8(&event).expect("utf8");
         let json: Value =
             serde_json::from_str(text.trim().trim_start_matches("data: ")).expect("json");
         assert_eq!(json["error"]["code"], "stream_broken");
+    }
+
+    const RESPONSE_DELTA: &str = "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"Hi\"}\n\n";
+    const RESPONSE_DONE: &str = "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"status\":\"completed\",\"usage\":{\"input_tokens\":7,\"input_tokens_details\":{\"cached_tokens\":3},\"output_tokens\":5,\"total_tokens\":12}}}\n\n";
+
+    #[test]
+    fn responses_streams_pass_untouched_and_end_with_response_completed() {
+        let mut relay = SseRelay::new(false, Dialect::Responses);
+        let input = format!("{RESPONSE_DELTA}{RESPONSE_DONE}");
+        let (a, b) = input.split_at(40);
+        let mut out = relay.push(a.as_bytes()).to_vec();
+        assert!(!relay.done);
+        out.extend_from_slice(&relay.push(b.as_bytes()));
+        assert_eq!(String::from_utf8(out).expect("utf8"), input);
+        assert!(relay.done);
+        assert_eq!(
+            relay.usage,
+            Some(Usage {
+                prompt_tokens: 7,
+                completion_tokens: 5,
+                cached_tokens: 3
+            })
+        );
+    }
+
+    #[test]
+    fn a_responses_stream_without_its_terminal_event_is_not_done() {
+        let mut relay = SseRelay::new(false, Dialect::Responses);
+        relay.push(RESPONSE_DELTA.as_bytes());
+        relay.push(b"data: [DONE]\n\n");
+        assert!(!relay.done, "[DONE] does not end a Responses stream");
+        let event = broken_stream_event(Dialect::Responses, "cut");
+        assert!(event.starts_with(b"event: error\ndata: {"));
     }
 }

@@ -13,7 +13,7 @@ use super::catalog::{LiveKey, LiveProvider};
 use super::forward::answer;
 use super::ledger::{Ledger, millis};
 use super::outcome::record;
-use super::relay::{SseRelay, broken_stream_event};
+use super::relay::{Dialect, SseRelay, broken_stream_event};
 use super::upstream::response_headers;
 use crate::AppState;
 
@@ -22,7 +22,7 @@ pub fn stream_response(
     provider: Arc<LiveProvider>,
     key: Arc<LiveKey>,
     upstream: reqwest::Response,
-    strip_usage: bool,
+    relay: SseRelay,
     started: Instant,
     ledger: Ledger,
 ) -> Response {
@@ -36,6 +36,7 @@ pub fn stream_response(
         key: Arc<LiveKey>,
         upstream: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
         relay: SseRelay,
+        dialect: Dialect,
         started: Instant,
         finished: bool,
         ledger: Option<Ledger>,
@@ -72,7 +73,8 @@ pub fn stream_response(
         provider: provider.clone(),
         key: key.clone(),
         upstream: upstream.bytes_stream().boxed(),
-        relay: SseRelay::new(strip_usage),
+        dialect: relay.dialect(),
+        relay,
         started,
         finished: false,
         ledger: Some(ledger),
@@ -108,13 +110,16 @@ pub fn stream_response(
                     }
                     r.settle(
                         UpstreamOutcome::StreamBroken,
-                        Some("the stream ended before [DONE]".into()),
+                        Some("the stream ended before its terminal event".into()),
                     );
                     let mut out = rest.to_vec();
-                    out.extend_from_slice(&broken_stream_event(&format!(
+                    out.extend_from_slice(&broken_stream_event(
+                        r.dialect,
+                        &format!(
                         "the upstream stream from provider {:?} (key {:?}) ended before it was complete",
-                        r.provider.name, r.key.label
-                    )));
+                            r.provider.name, r.key.label
+                        ),
+                    ));
                     return Some((Ok(Bytes::from(out)), r));
                 }
                 Ok(Some(Err(_))) | Err(_) => {
@@ -122,10 +127,13 @@ pub fn stream_response(
                         UpstreamOutcome::StreamBroken,
                         Some("the stream broke or went silent".into()),
                     );
-                    let event = broken_stream_event(&format!(
-                        "the upstream stream from provider {:?} (key {:?}) broke mid-way",
-                        r.provider.name, r.key.label
-                    ));
+                    let event = broken_stream_event(
+                        r.dialect,
+                        &format!(
+                            "the upstream stream from provider {:?} (key {:?}) broke mid-way",
+                            r.provider.name, r.key.label
+                        ),
+                    );
                     return Some((Ok(event), r));
                 }
             }

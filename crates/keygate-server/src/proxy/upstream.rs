@@ -36,10 +36,11 @@ pub fn client(connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
 }
 
 /// The OpenAI-style endpoints KeyGate serves.
-pub const OPENAI_ENDPOINTS: [&str; 4] = [
+pub const OPENAI_ENDPOINTS: [&str; 5] = [
     "/chat/completions",
     "/completions",
     "/embeddings",
+    "/responses",
     "/models",
 ];
 
@@ -72,19 +73,30 @@ fn endpoint_text(provider: &LiveProvider, suffix: &str, model: &str) -> Option<S
     let base = provider.base_url.trim_end_matches('/');
     match provider.kind {
         ProviderKind::OpenAi => Some(format!("{base}{suffix}")),
-        // Gemini's OpenAI-compatible surface.
+        // Gemini's OpenAI-compatible surface has no Responses API.
+        ProviderKind::Gemini if suffix == "/responses" => None,
         ProviderKind::Gemini => Some(format!("{base}/openai{suffix}")),
         ProviderKind::Azure => {
-            let version = provider
-                .headers
-                .get("x-keygate-api-version")
-                .map_or(AZURE_API_VERSION, String::as_str);
+            let version = azure_api_version(provider);
+            if suffix == "/responses" {
+                // Azure's Responses API is the resource's v1 surface; the deployment name
+                // goes in `model`.
+                return Some(format!("{base}/openai/v1/responses"));
+            }
             Some(format!(
                 "{base}/openai/deployments/{model}{suffix}?api-version={version}"
             ))
         }
         ProviderKind::Anthropic => None,
     }
+}
+
+/// The `api-version` for an Azure provider: its configured one, else [`AZURE_API_VERSION`].
+pub fn azure_api_version(provider: &LiveProvider) -> &str {
+    provider
+        .headers
+        .get("x-keygate-api-version")
+        .map_or(AZURE_API_VERSION, String::as_str)
 }
 
 /// The headers for an upstream request: whitelisted client headers, the provider's own extra

@@ -120,8 +120,8 @@ fn reload_if_changed(store: &Store, seen: &mut i64, proxy: &Weak<ProxyState>, va
     }
 }
 
-/// The `usage` object of an OpenAI-style JSON answer.
+/// The usage of a JSON answer (OpenAI, Anthropic or Gemini style).
 fn usage_of(body: &[u8]) -> Option<Usage> {
     let json: Value = serde_json::from_slice(body).ok()?;
-    Usage::from_json(json.get("usage")?)
+    Usage::of_answer(&json)
 }

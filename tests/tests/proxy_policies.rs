@@ -1,0 +1,137 @@
+//! Proxy policies over real sockets: waiting for a cooling key (`proxy.max_wait_ms`), session
+//! stickiness, and settings given through the CLI.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use keygate_tests::fake_upstream::{Behaviour, FakeUpstream};
+use keygate_tests::proxy_client::{chat, header, post, setup, setup_with_settings};
+use keygate_tests::served::key;
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_max_wait_a_request_waits_for_the_cooling_key_instead_of_failing() {
+    let fake = FakeUpstream::start().await;
+    let secret = "sk-fake-wait-000000000000000001";
+    fake.set(
+        secret,
+        Behaviour::RateLimitedThenOk {
+            times: 1,
+            retry_after_secs: 1,
+        },
+    );
+    let served = setup_with_settings(
+        &fake,
+        &[key("wait", secret)],
+        &[("proxy.max_wait_ms", 5000)],
+    )
+    .await;
+    let started = Instant::now();
+    let response = post(&served, "/v1/chat/completions", &chat(false)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-keygate-attempts"), "2");
+    assert!(
+        started.elapsed().as_millis() >= 900,
+        "the retry waited for Retry-After"
+    );
+    served.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_max_wait_a_cooling_pool_fails_at_once_with_429() {
+    let fake = FakeUpstream::start().await;
+    let secret = "sk-fake-nowait-0000000000000001";
+    fake.set(
+        secret,
+        Behaviour::RateLimitedThenOk {
+            times: 1,
+            retry_after_secs: 30,
+        },
+    );
+    let served = setup(&fake, &[key("nowait", secret)]).await;
+    let response = post(&served, "/v1/chat/completions", &chat(false)).await;
+    assert_eq!(response.status(), 429);
+    let body: Value = response.json().await.expect("json");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nowait"),
+        "{body}"
+    );
+    served.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_sticks_to_its_key_while_healthy_and_moves_when_it_breaks() {
+    let fake = FakeUpstream::start().await;
+    let (a, b) = (
+        "sk-fake-sticky-a-00000000000001",
+        "sk-fake-sticky-b-00000000000001",
+    );
+    fake.set(a, Behaviour::Ok);
+    fake.set(b, Behaviour::Ok);
+    let served = setup(&fake, &[key("a", a), key("b", b)]).await;
+
+    let mut in_session = chat(false);
+    in_session["user"] = "conversation-1".into();
+    let mut served_by = Vec::new();
+    for _ in 0..6 {
+        let response = post(&served, "/v1/chat/completions", &in_session).await;
+        assert_eq!(response.status(), 200);
+        served_by.push(header(&response, "x-keygate-key").to_string());
+    }
+    assert!(
+        served_by.iter().all(|k| *k == served_by[0]),
+        "one key for the whole session: {served_by:?}"
+    );
+
+    let mut without = HashSet::new();
+    for _ in 0..6 {
+        let response = post(&served, "/v1/chat/completions", &chat(false)).await;
+        without.insert(header(&response, "x-keygate-key").to_string());
+    }
+    assert_eq!(without.len(), 2, "requests without a session rotate");
+
+    // The session's key breaks: the session moves to the other key and stays there.
+    let (sticky_secret, other) = if served_by[0] == "a" {
+        (a, "b")
+    } else {
+        (b, "a")
+    };
+    fake.set(sticky_secret, Behaviour::Unauthorized);
+    for _ in 0..3 {
+        let response = post(&served, "/v1/chat/completions", &in_session).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, "x-keygate-key"), other);
+    }
+    served.stop();
+}
+
+#[test]
+fn settings_are_validated_and_listed() {
+    let env = keygate_tests::TestEnv::new();
+    let out = env
+        .keygate()
+        .args(["settings", "set", "proxy.max_attempts", "0"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("between 1 and 10"));
+    let out = env
+        .keygate()
+        .args(["settings", "set", "proxy.nope", "1"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting"));
+    env.ok(&["settings", "set", "proxy.max_wait_ms", "2500"], "");
+    let listed: Vec<Value> =
+        serde_json::from_str(&env.ok(&["--json", "settings", "list"], "")).expect("json");
+    let wait = listed
+        .iter()
+        .find(|s| s["name"] == "proxy.max_wait_ms")
+        .expect("listed");
+    assert_eq!(wait["value"], 2500);
+    assert_eq!(wait["default"], 0);
+}

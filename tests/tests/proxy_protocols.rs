@@ -1,0 +1,224 @@
+//! The proxy's other URL styles over real sockets: the Responses API (`/v1/responses`, JSON and
+//! streams ending in `response.completed`), Azure OpenAI (deployment URLs, `api-key`) and
+//! Gemini (native `models/{model}:generateContent` with `x-goog-api-key`, and its
+//! OpenAI-compatible surface).
+
+use keygate_tests::fake_upstream::{Behaviour, FakeUpstream, STREAM_DELTAS};
+use keygate_tests::proxy_client::{chat, header, key_state, logged, post, setup, setup_kind};
+use keygate_tests::served::key;
+use serde_json::{Value, json};
+
+fn responses_request(stream: bool) -> Value {
+    json!({ "model": "gpt-4o-mini", "input": "hi", "stream": stream })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn responses_pass_through_with_usage_from_json_and_streams() {
+    let fake = FakeUpstream::start().await;
+    fake.set("sk-fake-resp-bad-00000000000001", Behaviour::Unauthorized);
+    fake.set("sk-fake-resp-good-0000000000001", Behaviour::Ok);
+    let served = setup(
+        &fake,
+        &[
+            keygate_tests::proxy_client::prio("bad", "sk-fake-resp-bad-00000000000001", 0),
+            keygate_tests::proxy_client::prio("good", "sk-fake-resp-good-0000000000001", 1),
+        ],
+    )
+    .await;
+
+    let response = post(&served, "/v1/responses", &responses_request(false)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-keygate-key"), "good", "failed over");
+    assert_eq!(header(&response, "x-keygate-attempts"), "2");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["object"], "response");
+    assert_eq!(
+        body["output"][0]["content"][0]["text"],
+        STREAM_DELTAS.concat()
+    );
+
+    let response = post(&served, "/v1/responses", &responses_request(true)).await;
+    assert_eq!(response.status(), 200);
+    let through_keygate = response.text().await.expect("text");
+    let direct = reqwest::Client::new()
+        .post(format!("{}/responses", fake.base_url()))
+        .bearer_auth("sk-fake-resp-good-0000000000001")
+        .json(&responses_request(true))
+        .send()
+        .await
+        .expect("direct")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(through_keygate, direct, "Responses streams pass untouched");
+    assert!(through_keygate.contains("event: response.completed"));
+    let sent = fake.received();
+    assert!(
+        sent.iter().all(|r| r.body.get("stream_options").is_none()),
+        "no include_usage is injected into Responses requests"
+    );
+
+    let log = logged(&served, 2).await;
+    for row in &log[..2] {
+        assert_eq!(row["endpoint"], "/responses", "{row}");
+        assert_eq!(row["status"], 200, "{row}");
+        assert_eq!(row["prompt_tokens"], 11, "{row}");
+        assert_eq!(row["completion_tokens"], 3, "{row}");
+        assert_eq!(row["cached_tokens"], 2, "{row}");
+    }
+    let stderr = served.stop();
+    assert!(!stderr.contains("sk-fake-resp"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_responses_stream_cut_before_response_completed_is_a_failure() {
+    let fake = FakeUpstream::start().await;
+    fake.set("sk-fake-resp-cut-00000000000001", Behaviour::CutAfter(2));
+    let served = setup(&fake, &[key("cut", "sk-fake-resp-cut-00000000000001")]).await;
+    let response = post(&served, "/v1/responses", &responses_request(true)).await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.expect("text");
+    let last = text.trim_end().rsplit("\n\n").next().unwrap_or_default();
+    assert!(last.starts_with("event: error\ndata: "), "{text}");
+    let event: Value = serde_json::from_str(last.trim_start_matches("event: error\ndata: "))
+        .expect("error event is JSON");
+    assert_eq!(event["type"], "error");
+    assert_eq!(event["code"], "stream_broken");
+    let cut = key_state(&served, "cut", |k| {
+        k["health"]["consecutive_errors"].as_u64() == Some(1)
+    })
+    .await;
+    assert_eq!(cut["health"]["consecutive_errors"], 1, "{cut}");
+    let log = logged(&served, 1).await;
+    assert_eq!(log[0]["error_class"], "stream_broken", "{}", log[0]);
+    served.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn azure_maps_the_model_to_a_deployment_and_sends_api_key() {
+    let fake = FakeUpstream::start().await;
+    fake.set("azure-fake-key-000000000000000001", Behaviour::Ok);
+    let base = format!("http://{}", fake.addr);
+    let served = setup_kind(
+        "myazure",
+        "azure",
+        &base,
+        &[key("az", "azure-fake-key-000000000000000001")],
+    )
+    .await;
+
+    let response = post(&served, "/v1/chat/completions", &chat(false)).await;
+    assert_eq!(response.status(), 200);
+    let response = post(&served, "/v1/chat/completions", &chat(true)).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .text()
+            .await
+            .expect("text")
+            .ends_with("data: [DONE]\n\n")
+    );
+    let response = post(&served, "/v1/responses", &responses_request(false)).await;
+    assert_eq!(response.status(), 200);
+    // Raw pass-through: the path is relative to the resource; the key goes in `api-key`.
+    let response = post(
+        &served,
+        "/p/myazure/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21",
+        &chat(false),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+
+    let received = fake.received();
+    assert_eq!(received.len(), 4);
+    assert!(
+        received[0]
+            .uri
+            .starts_with("/openai/deployments/gpt-4o-mini/chat/completions?api-version="),
+        "{}",
+        received[0].uri
+    );
+    assert_eq!(received[2].uri, "/openai/v1/responses");
+    for r in &received {
+        assert_eq!(
+            r.headers.get("api-key").and_then(|v| v.to_str().ok()),
+            Some("azure-fake-key-000000000000000001"),
+            "{}",
+            r.uri
+        );
+        assert!(r.headers.get("authorization").is_none(), "{}", r.uri);
+    }
+    served.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gemini_native_calls_send_x_goog_api_key_and_never_a_key_in_the_url() {
+    let fake = FakeUpstream::start().await;
+    fake.set("AIza-fake-bad-000000000000000001", Behaviour::Unauthorized);
+    fake.set("AIza-fake-good-00000000000000001", Behaviour::Ok);
+    let base = format!("http://{}/v1beta", fake.addr);
+    let served = setup_kind(
+        "gemini",
+        "gemini",
+        &base,
+        &[
+            keygate_tests::proxy_client::prio("bad", "AIza-fake-bad-000000000000000001", 0),
+            keygate_tests::proxy_client::prio("good", "AIza-fake-good-00000000000000001", 1),
+        ],
+    )
+    .await;
+    let content = json!({ "contents": [{ "role": "user", "parts": [{ "text": "hi" }] }] });
+
+    let response = post(
+        &served,
+        "/p/gemini/models/gemini-2.5-flash:generateContent?key=AIza-client-leak",
+        &content,
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-keygate-key"), "good");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["usageMetadata"]["totalTokenCount"], 14);
+
+    let response = post(
+        &served,
+        "/p/gemini/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        &content,
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.expect("text");
+    assert_eq!(
+        text.matches("data: ").count(),
+        STREAM_DELTAS.len(),
+        "{text}"
+    );
+
+    // Gemini's OpenAI-compatible surface, reached through /v1 with a Bearer key.
+    let response = post(&served, "/v1/chat/completions", &chat(false)).await;
+    assert_eq!(response.status(), 200);
+
+    let received = fake.received();
+    let native: Vec<_> = received
+        .iter()
+        .filter(|r| r.path == "/v1beta/models")
+        .collect();
+    assert_eq!(native.len(), 3, "one 401 and two answers");
+    for r in &native {
+        assert!(!r.uri.contains("key="), "no key in the URL: {}", r.uri);
+        assert!(r.headers.get("x-goog-api-key").is_some());
+        assert!(r.headers.get("authorization").is_none());
+    }
+    assert!(native[2].uri.ends_with(":streamGenerateContent?alt=sse"));
+    let compat = received.last().expect("compat call");
+    assert_eq!(compat.uri, "/v1beta/openai/chat/completions");
+    assert_eq!(
+        compat
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok()),
+        Some("Bearer AIza-fake-good-00000000000000001")
+    );
+    let stderr = served.stop();
+    assert!(!stderr.contains("AIza-"), "{stderr}");
+}
