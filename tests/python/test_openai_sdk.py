@@ -214,6 +214,22 @@ def test_embeddings(keygate: KeyGate) -> None:
     assert len(vector) == 3 and all(isinstance(x, float) for x in vector)
 
 
+def test_responses_api(keygate: KeyGate) -> None:
+    response = keygate.client().responses.create(model=CHAT_MODEL, input="hi")
+    assert response.output_text == "Hello!"
+    assert response.usage is not None
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (11, 3)
+
+
+def test_responses_api_streaming(keygate: KeyGate) -> None:
+    stream = keygate.client().responses.create(model=CHAT_MODEL, input="hi", stream=True)
+    events = list(stream)
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == "Hello!"
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.usage is not None and events[-1].response.usage.total_tokens == 14
+
+
 def test_failover_401_then_503_then_ok(failover_keygate: KeyGate) -> None:
     raw = failover_keygate.client().chat.completions.with_raw_response.create(model=CHAT_MODEL, messages=MESSAGES)
     assert raw.headers.get("x-keygate-attempts") == "3"

@@ -306,3 +306,91 @@ async fn graceful_shutdown_loses_no_request_row() {
     );
     assert!(!stderr.0.contains("sk-fake-drain"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn header_injection_attempts_go_nowhere() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let fake = FakeUpstream::start().await;
+    fake.set("sk-fake-inject-0000000000000001", Behaviour::Ok);
+    let served = setup(&fake, &[key("inject", "sk-fake-inject-0000000000000001")]).await;
+    let host = served.base.trim_start_matches("http://").to_string();
+
+    // A raw request whose header value hides a bare CR: rejected by the HTTP parser.
+    let body = chat(false).to_string();
+    let raw = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nX-Evil: a\rInjected: b\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        served.token,
+        body.len()
+    );
+    let mut socket = tokio::net::TcpStream::connect(&host).await.expect("connect");
+    socket.write_all(raw.as_bytes()).await.expect("write");
+    let mut answer = String::new();
+    let _ = socket.read_to_string(&mut answer).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+
+    // Spoofed KeyGate headers and the client's own credentials never reach the upstream, and
+    // a model name with CR/LF stays inside the JSON body.
+    let mut request = chat(false);
+    request["model"] = "fake/gpt-4o\r\nx-evil: 1".into();
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", served.base))
+        .bearer_auth(&served.token)
+        .header("x-keygate-key", "spoofed")
+        .header("api-key", "stolen-azure-key")
+        .header("x-goog-api-key", "stolen-gemini-key")
+        .header("cookie", "session=1")
+        .header("x-forwarded-for", "10.0.0.1")
+        .json(&request)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-keygate-key"), "inject");
+    assert!(response.headers().get("x-evil").is_none());
+    let received = fake.received();
+    let last = received.last().expect("reached upstream");
+    assert_eq!(last.body["model"], "gpt-4o\r\nx-evil: 1");
+    for name in [
+        "x-evil",
+        "x-keygate-key",
+        "api-key",
+        "x-goog-api-key",
+        "cookie",
+        "x-forwarded-for",
+    ] {
+        assert!(last.headers.get(name).is_none(), "{name} was forwarded");
+    }
+
+    // An encoded CR/LF in a pass-through path stays encoded in the upstream URL.
+    let response = reqwest::Client::new()
+        .get(format!("{}/p/fake/models%0D%0Ax-evil:%201", served.base))
+        .bearer_auth(&served.token)
+        .send()
+        .await
+        .expect("send");
+    assert!(response.status().is_client_error(), "{}", response.status());
+    assert!(response.headers().get("x-evil").is_none());
+    assert!(
+        fake.received()
+            .iter()
+            .all(|r| r.headers.get("x-evil").is_none() && !r.uri.contains('\n'))
+    );
+
+    // A Host that is not KeyGate's (DNS rebinding) is refused before auth.
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", served.base))
+        .header("host", "evil.example:5397")
+        .bearer_auth(&served.token)
+        .json(&chat(false))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 421);
+
+    // KeyGate still serves after all of that.
+    let response = post(&served, "/v1/chat/completions", &chat(false)).await;
+    assert_eq!(response.status(), 200);
+    let stderr = served.stop();
+    assert!(!stderr.contains("sk-fake-inject"), "{stderr}");
+}
