@@ -39,18 +39,19 @@ async fn setup_full(
         .iter()
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect();
-    let keys: Vec<(String, String, i64)> = keys
+    let keys: Vec<(String, String, i64, Option<u32>)> = keys
         .iter()
-        .map(|k| (k.label.to_string(), k.secret.to_string(), k.priority))
+        .map(|k| (k.label.to_string(), k.secret.to_string(), k.priority, k.rpm))
         .collect();
     tokio::task::spawn_blocking(move || {
         let env = TestEnv::new();
         let specs: Vec<KeySpec<'_>> = keys
             .iter()
-            .map(|(l, s, p)| KeySpec {
+            .map(|(l, s, p, rpm)| KeySpec {
                 label: l,
                 secret: s,
                 priority: *p,
+                rpm: *rpm,
             })
             .collect();
         let secrets = Served::provider_of_kind(&env, &name, &kind, &base_url, 0, &specs);
@@ -68,6 +69,7 @@ pub fn prio<'a>(label: &'a str, secret: &'a str, priority: i64) -> KeySpec<'a> {
         label,
         secret,
         priority,
+        rpm: None,
     }
 }
 

@@ -15,6 +15,8 @@ pub struct KeySpec<'a> {
     pub label: &'a str,
     pub secret: &'a str,
     pub priority: i64,
+    /// `--rpm`: the key's local requests-per-minute limit.
+    pub rpm: Option<u32>,
 }
 
 pub fn key<'a>(label: &'a str, secret: &'a str) -> KeySpec<'a> {
@@ -22,6 +24,7 @@ pub fn key<'a>(label: &'a str, secret: &'a str) -> KeySpec<'a> {
         label,
         secret,
         priority: 0,
+        rpm: None,
     }
 }
 
@@ -77,20 +80,24 @@ impl Served {
                 "KG_TEST_SECRET_{}",
                 spec.label.to_ascii_uppercase().replace(['-', ' '], "_")
             );
+            let mut args = vec![
+                "key".to_string(),
+                "add".into(),
+                "--provider".into(),
+                name.into(),
+                "--label".into(),
+                spec.label.into(),
+                "--priority".into(),
+                spec.priority.to_string(),
+                "--secret-env".into(),
+                var.clone(),
+            ];
+            if let Some(rpm) = spec.rpm {
+                args.extend(["--rpm".into(), rpm.to_string()]);
+            }
             let out = env
                 .keygate()
-                .args([
-                    "key",
-                    "add",
-                    "--provider",
-                    name,
-                    "--label",
-                    spec.label,
-                    "--priority",
-                    &spec.priority.to_string(),
-                    "--secret-env",
-                    &var,
-                ])
+                .args(&args)
                 .env(&var, spec.secret)
                 .output()
                 .expect("key add");

@@ -323,7 +323,9 @@ async fn header_injection_attempts_go_nowhere() {
         served.token,
         body.len()
     );
-    let mut socket = tokio::net::TcpStream::connect(&host).await.expect("connect");
+    let mut socket = tokio::net::TcpStream::connect(&host)
+        .await
+        .expect("connect");
     socket.write_all(raw.as_bytes()).await.expect("write");
     let mut answer = String::new();
     let _ = socket.read_to_string(&mut answer).await;

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use keygate_tests::fake_upstream::{Behaviour, FakeUpstream};
-use keygate_tests::proxy_client::{chat, header, post, setup, setup_with_settings};
+use keygate_tests::proxy_client::{chat, header, post, prio, setup, setup_with_settings};
 use keygate_tests::served::key;
 use serde_json::Value;
 
@@ -105,6 +105,28 @@ async fn a_session_sticks_to_its_key_while_healthy_and_moves_when_it_breaks() {
         assert_eq!(response.status(), 200);
         assert_eq!(header(&response, "x-keygate-key"), other);
     }
+    served.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_at_its_local_rpm_is_skipped_for_the_next_key() {
+    let fake = FakeUpstream::start().await;
+    let (a, b) = (
+        "sk-fake-rpm-a-0000000000000001",
+        "sk-fake-rpm-b-0000000000000001",
+    );
+    fake.set(a, Behaviour::Ok);
+    fake.set(b, Behaviour::Ok);
+    let mut limited = prio("limited", a, 0);
+    limited.rpm = Some(2);
+    let served = setup(&fake, &[limited, prio("spare", b, 1)]).await;
+    let mut served_by = Vec::new();
+    for _ in 0..4 {
+        let response = post(&served, "/v1/chat/completions", &chat(false)).await;
+        assert_eq!(response.status(), 200);
+        served_by.push(header(&response, "x-keygate-key").to_string());
+    }
+    assert_eq!(served_by, ["limited", "limited", "spare", "spare"]);
     served.stop();
 }
 

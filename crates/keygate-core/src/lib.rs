@@ -10,6 +10,7 @@ pub mod fingerprint;
 pub mod health;
 pub mod import;
 pub mod key;
+pub mod limits;
 pub mod provider;
 pub mod select;
 pub mod token;

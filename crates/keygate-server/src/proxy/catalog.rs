@@ -9,6 +9,8 @@ use std::time::Instant;
 
 use keygate_core::breaker::{BreakerConfig, CircuitBreaker};
 use keygate_core::health::{HealthReason, HealthState};
+use keygate_core::key::KeyLimits;
+use keygate_core::limits::Limiter;
 use keygate_core::provider::ProviderKind;
 use keygate_core::select::Strategy;
 use keygate_store::Store;
@@ -58,6 +60,11 @@ pub struct KeyRuntime {
     pub last_429_ms: AtomicU64,
     /// When a success last reached the health writer (ms), to refresh steady keys sparingly.
     pub health_saved_ms: AtomicU64,
+    /// Requests and tokens against the key's local limits (`--rpm`, `--tpm`, `--rpd`).
+    pub limiter: Limiter,
+    /// Remaining requests the provider last reported (`x-ratelimit-remaining-requests`,
+    /// `anthropic-ratelimit-requests-remaining`), plus one; 0 when never reported.
+    upstream_remaining: AtomicU64,
 }
 
 /// Backoff for a quarantined key before traffic may try it again.
@@ -103,6 +110,40 @@ impl KeyRuntime {
             (old * 7 + latency_us) / 8
         };
         self.latency_us.store(new.max(1), Ordering::Relaxed);
+    }
+
+    /// Reads the provider's remaining-requests header from an answer.
+    pub fn note_rate_headers(&self, headers: &reqwest::header::HeaderMap) {
+        let remaining = [
+            "x-ratelimit-remaining-requests",
+            "anthropic-ratelimit-requests-remaining",
+        ]
+        .iter()
+        .find_map(|name| {
+            headers
+                .get(*name)?
+                .to_str()
+                .ok()?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        });
+        if let Some(remaining) = remaining {
+            self.upstream_remaining
+                .store(remaining.saturating_add(1), Ordering::Relaxed);
+        }
+    }
+
+    /// Requests left before a limit, local or upstream (the smaller); `None` when unknown.
+    pub fn headroom(&self, limits: &KeyLimits, now_ms: u64) -> Option<u64> {
+        let upstream = self
+            .upstream_remaining
+            .load(Ordering::Relaxed)
+            .checked_sub(1);
+        match (self.limiter.headroom(limits, now_ms), upstream) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     pub fn on_error(&self) -> u32 {
@@ -165,6 +206,7 @@ pub struct LiveKey {
     pub secret: Sensitive<String>,
     pub priority: i64,
     pub weight: u32,
+    pub limits: KeyLimits,
     pub runtime: Arc<KeyRuntime>,
 }
 
@@ -300,6 +342,7 @@ impl Registry {
                     secret,
                     priority: row.priority,
                     weight: u32::try_from(row.weight).unwrap_or(1),
+                    limits: row.limits.clone(),
                     runtime: runtime.clone(),
                 }));
             }
@@ -349,4 +392,35 @@ fn hex_to_bytes(hex: &str, out: &mut [u8; 32]) -> Option<()> {
         *byte = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
     }
     Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headroom_is_the_smaller_of_the_local_limit_and_the_providers_report() {
+        let runtime = KeyRuntime::default();
+        let limits = KeyLimits {
+            rpm: Some(10),
+            ..KeyLimits::default()
+        };
+        assert_eq!(runtime.headroom(&KeyLimits::default(), 0), None);
+        assert_eq!(runtime.headroom(&limits, 0), Some(10));
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "x-ratelimit-remaining-requests",
+            "4".parse().expect("value"),
+        );
+        runtime.note_rate_headers(&headers);
+        assert_eq!(runtime.headroom(&limits, 0), Some(4));
+        assert_eq!(runtime.headroom(&KeyLimits::default(), 0), Some(4));
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "anthropic-ratelimit-requests-remaining",
+            "0".parse().expect("value"),
+        );
+        runtime.note_rate_headers(&headers);
+        assert_eq!(runtime.headroom(&limits, 0), Some(0));
+    }
 }

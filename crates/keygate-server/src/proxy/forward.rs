@@ -230,6 +230,7 @@ async fn forward_inner(
                     continue 'tiers;
                 }
                 let tried_at = Instant::now();
+                key.runtime.limiter.note_request(now_ms);
                 let request = proxy
                     .client
                     .post(url.clone())
@@ -255,6 +256,7 @@ async fn forward_inner(
                     }
                 };
                 let status = upstream.status();
+                key.runtime.note_rate_headers(upstream.headers());
                 let is_sse = upstream
                     .headers()
                     .get("content-type")
@@ -427,14 +429,18 @@ pub(super) fn key_order(
     let candidates: Vec<Candidate> = provider
         .keys
         .iter()
-        .map(|k| Candidate {
-            priority: k.priority,
-            weight: k.weight,
-            available: k.runtime.available(now),
-            uses: k.runtime.uses.load(Ordering::Relaxed),
-            latency_us: k.runtime.latency_us.load(Ordering::Relaxed),
-            cost: 0,
-            headroom: None,
+        .map(|k| {
+            let headroom = k.runtime.headroom(&k.limits, now);
+            Candidate {
+                priority: k.priority,
+                weight: k.weight,
+                // A key at its local limit (rpm/tpm/rpd) waits like a cooling one.
+                available: k.runtime.available(now) && k.runtime.limiter.allows(&k.limits, now),
+                uses: k.runtime.uses.load(Ordering::Relaxed),
+                latency_us: k.runtime.latency_us.load(Ordering::Relaxed),
+                cost: 0,
+                headroom,
+            }
         })
         .collect();
     let rotation = provider.runtime.rotation.fetch_add(1, Ordering::Relaxed);

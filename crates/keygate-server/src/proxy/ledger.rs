@@ -1,13 +1,14 @@
 //! The request-log row of one proxied request, filled in as its attempts happen and handed to
 //! the background writer when the answer is settled.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use keygate_core::failure::FailureClass;
 use keygate_store::{AttemptLog, RequestRow};
 
-use super::catalog::{LiveKey, LiveProvider};
+use super::catalog::{KeyRuntime, LiveKey, LiveProvider};
 use super::relay::Usage;
 use super::{ProxyState, WriteOp};
 
@@ -15,6 +16,8 @@ use super::{ProxyState, WriteOp};
 pub struct Ledger {
     pub row: RequestRow,
     pub started: Instant,
+    /// The key of the last attempt, whose token count the writer adds once usage is known.
+    last_key: Option<Arc<KeyRuntime>>,
 }
 
 impl Ledger {
@@ -47,6 +50,7 @@ impl Ledger {
                 cached_tokens: None,
             },
             started: Instant::now(),
+            last_key: None,
         }
     }
 
@@ -58,6 +62,7 @@ impl Ledger {
         status: Option<u16>,
         took: Duration,
     ) {
+        self.last_key = Some(key.runtime.clone());
         self.row.attempts.push(AttemptLog {
             provider: provider.name.clone(),
             key_id: key.id.clone(),
@@ -88,7 +93,7 @@ impl Ledger {
         self.row.status = status;
         self.row.error_class = error_class.map(str::to_string);
         self.row.provider = served.as_ref().map(|a| a.provider.clone());
-        self.row.key_id = served.map(|a| a.key_id);
+        self.row.key_id = served.as_ref().map(|a| a.key_id.clone());
         self.row.latency_ms = millis(self.started.elapsed());
         self.row.ttfb_ms = ttfb.map(millis);
         if let Some(usage) = usage {
@@ -96,9 +101,10 @@ impl Ledger {
             self.row.completion_tokens = Some(usage.completion_tokens);
             self.row.cached_tokens = Some(usage.cached_tokens);
         }
+        let key = self.last_key.filter(|_| served.is_some());
         let _ = proxy
             .writer_tx
-            .send(WriteOp::Request(Box::new(self.row), body));
+            .send(WriteOp::Request(Box::new(self.row), body, key));
     }
 }
 

@@ -167,8 +167,12 @@ impl ProxySettings {
 pub enum WriteOp {
     Health(HealthUpdate),
     /// A finished request; `body` is a non-streamed answer whose usage the writer reads, off
-    /// the request path.
-    Request(Box<RequestRow>, Option<Bytes>),
+    /// the request path; the key that served it gets the tokens counted against its limits.
+    Request(
+        Box<RequestRow>,
+        Option<Bytes>,
+        Option<Arc<catalog::KeyRuntime>>,
+    ),
 }
 
 /// Everything the proxy needs at run time.

@@ -134,6 +134,7 @@ async fn relay(
         }
         attempts += 1;
         let tried_at = Instant::now();
+        key.runtime.limiter.note_request(proxy.clock.now_ms());
         let request = proxy
             .client
             .request(method.clone(), &url)
@@ -157,6 +158,7 @@ async fn relay(
             }
         };
         let status = upstream.status();
+        key.runtime.note_rate_headers(upstream.headers());
         if status.is_success() {
             ledger.attempt(
                 &provider,

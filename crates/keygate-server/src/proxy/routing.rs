@@ -104,6 +104,7 @@ mod tests {
                 secret: Sensitive::new("sk-test".into()),
                 priority: 0,
                 weight: 1,
+                limits: Default::default(),
                 runtime: Arc::default(),
             })]
         } else {

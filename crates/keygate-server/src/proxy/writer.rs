@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::task::JoinHandle;
 
+use super::catalog::Clock;
 use super::relay::Usage;
 use super::{ProxyState, WriteOp};
 
@@ -37,6 +38,7 @@ pub fn spawn_writer(
     vault: Vault,
 ) -> JoinHandle<()> {
     let runtime = tokio::runtime::Handle::current();
+    let clock = proxy.upgrade().map(|p| p.clock).unwrap_or_default();
     tokio::task::spawn_blocking(move || {
         let mut requests: Vec<RequestRow> = Vec::new();
         let mut health: Vec<HealthUpdate> = Vec::new();
@@ -48,7 +50,14 @@ pub fn spawn_writer(
                 Err(_) => None,
             };
             if let Some(first) = first {
-                write_batch(&mut store, &mut rx, first, &mut requests, &mut health);
+                write_batch(
+                    &mut store,
+                    &mut rx,
+                    first,
+                    &mut requests,
+                    &mut health,
+                    clock,
+                );
             }
             reload_if_changed(&store, &mut seen, &proxy, &vault);
         }
@@ -62,6 +71,7 @@ fn write_batch(
     first: WriteOp,
     requests: &mut Vec<RequestRow>,
     health: &mut Vec<HealthUpdate>,
+    clock: Clock,
 ) {
     let deadline = Instant::now() + GATHER;
     let mut next = Some(first);
@@ -72,11 +82,18 @@ fn write_batch(
                 health.retain(|h| h.key_id != update.key_id);
                 health.push(update);
             }
-            Some(WriteOp::Request(mut row, body)) => {
+            Some(WriteOp::Request(mut row, body, key)) => {
                 if let Some(usage) = body.as_deref().and_then(usage_of) {
                     row.prompt_tokens = Some(usage.prompt_tokens);
                     row.completion_tokens = Some(usage.completion_tokens);
                     row.cached_tokens = Some(usage.cached_tokens);
+                }
+                // Tokens count against the key's --tpm once known (slightly after the fact).
+                let tokens = row.prompt_tokens.unwrap_or(0) + row.completion_tokens.unwrap_or(0);
+                if let Some(key) = key
+                    && tokens > 0
+                {
+                    key.limiter.note_tokens(clock.now_ms(), tokens);
                 }
                 requests.push(*row);
             }
