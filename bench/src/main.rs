@@ -5,6 +5,10 @@
 //! for streams (time to first byte). Each scenario runs several times and the median run is
 //! reported, since this machine is shared and noisy. Prints a table and writes
 //! `bench/results/latest.json`.
+//!
+//! For scale it also measures the floor: a do-nothing TCP relay process between the client
+//! and the upstream (column `relay+`), i.e. what any extra loopback hop through another
+//! process costs on this machine before a single HTTP byte is parsed.
 
 use std::time::{Duration, Instant};
 
@@ -46,8 +50,61 @@ struct Run {
     rps: f64,
 }
 
+/// The floor: a process that only copies bytes between the client and the upstream (no HTTP
+/// parsing at all) — what one extra loopback hop through another process costs here.
+/// Run as `keygate-bench --relay-to ADDR`; prints `relay PORT` when listening.
+async fn relay(upstream: String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind relay");
+    let port = listener.local_addr().expect("addr").port();
+    println!("relay {port}");
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            continue;
+        };
+        let upstream = upstream.clone();
+        tokio::spawn(async move {
+            let _ = inbound.set_nodelay(true);
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                let _ = outbound.set_nodelay(true);
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
+}
+
+/// Starts the relay floor as a child process and returns it with its port.
+fn spawn_relay(upstream: &str) -> (std::process::Child, u16) {
+    use std::io::BufRead;
+    let exe = std::env::current_exe().expect("own path");
+    let mut child = std::process::Command::new(exe)
+        .args(["--relay-to", upstream])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn relay");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("relay port");
+    let port = line
+        .trim()
+        .strip_prefix("relay ")
+        .and_then(|p| p.parse().ok())
+        .expect("relay prints its port");
+    (child, port)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, upstream] = args.as_slice()
+        && flag == "--relay-to"
+    {
+        relay(upstream.clone()).await;
+        return;
+    }
     let fake = FakeUpstream::start().await;
     fake.set(SECRET, Behaviour::Ok);
     let base_url = fake.base_url();
@@ -63,6 +120,11 @@ async fn main() {
         url: format!("{}/chat/completions", fake.base_url()),
         auth: SECRET.to_string(),
     };
+    let (mut relay_child, relay_port) = spawn_relay(&fake.addr.to_string());
+    let relayed = Target {
+        url: format!("http://127.0.0.1:{relay_port}/v1/chat/completions"),
+        auth: SECRET.to_string(),
+    };
     let through = Target {
         url: format!("{}/v1/chat/completions", served.base),
         auth: served.token.clone(),
@@ -75,10 +137,11 @@ async fn main() {
 
     let mut results = Vec::new();
     println!(
-        "{:<8} {:>3}  {:>10} {:>10} {:>10}  {:>10} {:>10}  {:>10} {:>9}",
+        "{:<8} {:>3}  {:>10} {:>10} {:>10} {:>10}  {:>10} {:>10}  {:>10} {:>9}",
         "kind",
         "c",
         "direct p50",
+        "relay+",
         "via p50",
         "added p50",
         "direct p99",
@@ -86,19 +149,26 @@ async fn main() {
         "added p99",
         "rps via/direct"
     );
+    // `KEYGATE_BENCH_ONLY=json:1` runs one scenario (e.g. while profiling KeyGate).
+    let only = std::env::var("KEYGATE_BENCH_ONLY").unwrap_or_default();
     for kind in [Kind::Json, Kind::Stream] {
         for concurrency in [1usize, 16] {
-            let d = median_run(&client, &direct, kind, concurrency).await;
-            let k = median_run(&client, &through, kind, concurrency).await;
             let name = match kind {
                 Kind::Json => "json",
                 Kind::Stream => "sse-ttfb",
             };
+            if !only.is_empty() && only != format!("{name}:{concurrency}") {
+                continue;
+            }
+            let d = median_run(&client, &direct, kind, concurrency).await;
+            let r = median_run(&client, &relayed, kind, concurrency).await;
+            let k = median_run(&client, &through, kind, concurrency).await;
             println!(
-                "{:<8} {:>3}  {:>8.0}us {:>8.0}us {:>8.0}us  {:>8.0}us {:>8.0}us  {:>8.0}us {:>5.0}/{:<5.0} ({:.0}%)",
+                "{:<8} {:>3}  {:>8.0}us {:>8.0}us {:>8.0}us {:>8.0}us  {:>8.0}us {:>8.0}us  {:>8.0}us {:>5.0}/{:<5.0} ({:.0}%)",
                 name,
                 concurrency,
                 d.p50_us,
+                r.p50_us - d.p50_us,
                 k.p50_us,
                 k.p50_us - d.p50_us,
                 d.p99_us,
@@ -113,6 +183,7 @@ async fn main() {
                 "direct": { "p50_us": d.p50_us, "p99_us": d.p99_us, "rps": d.rps },
                 "keygate": { "p50_us": k.p50_us, "p99_us": k.p99_us, "rps": k.rps },
                 "added_p50_us": k.p50_us - d.p50_us, "added_p99_us": k.p99_us - d.p99_us,
+                "tcp_relay_floor_added_p50_us": r.p50_us - d.p50_us,
                 "throughput_ratio": k.rps / d.rps,
             }));
         }
@@ -129,6 +200,8 @@ async fn main() {
     } else {
         println!("wrote {}", path.display());
     }
+    let _ = relay_child.kill();
+    let _ = relay_child.wait();
     let _ = tokio::task::spawn_blocking(move || served.stop()).await;
 }
 

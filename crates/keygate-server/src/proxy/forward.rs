@@ -22,6 +22,7 @@ use super::final_error::final_error;
 use super::ledger::{Ledger, new_request_id};
 use super::openai_error::ProxyError;
 use super::outcome::record;
+use super::peek::{peek, upstream_body};
 use super::relay::{Dialect, SseRelay};
 use super::routing::{RouteError, Tier, tiers};
 use super::sticky::{Session, key_tag};
@@ -110,18 +111,13 @@ async fn forward_inner(
             ),
         ));
     }
-    let mut request: Value = serde_json::from_slice(&body).map_err(|e| {
+    let request = peek(&body).map_err(|e| {
         ProxyError::invalid_request(
             "invalid_json",
             format!("the request body is not valid JSON: {e}"),
         )
     })?;
-    let Some(model) = request
-        .get("model")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .filter(|m| !m.is_empty())
-    else {
+    let Some(model) = request.model.clone() else {
         return Err(ProxyError::invalid_request(
             "missing_model",
             "the request has no \"model\"",
@@ -138,7 +134,7 @@ async fn forward_inner(
             ),
         ));
     }
-    let stream = request.get("stream").and_then(Value::as_bool) == Some(true);
+    let stream = request.stream;
     let proxy = state.proxy();
     let catalog = proxy.catalog();
     let tiers = tiers(&catalog, &model).map_err(|e| match e {
@@ -163,20 +159,8 @@ async fn forward_inner(
     } else {
         Dialect::Chat
     };
-    let strip_usage = stream
-        && dialect == Dialect::Chat
-        && request
-            .pointer("/stream_options/include_usage")
-            .and_then(Value::as_bool)
-            != Some(true);
-    if strip_usage && let Some(object) = request.as_object_mut() {
-        let options = object
-            .entry("stream_options")
-            .or_insert_with(|| Value::Object(Default::default()));
-        if let Some(options) = options.as_object_mut() {
-            options.insert("include_usage".into(), Value::Bool(true));
-        }
-    }
+    let strip_usage = stream && dialect == Dialect::Chat && request.include_usage != Some(true);
+    let mut parsed: Option<Value> = None;
 
     let settings = &proxy.settings;
     let mut ledger = Ledger::new(
@@ -189,7 +173,9 @@ async fn forward_inner(
     let started = ledger.started;
     let deadline = started + settings.total_deadline;
     let session = if settings.sticky_sessions {
-        proxy.sessions.of(&caller.token_name, headers, &request)
+        proxy
+            .sessions
+            .of(&caller.token_name, headers, request.session.as_deref())
     } else {
         None
     };
@@ -202,14 +188,10 @@ async fn forward_inner(
                 continue;
             };
             tried_any_provider = true;
-            if let Some(object) = request.as_object_mut() {
-                object.insert("model".into(), Value::String(tier.model.clone()));
-            }
             ledger.row.model_served = Some(tier.model.clone());
-            let upstream_body = Bytes::from(
-                serde_json::to_vec(&request)
-                    .map_err(|e| ProxyError::invalid_request("invalid_json", e.to_string()))?,
-            );
+            let rename = (tier.model != model).then_some(tier.model.as_str());
+            let upstream_body = upstream_body(&body, &mut parsed, rename, strip_usage)
+                .map_err(|e| ProxyError::invalid_request("invalid_json", e))?;
             let mut keys = key_order(proxy, provider, tier.strategy);
             if let Some(session) = session {
                 prefer_session_key(proxy, session, &mut keys);

@@ -12,6 +12,7 @@ mod models;
 mod openai_error;
 mod outcome;
 mod passthrough;
+mod peek;
 mod relay;
 mod routing;
 mod sticky;

@@ -7,7 +7,6 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::HeaderMap;
-use serde_json::Value;
 
 const SLOTS: usize = 4096;
 
@@ -34,20 +33,14 @@ pub struct Session {
 
 impl Sessions {
     /// The session a request belongs to, if the client names one: the `x-session-id` or
-    /// `x-keygate-session` header, else the body's `prompt_cache_key`, `user` (OpenAI) or
-    /// `metadata.user_id` (Anthropic). Scoped to the caller's access token.
-    pub fn of(&self, token: &str, headers: &HeaderMap, request: &Value) -> Option<Session> {
+    /// `x-keygate-session` header, else the id from the body (`prompt_cache_key`, `user`,
+    /// Anthropic's `metadata.user_id`). Scoped to the caller's access token.
+    pub fn of(&self, token: &str, headers: &HeaderMap, body_id: Option<&str>) -> Option<Session> {
         let from_header = ["x-keygate-session", "x-session-id"]
             .iter()
             .find_map(|name| headers.get(*name)?.to_str().ok())
             .filter(|v| !v.is_empty());
-        let from_body = || {
-            ["/prompt_cache_key", "/user", "/metadata/user_id"]
-                .iter()
-                .find_map(|p| request.pointer(p)?.as_str())
-                .filter(|v| !v.is_empty())
-        };
-        let id = from_header.or_else(from_body)?;
+        let id = from_header.or(body_id.filter(|v| !v.is_empty()))?;
         let mut hasher = self.hasher.build_hasher();
         token.hash(&mut hasher);
         id.hash(&mut hasher);
@@ -81,41 +74,28 @@ pub fn key_tag(key_id: &str) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn sessions_come_from_headers_or_body_and_are_scoped_to_the_token() {
         let sessions = Sessions::default();
         let mut headers = HeaderMap::new();
-        assert_eq!(sessions.of("t", &headers, &json!({})), None);
-        let by_user = sessions.of("t", &headers, &json!({ "user": "conv-1" }));
-        assert!(by_user.is_some());
-        assert_eq!(
-            by_user,
-            sessions.of(
-                "t",
-                &headers,
-                &json!({ "metadata": { "user_id": "conv-1" } })
-            )
-        );
+        assert_eq!(sessions.of("t", &headers, None), None);
+        assert_eq!(sessions.of("t", &headers, Some("")), None);
+        let by_body = sessions.of("t", &headers, Some("conv-1"));
+        assert!(by_body.is_some());
         assert_ne!(
-            by_user,
-            sessions.of("other-token", &headers, &json!({ "user": "conv-1" }))
+            by_body,
+            sessions.of("other-token", &headers, Some("conv-1"))
         );
         headers.insert("x-session-id", "conv-1".parse().expect("header"));
-        assert_eq!(
-            sessions.of("t", &headers, &json!({ "user": "zzz" })),
-            by_user
-        );
+        assert_eq!(sessions.of("t", &headers, Some("zzz")), by_body);
     }
 
     #[test]
     fn a_remembered_key_is_found_only_by_its_own_session() {
         let sessions = Sessions::default();
         let headers = HeaderMap::new();
-        let a = sessions
-            .of("t", &headers, &json!({ "user": "a" }))
-            .expect("a");
+        let a = sessions.of("t", &headers, Some("a")).expect("a");
         assert_eq!(sessions.key_of(a), None);
         sessions.remember(a, key_tag("k_1"));
         assert_eq!(sessions.key_of(a), Some(key_tag("k_1")));
