@@ -27,6 +27,7 @@ const RETURNED: &[&str] = &[
 
 pub fn client(connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
+        .use_rustls_tls()
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
