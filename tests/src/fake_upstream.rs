@@ -31,6 +31,9 @@ pub enum Behaviour {
     InsufficientQuota,
     /// 402 (DeepSeek's insufficient balance).
     PaymentRequired,
+    /// Lists models fine, but every completion is 429 insufficient_quota: a key without credit
+    /// that only a one-token completion unmasks.
+    NoCredit,
     /// 429 rate_limit_exceeded with `Retry-After` (seconds) and `x-ratelimit-reset-requests`.
     RateLimited { retry_after_secs: u64 },
     /// Like `RateLimited` for the first `times` requests with this key, then `Ok`.
@@ -199,7 +202,7 @@ async fn fault(behaviour: &Behaviour) -> Option<Response> {
             "invalid_api_key",
             "Incorrect API key provided: sk-fake***",
         )),
-        Behaviour::InsufficientQuota => Some(error(
+        Behaviour::InsufficientQuota | Behaviour::NoCredit => Some(error(
             429,
             "insufficient_quota",
             "insufficient_quota",
@@ -420,6 +423,11 @@ async fn models(
     headers: HeaderMap,
 ) -> Response {
     let (behaviour, _) = note(&shared, "/v1/models", &uri, &headers, &Bytes::new());
+    let behaviour = if behaviour == Behaviour::NoCredit {
+        Behaviour::Ok
+    } else {
+        behaviour
+    };
     if let Some(response) = fault(&behaviour).await {
         return response;
     }

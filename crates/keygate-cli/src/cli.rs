@@ -32,6 +32,11 @@ pub enum Command {
     /// Manage model routes: an alias served by ordered provider:model tiers.
     #[command(subcommand)]
     Route(RouteCommand),
+    /// Check keys' health now (what the background checker does): every enabled key, or one.
+    HealthCheck {
+        #[arg(long)]
+        key: Option<String>,
+    },
     /// Show or change proxy settings (attempts, deadline, max wait, stickiness, limits).
     #[command(subcommand)]
     Settings(SettingsCommand),
@@ -132,6 +137,20 @@ pub enum KeyCommand {
     Rm {
         #[arg(required = true)]
         ids: Vec<String>,
+    },
+    /// Test keys with one cheap request each (no tokens spent): status, latency, visible
+    /// models, rate-limit headroom and a hint. Exits 1 when a key does not work.
+    Test {
+        ids: Vec<String>,
+        /// Test every enabled key.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        /// Test the enabled keys with this tag.
+        #[arg(long, conflicts_with_all = ["ids", "all"])]
+        tag: Option<String>,
+        /// Also send a one-token completion (tells a key without credit from a good one).
+        #[arg(long)]
+        deep: bool,
     },
     /// Clear keys' health and counters so they are tried again.
     Reset {

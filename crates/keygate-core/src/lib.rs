@@ -11,6 +11,7 @@ pub mod health;
 pub mod import;
 pub mod key;
 pub mod limits;
+pub mod probe;
 pub mod provider;
 pub mod select;
 pub mod token;

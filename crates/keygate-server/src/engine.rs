@@ -48,6 +48,8 @@ pub struct EngineHandle {
     addr: SocketAddr,
     task: JoinHandle<std::io::Result<()>>,
     writer: JoinHandle<()>,
+    /// `engine.json`, removed once the engine has stopped.
+    engine_file: PathBuf,
 }
 
 impl EngineHandle {
@@ -58,9 +60,11 @@ impl EngineHandle {
     /// Waits until the server has stopped (after the shutdown future resolved and in-flight
     /// requests finished) and every pending request row and health update is saved.
     pub async fn wait(self) -> std::io::Result<()> {
-        let served = self.task.await.map_err(std::io::Error::other)?;
-        self.writer.await.map_err(std::io::Error::other)?;
-        served
+        let served = self.task.await.map_err(std::io::Error::other);
+        let written = self.writer.await.map_err(std::io::Error::other);
+        let _ = std::fs::remove_file(&self.engine_file);
+        written?;
+        served?
     }
 }
 
@@ -128,7 +132,22 @@ impl Engine {
                 }
             }
         });
-        Ok(EngineHandle { addr, task, writer })
+        let info = crate::health::EngineInfo {
+            port: addr.port(),
+            pid: std::process::id(),
+        };
+        let engine_file = crate::health::engine_file(&config.home);
+        if let Ok(text) = serde_json::to_string(&info)
+            && let Err(err) = std::fs::write(&engine_file, text)
+        {
+            tracing::warn!("cannot write {}: {err}", engine_file.display());
+        }
+        Ok(EngineHandle {
+            addr,
+            task,
+            writer,
+            engine_file,
+        })
     }
 }
 

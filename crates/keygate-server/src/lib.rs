@@ -9,6 +9,7 @@ mod api;
 mod engine;
 mod error;
 mod guard;
+pub mod health;
 pub mod proxy;
 mod reconcile;
 mod startup;

@@ -21,6 +21,12 @@ pub fn run(ctx: &Context, command: KeyCommand) -> Result<()> {
         KeyCommand::Disable { ids } => set_enabled(ctx, &ids, false),
         KeyCommand::Rm { ids } => remove(ctx, &ids),
         KeyCommand::Reset { ids, failed } => reset(ctx, &ids, failed),
+        KeyCommand::Test {
+            ids,
+            all,
+            tag,
+            deep,
+        } => super::key_test::run(ctx, &ids, all, tag.as_deref(), deep),
     }
 }
 

@@ -1,5 +1,6 @@
 mod import;
 mod key;
+mod key_test;
 mod provider;
 mod route;
 mod serve;
@@ -20,5 +21,10 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Token(cmd) => token::run(ctx, cmd),
         Command::Route(cmd) => route::run(ctx, cmd),
         Command::Settings(cmd) => settings::run(ctx, cmd),
+        Command::HealthCheck { key } => {
+            let ids: Vec<String> = key.into_iter().collect();
+            let all = ids.is_empty();
+            key_test::run(ctx, &ids, all, None, false)
+        }
     }
 }

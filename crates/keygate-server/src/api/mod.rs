@@ -1,11 +1,12 @@
 //! The admin API (`/api`): JSON in and out, errors as `{"error":{"code","message"}}`.
 
+mod key_actions;
 pub(crate) mod keys;
 mod logs;
 mod providers;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, middleware};
 use serde_json::{Value, json};
 
@@ -24,6 +25,8 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/api/keys", get(keys::list))
         .route("/api/keys/{id}", get(keys::get))
+        .route("/api/keys/{id}/test", post(key_actions::test_one))
+        .route("/api/keys/batch", post(key_actions::batch))
         .route("/api/providers", get(providers::list))
         .route("/api/presets", get(providers::presets))
         .route("/api/logs", get(logs::list))

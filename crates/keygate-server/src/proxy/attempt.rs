@@ -71,7 +71,7 @@ fn error_message(body: &[u8]) -> Option<String> {
 }
 
 /// `Retry-After`, else the later of OpenAI's request and token reset hints.
-fn retry_hint(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub fn retry_hint(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let read = |name: &str| {
         headers
             .get(name)

@@ -146,6 +146,18 @@ impl KeyRuntime {
         }
     }
 
+    /// Forgets every failure, cooldown and quarantine (`key reset`).
+    pub fn reset(&self) {
+        self.quarantine_reason
+            .store(NOT_QUARANTINED, Ordering::Relaxed);
+        self.quarantined_until_ms.store(0, Ordering::Relaxed);
+        self.quarantine_count.store(0, Ordering::Relaxed);
+        self.cooling_until_ms.store(0, Ordering::Relaxed);
+        self.consecutive_errors.store(0, Ordering::Relaxed);
+        self.consecutive_successes.store(0, Ordering::Relaxed);
+        self.last_429_ms.store(0, Ordering::Relaxed);
+    }
+
     pub fn on_error(&self) -> u32 {
         self.consecutive_successes.store(0, Ordering::Relaxed);
         self.consecutive_errors.fetch_add(1, Ordering::Relaxed) + 1

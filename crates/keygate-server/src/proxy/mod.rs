@@ -2,7 +2,7 @@
 //! another key or provider when one breaks, and stream bytes as they arrive. The request path
 //! reads an atomically swapped catalog and atomics only: no database access, no global lock.
 
-mod attempt;
+pub(crate) mod attempt;
 mod auth;
 pub(crate) mod catalog;
 mod final_error;
@@ -10,14 +10,14 @@ mod forward;
 mod ledger;
 mod models;
 mod openai_error;
-mod outcome;
+pub(crate) mod outcome;
 mod passthrough;
 mod peek;
 mod relay;
 mod routing;
 mod sticky;
 mod stream;
-mod upstream;
+pub(crate) mod upstream;
 mod writer;
 
 use std::sync::Arc;

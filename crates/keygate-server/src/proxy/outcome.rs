@@ -114,6 +114,18 @@ fn send_health(
     success: bool,
     now: u64,
 ) {
+    let update = health_update(key, status, error, success, now);
+    let _ = proxy.writer_tx.send(WriteOp::Health(update));
+}
+
+/// The key's current live health as a row for the store; `error` is scrubbed here.
+pub fn health_update(
+    key: &LiveKey,
+    status: Option<u16>,
+    error: Option<String>,
+    success: bool,
+    now: u64,
+) -> HealthUpdate {
     let rt = &key.runtime;
     let (state, reason) = rt.health(now);
     let wall = |ms_from_now: u64| {
@@ -123,7 +135,7 @@ fn send_health(
     };
     let cooling = rt.cooling_until_ms.load(Ordering::Relaxed);
     let quarantined = rt.quarantined_until_ms.load(Ordering::Relaxed);
-    let update = HealthUpdate {
+    HealthUpdate {
         key_id: key.id.clone(),
         state: state.as_str().to_string(),
         reason: reason.map(|r| r.as_str().to_string()),
@@ -135,8 +147,7 @@ fn send_health(
         success,
         cooldown_until: (cooling > now).then(|| wall(cooling - now)),
         next_retry_at: (quarantined > now).then(|| wall(quarantined - now)),
-    };
-    let _ = proxy.writer_tx.send(WriteOp::Health(update));
+    }
 }
 
 /// True when every key of the provider got a 429 within the window.

@@ -1,0 +1,141 @@
+//! Acting on keys through the API: one-click tests (`POST /api/keys/{id}/test`) and batch
+//! actions (`POST /api/keys/batch {ids, action: test|enable|disable|reset|delete}`). Tests run
+//! concurrently, so a batch takes about as long as its slowest key.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use keygate_vault::SecretRef;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::health::{TestReport, test_in_catalog};
+use crate::proxy::WriteOp;
+use crate::{ApiError, AppState};
+
+const MAX_BATCH: usize = 500;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestOptions {
+    /// Also send a one-token completion.
+    #[serde(default)]
+    deep: bool,
+}
+
+pub async fn test_one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Option<Json<TestOptions>>,
+) -> Result<Json<TestReport>, ApiError> {
+    let deep = body.is_some_and(|Json(o)| o.deep);
+    let mut reports = run_tests(&state, std::slice::from_ref(&id), deep).await?;
+    reports
+        .pop()
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("no key with that id"))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    ids: Vec<String>,
+    action: String,
+    #[serde(default)]
+    deep: bool,
+}
+
+pub async fn batch(
+    State(state): State<AppState>,
+    Json(batch): Json<Batch>,
+) -> Result<Json<Value>, ApiError> {
+    if batch.ids.is_empty() || batch.ids.len() > MAX_BATCH {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_ids",
+            format!("ids: give between 1 and {MAX_BATCH} key ids"),
+        ));
+    }
+    let ids = batch.ids.clone();
+    match batch.action.as_str() {
+        "test" => {
+            let reports = run_tests(&state, &batch.ids, batch.deep).await?;
+            Ok(Json(json!({ "action": "test", "results": reports })))
+        }
+        "enable" | "disable" => {
+            let enabled = batch.action == "enable";
+            state
+                .with_store(move |store| Ok(store.set_keys_enabled(&ids, enabled)?))
+                .await?;
+            Ok(Json(json!({ "action": batch.action, "ids": batch.ids })))
+        }
+        "reset" => {
+            let reset = state
+                .with_store(move |store| Ok(store.reset_keys(&ids, false)?))
+                .await?;
+            let catalog = state.proxy().catalog();
+            for key in catalog.providers.iter().flat_map(|p| p.keys.iter()) {
+                if reset.contains(&key.id) {
+                    key.runtime.reset();
+                }
+            }
+            Ok(Json(json!({ "action": "reset", "ids": reset })))
+        }
+        "delete" => {
+            let vault = state.vault().clone();
+            let leftovers = state
+                .with_store(move |store| {
+                    let deleted = store.delete_keys(&ids)?;
+                    Ok(deleted
+                        .iter()
+                        .filter(|k| k.secret_ref == SecretRef::Keyring.to_string())
+                        .filter_map(|k| vault.remove(&k.id).err().map(|_| k.id.clone()))
+                        .collect::<Vec<_>>())
+                })
+                .await?;
+            Ok(Json(
+                json!({ "action": "delete", "ids": batch.ids, "keyring_entries_left": leftovers }),
+            ))
+        }
+        other => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_action",
+            format!("action: {other:?} is not one of test, enable, disable, reset, delete"),
+        )),
+    }
+}
+
+/// Tests the keys concurrently against the live catalog and applies what each test learned.
+/// Keys the proxy cannot use (disabled, secret missing) get a report saying so.
+pub async fn run_tests(
+    state: &AppState,
+    ids: &[String],
+    deep: bool,
+) -> Result<Vec<TestReport>, ApiError> {
+    let wanted = ids.to_vec();
+    let rows = state
+        .with_store(move |store| {
+            wanted
+                .iter()
+                .map(|id| {
+                    store
+                        .get_key(id)?
+                        .ok_or_else(|| ApiError::not_found(format!("no key with id {id:?}")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    let proxy = state.proxy();
+    let catalog = proxy.catalog();
+    let tests = rows
+        .iter()
+        .map(|row| test_in_catalog(&catalog, &proxy.client, &proxy.clock, row, deep));
+    let mut reports = Vec::new();
+    for (report, update) in futures_util::future::join_all(tests).await {
+        if let Some(update) = update {
+            let _ = proxy.writer_tx.send(WriteOp::Health(update));
+        }
+        reports.push(report);
+    }
+    Ok(reports)
+}

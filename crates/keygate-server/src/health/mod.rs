@@ -1,0 +1,93 @@
+//! Key health beyond live traffic: one-click tests (`key test`, `POST /api/keys/{id}/test`)
+//! that probe a key without spending tokens, and apply what they learn to the key's live state.
+
+mod probe;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use keygate_store::{HealthUpdate, KeyRow, Store};
+use keygate_vault::Vault;
+use serde::{Deserialize, Serialize};
+
+pub use probe::{TestReport, apply_report, test_key};
+
+use crate::proxy::catalog::{Catalog, Clock, Registry};
+
+/// How long one key test may take.
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Tests one key of `catalog` (`row` is its stored row): the report, and the health to save
+/// when the test was conclusive.
+pub async fn test_in_catalog(
+    catalog: &Catalog,
+    client: &reqwest::Client,
+    clock: &Clock,
+    row: &KeyRow,
+    deep: bool,
+) -> (TestReport, Option<HealthUpdate>) {
+    let live = catalog.providers.iter().find_map(|p| {
+        p.keys
+            .iter()
+            .find(|k| k.id == row.id)
+            .map(|k| (p.clone(), k.clone()))
+    });
+    // The row is fresher than the catalog, which reloads a moment after a change.
+    let Some((provider, key)) = live.filter(|_| row.enabled) else {
+        return (TestReport::unavailable(row), None);
+    };
+    let started = Instant::now();
+    let mut report = test_key(client, &provider, &key, deep, TEST_TIMEOUT).await;
+    let update = apply_report(&mut report, &key, clock, started.elapsed());
+    if update.is_none() {
+        // The test could not tell: the key's health is what it was.
+        report.state = row.health.state;
+        report.reason = row.health.reason;
+    }
+    (report, update)
+}
+
+/// Tests keys when no engine is running: the catalog is built from the store and vault here,
+/// the tests run concurrently, and their health is saved.
+pub async fn test_keys_offline(
+    store: &mut Store,
+    vault: &Vault,
+    rows: &[KeyRow],
+    deep: bool,
+) -> Result<Vec<TestReport>, String> {
+    let clock = Clock::new();
+    let catalog = Registry::default()
+        .build(store, vault, clock.now_ms())
+        .map_err(|e| e.to_string())?;
+    let client = crate::proxy::upstream::client(Duration::from_secs(10))
+        .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
+    let tests = rows
+        .iter()
+        .map(|row| test_in_catalog(&catalog, &client, &clock, row, deep));
+    let results = futures_util::future::join_all(tests).await;
+    let updates: Vec<HealthUpdate> = results.iter().filter_map(|(_, u)| u.clone()).collect();
+    store
+        .write_batch(&[], &updates)
+        .map_err(|e| e.to_string())?;
+    Ok(results.into_iter().map(|(report, _)| report).collect())
+}
+
+/// Where a running engine says how to reach it (`KEYGATE_HOME/engine.json`), so the CLI can
+/// ask it instead of acting behind its back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EngineInfo {
+    pub port: u16,
+    pub pid: u32,
+}
+
+pub fn engine_file(home: &Path) -> PathBuf {
+    home.join("engine.json")
+}
+
+impl EngineInfo {
+    /// The engine that last announced itself in `home`, if its file is there.
+    pub fn read(home: &Path) -> Option<Self> {
+        let text = std::fs::read_to_string(engine_file(home)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}

@@ -1,0 +1,328 @@
+//! Testing one key: list the provider's models with it (no tokens spent), optionally send a
+//! one-token completion (the only way to tell a key without credit from a good one), and turn
+//! the answers into a report with a plain hint. Nothing here may return or log the secret.
+
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use chrono::{Local, Utc};
+use keygate_core::failure::{FailureClass, KeyEffect, UpstreamOutcome, classify};
+use keygate_core::health::{HealthReason, HealthState};
+use keygate_core::probe::{Headroom, hint, model_ids, models_path, probe_is_conclusive};
+use keygate_core::provider::ProviderKind;
+use keygate_store::HealthUpdate;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::proxy::attempt::answered;
+use crate::proxy::catalog::{Clock, LiveKey, LiveProvider};
+use crate::proxy::outcome::health_update;
+use crate::proxy::upstream::{azure_api_version, endpoint_url, native_headers, request_headers};
+
+/// What a key test found.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestReport {
+    pub key_id: String,
+    pub label: String,
+    pub provider: String,
+    /// True when the key works.
+    pub ok: bool,
+    /// The outcome class (`success`, `auth`, `quota`, `rate_limited`, `server_error`, …).
+    pub class: &'static str,
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    pub model_count: usize,
+    /// The first models the key can see.
+    pub models: Vec<String>,
+    pub headroom: Option<Headroom>,
+    /// Whether a one-token completion was sent as well.
+    pub deep: bool,
+    pub hint: String,
+    /// The key's health after the test.
+    pub state: HealthState,
+    pub reason: Option<HealthReason>,
+    /// The upstream's own error text, scrubbed of anything key-shaped.
+    pub error: Option<String>,
+    /// When the test ran (RFC 3339).
+    pub tested_at: String,
+    #[serde(skip)]
+    retry_after: Option<Duration>,
+}
+
+const SHOWN_MODELS: usize = 20;
+
+impl TestReport {
+    /// The report for a key the proxy cannot use at all: disabled, or its secret is missing.
+    pub fn unavailable(row: &keygate_store::KeyRow) -> Self {
+        let (class, hint, state, reason) = if !row.enabled {
+            (
+                "disabled",
+                "the key is disabled: enable it to test it".to_string(),
+                HealthState::Disabled,
+                None,
+            )
+        } else {
+            (
+                "secret_missing",
+                "the key's secret is not in the OS keyring (or its environment variable is unset): add it again".to_string(),
+                HealthState::Unhealthy,
+                Some(HealthReason::SecretMissing),
+            )
+        };
+        Self {
+            key_id: row.id.clone(),
+            label: row.label.clone(),
+            provider: row.provider.clone(),
+            ok: false,
+            class,
+            status: None,
+            latency_ms: 0,
+            model_count: 0,
+            models: Vec::new(),
+            headroom: None,
+            deep: false,
+            hint,
+            state,
+            reason,
+            error: None,
+            tested_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            retry_after: None,
+        }
+    }
+}
+
+/// Tests `key` of `provider`. `deep` adds a one-token completion; it is also sent when the
+/// model list succeeded for a key benched for quota, since listing models needs no credit.
+pub async fn test_key(
+    client: &reqwest::Client,
+    provider: &LiveProvider,
+    key: &LiveKey,
+    deep: bool,
+    timeout: Duration,
+) -> TestReport {
+    let started = Instant::now();
+    let url = format!(
+        "{}{}",
+        provider.base_url.trim_end_matches('/'),
+        models_path(provider.kind, azure_api_version(provider))
+    );
+    let request = client
+        .get(&url)
+        .headers(native_headers(&HeaderMap::new(), provider, key))
+        .timeout(timeout);
+    let (mut class, mut status, mut error, headers, body) = exchange(request).await;
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let models = body
+        .as_ref()
+        .filter(|_| class == FailureClass::Success)
+        .map(model_ids)
+        .unwrap_or_default();
+    let headroom = headers
+        .as_ref()
+        .and_then(|h| Headroom::from_headers(|name| h.get(name).and_then(|v| v.to_str().ok())));
+    let mut retry_after = headers.as_ref().and_then(retry_hint);
+    let benched_for_quota = key.runtime.quarantine_reason() == Some(HealthReason::Quota);
+    let go_deep = class == FailureClass::Success && (deep || benched_for_quota);
+    if go_deep && let Some(model) = pick_model(provider, &models) {
+        let (c, s, e, h, _) = exchange(completion(client, provider, key, &model, timeout)).await;
+        // A completion the provider itself fails on says nothing new about the key.
+        if probe_is_conclusive(c) {
+            class = c;
+            status = s;
+            error = e;
+            retry_after = h.as_ref().and_then(retry_hint).or(retry_after);
+        }
+    }
+    let retry_at = (class == FailureClass::RateLimited).then(|| {
+        let wait = retry_after.unwrap_or(Duration::from_secs(60));
+        (Local::now() + chrono::Duration::from_std(wait).unwrap_or_default())
+            .format("%H:%M")
+            .to_string()
+    });
+    TestReport {
+        key_id: key.id.clone(),
+        label: key.label.clone(),
+        provider: provider.name.clone(),
+        ok: class == FailureClass::Success,
+        class: class.as_str(),
+        status,
+        latency_ms,
+        model_count: models.len(),
+        models: models.into_iter().take(SHOWN_MODELS).collect(),
+        headroom,
+        deep: go_deep,
+        hint: hint(class, status, retry_at.as_deref()),
+        state: HealthState::Unknown,
+        reason: None,
+        error: error.map(|e| crate::proxy::outcome::scrub(&e, key.secret.expose())),
+        tested_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        retry_after,
+    }
+}
+
+/// Applies a test's outcome to the key's live state and fills in the resulting health; returns
+/// the update to save, or `None` when the test could not tell (provider down, unreachable).
+pub fn apply_report(
+    report: &mut TestReport,
+    key: &LiveKey,
+    clock: &Clock,
+    latency: Duration,
+) -> Option<HealthUpdate> {
+    let now = clock.now_ms();
+    let class = class_of(report.class);
+    let conclusive = probe_is_conclusive(class);
+    if conclusive {
+        let outcome = UpstreamOutcome::Answered {
+            status: report.status.unwrap_or(200),
+            error_code: None,
+            retry_after: report.retry_after,
+        };
+        let rt = &key.runtime;
+        match (class, classify(&outcome).key) {
+            (FailureClass::Success, _) => {
+                rt.on_success(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+            }
+            (FailureClass::Auth, _) => {
+                rt.on_error();
+                rt.quarantine(HealthReason::Auth, now);
+            }
+            (FailureClass::Quota, _) => {
+                rt.on_error();
+                rt.quarantine(HealthReason::Quota, now);
+            }
+            (FailureClass::RateLimited, KeyEffect::Cool(wait)) => {
+                let until = now + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX / 2);
+                rt.cooling_until_ms
+                    .fetch_max(until, std::sync::atomic::Ordering::Relaxed);
+            }
+            _ => {}
+        }
+    }
+    let (state, reason) = key.runtime.health(now);
+    report.state = state;
+    report.reason = reason;
+    conclusive.then(|| {
+        health_update(
+            key,
+            report.status,
+            report
+                .error
+                .clone()
+                .or_else(|| (!report.ok).then(|| report.hint.clone())),
+            report.ok,
+            now,
+        )
+    })
+}
+
+fn class_of(text: &str) -> FailureClass {
+    [
+        FailureClass::Success,
+        FailureClass::ClientError,
+        FailureClass::Auth,
+        FailureClass::Quota,
+        FailureClass::RateLimited,
+        FailureClass::ServerError,
+        FailureClass::Timeout,
+        FailureClass::Connect,
+        FailureClass::StreamBroken,
+    ]
+    .into_iter()
+    .find(|c| c.as_str() == text)
+    .unwrap_or(FailureClass::ClientError)
+}
+
+type Exchange = (
+    FailureClass,
+    Option<u16>,
+    Option<String>,
+    Option<reqwest::header::HeaderMap>,
+    Option<Value>,
+);
+
+/// Sends a request and classifies the answer like the proxy does.
+async fn exchange(request: reqwest::RequestBuilder) -> Exchange {
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(e) => {
+            let outcome = if e.is_timeout() {
+                UpstreamOutcome::Timeout
+            } else {
+                UpstreamOutcome::ConnectError
+            };
+            let class = classify(&outcome).class;
+            return (class, None, None, None, None);
+        }
+    };
+    let status = response.status();
+    let headers = response.headers().clone();
+    let Ok(body) = response.bytes().await else {
+        let class = classify(&UpstreamOutcome::Timeout).class;
+        return (class, Some(status.as_u16()), None, Some(headers), None);
+    };
+    let (outcome, error) = answered(status, &headers, &body);
+    let class = classify(&outcome).class;
+    let json = serde_json::from_slice(&body).ok();
+    (class, Some(status.as_u16()), error, Some(headers), json)
+}
+
+fn retry_hint(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    crate::proxy::attempt::retry_hint(headers)
+}
+
+/// A cheap chat model to spend one token on: one with a telling name, else the first listed.
+fn pick_model(provider: &LiveProvider, models: &[String]) -> Option<String> {
+    const CHEAP: [&str; 6] = ["mini", "flash", "haiku", "chat", "turbo", "small"];
+    let chat_like = |m: &&String| {
+        ![
+            "embed",
+            "whisper",
+            "tts",
+            "dall-e",
+            "image",
+            "moderation",
+            "audio",
+        ]
+        .iter()
+        .any(|bad| m.contains(bad))
+    };
+    models
+        .iter()
+        .filter(chat_like)
+        .find(|m| CHEAP.iter().any(|c| m.contains(c)))
+        .or_else(|| models.iter().find(chat_like))
+        .cloned()
+        .or_else(|| (provider.kind == ProviderKind::Azure).then(String::new))
+        .filter(|m| !m.is_empty())
+}
+
+/// A one-token completion in the provider's own protocol.
+fn completion(
+    client: &reqwest::Client,
+    provider: &LiveProvider,
+    key: &LiveKey,
+    model: &str,
+    timeout: Duration,
+) -> reqwest::RequestBuilder {
+    let messages = json!([{ "role": "user", "content": "hi" }]);
+    let (url, headers, body) = match provider.kind {
+        ProviderKind::Anthropic => (
+            format!("{}/v1/messages", provider.base_url.trim_end_matches('/')),
+            native_headers(&HeaderMap::new(), provider, key),
+            json!({ "model": model, "max_tokens": 1, "messages": messages }),
+        ),
+        _ => (
+            endpoint_url(provider, "/chat/completions", model)
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
+            request_headers(&HeaderMap::new(), provider, key),
+            json!({ "model": model, "max_tokens": 1, "messages": messages }),
+        ),
+    };
+    client
+        .post(url)
+        .headers(headers)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .timeout(timeout)
+}
