@@ -153,6 +153,8 @@ before(async () => {
   env = {
     ...process.env,
     KEYGATE_HOME: path.join(tmp, 'home'),
+    // No background health probes: the seeded keys name real providers.
+    KEYGATE_HEALTH_CHECKER: 'off',
     KEYGATE_KEYRING_SERVICE: `keygate-e2e-${suffix}`,
     E2E_OPENAI_KEY: OPENAI_SECRET,
     NO_COLOR: '1',

@@ -107,6 +107,8 @@ class KeyGate:
         self.env = {k: v for k, v in os.environ.items() if k not in ("KEYGATE_ADMIN_TOKEN", "KEYGATE_PORT")}
         self.env["KEYGATE_HOME"] = str(Path(self._dir.name) / "home")
         self.env["KEYGATE_KEYRING_SERVICE"] = f"keygate-pysdk-{uuid.uuid4().hex}"
+        # No background probes: they would add requests to the fake this test does not expect.
+        self.env["KEYGATE_HEALTH_CHECKER"] = "off"
         self.env["KEYGATE_LOG"] = "warn"
         self._proc: subprocess.Popen[str] | None = None
         self._stderr = open(Path(self._dir.name) / "serve.stderr", "w+")

@@ -113,6 +113,15 @@ impl Served {
 
     /// Creates an access token and starts `keygate serve --port 0` with the keys' variables.
     pub fn start(env: TestEnv, secrets: Vec<(String, String)>) -> Self {
+        Self::start_with_env(env, secrets, &[])
+    }
+
+    /// Like [`Served::start`], with extra environment variables for serve.
+    pub fn start_with_env(
+        env: TestEnv,
+        secrets: Vec<(String, String)>,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let created = env.ok(&["--json", "token", "create", "test-client"], "");
         let token =
             serde_json::from_str::<serde_json::Value>(&created).expect("token json")["token"]
@@ -128,6 +137,7 @@ impl Served {
         for (var, secret) in &secrets {
             cmd.env(var, secret);
         }
+        cmd.envs(extra.iter().copied());
         let (child, url) = spawn_and_read_url(&mut cmd);
         let base = url.split("/#token=").next().unwrap_or_default().to_string();
         Self {

@@ -86,9 +86,12 @@ impl TestEnv {
         cmd
     }
 
-    /// Sets this world's variables on any command (the desktop app, tauri-driver).
+    /// Sets this world's variables on any command (the desktop app, tauri-driver). Background
+    /// health probes are off: they would reach real providers for preset keys, and add
+    /// requests the proxy tests count (the checker's own tests turn them back on).
     pub fn apply(&self, cmd: &mut Command) {
         cmd.env("KEYGATE_HOME", self.home())
+            .env("KEYGATE_HEALTH_CHECKER", "off")
             .env("KEYGATE_KEYRING_SERVICE", &self.service)
             .env_remove("KEYGATE_ADMIN_TOKEN")
             .env_remove("KEYGATE_PORT");

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::guard::host_guard;
+use crate::health::{CONFIG_SETTING, CheckerConfig, spawn_checker};
 use crate::proxy::{ProxySettings, ProxyState};
 use crate::{AppState, api, proxy, reconcile, ui};
 
@@ -83,14 +84,23 @@ impl Engine {
     {
         let addr = listener.local_addr().map_err(EngineError::Listener)?;
         let home = config.home.clone();
-        let (store, writer_store, settings) = tokio::task::spawn_blocking(move || {
-            let store = Store::open_in(&home)?;
-            let settings = ProxySettings::load(&store);
-            Ok::<_, StoreError>((store, Store::open_in(&home)?, settings))
-        })
-        .await??;
+        let (store, writer_store, settings, checker_config) =
+            tokio::task::spawn_blocking(move || {
+                let store = Store::open_in(&home)?;
+                let settings = ProxySettings::load(&store);
+                let checker = store
+                    .get_setting::<CheckerConfig>(CONFIG_SETTING)
+                    .ok()
+                    .flatten()
+                    .filter(|c| c.problems().is_empty())
+                    .unwrap_or_default();
+                Ok::<_, StoreError>((store, Store::open_in(&home)?, settings, checker))
+            })
+            .await??;
         let (writer_tx, writer_rx) = mpsc::unbounded_channel();
         let proxy = Arc::new(ProxyState::new(settings, writer_tx)?);
+        crate::proxy::catalog::set_max_errors(checker_config.max_error_count);
+        proxy.health_config.send_replace(checker_config);
         let state = AppState::new(
             config.home.clone(),
             store,
@@ -106,6 +116,8 @@ impl Engine {
             Arc::downgrade(&proxy),
             state.vault().clone(),
         );
+        spawn_checker(Arc::downgrade(&proxy));
+        let stop_proxy = Arc::downgrade(&proxy);
         drop(proxy);
 
         let app = router(state);
@@ -113,6 +125,10 @@ impl Engine {
         let (stopping_tx, mut stopping_rx) = watch::channel(false);
         let graceful = async move {
             shutdown.await;
+            // Event streams and the checker end now, so draining waits only for requests.
+            if let Some(proxy) = stop_proxy.upgrade() {
+                proxy.begin_stop();
+            }
             let _ = stopping_tx.send(true);
         };
         let listener = listener.tap_io(|tcp| {

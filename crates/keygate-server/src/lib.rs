@@ -8,6 +8,7 @@
 mod api;
 mod engine;
 mod error;
+pub mod events;
 mod guard;
 pub mod health;
 pub mod proxy;

@@ -14,7 +14,91 @@ pub struct Event {
     pub message: String,
 }
 
+/// An event to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub at: String,
+    pub kind: String,
+    pub key_id: Option<String>,
+    pub provider: Option<String>,
+    pub message: String,
+}
+
+/// One health check or key test in a key's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckRow {
+    pub key_id: String,
+    pub at: String,
+    pub class: String,
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    pub hint: String,
+}
+
+/// Events kept; older ones are pruned as new ones arrive.
+pub const EVENTS_KEPT: i64 = 10_000;
+/// Checks kept per key.
+pub const CHECKS_KEPT_PER_KEY: i64 = 50;
+
 impl Store {
+    /// Saves events and check results in one transaction and prunes both to their bounds.
+    pub fn write_activity(
+        &mut self,
+        events: &[NewEvent],
+        checks: &[CheckRow],
+    ) -> Result<(), StoreError> {
+        if events.is_empty() && checks.is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for e in events {
+            tx.execute(
+                "INSERT INTO events (at, kind, key_id, provider, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![e.at, e.kind, e.key_id, e.provider, e.message],
+            )?;
+        }
+        if !events.is_empty() {
+            tx.execute(
+                "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?1",
+                [EVENTS_KEPT],
+            )?;
+        }
+        for c in checks {
+            tx.execute(
+                "INSERT INTO health_checks (key_id, at, class, status, latency_ms, hint) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![c.key_id, c.at, c.class, c.status, c.latency_ms, c.hint],
+            )?;
+            tx.execute(
+                "DELETE FROM health_checks WHERE key_id = ?1 AND id <= \
+                 (SELECT MAX(id) FROM health_checks WHERE key_id = ?1) - ?2",
+                params![c.key_id, CHECKS_KEPT_PER_KEY],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A key's newest checks first.
+    pub fn key_checks(&self, key_id: &str, limit: u32) -> Result<Vec<CheckRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT key_id, at, class, status, latency_ms, hint FROM health_checks \
+             WHERE key_id = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![key_id, limit], |r| {
+            Ok(CheckRow {
+                key_id: r.get(0)?,
+                at: r.get(1)?,
+                class: r.get(2)?,
+                status: r.get(3)?,
+                latency_ms: r.get(4)?,
+                hint: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Records an event. `message` must already be free of secrets.
     pub fn append_event(
         &self,

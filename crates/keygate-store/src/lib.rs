@@ -21,7 +21,7 @@ mod tokens;
 
 pub use db::{DB_FILE_NAME, Store};
 pub use error::StoreError;
-pub use events::Event;
+pub use events::{CHECKS_KEPT_PER_KEY, CheckRow, EVENTS_KEPT, Event, NewEvent};
 pub use health::HealthUpdate;
 pub use keys::{KeyHealthRow, KeyRow, NewKey};
 pub use migrations::SCHEMA_VERSION;

@@ -103,6 +103,19 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX requests_at ON requests(at);
     "#,
+    // 3: the history of health checks and key tests, per key.
+    r#"
+    CREATE TABLE health_checks (
+        id         INTEGER PRIMARY KEY,
+        key_id     TEXT NOT NULL,
+        at         TEXT NOT NULL,
+        class      TEXT NOT NULL,
+        status     INTEGER,
+        latency_ms INTEGER NOT NULL,
+        hint       TEXT NOT NULL
+    );
+    CREATE INDEX health_checks_key ON health_checks(key_id, id);
+    "#,
 ];
 
 /// The schema version this build writes.

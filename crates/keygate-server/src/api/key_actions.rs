@@ -9,8 +9,7 @@ use keygate_vault::SecretRef;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::health::{TestReport, test_in_catalog};
-use crate::proxy::WriteOp;
+use crate::health::{TestReport, probe_live};
 use crate::{ApiError, AppState};
 
 const MAX_BATCH: usize = 500;
@@ -127,15 +126,20 @@ pub async fn run_tests(
         .await?;
     let proxy = state.proxy();
     let catalog = proxy.catalog();
-    let tests = rows
-        .iter()
-        .map(|row| test_in_catalog(&catalog, &proxy.client, &proxy.clock, row, deep));
-    let mut reports = Vec::new();
-    for (report, update) in futures_util::future::join_all(tests).await {
-        if let Some(update) = update {
-            let _ = proxy.writer_tx.send(WriteOp::Health(update));
+    let tests = rows.iter().map(|row| {
+        let live = catalog.providers.iter().find_map(|p| {
+            p.keys
+                .iter()
+                .find(|k| k.id == row.id)
+                .map(|k| (p.clone(), k.clone()))
+        });
+        async move {
+            // The row is fresher than the catalog, which reloads a moment after a change.
+            match live.filter(|_| row.enabled) {
+                Some((provider, key)) => probe_live(proxy, &provider, &key, deep).await,
+                None => TestReport::unavailable(row),
+            }
         }
-        reports.push(report);
-    }
-    Ok(reports)
+    });
+    Ok(futures_util::future::join_all(tests).await)
 }

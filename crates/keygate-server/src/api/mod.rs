@@ -1,5 +1,6 @@
 //! The admin API (`/api`): JSON in and out, errors as `{"error":{"code","message"}}`.
 
+mod health;
 mod key_actions;
 pub(crate) mod keys;
 mod logs;
@@ -27,6 +28,15 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
         .route("/api/keys/{id}", get(keys::get))
         .route("/api/keys/{id}/test", post(key_actions::test_one))
         .route("/api/keys/batch", post(key_actions::batch))
+        .route("/api/keys/{id}/health", get(health::key_health))
+        .route("/api/providers/health", get(health::providers_health))
+        .route("/api/health-check/force/{id}", post(key_actions::test_one))
+        .route(
+            "/api/health-check/config",
+            get(health::get_config).put(health::put_config),
+        )
+        .route("/api/events", get(health::events))
+        .route("/api/events/recent", get(health::recent_events))
         .route("/api/providers", get(providers::list))
         .route("/api/presets", get(providers::presets))
         .route("/api/logs", get(logs::list))

@@ -1,6 +1,7 @@
 //! Key health beyond live traffic: one-click tests (`key test`, `POST /api/keys/{id}/test`)
 //! that probe a key without spending tokens, and apply what they learn to the key's live state.
 
+mod checker;
 mod probe;
 
 use std::path::{Path, PathBuf};
@@ -10,9 +11,41 @@ use keygate_store::{HealthUpdate, KeyRow, Store};
 use keygate_vault::Vault;
 use serde::{Deserialize, Serialize};
 
+pub use checker::{CONFIG_SETTING, CheckerConfig, spawn_checker, time_scale};
 pub use probe::{TestReport, apply_report, test_key};
 
-use crate::proxy::catalog::{Catalog, Clock, Registry};
+use crate::events::Event;
+use crate::proxy::catalog::{Catalog, Clock, LiveKey, LiveProvider, Registry};
+use crate::proxy::{ProxyState, WriteOp};
+
+/// Probes a key of the running engine: applies the outcome to its live state, queues its
+/// health and the check for the store, and announces a change of state.
+pub async fn probe_live(
+    proxy: &ProxyState,
+    provider: &LiveProvider,
+    key: &LiveKey,
+    deep: bool,
+) -> TestReport {
+    let before = key.runtime.health(proxy.clock.now_ms());
+    let started = Instant::now();
+    let mut report = test_key(&proxy.client, provider, key, deep, TEST_TIMEOUT).await;
+    let update = apply_report(&mut report, key, &proxy.clock, started.elapsed());
+    let _ = proxy.writer_tx.send(WriteOp::Check(report.check_row()));
+    if let Some(update) = update {
+        let _ = proxy.writer_tx.send(WriteOp::Health(update));
+        let after = key.runtime.health(proxy.clock.now_ms());
+        if before != after {
+            proxy.emit(Event::key_state(
+                &key.id,
+                &key.label,
+                &provider.name,
+                before,
+                after,
+            ));
+        }
+    }
+    report
+}
 
 /// How long one key test may take.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -68,6 +101,14 @@ pub async fn test_keys_offline(
     let updates: Vec<HealthUpdate> = results.iter().filter_map(|(_, u)| u.clone()).collect();
     store
         .write_batch(&[], &updates)
+        .map_err(|e| e.to_string())?;
+    let checks: Vec<_> = results
+        .iter()
+        .filter(|(r, _)| r.status.is_some() || r.class != "disabled")
+        .map(|(r, _)| r.check_row())
+        .collect();
+    store
+        .write_activity(&[], &checks)
         .map_err(|e| e.to_string())?;
     Ok(results.into_iter().map(|(report, _)| report).collect())
 }

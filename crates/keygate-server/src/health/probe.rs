@@ -52,6 +52,18 @@ pub struct TestReport {
 const SHOWN_MODELS: usize = 20;
 
 impl TestReport {
+    /// The report as a line of the key's check history.
+    pub fn check_row(&self) -> keygate_store::CheckRow {
+        keygate_store::CheckRow {
+            key_id: self.key_id.clone(),
+            at: self.tested_at.clone(),
+            class: self.class.to_string(),
+            status: self.status,
+            latency_ms: self.latency_ms,
+            hint: self.hint.clone(),
+        }
+    }
+
     /// The report for a key the proxy cannot use at all: disabled, or its secret is missing.
     pub fn unavailable(row: &keygate_store::KeyRow) -> Self {
         let (class, hint, state, reason) = if !row.enabled {

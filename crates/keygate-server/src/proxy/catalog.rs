@@ -72,6 +72,17 @@ const QUARANTINE_BACKOFF_MS: [u64; 4] = [60_000, 300_000, 900_000, 3_600_000];
 /// Consecutive errors that take a key out (DESIGN §5 default).
 pub const MAX_CONSECUTIVE_ERRORS: u32 = 5;
 
+/// The consecutive-error limit in force (the health checker's `max_error_count`).
+static MAX_ERRORS: AtomicU32 = AtomicU32::new(MAX_CONSECUTIVE_ERRORS);
+
+pub fn max_errors() -> u32 {
+    MAX_ERRORS.load(Ordering::Relaxed)
+}
+
+pub fn set_max_errors(n: u32) {
+    MAX_ERRORS.store(n.max(1), Ordering::Relaxed);
+}
+
 impl KeyRuntime {
     pub fn quarantine(&self, reason: HealthReason, now_ms: u64) -> u64 {
         let code = if reason == HealthReason::Quota {
@@ -168,8 +179,7 @@ impl KeyRuntime {
     pub fn available(&self, now_ms: u64) -> bool {
         let quarantined = self.quarantine_reason().is_some()
             && now_ms < self.quarantined_until_ms.load(Ordering::Relaxed);
-        let too_many_errors = self.consecutive_errors.load(Ordering::Relaxed)
-            >= MAX_CONSECUTIVE_ERRORS
+        let too_many_errors = self.consecutive_errors.load(Ordering::Relaxed) >= max_errors()
             && now_ms < self.quarantined_until_ms.load(Ordering::Relaxed);
         !quarantined && !too_many_errors && now_ms >= self.cooling_until_ms.load(Ordering::Relaxed)
     }
@@ -180,7 +190,7 @@ impl KeyRuntime {
             return (HealthState::Unhealthy, Some(reason));
         }
         let errors = self.consecutive_errors.load(Ordering::Relaxed);
-        if errors >= MAX_CONSECUTIVE_ERRORS {
+        if errors >= max_errors() {
             return (HealthState::Unhealthy, Some(HealthReason::Errors));
         }
         if now_ms < self.cooling_until_ms.load(Ordering::Relaxed) {

@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::ProxyState;
 use super::attempt::{answered, send};
 use super::auth::Caller;
-use super::catalog::{LiveKey, LiveProvider, MAX_CONSECUTIVE_ERRORS};
+use super::catalog::{LiveKey, LiveProvider, max_errors};
 use super::final_error::final_error;
 use super::ledger::{Ledger, new_request_id};
 use super::openai_error::ProxyError;
@@ -389,7 +389,7 @@ fn first_cool(proxy: &ProxyState, tiers: &[Tier]) -> Option<Duration> {
             tier.provider.keys.iter().filter_map(move |key| {
                 let runtime = &key.runtime;
                 let benched = runtime.quarantine_reason().is_some()
-                    || runtime.consecutive_errors.load(Ordering::Relaxed) >= MAX_CONSECUTIVE_ERRORS;
+                    || runtime.consecutive_errors.load(Ordering::Relaxed) >= max_errors();
                 let until = runtime.cooling_until_ms.load(Ordering::Relaxed).max(paused);
                 (!benched && until > now).then_some(until - now)
             })

@@ -101,11 +101,39 @@ impl Ledger {
             self.row.completion_tokens = Some(usage.completion_tokens);
             self.row.cached_tokens = Some(usage.cached_tokens);
         }
+        if self.row.attempts.len() > 1 {
+            announce_failover(proxy, &self.row);
+        }
         let key = self.last_key.filter(|_| served.is_some());
         let _ = proxy
             .writer_tx
             .send(WriteOp::Request(Box::new(self.row), body, key));
     }
+}
+
+/// A request that needed more than one attempt, on the event bus: what failed and who served.
+fn announce_failover(proxy: &ProxyState, row: &RequestRow) {
+    let tried: Vec<String> = row
+        .attempts
+        .iter()
+        .map(|a| format!("{}/{} ({})", a.provider, a.key_label, a.class))
+        .collect();
+    let outcome = match (&row.provider, row.error_class.as_deref()) {
+        (Some(provider), None) => format!("served by {provider}"),
+        _ => format!("failed with HTTP {}", row.status),
+    };
+    let mut event = crate::events::Event::new(
+        "failover",
+        format!(
+            "request {} for {}: {}; {outcome}",
+            row.id,
+            row.model_requested,
+            tried.join(" → ")
+        ),
+    );
+    event.provider = row.provider.clone();
+    event.key_id = row.key_id.clone();
+    proxy.emit(event);
 }
 
 /// A new request id (`req_` + 16 hex digits), also sent to the client.

@@ -167,6 +167,10 @@ impl ProxySettings {
 /// What the request path hands to the background writer.
 pub enum WriteOp {
     Health(HealthUpdate),
+    /// An event for the events table.
+    Event(keygate_store::NewEvent),
+    /// A health check or key test for the key's history.
+    Check(keygate_store::CheckRow),
     /// A finished request; `body` is a non-streamed answer whose usage the writer reads, off
     /// the request path; the key that served it gets the tokens counted against its limits.
     Request(
@@ -186,6 +190,11 @@ pub struct ProxyState {
     pub writer_tx: mpsc::UnboundedSender<WriteOp>,
     pub models: models::ModelCache,
     pub sessions: sticky::Sessions,
+    pub events: tokio::sync::broadcast::Sender<crate::events::Event>,
+    /// Flips to true when the engine starts shutting down (long-lived streams end on it).
+    stopping: tokio::sync::watch::Sender<bool>,
+    /// The health checker's configuration; changing it wakes the checker.
+    pub health_config: tokio::sync::watch::Sender<crate::health::CheckerConfig>,
 }
 
 impl ProxyState {
@@ -202,7 +211,19 @@ impl ProxyState {
             writer_tx,
             models: models::ModelCache::default(),
             sessions: sticky::Sessions::default(),
+            events: tokio::sync::broadcast::channel(crate::events::BUS_CAPACITY).0,
+            stopping: tokio::sync::watch::channel(false).0,
+            health_config: tokio::sync::watch::channel(crate::health::CheckerConfig::default()).0,
         })
+    }
+
+    /// Tells long-lived tasks and streams (checker, event streams) that the engine is stopping.
+    pub fn begin_stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     pub fn catalog(&self) -> Arc<Catalog> {

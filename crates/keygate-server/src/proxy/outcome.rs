@@ -9,8 +9,9 @@ use keygate_core::failure::{Decision, KeyEffect, ProviderEffect};
 use keygate_core::health::HealthState;
 use keygate_store::HealthUpdate;
 
-use super::catalog::{LiveKey, LiveProvider, MAX_CONSECUTIVE_ERRORS};
+use super::catalog::{LiveKey, LiveProvider, max_errors};
 use super::{ProxyState, WriteOp};
+use crate::events::Event;
 
 /// Keys of one provider that all got a 429 within this window mean the provider (or the
 /// caller's IP) is limited, not the keys.
@@ -18,7 +19,32 @@ const POOL_WIDE_429_WINDOW_MS: u64 = 10_000;
 /// How often a steadily healthy key's health row is refreshed.
 const HEALTHY_REFRESH_MS: u64 = 1_000;
 
+/// Applies one attempt's outcome; a key whose health changes because of it is announced on
+/// the event bus.
 pub fn record(
+    proxy: &ProxyState,
+    provider: &LiveProvider,
+    key: &LiveKey,
+    decision: &Decision,
+    status: Option<u16>,
+    error: Option<String>,
+    latency: Duration,
+) {
+    let before = key.runtime.health(proxy.clock.now_ms());
+    apply(proxy, provider, key, decision, status, error, latency);
+    let after = key.runtime.health(proxy.clock.now_ms());
+    if before != after {
+        proxy.emit(Event::key_state(
+            &key.id,
+            &key.label,
+            &provider.name,
+            before,
+            after,
+        ));
+    }
+}
+
+fn apply(
     proxy: &ProxyState,
     provider: &LiveProvider,
     key: &LiveKey,
@@ -56,6 +82,16 @@ pub fn record(
                     .store(resume, Ordering::Relaxed);
                 blame_key = false;
                 tracing::warn!(provider = %provider.name, "every key got 429 at once: provider paused, keys not blamed");
+                let mut event = Event::new(
+                    "provider_paused",
+                    format!(
+                        "every key of {} was rate limited at once: the provider rests for {} s, no key is blamed",
+                        provider.name,
+                        resume.saturating_sub(now).div_ceil(1000)
+                    ),
+                );
+                event.provider = Some(provider.name.clone());
+                proxy.emit(event);
                 // The pause covers every key; take back the cooldowns (and the yellow marks)
                 // that the earlier 429s of this burst put on individual keys.
                 for other in &provider.keys {
@@ -68,7 +104,7 @@ pub fn record(
             }
         }
         KeyEffect::CountError => {
-            if rt.on_error() >= MAX_CONSECUTIVE_ERRORS {
+            if rt.on_error() >= max_errors() {
                 rt.quarantined_until_ms
                     .store(now + 60_000, Ordering::Relaxed);
             }

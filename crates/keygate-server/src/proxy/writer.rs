@@ -75,8 +75,12 @@ fn write_batch(
 ) {
     let deadline = Instant::now() + GATHER;
     let mut next = Some(first);
+    let mut events = Vec::new();
+    let mut checks = Vec::new();
     loop {
         match next.take() {
+            Some(WriteOp::Event(event)) => events.push(event),
+            Some(WriteOp::Check(check)) => checks.push(check),
             Some(WriteOp::Health(update)) => {
                 // Only a key's latest health matters within one batch.
                 health.retain(|h| h.key_id != update.key_id);
@@ -99,7 +103,7 @@ fn write_batch(
             }
             None => {}
         }
-        if requests.len() + health.len() >= MAX_BATCH {
+        if requests.len() + health.len() + events.len() + checks.len() >= MAX_BATCH {
             break;
         }
         match rx.try_recv() {
@@ -119,6 +123,13 @@ fn write_batch(
     }
     requests.clear();
     health.clear();
+    if let Err(err) = store.write_activity(&events, &checks) {
+        tracing::warn!(
+            "could not save {} events and {} health checks: {err}",
+            events.len(),
+            checks.len()
+        );
+    }
 }
 
 /// Rebuilds the proxy's catalog when another connection committed since the last look.

@@ -1,0 +1,163 @@
+//! Health in the admin API: a key's health and check history, health per provider, forcing a
+//! check, the checker's configuration (changed live), and the event stream.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::Stream;
+use keygate_core::breaker::BreakerState;
+use keygate_core::health::HealthState;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::KeyView;
+use crate::health::{CONFIG_SETTING, CheckerConfig};
+use crate::{ApiError, AppState};
+
+/// `GET /api/keys/{id}/health`: the key's health and its newest checks.
+pub async fn key_health(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (row, checks) = state
+        .with_store(move |store| {
+            let row = store
+                .get_key(&id)?
+                .ok_or_else(|| ApiError::not_found("no key with that id"))?;
+            let checks = store.key_checks(&id, 50)?;
+            Ok((row, checks))
+        })
+        .await?;
+    let view = serde_json::to_value(KeyView::from(row)).unwrap_or(Value::Null);
+    Ok(Json(json!({
+        "key_id": view["id"],
+        "label": view["label"],
+        "health": view["health"],
+        "checks": checks,
+    })))
+}
+
+/// `GET /api/providers/health`: per provider, its keys by state and its circuit breaker.
+pub async fn providers_health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let rows = state.with_store(|store| Ok(store.list_keys()?)).await?;
+    let proxy = state.proxy();
+    let catalog = proxy.catalog();
+    let now = proxy.clock.now_ms();
+    let mut providers: Vec<String> = rows.iter().map(|r| r.provider.clone()).collect();
+    providers.sort();
+    providers.dedup();
+    let list: Vec<Value> = providers
+        .into_iter()
+        .map(|name| {
+            let mut counts = json!({ "healthy": 0, "degraded": 0, "unhealthy": 0, "unknown": 0, "disabled": 0 });
+            for row in rows.iter().filter(|r| r.provider == name) {
+                let state = if row.enabled {
+                    row.health.state
+                } else {
+                    HealthState::Disabled
+                };
+                if let Some(n) = counts.get_mut(state.as_str()) {
+                    *n = json!(n.as_u64().unwrap_or(0) + 1);
+                }
+            }
+            let live = catalog.provider(&name);
+            let breaker = live
+                .and_then(|p| p.runtime.breaker.lock().ok().map(|b| b.state(now)))
+                .map(|s| match s {
+                    BreakerState::Closed => "closed",
+                    BreakerState::Open => "open",
+                    BreakerState::HalfOpen => "half_open",
+                });
+            let paused_ms = live
+                .map(|p| {
+                    p.runtime
+                        .paused_until_ms
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        .saturating_sub(now)
+                })
+                .unwrap_or(0);
+            json!({ "provider": name, "keys": counts, "breaker": breaker, "paused_for_ms": paused_ms })
+        })
+        .collect();
+    Ok(Json(json!({ "providers": list })))
+}
+
+/// `GET /api/health-check/config`.
+pub async fn get_config(State(state): State<AppState>) -> Json<CheckerConfig> {
+    Json(state.proxy().health_config.borrow().clone())
+}
+
+/// `PUT /api/health-check/config`: validated, saved, and in force at once.
+pub async fn put_config(
+    State(state): State<AppState>,
+    body: Result<Json<CheckerConfig>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<CheckerConfig>, ApiError> {
+    let Json(config) = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_config",
+            format!(
+                "the body must be {{enabled, interval_minutes, max_error_count, retry_after_minutes}}: {}",
+                e.body_text()
+            ),
+        )
+    })?;
+    let problems = config.problems();
+    if !problems.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_config",
+            problems.join("; "),
+        ));
+    }
+    let saved = config.clone();
+    state
+        .with_store(move |store| Ok(store.set_setting(CONFIG_SETTING, &saved)?))
+        .await?;
+    crate::proxy::catalog::set_max_errors(config.max_error_count);
+    state.proxy().health_config.send_replace(config.clone());
+    Ok(Json(config))
+}
+
+/// `GET /api/events`: server-sent events as they happen (`event:` is the kind, `data:` the
+/// event as JSON). Ends when the engine stops.
+pub async fn events(
+    State(state): State<AppState>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let proxy = state.proxy();
+    let receiver = proxy.subscribe();
+    let stopping = proxy.stopping();
+    let stream = futures_util::stream::unfold(
+        (receiver, stopping),
+        |(mut receiver, mut stopping)| async move {
+            loop {
+                let next = tokio::select! {
+                    next = receiver.recv() => next,
+                    _ = stopping.wait_for(|s| *s) => return None,
+                };
+                match next {
+                    Ok(event) => {
+                        let data = serde_json::to_string(&event).unwrap_or_default();
+                        let sse = SseEvent::default().event(event.kind).data(data);
+                        return Some((Ok(sse), (receiver, stopping)));
+                    }
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// `GET /api/events/recent`: the newest saved events.
+pub async fn recent_events(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let events = state
+        .with_store(|store| Ok(store.recent_events(200)?))
+        .await?;
+    Ok(Json(json!({ "events": events })))
+}

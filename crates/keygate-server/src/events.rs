@@ -1,0 +1,90 @@
+//! The event bus: key state changes, failovers, provider pauses (budget alerts later). Every
+//! event goes to live subscribers (`GET /api/events`, server-sent events) and to the events
+//! table through the background writer.
+
+use chrono::{SecondsFormat, Utc};
+use keygate_core::health::{HealthReason, HealthState};
+use keygate_store::NewEvent;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::proxy::{ProxyState, WriteOp};
+
+/// Buffered events per subscriber before a slow one starts missing some.
+pub const BUS_CAPACITY: usize = 256;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// `key_state_changed`, `failover`, `provider_paused`.
+    pub kind: &'static str,
+    pub at: String,
+    pub key_id: Option<String>,
+    pub key_label: Option<String>,
+    pub provider: Option<String>,
+    /// For key state changes: the new state and why.
+    pub state: Option<HealthState>,
+    pub reason: Option<HealthReason>,
+    pub previous: Option<HealthState>,
+    /// One line for people; never holds a secret.
+    pub message: String,
+}
+
+impl Event {
+    pub fn new(kind: &'static str, message: String) -> Self {
+        Self {
+            kind,
+            at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            key_id: None,
+            key_label: None,
+            provider: None,
+            state: None,
+            reason: None,
+            previous: None,
+            message,
+        }
+    }
+
+    /// A key moved from one state to another.
+    pub fn key_state(
+        key_id: &str,
+        label: &str,
+        provider: &str,
+        from: (HealthState, Option<HealthReason>),
+        to: (HealthState, Option<HealthReason>),
+    ) -> Self {
+        let why =
+            to.1.map(|r| format!(" ({})", r.describe()))
+                .unwrap_or_default();
+        Self {
+            key_id: Some(key_id.to_string()),
+            key_label: Some(label.to_string()),
+            provider: Some(provider.to_string()),
+            state: Some(to.0),
+            reason: to.1,
+            previous: Some(from.0),
+            ..Self::new(
+                "key_state_changed",
+                format!("key {label:?} of {provider} is now {}{why}", to.0),
+            )
+        }
+    }
+}
+
+impl ProxyState {
+    /// Publishes an event to subscribers and queues it for the events table.
+    pub fn emit(&self, event: Event) {
+        let row = NewEvent {
+            at: event.at.clone(),
+            kind: event.kind.to_string(),
+            key_id: event.key_id.clone(),
+            provider: event.provider.clone(),
+            message: event.message.clone(),
+        };
+        let _ = self.events.send(event);
+        let _ = self.writer_tx.send(WriteOp::Event(row));
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+}
