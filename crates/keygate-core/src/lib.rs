@@ -8,6 +8,7 @@ pub mod breaker;
 pub mod failure;
 pub mod fingerprint;
 pub mod health;
+pub mod health_machine;
 pub mod import;
 pub mod key;
 pub mod limits;

@@ -72,10 +72,11 @@ pub async fn batch(
             let reset = state
                 .with_store(move |store| Ok(store.reset_keys(&ids, false)?))
                 .await?;
-            let catalog = state.proxy().catalog();
+            let proxy = state.proxy();
+            let catalog = proxy.catalog();
             for key in catalog.providers.iter().flat_map(|p| p.keys.iter()) {
                 if reset.contains(&key.id) {
-                    key.runtime.reset();
+                    key.runtime.reset(proxy.clock.now_ms());
                 }
             }
             Ok(Json(json!({ "action": "reset", "ids": reset })))

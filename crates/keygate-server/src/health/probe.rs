@@ -8,6 +8,7 @@ use axum::http::HeaderMap;
 use chrono::{Local, Utc};
 use keygate_core::failure::{FailureClass, KeyEffect, UpstreamOutcome, classify};
 use keygate_core::health::{HealthReason, HealthState};
+use keygate_core::health_machine::Signal;
 use keygate_core::probe::{Headroom, hint, model_ids, models_path, probe_is_conclusive};
 use keygate_core::provider::ProviderKind;
 use keygate_store::HealthUpdate;
@@ -192,20 +193,13 @@ pub fn apply_report(
         let rt = &key.runtime;
         match (class, classify(&outcome).key) {
             (FailureClass::Success, _) => {
-                rt.on_success(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+                rt.on_success(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX), now);
             }
-            (FailureClass::Auth, _) => {
-                rt.on_error();
-                rt.quarantine(HealthReason::Auth, now);
-            }
-            (FailureClass::Quota, _) => {
-                rt.on_error();
-                rt.quarantine(HealthReason::Quota, now);
-            }
+            (FailureClass::Auth, _) => rt.quarantine(HealthReason::Auth, now),
+            (FailureClass::Quota, _) => rt.quarantine(HealthReason::Quota, now),
             (FailureClass::RateLimited, KeyEffect::Cool(wait)) => {
                 let until = now + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX / 2);
-                rt.cooling_until_ms
-                    .fetch_max(until, std::sync::atomic::Ordering::Relaxed);
+                rt.signal(Signal::Cool { until_ms: until }, now);
             }
             _ => {}
         }

@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use keygate_core::breaker::{BreakerConfig, CircuitBreaker};
 use keygate_core::health::{HealthReason, HealthState};
+use keygate_core::health_machine::{KeyHealth, Signal};
 use keygate_core::key::KeyLimits;
 use keygate_core::limits::Limiter;
 use keygate_core::provider::ProviderKind;
@@ -40,24 +42,14 @@ impl Clock {
     }
 }
 
-/// Quarantine reasons stored in [`KeyRuntime::quarantine_reason`].
-const NOT_QUARANTINED: u32 = 0;
-const QUARANTINE_AUTH: u32 = 1;
-const QUARANTINE_QUOTA: u32 = 2;
-
-/// A key's live state. Atomics only: the request path never takes a lock for a key.
+/// A key's live state: its health (the pure machine's value, [`KeyHealth`], behind an atomic
+/// pointer, replaced as a whole on every change) and counters. The request path never takes a
+/// lock for a key.
 #[derive(Debug, Default)]
 pub struct KeyRuntime {
-    pub cooling_until_ms: AtomicU64,
-    quarantine_reason: AtomicU32,
-    pub quarantined_until_ms: AtomicU64,
-    /// How many quarantines in a row (for the backoff: 1 m, 5 m, 15 m, 1 h).
-    pub quarantine_count: AtomicU32,
-    pub consecutive_errors: AtomicU32,
-    pub consecutive_successes: AtomicU32,
+    health: ArcSwap<KeyHealth>,
     pub uses: AtomicU64,
     pub latency_us: AtomicU64,
-    pub last_429_ms: AtomicU64,
     /// When a success last reached the health writer (ms), to refresh steady keys sparingly.
     pub health_saved_ms: AtomicU64,
     /// Requests and tokens against the key's local limits (`--rpm`, `--tpm`, `--rpd`).
@@ -67,8 +59,6 @@ pub struct KeyRuntime {
     upstream_remaining: AtomicU64,
 }
 
-/// Backoff for a quarantined key before traffic may try it again.
-const QUARANTINE_BACKOFF_MS: [u64; 4] = [60_000, 300_000, 900_000, 3_600_000];
 /// Consecutive errors that take a key out (DESIGN §5 default).
 pub const MAX_CONSECUTIVE_ERRORS: u32 = 5;
 
@@ -84,35 +74,29 @@ pub fn set_max_errors(n: u32) {
 }
 
 impl KeyRuntime {
-    pub fn quarantine(&self, reason: HealthReason, now_ms: u64) -> u64 {
-        let code = if reason == HealthReason::Quota {
-            QUARANTINE_QUOTA
-        } else {
-            QUARANTINE_AUTH
-        };
-        let n = self.quarantine_count.fetch_add(1, Ordering::Relaxed) as usize;
-        let until = now_ms + QUARANTINE_BACKOFF_MS[n.min(QUARANTINE_BACKOFF_MS.len() - 1)];
-        self.quarantine_reason.store(code, Ordering::Relaxed);
-        self.quarantined_until_ms.store(until, Ordering::Relaxed);
-        until
+    /// The key's health now (a consistent snapshot).
+    pub fn snapshot(&self) -> Arc<KeyHealth> {
+        self.health.load_full()
+    }
+
+    /// Moves the key's health by `signal` (compare-and-swap; concurrent signals all apply).
+    pub fn signal(&self, signal: Signal, now_ms: u64) {
+        let max = max_errors();
+        self.health
+            .rcu(|current| Arc::new(current.apply(signal, now_ms, max)));
+    }
+
+    /// Benches the key (auth or quota) with its backoff.
+    pub fn quarantine(&self, reason: HealthReason, now_ms: u64) {
+        self.signal(Signal::Bench(reason), now_ms);
     }
 
     pub fn quarantine_reason(&self) -> Option<HealthReason> {
-        match self.quarantine_reason.load(Ordering::Relaxed) {
-            QUARANTINE_AUTH => Some(HealthReason::Auth),
-            QUARANTINE_QUOTA => Some(HealthReason::Quota),
-            _ => None,
-        }
+        self.health.load().bench_reason
     }
 
-    pub fn on_success(&self, latency_us: u64) {
-        self.consecutive_errors.store(0, Ordering::Relaxed);
-        self.consecutive_successes.fetch_add(1, Ordering::Relaxed);
-        self.quarantine_reason
-            .store(NOT_QUARANTINED, Ordering::Relaxed);
-        self.quarantined_until_ms.store(0, Ordering::Relaxed);
-        self.quarantine_count.store(0, Ordering::Relaxed);
-        self.cooling_until_ms.store(0, Ordering::Relaxed);
+    pub fn on_success(&self, latency_us: u64, now_ms: u64) {
+        self.signal(Signal::Success, now_ms);
         // Exponentially weighted: new = old * 7/8 + sample / 8 (first sample taken as is).
         let old = self.latency_us.load(Ordering::Relaxed);
         let new = if old == 0 {
@@ -158,48 +142,19 @@ impl KeyRuntime {
     }
 
     /// Forgets every failure, cooldown and quarantine (`key reset`).
-    pub fn reset(&self) {
-        self.quarantine_reason
-            .store(NOT_QUARANTINED, Ordering::Relaxed);
-        self.quarantined_until_ms.store(0, Ordering::Relaxed);
-        self.quarantine_count.store(0, Ordering::Relaxed);
-        self.cooling_until_ms.store(0, Ordering::Relaxed);
-        self.consecutive_errors.store(0, Ordering::Relaxed);
-        self.consecutive_successes.store(0, Ordering::Relaxed);
-        self.last_429_ms.store(0, Ordering::Relaxed);
-    }
-
-    pub fn on_error(&self) -> u32 {
-        self.consecutive_successes.store(0, Ordering::Relaxed);
-        self.consecutive_errors.fetch_add(1, Ordering::Relaxed) + 1
+    pub fn reset(&self, now_ms: u64) {
+        self.signal(Signal::Reset, now_ms);
     }
 
     /// Whether the key may be tried at `now_ms`. A quarantine expires into a trial by traffic,
     /// so a key benched for a transient reason comes back by itself.
     pub fn available(&self, now_ms: u64) -> bool {
-        let quarantined = self.quarantine_reason().is_some()
-            && now_ms < self.quarantined_until_ms.load(Ordering::Relaxed);
-        let too_many_errors = self.consecutive_errors.load(Ordering::Relaxed) >= max_errors()
-            && now_ms < self.quarantined_until_ms.load(Ordering::Relaxed);
-        !quarantined && !too_many_errors && now_ms >= self.cooling_until_ms.load(Ordering::Relaxed)
+        self.health.load().available(now_ms, max_errors())
     }
 
     /// The health state this runtime implies, for the store and the UI.
     pub fn health(&self, now_ms: u64) -> (HealthState, Option<HealthReason>) {
-        if let Some(reason) = self.quarantine_reason() {
-            return (HealthState::Unhealthy, Some(reason));
-        }
-        let errors = self.consecutive_errors.load(Ordering::Relaxed);
-        if errors >= max_errors() {
-            return (HealthState::Unhealthy, Some(HealthReason::Errors));
-        }
-        if now_ms < self.cooling_until_ms.load(Ordering::Relaxed) {
-            return (HealthState::Degraded, Some(HealthReason::RateLimited));
-        }
-        if errors > 0 {
-            return (HealthState::Degraded, Some(HealthReason::Errors));
-        }
-        (HealthState::Healthy, None)
+        self.health.load().state(now_ms, max_errors())
     }
 }
 

@@ -43,7 +43,7 @@ pub fn final_error(
                 let cooling: Vec<u64> = p
                     .keys
                     .iter()
-                    .map(|k| k.runtime.cooling_until_ms.load(Ordering::Relaxed))
+                    .map(|k| k.runtime.snapshot().cooling_until_ms)
                     .filter(|&until| until > now)
                     .collect();
                 if let Some(first) = cooling.iter().min() {

@@ -387,10 +387,10 @@ fn first_cool(proxy: &ProxyState, tiers: &[Tier]) -> Option<Duration> {
                 .paused_until_ms
                 .load(Ordering::Relaxed);
             tier.provider.keys.iter().filter_map(move |key| {
-                let runtime = &key.runtime;
-                let benched = runtime.quarantine_reason().is_some()
-                    || runtime.consecutive_errors.load(Ordering::Relaxed) >= max_errors();
-                let until = runtime.cooling_until_ms.load(Ordering::Relaxed).max(paused);
+                let health = key.runtime.snapshot();
+                let benched =
+                    health.bench_reason.is_some() || health.consecutive_errors >= max_errors();
+                let until = health.cooling_until_ms.max(paused);
                 (!benched && until > now).then_some(until - now)
             })
         })

@@ -7,9 +7,10 @@ use std::time::Duration;
 use chrono::{SecondsFormat, Utc};
 use keygate_core::failure::{Decision, KeyEffect, ProviderEffect};
 use keygate_core::health::HealthState;
+use keygate_core::health_machine::Signal;
 use keygate_store::HealthUpdate;
 
-use super::catalog::{LiveKey, LiveProvider, max_errors};
+use super::catalog::{LiveKey, LiveProvider};
 use super::{ProxyState, WriteOp};
 use crate::events::Event;
 
@@ -59,21 +60,19 @@ fn apply(
     let was_healthy = rt.health(now) == (HealthState::Healthy, None);
     let mut blame_key = true;
     match decision.key {
-        KeyEffect::Reset => rt.on_success(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX)),
-        KeyEffect::Nothing => blame_key = false,
-        KeyEffect::Quarantine(reason) => {
-            rt.on_error();
-            rt.quarantine(reason, now);
+        KeyEffect::Reset => {
+            rt.on_success(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX), now)
         }
+        KeyEffect::Nothing => blame_key = false,
+        KeyEffect::Quarantine(reason) => rt.quarantine(reason, now),
         KeyEffect::Cool(wait) => {
             let until = now + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX / 2);
-            rt.cooling_until_ms.fetch_max(until, Ordering::Relaxed);
-            rt.last_429_ms.store(now.max(1), Ordering::Relaxed);
+            rt.signal(Signal::Cool { until_ms: until }, now);
             if pool_wide_rate_limit(provider, now) {
                 let resume = provider
                     .keys
                     .iter()
-                    .map(|k| k.runtime.cooling_until_ms.load(Ordering::Relaxed))
+                    .map(|k| k.runtime.snapshot().cooling_until_ms)
                     .min()
                     .unwrap_or(until);
                 provider
@@ -95,20 +94,14 @@ fn apply(
                 // The pause covers every key; take back the cooldowns (and the yellow marks)
                 // that the earlier 429s of this burst put on individual keys.
                 for other in &provider.keys {
-                    other.runtime.cooling_until_ms.store(0, Ordering::Relaxed);
-                    other.runtime.last_429_ms.store(0, Ordering::Relaxed);
+                    other.runtime.signal(Signal::WithdrawCooling, now);
                     if other.id != key.id {
                         send_health(proxy, other, None, None, false, now);
                     }
                 }
             }
         }
-        KeyEffect::CountError => {
-            if rt.on_error() >= max_errors() {
-                rt.quarantined_until_ms
-                    .store(now + 60_000, Ordering::Relaxed);
-            }
-        }
+        KeyEffect::CountError => rt.signal(Signal::Error, now),
     }
     if let Ok(mut breaker) = provider.runtime.breaker.lock() {
         match decision.provider {
@@ -169,14 +162,15 @@ pub fn health_update(
             + chrono::Duration::milliseconds(i64::try_from(ms_from_now).unwrap_or(i64::MAX / 2)))
         .to_rfc3339_opts(SecondsFormat::Secs, true)
     };
-    let cooling = rt.cooling_until_ms.load(Ordering::Relaxed);
-    let quarantined = rt.quarantined_until_ms.load(Ordering::Relaxed);
+    let health = rt.snapshot();
+    let cooling = health.cooling_until_ms;
+    let quarantined = health.benched_until_ms;
     HealthUpdate {
         key_id: key.id.clone(),
         state: state.as_str().to_string(),
         reason: reason.map(|r| r.as_str().to_string()),
-        consecutive_errors: i64::from(rt.consecutive_errors.load(Ordering::Relaxed)),
-        consecutive_successes: i64::from(rt.consecutive_successes.load(Ordering::Relaxed)),
+        consecutive_errors: i64::from(health.consecutive_errors),
+        consecutive_successes: i64::from(health.consecutive_successes),
         last_status: status.map(i64::from),
         last_error: error.map(|e| scrub(&e, key.secret.expose())),
         at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -190,7 +184,7 @@ pub fn health_update(
 fn pool_wide_rate_limit(provider: &LiveProvider, now: u64) -> bool {
     provider.keys.len() > 1
         && provider.keys.iter().all(|k| {
-            let at = k.runtime.last_429_ms.load(Ordering::Relaxed);
+            let at = k.runtime.snapshot().last_429_ms;
             at > 0 && now.saturating_sub(at) <= POOL_WIDE_429_WINDOW_MS
         })
 }
