@@ -93,6 +93,8 @@ impl FakeUpstream {
             .route("/openai/v1/responses", post(responses))
             .route("/v1beta/openai/chat/completions", post(chat))
             .route("/v1beta/models/{model_action}", post(gemini))
+            .route("/v1beta/models", axum::routing::get(gemini_models))
+            .route("/openai/models", axum::routing::get(models))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -412,6 +414,23 @@ async fn embeddings(
         "usage": { "prompt_tokens": 4, "total_tokens": 4 },
     }))
     .into_response()
+}
+
+/// Gemini's native model list (`models[].name` with a `models/` prefix).
+async fn gemini_models(
+    State(shared): State<Arc<Mutex<Shared>>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let (behaviour, _) = note(&shared, "/v1beta/models", &uri, &headers, &Bytes::new());
+    if let Some(response) = fault(&behaviour).await {
+        return response;
+    }
+    let models: Vec<Value> = FAKE_MODELS
+        .iter()
+        .map(|id| json!({ "name": format!("models/{id}"), "displayName": id }))
+        .collect();
+    axum::Json(json!({ "models": models })).into_response()
 }
 
 /// The models every fake provider lists.

@@ -320,3 +320,73 @@ async fn api_tests_one_key_and_batches_run_concurrently() {
     let stderr = served.stop();
     assert!(!stderr.contains("sk-fake-kt-api"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_provider_kind_is_probed_its_own_way() {
+    let fake = FakeUpstream::start().await;
+    let root = format!("http://{}", fake.addr);
+    let kinds = [
+        ("anthropic", root.clone(), "sk-ant-fake-kt-00000000000001", "x-api-key"),
+        ("gemini", format!("{root}/v1beta"), "AIza-fake-kt-0000000000000001", "x-goog-api-key"),
+        ("azure", root.clone(), "azure-fake-kt-000000000000001", "api-key"),
+        ("openai", format!("{root}/v1"), "sk-fake-kt-openai-00000000001", "authorization"),
+    ];
+    for (_, _, secret, _) in &kinds {
+        fake.set(secret, Behaviour::Ok);
+    }
+    let setup: Vec<(String, String, String)> = kinds
+        .iter()
+        .map(|(k, b, s, _)| (k.to_string(), b.clone(), s.to_string()))
+        .collect();
+    let (env, secrets) = tokio::task::spawn_blocking(move || {
+        let env = TestEnv::new();
+        let mut secrets = Vec::new();
+        for (kind, base, secret) in &setup {
+            let name = format!("my{kind}");
+            secrets.extend(Served::provider_of_kind(
+                &env,
+                &name,
+                kind,
+                base,
+                0,
+                &[key(kind, secret)],
+            ));
+        }
+        (env, secrets)
+    })
+    .await
+    .expect("setup");
+    let out = run_with(&env, &secrets, &["--json", "key", "test", "--all"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(reports.len(), 4);
+    for report in &reports {
+        assert_eq!(report["ok"], true, "{report}");
+        assert_eq!(report["models"], json!(["fake-model-a", "fake-model-b"]), "{report}");
+    }
+    let received = fake.received();
+    for (kind, _, secret, header) in kinds {
+        let request = received
+            .iter()
+            .find(|r| r.key == secret)
+            .unwrap_or_else(|| panic!("{kind} was not probed"));
+        let sent = request
+            .headers
+            .get(header)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(sent.ends_with(secret), "{kind}: key not in {header}");
+        assert!(!request.uri.contains(secret), "{kind}: key in the URL");
+        if kind == "anthropic" {
+            assert!(request.headers.get("anthropic-version").is_some());
+        }
+        if kind == "azure" {
+            assert!(request.uri.starts_with("/openai/models?api-version="), "{}", request.uri);
+        }
+    }
+}
