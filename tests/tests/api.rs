@@ -41,6 +41,7 @@ fn state() -> (tempfile::TempDir, AppState) {
             daily_budget_micros: Some(2_500_000),
             ..KeyLimits::default()
         },
+        expires_at: None,
     };
     store.insert_keys(&[provider], &[key]).expect("seed");
     let (health_tx, _health_rx) = tokio::sync::mpsc::unbounded_channel();

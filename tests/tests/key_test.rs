@@ -326,10 +326,30 @@ async fn every_provider_kind_is_probed_its_own_way() {
     let fake = FakeUpstream::start().await;
     let root = format!("http://{}", fake.addr);
     let kinds = [
-        ("anthropic", root.clone(), "sk-ant-fake-kt-00000000000001", "x-api-key"),
-        ("gemini", format!("{root}/v1beta"), "AIza-fake-kt-0000000000000001", "x-goog-api-key"),
-        ("azure", root.clone(), "azure-fake-kt-000000000000001", "api-key"),
-        ("openai", format!("{root}/v1"), "sk-fake-kt-openai-00000000001", "authorization"),
+        (
+            "anthropic",
+            root.clone(),
+            "sk-ant-fake-kt-00000000000001",
+            "x-api-key",
+        ),
+        (
+            "gemini",
+            format!("{root}/v1beta"),
+            "AIza-fake-kt-0000000000000001",
+            "x-goog-api-key",
+        ),
+        (
+            "azure",
+            root.clone(),
+            "azure-fake-kt-000000000000001",
+            "api-key",
+        ),
+        (
+            "openai",
+            format!("{root}/v1"),
+            "sk-fake-kt-openai-00000000001",
+            "authorization",
+        ),
     ];
     for (_, _, secret, _) in &kinds {
         fake.set(secret, Behaviour::Ok);
@@ -367,7 +387,11 @@ async fn every_provider_kind_is_probed_its_own_way() {
     assert_eq!(reports.len(), 4);
     for report in &reports {
         assert_eq!(report["ok"], true, "{report}");
-        assert_eq!(report["models"], json!(["fake-model-a", "fake-model-b"]), "{report}");
+        assert_eq!(
+            report["models"],
+            json!(["fake-model-a", "fake-model-b"]),
+            "{report}"
+        );
     }
     let received = fake.received();
     for (kind, _, secret, header) in kinds {
@@ -386,7 +410,11 @@ async fn every_provider_kind_is_probed_its_own_way() {
             assert!(request.headers.get("anthropic-version").is_some());
         }
         if kind == "azure" {
-            assert!(request.uri.starts_with("/openai/models?api-version="), "{}", request.uri);
+            assert!(
+                request.uri.starts_with("/openai/models?api-version="),
+                "{}",
+                request.uri
+            );
         }
     }
 }

@@ -157,3 +157,111 @@ fn settings_are_validated_and_listed() {
     assert_eq!(wait["value"], 2500);
     assert_eq!(wait["default"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_key_is_red_and_never_used_and_a_near_expiry_is_flagged() {
+    let fake = FakeUpstream::start().await;
+    let (old, new) = (
+        "sk-fake-expired-00000000000001",
+        "sk-fake-fresh-000000000000001",
+    );
+    fake.set(old, Behaviour::Ok);
+    fake.set(new, Behaviour::Ok);
+    let base_url = fake.base_url();
+    let served = tokio::task::spawn_blocking(move || {
+        let env = keygate_tests::TestEnv::new();
+        let mut secrets = keygate_tests::served::Served::provider(
+            &env,
+            "fake",
+            &base_url,
+            0,
+            &[prio("fresh", new, 1)],
+        );
+        let soon = (chrono::Utc::now() + chrono::Duration::days(3))
+            .format("%Y-%m-%d")
+            .to_string();
+        for (label, expires, var, secret) in [
+            ("old", "2020-01-01", "KG_TEST_OLD", old),
+            (
+                "soon",
+                soon.as_str(),
+                "KG_TEST_SOON",
+                "sk-fake-soon-0000000000000001",
+            ),
+        ] {
+            let out = env
+                .keygate()
+                .args([
+                    "key",
+                    "add",
+                    "--provider",
+                    "fake",
+                    "--label",
+                    label,
+                    "--priority",
+                    "0",
+                    "--expires",
+                    expires,
+                    "--secret-env",
+                    var,
+                ])
+                .env(var, secret)
+                .output()
+                .expect("key add");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            secrets.push((var.to_string(), secret.to_string()));
+        }
+        let out = env
+            .keygate()
+            .args([
+                "key",
+                "add",
+                "--provider",
+                "fake",
+                "--expires",
+                "someday",
+                "--secret-env",
+                "X",
+            ])
+            .env("X", "sk-fake-never-000000000000001")
+            .output()
+            .expect("key add");
+        assert_eq!(out.status.code(), Some(2), "a bad date is a usage error");
+        keygate_tests::served::Served::start(env, secrets)
+    })
+    .await
+    .expect("serve");
+
+    let listed: Vec<Value> =
+        serde_json::from_str(&served.env.ok(&["--json", "key", "list"], "")).expect("json");
+    let by = |label: &str| {
+        listed
+            .iter()
+            .find(|k| k["label"] == label)
+            .cloned()
+            .expect("key")
+    };
+    assert_eq!(by("old")["health"]["state"], "unhealthy");
+    assert_eq!(by("old")["health"]["reason"], "expired");
+    assert_eq!(by("old")["expiry"], "expired");
+    assert_eq!(by("soon")["expiry"], "soon");
+    assert_eq!(by("soon")["expires_in_days"], 3, "{}", by("soon"));
+    assert_eq!(by("fresh")["expiry"], "valid");
+
+    fake.set("sk-fake-soon-0000000000000001", Behaviour::Unauthorized);
+    for _ in 0..3 {
+        let response = post(&served, "/v1/chat/completions", &chat(false)).await;
+        assert_eq!(response.status(), 200);
+        assert_ne!(
+            header(&response, "x-keygate-key"),
+            "old",
+            "an expired key is never used"
+        );
+    }
+    assert!(fake.keys_tried().iter().all(|k| k != old));
+    served.stop();
+}

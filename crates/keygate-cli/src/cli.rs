@@ -174,6 +174,10 @@ pub struct KeyAddArgs {
     pub priority: i64,
     #[arg(long, default_value_t = 1)]
     pub weight: i64,
+    /// When the key stops working: a date (2026-12-31, the end of that day, UTC) or an RFC
+    /// 3339 time. KeyGate warns 7 days ahead and never uses it afterwards.
+    #[arg(long)]
+    pub expires: Option<String>,
     #[arg(long)]
     pub rpm: Option<u32>,
     #[arg(long)]

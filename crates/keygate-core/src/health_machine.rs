@@ -115,6 +115,54 @@ impl KeyHealth {
     }
 }
 
+/// Days before a key's expiry date when KeyGate starts warning.
+pub const EXPIRY_WARNING_DAYS: i64 = 7;
+
+/// Where a key stands against its expiry date (unix seconds, wall clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// No date, or more than [`EXPIRY_WARNING_DAYS`] away.
+    Valid,
+    /// Expires within the warning window; `days_left` rounds up (0: later today).
+    Soon { days_left: i64 },
+    /// Past its date: red (`expired`), never used by the proxy.
+    Expired,
+}
+
+pub fn expiry(expires_at: Option<i64>, now: i64) -> Expiry {
+    let Some(at) = expires_at else {
+        return Expiry::Valid;
+    };
+    if now >= at {
+        return Expiry::Expired;
+    }
+    let left = at - now;
+    if left <= EXPIRY_WARNING_DAYS * 86_400 {
+        Expiry::Soon {
+            days_left: left / 86_400,
+        }
+    } else {
+        Expiry::Valid
+    }
+}
+
+/// Reads an expiry given by a user: `YYYY-MM-DD` (the end of that day, UTC) or an RFC 3339
+/// time; returns unix seconds.
+pub fn parse_expiry(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let end = date
+            .and_hms_opt(23, 59, 59)
+            .ok_or_else(|| format!("invalid date {text:?}"))?;
+        return Ok(end.and_utc().timestamp());
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp())
+        .map_err(|_| {
+            format!("invalid expiry {text:?}: write a date like 2026-12-31 or an RFC 3339 time")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,6 +310,27 @@ mod tests {
             .apply(Signal::Error, T0, 2)
             .apply(Signal::Error, T0, 2);
         assert_eq!(two.state(T0, 2).0, HealthState::Unhealthy);
+    }
+
+    #[test]
+    fn expiry_warns_seven_days_ahead_then_expires() {
+        let at = parse_expiry("2026-12-31").expect("date");
+        assert_eq!(
+            chrono::DateTime::from_timestamp(at, 0)
+                .expect("t")
+                .to_rfc3339(),
+            "2026-12-31T23:59:59+00:00"
+        );
+        assert_eq!(expiry(None, at), Expiry::Valid);
+        assert_eq!(expiry(Some(at), at - 8 * 86_400), Expiry::Valid);
+        assert_eq!(
+            expiry(Some(at), at - 7 * 86_400),
+            Expiry::Soon { days_left: 7 }
+        );
+        assert_eq!(expiry(Some(at), at - 3600), Expiry::Soon { days_left: 0 });
+        assert_eq!(expiry(Some(at), at), Expiry::Expired);
+        assert!(parse_expiry("2026-12-31T10:00:00+02:00").is_ok());
+        assert!(parse_expiry("next tuesday").is_err());
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub struct NewKey {
     pub priority: i64,
     pub weight: i64,
     pub limits: KeyLimits,
+    /// When the key stops working (RFC 3339), if the user knows.
+    pub expires_at: Option<String>,
 }
 
 /// A stored key with its provider and health.
@@ -38,6 +40,8 @@ pub struct KeyRow {
     pub limits: KeyLimits,
     pub enabled: bool,
     pub created_at: String,
+    pub expires_at: Option<String>,
+    /// The effective health: `expired` (red) once past `expires_at`, `disabled` when off.
     pub health: KeyHealthRow,
 }
 
@@ -60,7 +64,7 @@ pub struct KeyHealthRow {
 const SELECT: &str = "SELECT k.id, p.name, p.kind, k.label, k.fingerprint, k.secret_ref, k.tags, k.priority, \
      k.weight, k.rpm, k.tpm, k.rpd, k.daily_budget_micros, k.enabled, k.created_at, \
      h.state, h.reason, h.consecutive_errors, h.consecutive_successes, h.last_error, h.last_status, \
-     h.last_checked_at, h.last_success_at, h.next_retry_at, h.cooldown_until \
+     h.last_checked_at, h.last_success_at, h.next_retry_at, h.cooldown_until, k.expires_at \
      FROM keys k JOIN providers p ON p.id = k.provider_id LEFT JOIN key_health h ON h.key_id = k.id";
 
 impl Store {
@@ -217,7 +221,7 @@ fn insert_key_tx(tx: &Transaction<'_>, key: &NewKey, now: &str) -> Result<(), St
     let tags = serde_json::to_string(&key.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     tx.execute(
         "INSERT INTO keys (id, provider_id, label, fingerprint, secret_ref, tags, priority, weight, rpm, tpm, rpd, \
-         daily_budget_micros, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
+         daily_budget_micros, created_at, updated_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)",
         params![
             key.id,
             provider,
@@ -231,7 +235,8 @@ fn insert_key_tx(tx: &Transaction<'_>, key: &NewKey, now: &str) -> Result<(), St
             key.limits.tpm,
             key.limits.rpd,
             key.limits.daily_budget_micros,
-            now
+            now,
+            key.expires_at
         ],
     )?;
     tx.execute("INSERT INTO key_health (key_id) VALUES (?1)", [&key.id])?;
@@ -261,6 +266,25 @@ fn require_keys(tx: &Transaction<'_>, ids: &[String]) -> Result<(), StoreError> 
 fn read_row(row: &Row<'_>) -> rusqlite::Result<KeyRow> {
     let enabled: bool = row.get(13)?;
     let stored_state: Option<HealthState> = parse_column(row, 15)?;
+    let expires_at: Option<String> = row.get(25)?;
+    let expired = expires_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .is_some_and(|t| t <= chrono::Utc::now());
+    let mut row = read_fields(row, enabled, stored_state, expires_at)?;
+    if expired && row.enabled {
+        row.health.state = HealthState::Unhealthy;
+        row.health.reason = Some(keygate_core::health::HealthReason::Expired);
+    }
+    Ok(row)
+}
+
+fn read_fields(
+    row: &Row<'_>,
+    enabled: bool,
+    stored_state: Option<HealthState>,
+    expires_at: Option<String>,
+) -> rusqlite::Result<KeyRow> {
     Ok(KeyRow {
         id: row.get(0)?,
         provider: row.get(1)?,
@@ -279,6 +303,7 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<KeyRow> {
         },
         enabled,
         created_at: row.get(14)?,
+        expires_at,
         health: KeyHealthRow {
             state: effective_state(enabled, stored_state.unwrap_or(HealthState::Unknown)),
             reason: parse_column(row, 16)?,
@@ -340,6 +365,7 @@ mod tests {
                 rpm: Some(60),
                 ..KeyLimits::default()
             },
+            expires_at: None,
         }
     }
 

@@ -116,6 +116,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX health_checks_key ON health_checks(key_id, id);
     "#,
+    // 4: an optional expiry time per key (RFC 3339).
+    r#"
+    ALTER TABLE keys ADD COLUMN expires_at TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -111,6 +111,7 @@ fn pending_key(ctx: &Context, row: &ImportRow) -> Result<PendingKey, String> {
         priority: row.priority,
         weight: row.weight,
         limits: row.limits.clone(),
+        expires_at: None,
     };
     let keyring_secret = matches!(secret_ref, SecretRef::Keyring).then_some(secret);
     Ok(PendingKey {

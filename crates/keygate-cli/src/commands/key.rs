@@ -1,5 +1,6 @@
 use anyhow::{Context as _, Result, anyhow};
 use keygate_core::fingerprint::fingerprint;
+use keygate_core::health_machine::parse_expiry;
 use keygate_core::key::{
     KeyLimits, key_id_from_bytes, parse_usd_micros, validate_key_id, validate_label, validate_tag,
 };
@@ -112,6 +113,16 @@ fn add(ctx: &Context, args: KeyAddArgs) -> Result<()> {
             (SecretRef::Keyring, read_secret(&prompt)?)
         }
     };
+    let expires_at = args
+        .expires
+        .as_deref()
+        .map(|text| {
+            let at = parse_expiry(text).map_err(usage)?;
+            chrono::DateTime::from_timestamp(at, 0)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .ok_or_else(|| usage(format!("invalid expiry {text:?}")))
+        })
+        .transpose()?;
     let id = new_key_id();
     let label = match args.label {
         Some(label) => label,
@@ -132,6 +143,7 @@ fn add(ctx: &Context, args: KeyAddArgs) -> Result<()> {
             rpd: args.rpd,
             daily_budget_micros,
         },
+        expires_at,
     };
     let keyring_secret = matches!(secret_ref, SecretRef::Keyring).then_some(secret);
     let providers: Vec<NewProvider> = new_provider.into_iter().collect();

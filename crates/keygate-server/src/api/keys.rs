@@ -1,6 +1,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use keygate_core::health::{HealthReason, HealthState};
+use keygate_core::health_machine::{Expiry, expiry};
 use keygate_core::key::format_usd_micros;
 use keygate_core::provider::ProviderKind;
 use keygate_store::KeyRow;
@@ -8,6 +9,14 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{ApiError, AppState};
+
+/// Where a stored expiry time stands now.
+pub fn expiry_of(expires_at: Option<&str>) -> Expiry {
+    let at = expires_at
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp());
+    expiry(at, chrono::Utc::now().timestamp())
+}
 
 /// A key as the API shows it: metadata, fingerprint and health; never the secret.
 #[derive(Debug, Serialize)]
@@ -25,6 +34,11 @@ pub struct KeyView {
     health: HealthView,
     limits: LimitsView,
     created_at: String,
+    expires_at: Option<String>,
+    /// `valid`, `soon` (within 7 days) or `expired`.
+    expiry: &'static str,
+    /// Whole days left before the expiry date, while it is near.
+    expires_in_days: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -80,6 +94,16 @@ impl From<KeyRow> for KeyView {
                 daily_budget_usd: row.limits.daily_budget_micros.map(format_usd_micros),
             },
             created_at: row.created_at,
+            expiry: match expiry_of(row.expires_at.as_deref()) {
+                Expiry::Valid => "valid",
+                Expiry::Soon { .. } => "soon",
+                Expiry::Expired => "expired",
+            },
+            expires_in_days: match expiry_of(row.expires_at.as_deref()) {
+                Expiry::Soon { days_left } => Some(days_left),
+                _ => None,
+            },
+            expires_at: row.expires_at,
         }
     }
 }

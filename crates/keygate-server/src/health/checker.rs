@@ -14,6 +14,9 @@ use keygate_core::health::HealthState;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
+use keygate_core::health_machine::{Expiry, expiry};
+
+use crate::events::Event;
 use crate::proxy::ProxyState;
 
 /// The setting the configuration is stored under.
@@ -92,6 +95,8 @@ fn scaled(ms: u64, scale: f64) -> u64 {
 struct Schedule {
     next_ms: HashMap<String, u64>,
     failures: HashMap<String, u32>,
+    /// Keys whose coming expiry was announced in this run.
+    warned: std::collections::HashSet<String>,
 }
 
 /// A key's first probe lands somewhere in the first interval, the same place every start.
@@ -159,8 +164,28 @@ async fn round(
     schedule
         .next_ms
         .retain(|id, _| live.iter().any(|(_, k)| &k.id == id));
+    let wall = chrono::Utc::now().timestamp();
+    for (provider, key) in &live {
+        if let Expiry::Soon { days_left } = expiry(key.expires_at, wall)
+            && schedule.warned.insert(key.id.clone())
+        {
+            let mut event = Event::new(
+                "key_expiring",
+                format!(
+                    "key {:?} of {} expires in {days_left} day(s): replace it before it stops working",
+                    key.label, provider.name
+                ),
+            );
+            event.key_id = Some(key.id.clone());
+            event.key_label = Some(key.label.clone());
+            event.provider = Some(provider.name.clone());
+            proxy.emit(event);
+        }
+    }
     let due: Vec<_> = live
         .into_iter()
+        // An expired key is never used; probing it would only spend a request.
+        .filter(|(_, key)| !key.expired(wall))
         .filter(|(_, key)| {
             let next = *schedule
                 .next_ms

@@ -184,7 +184,16 @@ pub struct LiveKey {
     pub priority: i64,
     pub weight: u32,
     pub limits: KeyLimits,
+    /// Unix seconds after which the key is never used.
+    pub expires_at: Option<i64>,
     pub runtime: Arc<KeyRuntime>,
+}
+
+impl LiveKey {
+    /// Whether the key is past its expiry date at `now` (unix seconds).
+    pub fn expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
+    }
 }
 
 pub struct LiveProvider {
@@ -320,6 +329,11 @@ impl Registry {
                     priority: row.priority,
                     weight: u32::try_from(row.weight).unwrap_or(1),
                     limits: row.limits.clone(),
+                    expires_at: row
+                        .expires_at
+                        .as_deref()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.timestamp()),
                     runtime: runtime.clone(),
                 }));
             }

@@ -408,6 +408,7 @@ pub(super) fn key_order(
     if now < provider.runtime.paused_until_ms.load(Ordering::Relaxed) {
         return Vec::new();
     }
+    let wall = chrono::Utc::now().timestamp();
     let candidates: Vec<Candidate> = provider
         .keys
         .iter()
@@ -416,8 +417,11 @@ pub(super) fn key_order(
             Candidate {
                 priority: k.priority,
                 weight: k.weight,
-                // A key at its local limit (rpm/tpm/rpd) waits like a cooling one.
-                available: k.runtime.available(now) && k.runtime.limiter.allows(&k.limits, now),
+                // A key at its local limit (rpm/tpm/rpd) waits like a cooling one; an expired
+                // key is never used.
+                available: k.runtime.available(now)
+                    && k.runtime.limiter.allows(&k.limits, now)
+                    && !k.expired(wall),
                 uses: k.runtime.uses.load(Ordering::Relaxed),
                 latency_us: k.runtime.latency_us.load(Ordering::Relaxed),
                 cost: 0,

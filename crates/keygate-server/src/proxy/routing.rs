@@ -105,6 +105,7 @@ mod tests {
                 priority: 0,
                 weight: 1,
                 limits: Default::default(),
+                expires_at: None,
                 runtime: Arc::default(),
             })]
         } else {
