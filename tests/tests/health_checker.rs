@@ -106,6 +106,29 @@ async fn checker_config_changes_apply_live_and_are_validated() {
         json!({ "enabled": true, "interval_minutes": 5, "max_error_count": 5, "retry_after_minutes": 1 })
     );
 
+    // A disabled key is never probed.
+    let steady = key_state(&served, "steady", |_| true).await;
+    let id = steady["id"].as_str().expect("id").to_string();
+    served.env.ok(&["key", "disable", &id], "");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut calls = models_calls(&fake, secret);
+    // Once the engine has seen the change (one probe may already be in flight), the count stops.
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let now = models_calls(&fake, secret);
+        if now == calls {
+            break;
+        }
+        calls = now;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        models_calls(&fake, secret),
+        calls,
+        "a disabled key was probed (interval is 300 ms here)"
+    );
+    served.env.ok(&["key", "enable", &id], "");
+
     // Switched off: no more probes.
     let off = json!({ "enabled": false, "interval_minutes": 5, "max_error_count": 5, "retry_after_minutes": 1 });
     let response = client

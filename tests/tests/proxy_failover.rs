@@ -156,6 +156,31 @@ async fn a_pool_wide_429_pauses_the_provider_without_blaming_keys() {
             "{label} is not blamed: {k}"
         );
     }
+    // The pause is on the event record, and no key was announced as changed for good.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let events = loop {
+        let body: Value = reqwest::Client::new()
+            .get(format!("{}/api/events/recent", served.base))
+            .bearer_auth(keygate_tests::served::ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("events")
+            .json()
+            .await
+            .expect("json");
+        let events = body["events"].as_array().cloned().unwrap_or_default();
+        if events.iter().any(|e| e["kind"] == "provider_paused")
+            || std::time::Instant::now() > deadline
+        {
+            break events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    };
+    let paused = events
+        .iter()
+        .find(|e| e["kind"] == "provider_paused")
+        .unwrap_or_else(|| panic!("no provider_paused event: {events:?}"));
+    assert_eq!(paused["provider"], "fake");
 }
 
 #[tokio::test(flavor = "multi_thread")]

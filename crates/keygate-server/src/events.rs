@@ -15,7 +15,8 @@ pub const BUS_CAPACITY: usize = 256;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
-    /// `key_state_changed`, `failover`, `provider_paused`.
+    /// `key_state_changed`, `key_expiring`, `failover`, `provider_paused`,
+    /// `provider_resumed`.
     pub kind: &'static str,
     pub at: String,
     pub key_id: Option<String>,
@@ -82,6 +83,21 @@ impl ProxyState {
         };
         let _ = self.events.send(event);
         let _ = self.writer_tx.send(WriteOp::Event(row));
+    }
+
+    /// Announces a key's change of health, if `before` and `after` differ.
+    pub fn announce_change(
+        &self,
+        key: &crate::proxy::catalog::LiveKey,
+        provider: &str,
+        before: (HealthState, Option<HealthReason>),
+        after: (HealthState, Option<HealthReason>),
+    ) {
+        if before != after {
+            self.emit(Event::key_state(
+                &key.id, &key.label, provider, before, after,
+            ));
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {

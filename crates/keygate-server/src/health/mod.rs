@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 pub use checker::{CONFIG_SETTING, CheckerConfig, spawn_checker, time_scale};
 pub use probe::{TestReport, apply_report, test_key};
 
-use crate::events::Event;
 use crate::proxy::catalog::{Catalog, Clock, LiveKey, LiveProvider, Registry};
 use crate::proxy::{ProxyState, WriteOp};
 
@@ -34,15 +33,7 @@ pub async fn probe_live(
     if let Some(update) = update {
         let _ = proxy.writer_tx.send(WriteOp::Health(update));
         let after = key.runtime.health(proxy.clock.now_ms());
-        if before != after {
-            proxy.emit(Event::key_state(
-                &key.id,
-                &key.label,
-                &provider.name,
-                before,
-                after,
-            ));
-        }
+        proxy.announce_change(key, &provider.name, before, after);
     }
     report
 }

@@ -73,6 +73,14 @@ impl Ledger {
         });
     }
 
+    /// Rewrites the last attempt once its streamed answer has ended: its class and latency.
+    pub fn settle_last(&mut self, class: FailureClass, took: Duration) {
+        if let Some(last) = self.row.attempts.last_mut() {
+            last.class = class.as_str().to_string();
+            last.latency_ms = millis(took);
+        }
+    }
+
     /// Completes the row and queues it for the writer. `body` is a non-streamed answer whose
     /// usage the writer reads.
     pub fn finish(

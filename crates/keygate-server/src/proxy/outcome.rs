@@ -34,15 +34,7 @@ pub fn record(
     let before = key.runtime.health(proxy.clock.now_ms());
     apply(proxy, provider, key, decision, status, error, latency);
     let after = key.runtime.health(proxy.clock.now_ms());
-    if before != after {
-        proxy.emit(Event::key_state(
-            &key.id,
-            &key.label,
-            &provider.name,
-            before,
-            after,
-        ));
-    }
+    proxy.announce_change(key, &provider.name, before, after);
 }
 
 fn apply(
@@ -102,6 +94,18 @@ fn apply(
             }
         }
         KeyEffect::CountError => rt.signal(Signal::Error, now),
+    }
+    // The first success after a pool-wide pause announces the provider's return.
+    if decision.provider == ProviderEffect::Success
+        && provider.runtime.paused_until_ms.load(Ordering::Relaxed) != 0
+        && provider.runtime.paused_until_ms.swap(0, Ordering::Relaxed) != 0
+    {
+        let mut event = Event::new(
+            "provider_resumed",
+            format!("{} answers again after its rate-limit pause", provider.name),
+        );
+        event.provider = Some(provider.name.clone());
+        proxy.emit(event);
     }
     if let Ok(mut breaker) = provider.runtime.breaker.lock() {
         match decision.provider {

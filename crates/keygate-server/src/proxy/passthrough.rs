@@ -22,7 +22,7 @@ use super::attempt::{answered, send};
 use super::auth::Caller;
 use super::catalog::{LiveKey, LiveProvider};
 use super::forward::{answer, key_order};
-use super::ledger::{Ledger, millis, new_request_id};
+use super::ledger::{Ledger, new_request_id};
 use super::openai_error::ProxyError;
 use super::outcome::record;
 use super::upstream::{azure_api_version, native_headers, response_headers};
@@ -301,10 +301,7 @@ fn raw_body(
                 took,
             );
             if let Some(mut ledger) = self.ledger.take() {
-                if let Some(last) = ledger.row.attempts.last_mut() {
-                    last.class = decision.class.as_str().to_string();
-                    last.latency_ms = millis(took);
-                }
+                ledger.settle_last(decision.class, took);
                 let body = self.captured.take().filter(|_| !broken).map(Bytes::from);
                 let class = broken.then_some(decision.class.as_str());
                 ledger.finish(proxy, self.status, class, self.ttfb, None, body);

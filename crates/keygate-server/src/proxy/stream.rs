@@ -11,7 +11,7 @@ use keygate_core::failure::{FailureClass, UpstreamOutcome, classify};
 
 use super::catalog::{LiveKey, LiveProvider};
 use super::forward::answer;
-use super::ledger::{Ledger, millis};
+use super::ledger::Ledger;
 use super::outcome::record;
 use super::relay::{Dialect, SseRelay, broken_stream_event};
 use super::upstream::response_headers;
@@ -58,10 +58,7 @@ pub fn stream_response(
                 took,
             );
             if let Some(mut ledger) = self.ledger.take() {
-                if let Some(last) = ledger.row.attempts.last_mut() {
-                    last.class = decision.class.as_str().to_string();
-                    last.latency_ms = millis(took);
-                }
+                ledger.settle_last(decision.class, took);
                 let class =
                     (decision.class != FailureClass::Success).then_some(decision.class.as_str());
                 ledger.finish(proxy, 200, class, self.ttfb, self.relay.usage, None);
