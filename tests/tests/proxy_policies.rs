@@ -7,7 +7,7 @@ use std::time::Instant;
 use keygate_tests::fake_upstream::{Behaviour, FakeUpstream};
 use keygate_tests::proxy_client::{chat, header, post, prio, setup, setup_with_settings};
 use keygate_tests::served::key;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_max_wait_a_request_waits_for_the_cooling_key_instead_of_failing() {
@@ -263,5 +263,87 @@ async fn an_expired_key_is_red_and_never_used_and_a_near_expiry_is_flagged() {
         );
     }
     assert!(fake.keys_tried().iter().all(|k| k != old));
+    served.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lowest_cost_tries_the_cheapest_tier_first_and_requests_carry_their_cost() {
+    let fake = FakeUpstream::start().await;
+    let (dear, cheap) = (
+        "sk-fake-cost-openai-000000001",
+        "sk-fake-cost-deepseek-0000001",
+    );
+    fake.set(dear, Behaviour::Ok);
+    fake.set(cheap, Behaviour::Ok);
+    let base_url = fake.base_url();
+    let served = tokio::task::spawn_blocking(move || {
+        let env = keygate_tests::TestEnv::new();
+        let mut secrets = keygate_tests::served::Served::provider_of_kind(
+            &env,
+            "openai",
+            "openai",
+            &base_url,
+            0,
+            &[prio("dear", dear, 0)],
+        );
+        secrets.extend(keygate_tests::served::Served::provider_of_kind(
+            &env,
+            "deepseek",
+            "openai",
+            &base_url,
+            1,
+            &[prio("cheap", cheap, 0)],
+        ));
+        env.ok(
+            &[
+                "route",
+                "add",
+                "smart",
+                "--to",
+                "openai:gpt-4o,deepseek:deepseek-chat",
+                "--strategy",
+                "lowest_cost",
+            ],
+            "",
+        );
+        keygate_tests::served::Served::start(env, secrets)
+    })
+    .await
+    .expect("serve");
+
+    let mut request = chat(false);
+    request["model"] = "smart".into();
+    let response = post(&served, "/v1/chat/completions", &request).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-keygate-provider"), "deepseek");
+    assert_eq!(fake.keys_tried(), [cheap]);
+
+    // Cost from usage and the model's price: gpt-4o-mini, 11 prompt tokens (2 cached), 3
+    // completion: 9 × 0.15 + 2 × 0.075 + 3 × 0.60 = 3.3 micro-dollars → 3. Streamed or not,
+    // the same.
+    let direct = post(
+        &served,
+        "/v1/chat/completions",
+        &json!({ "model": "openai/gpt-4o-mini", "messages": [] }),
+    )
+    .await;
+    assert_eq!(direct.status(), 200);
+    let mut streamed = chat(true);
+    streamed["model"] = "openai/gpt-4o-mini".into();
+    let response = post(&served, "/v1/chat/completions", &streamed).await;
+    let _ = response.text().await;
+    let log = keygate_tests::proxy_client::logged(&served, 3).await;
+    let costs: Vec<&Value> = log
+        .iter()
+        .filter(|r| r["model_served"] == "gpt-4o-mini")
+        .map(|r| &r["cost_micros"])
+        .collect();
+    assert_eq!(costs, [&json!(3), &json!(3)], "{log:?}");
+    // deepseek-chat: 9 × 0.28 + 2 × 0.028 + 3 × 0.42 = 3.836 → 4.
+    let smart = log
+        .iter()
+        .find(|r| r["model_requested"] == "smart")
+        .expect("row");
+    assert_eq!(smart["cost_micros"], 4, "{smart}");
     served.stop();
 }

@@ -12,6 +12,7 @@ pub mod health_machine;
 pub mod import;
 pub mod key;
 pub mod limits;
+pub mod prices;
 pub mod probe;
 pub mod provider;
 pub mod select;

@@ -120,6 +120,10 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE keys ADD COLUMN expires_at TEXT;
     "#,
+    // 5: each request's cost in micro-dollars, when its model has a price.
+    r#"
+    ALTER TABLE requests ADD COLUMN cost_micros INTEGER;
+    "#,
 ];
 
 /// The schema version this build writes.

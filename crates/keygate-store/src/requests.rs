@@ -35,6 +35,8 @@ pub struct RequestRow {
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
     pub cached_tokens: Option<u64>,
+    /// Micro-dollars, from the usage and the model's price (None when either is unknown).
+    pub cost_micros: Option<u64>,
 }
 
 impl Store {
@@ -50,8 +52,8 @@ impl Store {
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO requests (id, at, token, endpoint, model_requested, model_served, provider, key_id, \
-                 status, error_class, attempts, latency_ms, ttfb_ms, stream, prompt_tokens, completion_tokens, cached_tokens) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                 status, error_class, attempts, latency_ms, ttfb_ms, stream, prompt_tokens, completion_tokens, cached_tokens, cost_micros) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
             )?;
             for r in requests {
                 let attempts = serde_json::to_string(&r.attempts)
@@ -73,7 +75,8 @@ impl Store {
                     r.stream,
                     r.prompt_tokens,
                     r.completion_tokens,
-                    r.cached_tokens
+                    r.cached_tokens,
+                    r.cost_micros
                 ])?;
             }
         }
@@ -86,7 +89,7 @@ impl Store {
     pub fn recent_requests(&self, limit: u32) -> Result<Vec<RequestRow>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT id, at, token, endpoint, model_requested, model_served, provider, key_id, status, error_class, \
-             attempts, latency_ms, ttfb_ms, stream, prompt_tokens, completion_tokens, cached_tokens \
+             attempts, latency_ms, ttfb_ms, stream, prompt_tokens, completion_tokens, cached_tokens, cost_micros \
              FROM requests ORDER BY at DESC, rowid DESC LIMIT ?1",
         )?;
         let rows = stmt.query_map([limit], |r| {
@@ -108,6 +111,7 @@ impl Store {
                 prompt_tokens: r.get(14)?,
                 completion_tokens: r.get(15)?,
                 cached_tokens: r.get(16)?,
+                cost_micros: r.get(17)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

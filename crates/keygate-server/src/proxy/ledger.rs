@@ -48,6 +48,7 @@ impl Ledger {
                 prompt_tokens: None,
                 completion_tokens: None,
                 cached_tokens: None,
+                cost_micros: None,
             },
             started: Instant::now(),
             last_key: None,

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use keygate_core::prices::{blended, builtin_price};
 use keygate_core::provider::preset_serves_model;
 use keygate_core::select::Strategy;
 
@@ -27,8 +28,9 @@ pub enum RouteError {
 
 pub fn tiers(catalog: &Catalog, requested: &str) -> Result<Vec<Tier>, RouteError> {
     if let Some(route) = catalog.routes.get(requested) {
-        // Tiers whose provider is gone or disabled are skipped; the rest keep their order.
-        let tiers: Vec<Tier> = route
+        // Tiers whose provider is gone or disabled are skipped; the rest keep their order,
+        // except that `lowest_cost` tries the cheapest known model first (unknown prices last).
+        let mut tiers: Vec<Tier> = route
             .tiers
             .iter()
             .filter_map(|(provider, model)| {
@@ -40,6 +42,11 @@ pub fn tiers(catalog: &Catalog, requested: &str) -> Result<Vec<Tier>, RouteError
                 })
             })
             .collect();
+        if route.strategy == Strategy::LowestCost {
+            tiers.sort_by_key(|t| {
+                builtin_price(&t.provider.name, &t.model).map_or(u64::MAX, blended)
+            });
+        }
         return if tiers.is_empty() {
             Err(RouteError::NoProvider(requested.to_string()))
         } else {

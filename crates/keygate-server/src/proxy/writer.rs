@@ -16,6 +16,8 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::task::JoinHandle;
 
+use keygate_core::prices::{builtin_price, cost_micros};
+
 use super::catalog::Clock;
 use super::relay::Usage;
 use super::{ProxyState, WriteOp};
@@ -91,6 +93,20 @@ fn write_batch(
                     row.prompt_tokens = Some(usage.prompt_tokens);
                     row.completion_tokens = Some(usage.completion_tokens);
                     row.cached_tokens = Some(usage.cached_tokens);
+                }
+                if let (Some(provider), Some(model), Some(prompt), Some(completion)) = (
+                    row.provider.as_deref(),
+                    row.model_served.as_deref(),
+                    row.prompt_tokens,
+                    row.completion_tokens,
+                ) && let Some(price) = builtin_price(provider, model)
+                {
+                    row.cost_micros = Some(cost_micros(
+                        price,
+                        prompt,
+                        completion,
+                        row.cached_tokens.unwrap_or(0),
+                    ));
                 }
                 // Tokens count against the key's --tpm once known (slightly after the fact).
                 let tokens = row.prompt_tokens.unwrap_or(0) + row.completion_tokens.unwrap_or(0);

@@ -1,0 +1,127 @@
+//! The built-in price list: USD per million tokens (input, output, cached input) for the common
+//! models of the preset providers, as integer micro-dollars so sums stay exact. Model names
+//! match by longest prefix (`gpt-4o-mini-2024-07-18` → `gpt-4o-mini`), so dated snapshots
+//! need no rows of their own. Prices change: this list is a default that states its date, and
+//! issue-tracked work makes it editable with effective dates.
+
+/// When the list below was last checked against the providers' pricing pages.
+pub const PRICES_AS_OF: &str = "2025-10-01";
+
+/// A model's price, micro-USD per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Price {
+    pub input: u64,
+    pub output: u64,
+    pub cached_input: u64,
+}
+
+const fn usd(input: f64, output: f64, cached: f64) -> Price {
+    Price {
+        input: (input * 1_000_000.0) as u64,
+        output: (output * 1_000_000.0) as u64,
+        cached_input: (cached * 1_000_000.0) as u64,
+    }
+}
+
+/// (provider preset, model prefix, price). Longer prefixes first within a provider is not
+/// needed: the longest match wins.
+const PRICES: &[(&str, &str, Price)] = &[
+    ("openai", "gpt-5", usd(1.25, 10.0, 0.125)),
+    ("openai", "gpt-5-mini", usd(0.25, 2.0, 0.025)),
+    ("openai", "gpt-5-nano", usd(0.05, 0.40, 0.005)),
+    ("openai", "gpt-4.1", usd(2.0, 8.0, 0.50)),
+    ("openai", "gpt-4.1-mini", usd(0.40, 1.60, 0.10)),
+    ("openai", "gpt-4.1-nano", usd(0.10, 0.40, 0.025)),
+    ("openai", "gpt-4o", usd(2.50, 10.0, 1.25)),
+    ("openai", "gpt-4o-mini", usd(0.15, 0.60, 0.075)),
+    ("openai", "o3", usd(2.0, 8.0, 0.50)),
+    ("openai", "o4-mini", usd(1.10, 4.40, 0.275)),
+    ("openai", "text-embedding-3-small", usd(0.02, 0.0, 0.0)),
+    ("openai", "text-embedding-3-large", usd(0.13, 0.0, 0.0)),
+    ("anthropic", "claude-opus-4", usd(15.0, 75.0, 1.50)),
+    ("anthropic", "claude-sonnet-4", usd(3.0, 15.0, 0.30)),
+    ("anthropic", "claude-haiku-4", usd(1.0, 5.0, 0.10)),
+    ("anthropic", "claude-3-5-haiku", usd(0.80, 4.0, 0.08)),
+    ("anthropic", "claude-3-7-sonnet", usd(3.0, 15.0, 0.30)),
+    ("gemini", "gemini-2.5-pro", usd(1.25, 10.0, 0.31)),
+    ("gemini", "gemini-2.5-flash", usd(0.30, 2.50, 0.075)),
+    ("gemini", "gemini-2.5-flash-lite", usd(0.10, 0.40, 0.025)),
+    ("gemini", "gemini-2.0-flash", usd(0.10, 0.40, 0.025)),
+    ("deepseek", "deepseek-chat", usd(0.28, 0.42, 0.028)),
+    ("deepseek", "deepseek-reasoner", usd(0.28, 0.42, 0.028)),
+    ("qwen", "qwen-max", usd(1.60, 6.40, 0.64)),
+    ("qwen", "qwen-plus", usd(0.40, 1.20, 0.16)),
+    ("qwen", "qwen-turbo", usd(0.05, 0.20, 0.02)),
+    ("zhipu", "glm-4.5", usd(0.60, 2.20, 0.11)),
+    ("zhipu", "glm-4.5-air", usd(0.20, 1.10, 0.03)),
+    ("moonshot", "kimi-k2", usd(0.60, 2.50, 0.15)),
+    ("mistral", "mistral-large", usd(2.0, 6.0, 2.0)),
+    ("mistral", "mistral-small", usd(0.10, 0.30, 0.10)),
+    ("groq", "llama-3.3-70b-versatile", usd(0.59, 0.79, 0.59)),
+    ("groq", "llama-3.1-8b-instant", usd(0.05, 0.08, 0.05)),
+];
+
+/// The built-in price of `model` on the preset `provider`; `None` when unknown.
+pub fn builtin_price(provider: &str, model: &str) -> Option<Price> {
+    let model = model.to_ascii_lowercase();
+    PRICES
+        .iter()
+        .filter(|(p, prefix, _)| *p == provider && model.starts_with(prefix))
+        .max_by_key(|(_, prefix, _)| prefix.len())
+        .map(|(_, _, price)| *price)
+}
+
+/// The cost of one request in micro-dollars: cached prompt tokens at the cached price, the
+/// rest of the prompt at the input price, completion tokens at the output price. Integer math
+/// throughout (rounded to the nearest micro-dollar once, at the end).
+pub fn cost_micros(price: Price, prompt: u64, completion: u64, cached: u64) -> u64 {
+    let cached = cached.min(prompt);
+    let total = u128::from(prompt - cached) * u128::from(price.input)
+        + u128::from(cached) * u128::from(price.cached_input)
+        + u128::from(completion) * u128::from(price.output);
+    u64::try_from((total + 500_000) / 1_000_000).unwrap_or(u64::MAX)
+}
+
+/// A comparable figure for choosing the cheaper model: the price of a typical request (three
+/// prompt tokens per completion token).
+pub fn blended(price: Price) -> u64 {
+    price.input * 3 + price.output
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longest_prefix_wins_and_unknown_models_have_no_price() {
+        let mini = builtin_price("openai", "gpt-4o-mini-2024-07-18").expect("price");
+        assert_eq!(mini.input, 150_000);
+        let full = builtin_price("openai", "gpt-4o-2024-08-06").expect("price");
+        assert_eq!(full.output, 10_000_000);
+        assert_eq!(builtin_price("openai", "no-such-model"), None);
+        assert_eq!(builtin_price("deepseek", "gpt-4o"), None, "per provider");
+    }
+
+    #[test]
+    fn cost_is_exact_with_cached_tokens_priced_as_cached() {
+        // gpt-4o: 1000 prompt tokens of which 400 cached, 200 completion tokens.
+        // 600 × 2.50/1M + 400 × 1.25/1M + 200 × 10/1M = 0.0015 + 0.0005 + 0.002 = $0.004
+        let price = builtin_price("openai", "gpt-4o").expect("price");
+        assert_eq!(cost_micros(price, 1000, 200, 400), 4_000);
+        // A million requests of that size add up exactly.
+        assert_eq!(
+            cost_micros(price, 1000, 200, 400) * 1_000_000,
+            4_000_000_000
+        );
+        // Cached tokens above the prompt count are not trusted.
+        assert_eq!(cost_micros(price, 10, 0, 50), cost_micros(price, 10, 0, 10));
+        assert_eq!(cost_micros(price, 0, 0, 0), 0);
+    }
+
+    #[test]
+    fn blended_prices_order_models_by_what_they_cost() {
+        let cheap = builtin_price("deepseek", "deepseek-chat").expect("price");
+        let dear = builtin_price("openai", "gpt-4o").expect("price");
+        assert!(blended(cheap) < blended(dear));
+    }
+}
