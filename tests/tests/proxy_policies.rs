@@ -345,5 +345,53 @@ async fn lowest_cost_tries_the_cheapest_tier_first_and_requests_carry_their_cost
         .find(|r| r["model_requested"] == "smart")
         .expect("row");
     assert_eq!(smart["cost_micros"], 4, "{smart}");
+
+    // The same numbers in reports: CLI (json, csv, table) and API.
+    let report: Value = serde_json::from_str(
+        &served
+            .env
+            .ok(&["report", "--by", "provider", "--format", "json"], ""),
+    )
+    .expect("json report");
+    let rows = report["rows"].as_array().expect("rows");
+    let openai = rows
+        .iter()
+        .find(|r| r["group"] == "openai")
+        .expect("openai row");
+    assert_eq!(openai["requests"], 2);
+    assert_eq!(openai["cost_micros"], 6);
+    assert_eq!(report["total"]["cost_micros"], 10);
+    let csv = served
+        .env
+        .ok(&["report", "--by", "model", "--format", "csv"], "");
+    assert!(
+        csv.starts_with("group,requests,errors,prompt_tokens"),
+        "{csv}"
+    );
+    assert!(csv.contains("gpt-4o-mini,2,0,22,6,4,0.000006,0"), "{csv}");
+    let table = served.env.ok(&["report"], "");
+    assert!(
+        table.contains("total") && table.contains("0.000010"),
+        "{table}"
+    );
+    let out = served.env.run(&["report", "--by", "week"], "");
+    assert_eq!(out.status.code(), Some(2));
+    let api: Value = reqwest::Client::new()
+        .get(format!("{}/api/usage?by=model", served.base))
+        .bearer_auth(keygate_tests::served::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("usage")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(api["total"]["cost_micros"], 10, "{api}");
+    let bad = reqwest::Client::new()
+        .get(format!("{}/api/usage?by=week", served.base))
+        .bearer_auth(keygate_tests::served::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("usage");
+    assert_eq!(bad.status(), 422);
     served.stop();
 }

@@ -32,6 +32,8 @@ pub enum Command {
     /// Manage model routes: an alias served by ordered provider:model tiers.
     #[command(subcommand)]
     Route(RouteCommand),
+    /// Usage and cost over a period, grouped by time, provider, model, key or access token.
+    Report(ReportArgs),
     /// Check keys' health now (what the background checker does): every enabled key, or one.
     HealthCheck {
         #[arg(long)]
@@ -40,6 +42,22 @@ pub enum Command {
     /// Show or change proxy settings (attempts, deadline, max wait, stickiness, limits).
     #[command(subcommand)]
     Settings(SettingsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Start (a date like 2026-11-01, or an RFC 3339 time); default: 7 days ago.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// End, exclusive (a date means the start of that day); default: now.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// day, hour, provider, model, key or token.
+    #[arg(long, default_value = "day")]
+    pub by: String,
+    /// table, csv or json (--json also gives json).
+    #[arg(long, default_value = "table")]
+    pub format: String,
 }
 
 #[derive(Debug, Subcommand)]

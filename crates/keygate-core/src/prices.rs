@@ -82,6 +82,27 @@ pub fn cost_micros(price: Price, prompt: u64, completion: u64, cached: u64) -> u
     u64::try_from((total + 500_000) / 1_000_000).unwrap_or(u64::MAX)
 }
 
+/// Micro-dollars as dollars with six decimals (`0.004000`), for reports.
+pub fn usd_text(micros: u64) -> String {
+    format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
+}
+
+/// A report period bound given by a user: `YYYY-MM-DD` (the start of that day, UTC) or an RFC
+/// 3339 time, written the way request times are stored (UTC, milliseconds).
+pub fn period_bound(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let time = if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        date.and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .ok_or_else(|| format!("invalid date {text:?}"))?
+    } else {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|_| format!("invalid time {text:?}: write 2026-11-01 or an RFC 3339 time"))?
+    };
+    Ok(time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
 /// A comparable figure for choosing the cheaper model: the price of a typical request (three
 /// prompt tokens per completion token).
 pub fn blended(price: Price) -> u64 {
@@ -116,6 +137,21 @@ mod tests {
         // Cached tokens above the prompt count are not trusted.
         assert_eq!(cost_micros(price, 10, 0, 50), cost_micros(price, 10, 0, 10));
         assert_eq!(cost_micros(price, 0, 0, 0), 0);
+    }
+
+    #[test]
+    fn report_bounds_and_dollar_text() {
+        assert_eq!(usd_text(4_000), "0.004000");
+        assert_eq!(usd_text(12_345_678), "12.345678");
+        assert_eq!(
+            period_bound("2026-11-01").expect("date"),
+            "2026-11-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            period_bound("2026-11-01T02:00:00+02:00").expect("time"),
+            "2026-11-01T00:00:00.000Z"
+        );
+        assert!(period_bound("yesterday").is_err());
     }
 
     #[test]

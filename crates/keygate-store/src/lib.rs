@@ -18,6 +18,7 @@ mod requests;
 mod routes;
 mod settings;
 mod tokens;
+mod usage;
 
 pub use db::{DB_FILE_NAME, Store};
 pub use error::StoreError;
@@ -29,3 +30,4 @@ pub use providers::{NewProvider, ProviderRow};
 pub use requests::{AttemptLog, RequestRow};
 pub use routes::{RouteRow, RouteTier};
 pub use tokens::{NewToken, TokenRow};
+pub use usage::{GroupBy, UsageRow};

@@ -2,6 +2,7 @@ mod import;
 mod key;
 mod key_test;
 mod provider;
+mod report;
 mod route;
 mod serve;
 mod settings;
@@ -21,6 +22,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Token(cmd) => token::run(ctx, cmd),
         Command::Route(cmd) => route::run(ctx, cmd),
         Command::Settings(cmd) => settings::run(ctx, cmd),
+        Command::Report(args) => report::run(ctx, &args),
         Command::HealthCheck { key } => {
             let ids: Vec<String> = key.into_iter().collect();
             let all = ids.is_empty();

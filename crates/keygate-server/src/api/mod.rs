@@ -5,6 +5,7 @@ mod key_actions;
 pub(crate) mod keys;
 mod logs;
 mod providers;
+mod usage;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -40,6 +41,7 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
         .route("/api/providers", get(providers::list))
         .route("/api/presets", get(providers::presets))
         .route("/api/logs", get(logs::list))
+        .route("/api/usage", get(usage::usage))
         .route("/api/{*rest}", axum::routing::any(unknown))
         .route_layer(middleware::from_fn_with_state(state, admin_auth))
 }

@@ -1,0 +1,111 @@
+//! `keygate report`: usage and cost over a period from the request log.
+
+use anyhow::Result;
+use keygate_core::prices::{period_bound, usd_text};
+use keygate_store::{GroupBy, UsageRow};
+
+use crate::cli::ReportArgs;
+use crate::context::{Context, usage};
+use crate::output;
+
+pub fn run(ctx: &Context, args: &ReportArgs) -> Result<()> {
+    let by: GroupBy = args.by.parse().map_err(usage)?;
+    let format = if ctx.json {
+        "json"
+    } else {
+        args.format.as_str()
+    };
+    if !matches!(format, "table" | "csv" | "json") {
+        return Err(usage(format!(
+            "unknown format {format:?}: use table, csv or json"
+        )));
+    }
+    let now = chrono::Utc::now();
+    let from = match &args.from {
+        Some(text) => period_bound(text).map_err(usage)?,
+        None => {
+            (now - chrono::Duration::days(7)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        }
+    };
+    let to = match &args.to {
+        Some(text) => period_bound(text).map_err(usage)?,
+        None => (now + chrono::Duration::seconds(1))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    };
+    if from >= to {
+        return Err(usage(format!("--from ({from}) must be before --to ({to})")));
+    }
+    let rows = ctx.store()?.usage_report(&from, &to, by)?;
+    match format {
+        "json" => output::json(&serde_json::json!({
+            "from": from, "to": to, "by": args.by, "rows": rows, "total": total(&rows),
+        })),
+        "csv" => {
+            let mut out = csv::Writer::from_writer(std::io::stdout());
+            out.write_record([
+                "group",
+                "requests",
+                "errors",
+                "prompt_tokens",
+                "completion_tokens",
+                "cached_tokens",
+                "cost_usd",
+                "unpriced",
+            ])?;
+            for r in &rows {
+                out.write_record(cells(r))?;
+            }
+            out.flush()?;
+            Ok(())
+        }
+        _ => {
+            if rows.is_empty() {
+                println!("No requests between {from} and {to}.");
+                return Ok(());
+            }
+            let mut table: Vec<Vec<String>> = rows.iter().map(cells).collect();
+            table.push(cells(&total(&rows)));
+            output::table(
+                &[
+                    &args.by.to_uppercase(),
+                    "REQUESTS",
+                    "ERRORS",
+                    "PROMPT",
+                    "COMPLETION",
+                    "CACHED",
+                    "COST $",
+                    "UNPRICED",
+                ],
+                &table,
+            );
+            Ok(())
+        }
+    }
+}
+
+fn cells(r: &UsageRow) -> Vec<String> {
+    vec![
+        r.group.clone(),
+        r.requests.to_string(),
+        r.errors.to_string(),
+        r.prompt_tokens.to_string(),
+        r.completion_tokens.to_string(),
+        r.cached_tokens.to_string(),
+        usd_text(r.cost_micros),
+        r.unpriced.to_string(),
+    ]
+}
+
+fn total(rows: &[UsageRow]) -> UsageRow {
+    let sum = |f: fn(&UsageRow) -> u64| rows.iter().map(f).sum();
+    UsageRow {
+        group: "total".into(),
+        requests: sum(|r| r.requests),
+        errors: sum(|r| r.errors),
+        prompt_tokens: sum(|r| r.prompt_tokens),
+        completion_tokens: sum(|r| r.completion_tokens),
+        cached_tokens: sum(|r| r.cached_tokens),
+        cost_micros: sum(|r| r.cost_micros),
+        unpriced: sum(|r| r.unpriced),
+    }
+}

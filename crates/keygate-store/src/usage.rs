@@ -1,0 +1,207 @@
+//! Usage reports over the request log: requests, errors, tokens and cost grouped by time or by
+//! provider, model, key or access token. Costs are summed as integers (micro-dollars), so
+//! totals are exact however many rows they cover.
+
+use rusqlite::params;
+use serde::Serialize;
+
+use crate::{Store, StoreError};
+
+/// How a report groups requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Day,
+    Hour,
+    Provider,
+    Model,
+    Key,
+    Token,
+}
+
+impl std::str::FromStr for GroupBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "day" => Self::Day,
+            "hour" => Self::Hour,
+            "provider" => Self::Provider,
+            "model" => Self::Model,
+            "key" => Self::Key,
+            "token" => Self::Token,
+            other => {
+                return Err(format!(
+                    "cannot group by {other:?}: use day, hour, provider, model, key or token"
+                ));
+            }
+        })
+    }
+}
+
+impl GroupBy {
+    /// The SQL expression of the group (over `requests r` left-joined with `keys k`).
+    fn expression(self) -> &'static str {
+        match self {
+            // Request times are RFC 3339 UTC: the first 10 / 13 characters are the day / hour.
+            Self::Day => "substr(r.at, 1, 10)",
+            Self::Hour => "substr(r.at, 1, 13) || ':00'",
+            Self::Provider => "COALESCE(r.provider, '(none)')",
+            Self::Model => "COALESCE(r.model_served, r.model_requested)",
+            Self::Key => "COALESCE(k.label || ' (' || r.key_id || ')', r.key_id, '(none)')",
+            Self::Token => "COALESCE(r.token, '(none)')",
+        }
+    }
+}
+
+/// One group's totals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsageRow {
+    pub group: String,
+    pub requests: u64,
+    /// Requests that did not end in a 2xx answer.
+    pub errors: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    pub cost_micros: u64,
+    /// Requests whose cost is unknown (no usage, or no price for the model).
+    pub unpriced: u64,
+}
+
+impl Store {
+    /// Totals per group for requests with `from <= at < to`, ordered by time for time groups
+    /// and by cost (then requests) otherwise. The bounds must be written like the stored times
+    /// (RFC 3339 UTC with milliseconds, `2026-11-01T00:00:00.000Z`), which compare as text.
+    pub fn usage_report(
+        &self,
+        from: &str,
+        to: &str,
+        by: GroupBy,
+    ) -> Result<Vec<UsageRow>, StoreError> {
+        let order = match by {
+            GroupBy::Day | GroupBy::Hour => "g",
+            _ => "cost DESC, n DESC, g",
+        };
+        let sql = format!(
+            "SELECT {g} AS g, COUNT(*) AS n, \
+             SUM(CASE WHEN r.status BETWEEN 200 AND 299 THEN 0 ELSE 1 END), \
+             COALESCE(SUM(r.prompt_tokens), 0), COALESCE(SUM(r.completion_tokens), 0), \
+             COALESCE(SUM(r.cached_tokens), 0), COALESCE(SUM(r.cost_micros), 0) AS cost, \
+             SUM(CASE WHEN r.cost_micros IS NULL THEN 1 ELSE 0 END) \
+             FROM requests r LEFT JOIN keys k ON k.id = r.key_id \
+             WHERE r.at >= ?1 AND r.at < ?2 GROUP BY g ORDER BY {order}",
+            g = by.expression()
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![from, to], |r| {
+            Ok(UsageRow {
+                group: r.get(0)?,
+                requests: r.get(1)?,
+                errors: r.get(2)?,
+                prompt_tokens: r.get(3)?,
+                completion_tokens: r.get(4)?,
+                cached_tokens: r.get(5)?,
+                cost_micros: r.get(6)?,
+                unpriced: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RequestRow;
+
+    fn row(
+        id: &str,
+        at: &str,
+        provider: &str,
+        model: &str,
+        status: u16,
+        cost: Option<u64>,
+    ) -> RequestRow {
+        RequestRow {
+            id: id.into(),
+            at: at.into(),
+            token: Some("cli".into()),
+            endpoint: "/chat/completions".into(),
+            model_requested: model.into(),
+            model_served: Some(model.into()),
+            provider: Some(provider.into()),
+            key_id: None,
+            status,
+            error_class: None,
+            attempts: Vec::new(),
+            latency_ms: 10,
+            ttfb_ms: None,
+            stream: false,
+            prompt_tokens: Some(100),
+            completion_tokens: Some(10),
+            cached_tokens: Some(0),
+            cost_micros: cost,
+        }
+    }
+
+    #[test]
+    fn groups_sum_exactly_and_respect_the_time_range() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::open_in(dir.path()).expect("store");
+        let rows = vec![
+            row(
+                "a",
+                "2026-11-01T10:00:00.000Z",
+                "openai",
+                "gpt-4o",
+                200,
+                Some(1_234_567),
+            ),
+            row(
+                "b",
+                "2026-11-01T11:30:00.000Z",
+                "openai",
+                "gpt-4o",
+                200,
+                Some(1),
+            ),
+            row(
+                "c",
+                "2026-11-02T09:00:00.000Z",
+                "deepseek",
+                "deepseek-chat",
+                502,
+                None,
+            ),
+            row(
+                "d",
+                "2026-12-01T00:00:00.000Z",
+                "openai",
+                "gpt-4o",
+                200,
+                Some(5),
+            ),
+        ];
+        store.write_batch(&rows, &[]).expect("write");
+        let from = "2026-11-01T00:00:00.000Z";
+        let to = "2026-12-01T00:00:00.000Z";
+        let by_day = store.usage_report(from, to, GroupBy::Day).expect("report");
+        assert_eq!(
+            by_day
+                .iter()
+                .map(|r| (r.group.as_str(), r.requests))
+                .collect::<Vec<_>>(),
+            [("2026-11-01", 2), ("2026-11-02", 1)]
+        );
+        assert_eq!(by_day[0].cost_micros, 1_234_568);
+        assert_eq!(by_day[1].errors, 1);
+        assert_eq!(by_day[1].unpriced, 1);
+        let by_provider = store
+            .usage_report(from, to, GroupBy::Provider)
+            .expect("report");
+        assert_eq!(by_provider[0].group, "openai", "most expensive first");
+        assert_eq!(by_provider[0].prompt_tokens, 200);
+        let by_hour = store.usage_report(from, to, GroupBy::Hour).expect("report");
+        assert_eq!(by_hour[0].group, "2026-11-01T10:00");
+        assert!("week".parse::<GroupBy>().is_err());
+    }
+}
