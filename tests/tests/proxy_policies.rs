@@ -393,5 +393,27 @@ async fn lowest_cost_tries_the_cheapest_tier_first_and_requests_carry_their_cost
         .await
         .expect("usage");
     assert_eq!(bad.status(), 422);
+    let cost: Value = reqwest::Client::new()
+        .get(format!("{}/api/usage/cost?group_by=provider", served.base))
+        .bearer_auth(keygate_tests::served::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("cost")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(cost["rows"][0]["group"], "openai", "{cost}");
+    let metrics: Value = reqwest::Client::new()
+        .get(format!("{}/api/metrics", served.base))
+        .bearer_auth(keygate_tests::served::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("metrics")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(metrics["1h"]["requests"], 3, "{metrics}");
+    assert_eq!(metrics["24h"]["success_rate"], 1.0, "{metrics}");
+    assert!(metrics["7d"]["latency_ms"]["p99"].is_u64(), "{metrics}");
     served.stop();
 }

@@ -30,4 +30,4 @@ pub use providers::{NewProvider, ProviderRow};
 pub use requests::{AttemptLog, RequestRow};
 pub use routes::{RouteRow, RouteTier};
 pub use tokens::{NewToken, TokenRow};
-pub use usage::{GroupBy, UsageRow};
+pub use usage::{GroupBy, Metrics, Percentiles, UsageRow};

@@ -108,6 +108,69 @@ impl Store {
     }
 }
 
+/// Traffic figures for one window: counts, rates and latency percentiles (milliseconds).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metrics {
+    pub requests: u64,
+    pub successes: u64,
+    pub success_rate: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub latency_ms: Percentiles,
+    pub ttfb_ms: Percentiles,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Percentiles {
+    pub p50: Option<u64>,
+    pub p95: Option<u64>,
+    pub p99: Option<u64>,
+}
+
+impl Store {
+    /// Metrics over requests since `from` (stored time format, see [`Store::usage_report`]).
+    pub fn metrics_since(&self, from: &str) -> Result<Metrics, StoreError> {
+        let (requests, successes): (u64, u64) = self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status BETWEEN 200 AND 299 THEN 1 ELSE 0 END), 0) \
+             FROM requests WHERE at >= ?1",
+            [from],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let rate = |n: u64| (requests > 0).then(|| n as f64 / requests as f64);
+        Ok(Metrics {
+            requests,
+            successes,
+            success_rate: rate(successes),
+            error_rate: rate(requests - successes),
+            latency_ms: self.percentiles(from, "latency_ms")?,
+            ttfb_ms: self.percentiles(from, "ttfb_ms")?,
+        })
+    }
+
+    fn percentiles(&self, from: &str, column: &str) -> Result<Percentiles, StoreError> {
+        let count: u64 = self.conn.query_row(
+            &format!("SELECT COUNT({column}) FROM requests WHERE at >= ?1"),
+            [from],
+            |r| r.get(0),
+        )?;
+        if count == 0 {
+            return Ok(Percentiles::default());
+        }
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {column} FROM requests WHERE at >= ?1 AND {column} IS NOT NULL \
+             ORDER BY {column} LIMIT 1 OFFSET ?2"
+        ))?;
+        let mut at = |p: f64| -> Result<Option<u64>, StoreError> {
+            let offset = ((count - 1) as f64 * p).round() as u64;
+            Ok(Some(stmt.query_row(params![from, offset], |r| r.get(0))?))
+        };
+        Ok(Percentiles {
+            p50: at(0.50)?,
+            p95: at(0.95)?,
+            p99: at(0.99)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +266,17 @@ mod tests {
         let by_hour = store.usage_report(from, to, GroupBy::Hour).expect("report");
         assert_eq!(by_hour[0].group, "2026-11-01T10:00");
         assert!("week".parse::<GroupBy>().is_err());
+
+        let metrics = store.metrics_since(from).expect("metrics");
+        assert_eq!(metrics.requests, 4);
+        assert_eq!(metrics.successes, 3);
+        assert_eq!(metrics.error_rate, Some(0.25));
+        assert_eq!(metrics.latency_ms.p50, Some(10));
+        assert_eq!(metrics.ttfb_ms, Percentiles::default(), "no ttfb recorded");
+        let none = store
+            .metrics_since("2027-01-01T00:00:00.000Z")
+            .expect("metrics");
+        assert_eq!(none.requests, 0);
+        assert_eq!(none.success_rate, None);
     }
 }

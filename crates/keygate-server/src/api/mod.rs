@@ -42,6 +42,8 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
         .route("/api/presets", get(providers::presets))
         .route("/api/logs", get(logs::list))
         .route("/api/usage", get(usage::usage))
+        .route("/api/usage/cost", get(usage::cost))
+        .route("/api/metrics", get(usage::metrics))
         .route("/api/{*rest}", axum::routing::any(unknown))
         .route_layer(middleware::from_fn_with_state(state, admin_auth))
 }

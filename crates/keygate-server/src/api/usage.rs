@@ -58,3 +58,61 @@ pub async fn usage(
         "total": { "requests": total_requests, "cost_micros": total_cost },
     })))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostQuery {
+    group_by: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /api/usage/cost?group_by=provider|model|key`: cost per group over a period.
+pub async fn cost(
+    state: State<AppState>,
+    Query(query): Query<CostQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let by = query.group_by.unwrap_or_else(|| "provider".into());
+    if !matches!(by.as_str(), "provider" | "model" | "key") {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_query",
+            format!("group_by: {by:?} is not one of provider, model, key"),
+        ));
+    }
+    usage(
+        state,
+        Query(UsageQuery {
+            from: query.from,
+            to: query.to,
+            by: Some(by),
+        }),
+    )
+    .await
+}
+
+/// `GET /api/metrics`: requests, success and error rates, latency and time-to-first-byte
+/// percentiles over the last hour, day and week.
+pub async fn metrics(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let now = chrono::Utc::now();
+    let since = |hours: i64| {
+        (now - chrono::Duration::hours(hours)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let windows = [("1h", since(1)), ("24h", since(24)), ("7d", since(24 * 7))];
+    let figures = state
+        .with_store(move |store| {
+            windows
+                .into_iter()
+                .map(|(name, from)| Ok((name, store.metrics_since(&from)?)))
+                .collect::<Result<Vec<_>, ApiError>>()
+        })
+        .await?;
+    let mut out = serde_json::Map::new();
+    for (name, metrics) in figures {
+        out.insert(
+            name.into(),
+            serde_json::to_value(metrics).unwrap_or(Value::Null),
+        );
+    }
+    Ok(Json(Value::Object(out)))
+}
