@@ -417,3 +417,68 @@ async fn lowest_cost_tries_the_cheapest_tier_first_and_requests_carry_their_cost
     assert!(metrics["7d"]["latency_ms"]["p99"].is_u64(), "{metrics}");
     served.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_rows_older_than_the_retention_are_pruned_by_the_engine() {
+    let fake = FakeUpstream::start().await;
+    fake.set("sk-fake-retention-00000000001", Behaviour::Ok);
+    let base_url = fake.base_url();
+    let served = tokio::task::spawn_blocking(move || {
+        let env = keygate_tests::TestEnv::new();
+        let secrets = keygate_tests::served::Served::provider(
+            &env,
+            "fake",
+            &base_url,
+            0,
+            &[key("kept", "sk-fake-retention-00000000001")],
+        );
+        env.ok(&["settings", "set", "retention.request_days", "30"], "");
+        let mut store = keygate_store::Store::open_in(&env.home()).expect("store");
+        let old = |id: &str, days: i64| keygate_store::RequestRow {
+            id: id.into(),
+            at: (chrono::Utc::now() - chrono::Duration::days(days))
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            token: None,
+            endpoint: "/chat/completions".into(),
+            model_requested: "gpt-4o".into(),
+            model_served: None,
+            provider: None,
+            key_id: None,
+            status: 200,
+            error_class: None,
+            attempts: Vec::new(),
+            latency_ms: 1,
+            ttfb_ms: None,
+            stream: false,
+            prompt_tokens: None,
+            completion_tokens: None,
+            cached_tokens: None,
+            cost_micros: None,
+        };
+        store
+            .write_batch(&[old("req_ancient", 31), old("req_recent", 29)], &[])
+            .expect("seed");
+        drop(store);
+        keygate_tests::served::Served::start(env, secrets)
+    })
+    .await
+    .expect("serve");
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    let ids = loop {
+        let log = keygate_tests::proxy_client::logged(&served, 0).await;
+        let ids: Vec<String> = log
+            .iter()
+            .filter_map(|r| r["id"].as_str().map(str::to_string))
+            .collect();
+        if !ids.iter().any(|i| i == "req_ancient") || Instant::now() > deadline {
+            break ids;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    };
+    assert_eq!(
+        ids,
+        ["req_recent"],
+        "31-day-old row pruned, 29-day-old kept"
+    );
+    served.stop();
+}

@@ -127,6 +127,17 @@ pub struct Percentiles {
 }
 
 impl Store {
+    /// Deletes request rows older than `before` (stored time format), at most `batch` per
+    /// call, in one short transaction; returns how many went. Call until it returns less than
+    /// `batch`, so no single write holds the database for long.
+    pub fn prune_requests(&mut self, before: &str, batch: u32) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "DELETE FROM requests WHERE rowid IN \
+             (SELECT rowid FROM requests WHERE at < ?1 ORDER BY at LIMIT ?2)",
+            params![before, batch],
+        )?)
+    }
+
     /// Metrics over requests since `from` (stored time format, see [`Store::usage_report`]).
     pub fn metrics_since(&self, from: &str) -> Result<Metrics, StoreError> {
         let (requests, successes): (u64, u64) = self.conn.query_row(
@@ -273,6 +284,20 @@ mod tests {
         assert_eq!(metrics.error_rate, Some(0.25));
         assert_eq!(metrics.latency_ms.p50, Some(10));
         assert_eq!(metrics.ttfb_ms, Percentiles::default(), "no ttfb recorded");
+        assert_eq!(
+            store
+                .prune_requests("2026-11-02T00:00:00.000Z", 1)
+                .expect("prune"),
+            1
+        );
+        assert_eq!(
+            store
+                .prune_requests("2026-11-02T00:00:00.000Z", 10)
+                .expect("prune"),
+            1,
+            "the rest of the old rows, newer ones kept"
+        );
+        assert_eq!(store.recent_requests(10).expect("rows").len(), 2);
         let none = store
             .metrics_since("2027-01-01T00:00:00.000Z")
             .expect("metrics");

@@ -74,7 +74,7 @@ impl Default for ProxySettings {
 
 /// The proxy settings a user may change (`keygate settings set NAME VALUE`), stored in the
 /// settings table and read when the engine starts: name, what it means, and its default.
-pub const SETTINGS: [(&str, &str, u64); 6] = [
+pub const SETTINGS: [(&str, &str, u64); 7] = [
     (
         "proxy.max_attempts",
         "attempts per request, across keys and tiers",
@@ -101,6 +101,11 @@ pub const SETTINGS: [(&str, &str, u64); 6] = [
         "longest silence inside an upstream answer",
         120,
     ),
+    (
+        "retention.request_days",
+        "days request-log rows are kept (older ones are pruned hourly)",
+        90,
+    ),
 ];
 
 /// Checks a value for one of [`SETTINGS`]; the error names the allowed range.
@@ -112,6 +117,7 @@ pub fn validate_setting(name: &str, value: u64) -> Result<(), String> {
         "proxy.sticky_sessions" => 0..=1,
         "proxy.body_limit_mib" => 1..=1024,
         "proxy.idle_timeout_seconds" => 1..=3600,
+        "retention.request_days" => 1..=3650,
         _ => {
             let known: Vec<&str> = SETTINGS.iter().map(|(n, _, _)| *n).collect();
             return Err(format!(

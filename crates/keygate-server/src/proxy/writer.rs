@@ -45,7 +45,12 @@ pub fn spawn_writer(
         let mut requests: Vec<RequestRow> = Vec::new();
         let mut health: Vec<HealthUpdate> = Vec::new();
         let mut seen = store.data_version().unwrap_or(0);
+        let mut next_prune = Instant::now();
         loop {
+            if Instant::now() >= next_prune {
+                prune(&mut store);
+                next_prune = Instant::now() + PRUNE_EVERY;
+            }
             let first = match runtime.block_on(tokio::time::timeout(CATALOG_POLL, rx.recv())) {
                 Ok(Some(op)) => Some(op),
                 Ok(None) => break,
@@ -145,6 +150,41 @@ fn write_batch(
             events.len(),
             checks.len()
         );
+    }
+}
+
+/// How often old request rows are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+const PRUNE_BATCH: u32 = 5000;
+
+/// Deletes request rows older than `retention.request_days` (default 90), a batch per short
+/// transaction, so neither the writer nor other connections wait long.
+fn prune(store: &mut Store) {
+    let days = store
+        .get_setting::<u64>("retention.request_days")
+        .ok()
+        .flatten()
+        .filter(|d| super::validate_setting("retention.request_days", *d).is_ok())
+        .unwrap_or(90);
+    let before = (chrono::Utc::now() - chrono::Duration::days(i64::try_from(days).unwrap_or(90)))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut pruned = 0;
+    loop {
+        match store.prune_requests(&before, PRUNE_BATCH) {
+            Ok(n) => {
+                pruned += n;
+                if n < PRUNE_BATCH as usize {
+                    break;
+                }
+            }
+            Err(err) => {
+                tracing::warn!("could not prune old request rows: {err}");
+                break;
+            }
+        }
+    }
+    if pruned > 0 {
+        tracing::info!("pruned {pruned} request rows older than {days} days");
     }
 }
 
