@@ -2,6 +2,9 @@
 // picks, a throwaway KEYGATE_HOME and keyring service, and the system Chromium driven by
 // playwright-core (no browser download).
 //
+// Key tests go to a fake OpenAI-style provider started here on a port the OS picks: it lists two
+// models for one key and answers 401 for another.
+//
 // Needs: KEYGATE_BIN (the `keygate` CLI; defaults to target/debug/keygate), a working OS keyring
 // (run inside dbus-run-session with gnome-keyring unlocked), /usr/bin/chromium.
 // Run: cd tests/e2e && npm ci && npm test
@@ -10,6 +13,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import http from 'node:http';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,7 +34,12 @@ const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 const suffix = randomBytes(6).toString('hex');
 const OPENAI_SECRET = `sk-e2e-${randomBytes(16).toString('hex')}`;
 const VAULT_SECRET = `sk-ant-e2e-${randomBytes(16).toString('hex')}`;
-const SECRETS = [OPENAI_SECRET, VAULT_SECRET];
+const FAKE_GOOD_SECRET = `sk-fake-good-${randomBytes(16).toString('hex')}`;
+const FAKE_BAD_SECRET = `sk-fake-bad-${randomBytes(16).toString('hex')}`;
+const SECRETS = [OPENAI_SECRET, VAULT_SECRET, FAKE_GOOD_SECRET, FAKE_BAD_SECRET];
+// e2e-main, e2e-vault, and e2e-good and e2e-bad of the fake provider.
+const SEEDED_KEYS = 4;
+const SEEDED_PROVIDERS = 3;
 
 let tmp;
 let env;
@@ -39,6 +48,7 @@ let uiUrl; // as printed, with the token fragment
 let baseUrl; // origin + '/'
 let adminToken;
 let browser;
+let fake; // the fake provider's http.Server
 
 /** Runs the CLI to completion; rejects with its stderr when it exits non-zero. */
 function runCli(args, { input } = {}) {
@@ -118,6 +128,63 @@ async function filesUnder(dir) {
   return out;
 }
 
+/** The fake provider: `GET /v1/models` lists two models for the good key and refuses any other. */
+function startFakeProvider() {
+  const server = http.createServer((req, res) => {
+    const send = (status, body, headers = {}) => {
+      res.writeHead(status, { 'content-type': 'application/json', ...headers });
+      res.end(JSON.stringify(body));
+    };
+    const { pathname } = new URL(req.url, 'http://fake');
+    if (req.method !== 'GET' || pathname !== '/v1/models') {
+      send(404, { error: { message: `no route ${req.method} ${pathname}`, type: 'invalid_request_error' } });
+    } else if (req.headers.authorization === `Bearer ${FAKE_GOOD_SECRET}`) {
+      send(
+        200,
+        { object: 'list', data: [{ id: 'fake-a' }, { id: 'fake-b' }] },
+        { 'x-ratelimit-limit-requests': '500', 'x-ratelimit-remaining-requests': '499', 'x-ratelimit-reset-requests': '120ms' },
+      );
+    } else {
+      send(401, { error: { message: 'bad key', type: 'invalid_request_error', code: 'invalid_api_key' } });
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+/** Calls the admin API as the UI would; returns the parsed JSON body. */
+async function api(method, urlPath, body) {
+  const response = await fetch(new URL(urlPath, baseUrl), {
+    method,
+    headers: { Authorization: `Bearer ${adminToken}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  assert.equal(response.status, 200, `${method} /${urlPath}: ${text}`);
+  for (const secret of SECRETS) assert.ok(!text.includes(secret), `${method} /${urlPath} returned a secret`);
+  return JSON.parse(text);
+}
+
+async function keyId(label) {
+  const key = (await apiKeys()).find((k) => k.label === label);
+  assert.ok(key, `no key labelled ${label}`);
+  return key.id;
+}
+
+async function openKeysPage(page) {
+  await page.goto(uiUrl);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Keys/ }).click();
+  await page.getByRole('heading', { level: 1, name: 'Keys' }).waitFor();
+  await page.waitForFunction((n) => document.querySelectorAll('tbody tr[data-key-id]').length === n, SEEDED_KEYS);
+}
+
+/** A day three days from now as YYYY-MM-DD: inside the 7-day warning window. */
+function inThreeDays() {
+  return new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
+}
+
 async function apiKeys() {
   const response = await fetch(new URL('api/keys', baseUrl), { headers: { Authorization: `Bearer ${adminToken}` } });
   const text = await response.text();
@@ -150,6 +217,7 @@ before(async () => {
   assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}; apt-get install chromium`);
 
   tmp = await mkdtemp(path.join(os.tmpdir(), 'keygate-e2e-'));
+  fake = await startFakeProvider();
   env = {
     ...process.env,
     KEYGATE_HOME: path.join(tmp, 'home'),
@@ -157,6 +225,8 @@ before(async () => {
     KEYGATE_HEALTH_CHECKER: 'off',
     KEYGATE_KEYRING_SERVICE: `keygate-e2e-${suffix}`,
     E2E_OPENAI_KEY: OPENAI_SECRET,
+    E2E_FAKE_GOOD_KEY: FAKE_GOOD_SECRET,
+    E2E_FAKE_BAD_KEY: FAKE_BAD_SECRET,
     NO_COLOR: '1',
   };
   delete env.KEYGATE_ADMIN_TOKEN;
@@ -165,6 +235,10 @@ before(async () => {
   // One key as an env reference, one whose secret goes into the keyring through stdin.
   await runCli(['key', 'add', '--provider', 'openai', '--label', 'e2e-main', '--tag', 'e2e', '--secret-env', 'E2E_OPENAI_KEY']);
   await runCli(['key', 'add', '--provider', 'anthropic', '--label', 'e2e-vault', '--tag', 'e2e'], { input: VAULT_SECRET });
+  const fakeUrl = `http://127.0.0.1:${fake.address().port}/v1`;
+  await runCli(['provider', 'add', 'fakeprov', '--kind', 'openai', '--base-url', fakeUrl]);
+  await runCli(['key', 'add', '--provider', 'fakeprov', '--label', 'e2e-good', '--expires', inThreeDays(), '--secret-env', 'E2E_FAKE_GOOD_KEY']);
+  await runCli(['key', 'add', '--provider', 'fakeprov', '--label', 'e2e-bad', '--secret-env', 'E2E_FAKE_BAD_KEY']);
 
   const started = await startServer();
   server = started.state;
@@ -201,6 +275,10 @@ after(async () => {
       // Cleaning up must not hide the real result.
     }
   }
+  if (fake) {
+    fake.closeAllConnections();
+    await new Promise((resolve) => fake.close(resolve));
+  }
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
@@ -216,8 +294,8 @@ describe('web UI served by keygate serve', () => {
       tiles,
     );
     const counts = await page.$$eval(tiles, (els) => els.map((el) => Number(el.dataset.count)));
-    assert.equal(counts.reduce((a, b) => a + b, 0), 2, `tile counts ${counts.join('/')}`);
-    assert.equal(await page.getAttribute('[data-testid="tile-providers"]', 'data-count'), '2');
+    assert.equal(counts.reduce((a, b) => a + b, 0), SEEDED_KEYS, `tile counts ${counts.join('/')}`);
+    assert.equal(await page.getAttribute('[data-testid="tile-providers"]', 'data-count'), String(SEEDED_PROVIDERS));
 
     // A tile leads to the keys in that state.
     const [group] = await page.$$eval(tiles, (els) =>
@@ -248,7 +326,7 @@ describe('web UI served by keygate serve', () => {
     assert.ok(rowText.includes(main.fingerprint), `row "${rowText}" lacks fingerprint ${main.fingerprint}`);
     assert.ok(rowText.includes('openai'), `row "${rowText}" lacks the provider`);
     const rowCount = (n) => page.waitForFunction((m) => document.querySelectorAll('tbody tr[data-key-id]').length === m, n);
-    await rowCount(2);
+    await rowCount(SEEDED_KEYS);
 
     await page.getByRole('searchbox', { name: 'Search keys' }).fill('e2e-vault');
     await rowCount(1);
@@ -295,6 +373,109 @@ describe('web UI served by keygate serve', () => {
     // A reload stays signed in from sessionStorage.
     await page.reload();
     await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
+  });
+
+  test('Test on a row shows the result in place, and a refused key turns red', async (t) => {
+    const page = await newPage(t);
+    await openKeysPage(page);
+
+    const good = page.locator('tbody tr', { hasText: 'e2e-good' });
+    assert.match(await good.innerText(), /expires in \d+ d/, 'e2e-good expires within days but has no badge');
+    const heightBefore = (await good.boundingBox()).height;
+    await good.getByRole('button', { name: 'Test key e2e-good' }).click();
+    const goodResult = good.locator('[data-testid="test-result"][data-ok="true"]');
+    await goodResult.waitFor();
+    const goodText = await goodResult.innerText();
+    assert.match(goodText, /working/i);
+    assert.match(goodText, /\b2 models\b/);
+    assert.match(goodText, /499\/500 req left/, 'headroom from the x-ratelimit headers');
+    assert.equal(await goodResult.getAttribute('role'), 'status', 'the result is announced (a live region)');
+    await good.locator('[data-state="healthy"] .dot.healthy').waitFor();
+    assert.equal((await good.boundingBox()).height, heightBefore, 'the row changed height when the result appeared');
+
+    // The keyboard works too: focus the bad key's button and press Enter.
+    const bad = page.locator('tbody tr', { hasText: 'e2e-bad' });
+    const badHeightBefore = (await bad.boundingBox()).height;
+    await bad.getByRole('button', { name: 'Test key e2e-bad' }).focus();
+    await page.keyboard.press('Enter');
+    const badResult = bad.locator('[data-testid="test-result"][data-ok="false"]');
+    await badResult.waitFor();
+    assert.match(await badResult.innerText(), /revoked or mistyped/);
+    assert.match(await badResult.innerText(), /HTTP 401/);
+    await bad.locator('[data-state="unhealthy"] .dot.unhealthy').waitFor();
+    assert.equal((await bad.boundingBox()).height, badHeightBefore, 'the bad row changed height');
+
+    // The engine saved the verdict (the page's own reload shows it, with the reason in words).
+    const saved = (await apiKeys()).find((k) => k.label === 'e2e-bad');
+    assert.equal(saved.health.state, 'unhealthy');
+    await page.mouse.move(0, 0);
+    await assertNoSecretsIn(page);
+    await page.screenshot({ path: '/tmp/keys-test.png', fullPage: true });
+  });
+
+  test('the dashboard shows a key going red live in Recent activity', async (t) => {
+    const badId = await keyId('e2e-bad');
+    // Back to unknown, so that the next test is a change of state again.
+    await api('POST', 'api/keys/batch', { ids: [badId], action: 'reset' });
+
+    const page = await newPage(t);
+    await page.goto(uiUrl);
+    await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
+    const panel = page.getByTestId('activity');
+    await panel.getByTestId('activity-status').filter({ hasText: 'Live' }).waitFor();
+    await page.waitForFunction(() => document.querySelector('[data-testid="tile-unhealthy"]')?.dataset.count === '0');
+    const liveEntries = panel.locator('li.fresh[data-kind="key_state_changed"]', { hasText: 'e2e-bad' });
+    assert.equal(await liveEntries.count(), 0);
+
+    const report = await api('POST', `api/keys/${encodeURIComponent(badId)}/test`);
+    assert.equal(report.class, 'auth');
+    assert.equal(report.state, 'unhealthy');
+
+    await liveEntries.first().waitFor();
+    const newest = panel.locator('li').first();
+    assert.match(await newest.innerText(), /e2e-bad.*unhealthy/is);
+    // The tiles follow the event rather than the 10-second background reload.
+    await page.waitForFunction(() => document.querySelector('[data-testid="tile-unhealthy"]')?.dataset.count === '1', null, {
+      timeout: 5_000,
+    });
+    await panel.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: '/tmp/dashboard-activity.png', fullPage: true });
+  });
+
+  test('selected keys are tested, disabled and enabled together; delete asks first', async (t) => {
+    const page = await newPage(t);
+    await openKeysPage(page);
+    await page.getByRole('checkbox', { name: 'Select e2e-good' }).check();
+    await page.getByRole('checkbox', { name: 'Select e2e-bad' }).check();
+    const bar = page.getByRole('group', { name: 'Act on the selected keys' });
+    await bar.getByText('2 selected').waitFor();
+
+    await bar.getByRole('button', { name: 'Test selected' }).click();
+    await page.locator('tbody tr', { hasText: 'e2e-good' }).locator('[data-testid="test-result"][data-ok="true"]').waitFor();
+    await page.locator('tbody tr', { hasText: 'e2e-bad' }).locator('[data-testid="test-result"][data-ok="false"]').waitFor();
+
+    // A disabled key shows "Disabled" as its health.
+    const disabledRows = () =>
+      page.$$eval('tbody tr[data-key-id]', (rows) =>
+        rows.filter((r) => r.querySelector('[data-state="disabled"]')).map((r) => r.querySelector('.label').textContent.trim()).sort(),
+      );
+    await bar.getByRole('button', { name: 'Disable' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('tbody [data-state="disabled"]').length === 2);
+    assert.deepEqual(await disabledRows(), ['e2e-bad', 'e2e-good']);
+    assert.deepEqual((await apiKeys()).filter((k) => !k.enabled).map((k) => k.label).sort(), ['e2e-bad', 'e2e-good']);
+
+    await bar.getByRole('button', { name: 'Enable' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('tbody [data-state="disabled"]').length === 0);
+    assert.ok((await apiKeys()).every((k) => k.enabled));
+
+    await bar.getByRole('button', { name: 'Delete' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete 2 keys?' });
+    await dialog.waitFor();
+    const listed = await dialog.innerText();
+    assert.ok(listed.includes('e2e-good') && listed.includes('e2e-bad'), `dialog lists ${listed}`);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal((await apiKeys()).length, SEEDED_KEYS, 'cancel deleted something');
   });
 
   test('no secret reached any file under KEYGATE_HOME', async () => {

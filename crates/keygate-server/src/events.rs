@@ -54,7 +54,7 @@ impl Event {
         to: (HealthState, Option<HealthReason>),
     ) -> Self {
         let why =
-            to.1.map(|r| format!(" ({})", r.describe()))
+            to.1.map(|r| format!(": {}", r.describe()))
                 .unwrap_or_default();
         Self {
             key_id: Some(key_id.to_string()),

@@ -35,10 +35,112 @@ export interface ApiKey {
   weight: number;
   enabled: boolean;
   secret_ref: string;
-  health: { state: HealthState; reason: HealthReason | string | null };
+  health: KeyHealth;
   limits: KeyLimits;
   created_at: string;
+  /** RFC 3339; after it the key is red and never used. */
+  expires_at: string | null;
+  /** `soon` within 7 days of `expires_at`. */
+  expiry: 'valid' | 'soon' | 'expired';
+  /** Whole days left while the expiry is `soon`. */
+  expires_in_days: number | null;
 }
+
+export interface KeyHealth {
+  state: HealthState;
+  reason: HealthReason | string | null;
+  /** The reason in words, from the engine. */
+  reason_text: string | null;
+  consecutive_errors: number;
+  last_status: number | null;
+  /** The upstream's last error text (never holds the secret). */
+  last_error: string | null;
+  last_checked_at: string | null;
+  last_success_at: string | null;
+  cooldown_until: string | null;
+}
+
+/** How a key test ended; `success` is the only good one. */
+export type TestClass =
+  | 'success'
+  | 'auth'
+  | 'quota'
+  | 'rate_limited'
+  | 'server_error'
+  | 'timeout'
+  | 'connect'
+  | 'client_error'
+  | 'disabled'
+  | 'secret_missing';
+
+/** Rate-limit headers the provider sent with the test, when it sends them. */
+export interface Headroom {
+  requests_limit: number | null;
+  requests_remaining: number | null;
+  tokens_limit: number | null;
+  tokens_remaining: number | null;
+  /** As the provider wrote it (`6m0s`, a time, seconds). */
+  requests_reset: string | null;
+}
+
+/** What `POST /api/keys/{id}/test` found. */
+export interface TestReport {
+  key_id: string;
+  label: string;
+  provider: string;
+  ok: boolean;
+  class: TestClass | string;
+  status: number | null;
+  latency_ms: number;
+  model_count: number;
+  /** The first 20 models the key can see. */
+  models: string[];
+  headroom: Headroom | null;
+  /** Whether a one-token completion was sent as well. */
+  deep: boolean;
+  /** One plain sentence: what the result means for the person. */
+  hint: string;
+  /** The key's health after the test. */
+  state: HealthState;
+  reason: HealthReason | string | null;
+  error: string | null;
+  tested_at: string;
+}
+
+export type BatchAction = 'test' | 'enable' | 'disable' | 'reset' | 'delete';
+
+export type BatchResult =
+  | { action: 'test'; results: TestReport[] }
+  | { action: Exclude<BatchAction, 'test'>; ids: string[] };
+
+export type EventKind = 'key_state_changed' | 'key_expiring' | 'failover' | 'provider_paused' | 'provider_resumed';
+
+/** An event as `GET /api/events/recent` keeps it. */
+export interface StoredEvent {
+  id: number;
+  at: string;
+  kind: EventKind | string;
+  key_id: string | null;
+  provider: string | null;
+  message: string;
+}
+
+/** An event as the live stream (`GET /api/events`) sends it. */
+export interface LiveEvent {
+  kind: EventKind | string;
+  at: string;
+  key_id: string | null;
+  key_label: string | null;
+  provider: string | null;
+  /** For key state changes: the new state, why, and the state before. */
+  state: HealthState | null;
+  reason: HealthReason | string | null;
+  previous: HealthState | null;
+  message: string;
+}
+
+/** Where the live event stream stands, for a small status label. */
+export type StreamStatus = 'connecting' | 'live' | 'retrying';
 
 export interface Provider {
   name: string;
@@ -144,6 +246,123 @@ export async function listProviders(): Promise<Provider[]> {
   return body.providers ?? [];
 }
 
+/** Tests one key against its provider (lists models; `deep` also sends a one-token completion). */
+export async function testKey(id: string, options: { deep?: boolean } = {}): Promise<TestReport> {
+  return request<TestReport>(`/api/keys/${encodeURIComponent(id)}/test`, {
+    method: 'POST',
+    body: { deep: options.deep ?? false },
+  });
+}
+
+/** Runs one action on several keys; a test returns one report per key. */
+export async function batchKeys(ids: string[], action: BatchAction, options: { deep?: boolean } = {}): Promise<BatchResult> {
+  const body: { ids: string[]; action: BatchAction; deep?: boolean } = { ids, action };
+  if (action === 'test' && options.deep) body.deep = true;
+  return request<BatchResult>('/api/keys/batch', { method: 'POST', body });
+}
+
+/** The newest saved events, newest first. */
+export async function listRecentEvents(): Promise<StoredEvent[]> {
+  const body = await request<{ events: StoredEvent[] }>('/api/events/recent');
+  return body.events ?? [];
+}
+
+const RETRY_FIRST_MS = 1_000;
+const RETRY_MAX_MS = 30_000;
+
+/**
+ * Follows the engine's live events until the returned function is called. EventSource cannot
+ * send the admin token, so this reads the server-sent-event stream with fetch and parses it
+ * here. When the stream drops it reconnects with a growing pause; `onStatus('live')` fires on
+ * every (re)connect, so a caller can reload what it may have missed in between.
+ */
+export function watchEvents(handlers: { onEvent: (event: LiveEvent) => void; onStatus?: (status: StreamStatus) => void }): () => void {
+  const controller = new AbortController();
+  let retryMs = RETRY_FIRST_MS;
+  let retryTimer: number | null = null;
+
+  const connect = async (): Promise<void> => {
+    handlers.onStatus?.('connecting');
+    const token = readToken();
+    if (!token) {
+      unauthorizedHandler?.(new ApiError(401, 'missing_token', 'No admin token: open KeyGate with the link that `keygate serve` prints.'));
+      return;
+    }
+    try {
+      const response = await fetch('/api/events', {
+        headers: { Accept: 'text/event-stream', Authorization: `Bearer ${token}` },
+        cache: 'no-store',
+        credentials: 'omit',
+        signal: controller.signal,
+      });
+      if (!response.ok || !response.body) {
+        const error = await errorFrom(response);
+        if (error.isUnauthorized) {
+          unauthorizedHandler?.(error);
+          return;
+        }
+        throw error;
+      }
+      retryMs = RETRY_FIRST_MS;
+      handlers.onStatus?.('live');
+      await readEventStream(response.body, (kind, data) => {
+        let event: LiveEvent;
+        try {
+          event = JSON.parse(data) as LiveEvent;
+        } catch {
+          return; // Not one of ours; keep reading.
+        }
+        handlers.onEvent({ ...event, kind: event.kind ?? kind });
+      });
+    } catch {
+      // Dropped or unreachable: retried below unless the caller stopped us.
+    }
+    if (controller.signal.aborted) return;
+    handlers.onStatus?.('retrying');
+    retryTimer = window.setTimeout(() => void connect(), retryMs);
+    retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+  };
+
+  void connect();
+  return () => {
+    controller.abort();
+    if (retryTimer !== null) window.clearTimeout(retryTimer);
+  };
+}
+
+/** Calls `dispatch(event, data)` for each message of a `text/event-stream` body until it ends. */
+async function readEventStream(body: ReadableStream<Uint8Array>, dispatch: (kind: string, data: string) => void): Promise<void> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let kind = '';
+  let data: string[] = [];
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    // The engine ends lines with LF; CRLF is accepted too (a lone CR, allowed by the spec, is not).
+    const lines = buffer.split(/\r?\n/);
+    buffer = lines.pop() ?? ''; // the last piece may be half a line
+    for (const line of lines) {
+      if (line === '') {
+        // A blank line ends one message.
+        if (data.length) dispatch(kind || 'message', data.join('\n'));
+        kind = '';
+        data = [];
+        continue;
+      }
+      if (line.startsWith(':')) continue; // keep-alive comment
+      const colon = line.indexOf(':');
+      const field = colon === -1 ? line : line.slice(0, colon);
+      let value = colon === -1 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'event') kind = value;
+      else if (field === 'data') data.push(value);
+    }
+  }
+}
+
 function storeToken(token: string): void {
   try {
     window.sessionStorage.setItem(TOKEN_KEY, token);
@@ -168,9 +387,10 @@ function safeDecode(value: string): string {
   }
 }
 
-async function request<T>(path: string, options: { auth?: boolean; method?: string } = {}): Promise<T> {
-  const { auth = true, method = 'GET' } = options;
+async function request<T>(path: string, options: { auth?: boolean; method?: string; body?: unknown } = {}): Promise<T> {
+  const { auth = true, method = 'GET', body } = options;
   const headers: Record<string, string> = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
 
   if (auth) {
     const token = readToken();
@@ -185,7 +405,13 @@ async function request<T>(path: string, options: { auth?: boolean; method?: stri
   let response: Response;
   try {
     // Same origin: the engine serves this UI at `/` and the admin API at `/api`.
-    response = await fetch(path, { method, headers, cache: 'no-store', credentials: 'omit' });
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
+      credentials: 'omit',
+    });
   } catch {
     throw new ApiError(0, 'network', 'Cannot reach the KeyGate engine. Is `keygate serve` (or the desktop app) still running?');
   }

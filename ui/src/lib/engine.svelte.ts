@@ -1,10 +1,21 @@
 // What the pages show, loaded through api.ts and refreshed in the background. Pages share one
 // copy, so moving between them shows the last data at once instead of a loading state.
 
-import { ApiError, getEngineHealth, listKeys, listProviders, type ApiKey, type Provider } from './api';
+import {
+  ApiError,
+  getEngineHealth,
+  listKeys,
+  listProviders,
+  type ApiKey,
+  type HealthState,
+  type Provider,
+} from './api';
 import { toasts } from './toasts.svelte';
 
 const REFRESH_MS = 10_000;
+// After a live event: long enough to fold a burst of events into one reload and for the
+// engine's background writer (it gathers 50 ms) to have saved what the event announced.
+const SOON_MS = 300;
 
 class Engine {
   keys = $state<ApiKey[] | null>(null);
@@ -16,6 +27,9 @@ class Engine {
   refreshing = $state(false);
 
   private timer: number | null = null;
+  private soonTimer: number | null = null;
+  /** A reload was asked for while one ran; it may have read too early, so run another. */
+  private again = false;
 
   /** Loads everything now and then every few seconds while the window is visible. */
   start(): () => void {
@@ -28,13 +42,39 @@ class Engine {
     document.addEventListener('visibilitychange', onVisible);
     return () => {
       if (this.timer !== null) window.clearInterval(this.timer);
+      if (this.soonTimer !== null) window.clearTimeout(this.soonTimer);
       document.removeEventListener('visibilitychange', onVisible);
     };
   }
 
+  /** Reloads shortly, once for a burst of calls (used when live events say something changed). */
+  refreshSoon(): void {
+    if (this.soonTimer !== null) return;
+    this.soonTimer = window.setTimeout(() => {
+      this.soonTimer = null;
+      void this.refresh();
+    }, SOON_MS);
+  }
+
+  /**
+   * Shows a key's new health at once (from a test report or a live event), before the next
+   * reload brings the rest of its health details.
+   */
+  setKeyHealth(id: string, state: HealthState, reason: string | null): void {
+    const key = this.keys?.find((k) => k.id === id);
+    if (!key) return;
+    key.health.state = state;
+    key.health.reason = reason;
+    key.health.reason_text = null;
+  }
+
   async refresh(): Promise<void> {
-    if (this.refreshing) return;
+    if (this.refreshing) {
+      this.again = true;
+      return;
+    }
     this.refreshing = true;
+    this.again = false;
     try {
       const [keys, providers, health] = await Promise.all([
         listKeys(),
@@ -57,6 +97,7 @@ class Engine {
     } finally {
       this.refreshing = false;
     }
+    if (this.again) void this.refresh();
   }
 }
 

@@ -56,9 +56,13 @@ export function stateLabel(state: HealthState): string {
 
 /** One sentence for the tooltip: the reason if there is one, else what the state means. */
 export function healthExplanation(key: ApiKey): string {
-  const reason = key.health.reason;
-  if (reason) return REASONS[reason] ?? reason.replaceAll('_', ' ');
+  const { reason, reason_text: text } = key.health;
+  if (reason) return text ? capitalise(text) : (REASONS[reason] ?? reason.replaceAll('_', ' '));
   return STATE_HINTS[key.health.state] ?? '';
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 export function shortReason(key: ApiKey): string | null {
