@@ -482,3 +482,79 @@ async fn request_rows_older_than_the_retention_are_pruned_by_the_engine() {
     );
     served.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn user_prices_apply_from_their_date_and_price_requests() {
+    let fake = FakeUpstream::start().await;
+    fake.set("sk-fake-priced-000000000000001", Behaviour::Ok);
+    let base_url = fake.base_url();
+    let served = tokio::task::spawn_blocking(move || {
+        let env = keygate_tests::TestEnv::new();
+        let secrets = keygate_tests::served::Served::provider(
+            &env,
+            "fake",
+            &base_url,
+            0,
+            &[key("priced", "sk-fake-priced-000000000000001")],
+        );
+        env.ok(
+            &[
+                "model",
+                "price",
+                "fake-model",
+                "--provider",
+                "fake",
+                "--input",
+                "1",
+                "--output",
+                "2",
+            ],
+            "",
+        );
+        env.ok(
+            &[
+                "model",
+                "price",
+                "fake-model",
+                "--provider",
+                "fake",
+                "--input",
+                "100",
+                "--output",
+                "100",
+                "--from",
+                "2099-01-01",
+            ],
+            "",
+        );
+        let out = env.run(
+            &["model", "price", "x", "--input", "cheap", "--output", "1"],
+            "",
+        );
+        assert_eq!(out.status.code(), Some(2), "a bad price is a usage error");
+        let listed: Vec<Value> =
+            serde_json::from_str(&env.ok(&["--json", "model", "list", "--provider", "fake"], ""))
+                .expect("json");
+        assert_eq!(listed.len(), 1, "only the fake's own price: {listed:?}");
+        assert_eq!(listed[0]["input_usd"], "1.000000");
+        let all: Vec<Value> =
+            serde_json::from_str(&env.ok(&["--json", "model", "list"], "")).expect("json");
+        assert!(all.iter().any(|p| {
+            p["model"] == "gpt-4o"
+                && p["source"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("built-in"))
+        }));
+        keygate_tests::served::Served::start(env, secrets)
+    })
+    .await
+    .expect("serve");
+    let mut request = chat(false);
+    request["model"] = "fake-model".into();
+    let response = post(&served, "/v1/chat/completions", &request).await;
+    assert_eq!(response.status(), 200);
+    let log = keygate_tests::proxy_client::logged(&served, 1).await;
+    // 9 prompt + 2 cached (cached defaults to the input price) at $1/1M, 3 completion at $2/1M.
+    assert_eq!(log[0]["cost_micros"], 17, "{}", log[0]);
+    served.stop();
+}

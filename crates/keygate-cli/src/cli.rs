@@ -32,6 +32,9 @@ pub enum Command {
     /// Manage model routes: an alias served by ordered provider:model tiers.
     #[command(subcommand)]
     Route(RouteCommand),
+    /// Model prices: the built-in list and your own (which win from their date on).
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Usage and cost over a period, grouped by time, provider, model, key or access token.
     Report(ReportArgs),
     /// Check keys' health now (what the background checker does): every enabled key, or one.
@@ -42,6 +45,33 @@ pub enum Command {
     /// Show or change proxy settings (attempts, deadline, max wait, stickiness, limits).
     #[command(subcommand)]
     Settings(SettingsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Prices in force now (USD per million tokens).
+    List {
+        #[arg(long)]
+        provider: Option<String>,
+    },
+    /// Set a model's price (USD per million tokens) from a date on; usage before keeps its
+    /// price. MODEL may be a prefix (`gpt-4o` covers `gpt-4o-2024-08-06`).
+    Price {
+        model: String,
+        #[arg(long)]
+        input: String,
+        #[arg(long)]
+        output: String,
+        /// Price of cached prompt tokens (default: the input price).
+        #[arg(long)]
+        cached: Option<String>,
+        /// Only for this provider (default: every provider).
+        #[arg(long)]
+        provider: Option<String>,
+        /// In effect from (a date or RFC 3339 time; default: now).
+        #[arg(long)]
+        from: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -61,14 +61,74 @@ const PRICES: &[(&str, &str, Price)] = &[
     ("groq", "llama-3.1-8b-instant", usd(0.05, 0.08, 0.05)),
 ];
 
+/// Every built-in price: (provider preset, model prefix, price).
+pub fn builtin_prices() -> impl Iterator<Item = (&'static str, &'static str, Price)> {
+    PRICES.iter().copied()
+}
+
 /// The built-in price of `model` on the preset `provider`; `None` when unknown.
 pub fn builtin_price(provider: &str, model: &str) -> Option<Price> {
-    let model = model.to_ascii_lowercase();
+    builtin_match(provider, &model.to_ascii_lowercase()).map(|(_, price)| price)
+}
+
+/// The longest built-in prefix matching a lower-case model name: its length and price.
+fn builtin_match(provider: &str, model: &str) -> Option<(usize, Price)> {
     PRICES
         .iter()
         .filter(|(p, prefix, _)| *p == provider && model.starts_with(prefix))
         .max_by_key(|(_, prefix, _)| prefix.len())
-        .map(|(_, _, price)| *price)
+        .map(|(_, prefix, price)| (prefix.len(), *price))
+}
+
+/// A price the user set: for `model` (a name or prefix) on `provider` (`*` for any), from
+/// `effective_from` (stored time format, see `period_bound`) on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceOverride {
+    pub provider: String,
+    pub model: String,
+    pub effective_from: String,
+    pub price: Price,
+}
+
+/// The prices in force: the user's overrides (each from its effective time on) over the
+/// built-in list. Old usage keeps the price it was made at.
+#[derive(Debug, Clone, Default)]
+pub struct PriceBook {
+    overrides: Vec<PriceOverride>,
+}
+
+impl PriceBook {
+    pub fn new(overrides: Vec<PriceOverride>) -> Self {
+        Self { overrides }
+    }
+
+    /// The price of `model` on `provider` for a request made at `at` (stored time format): the
+    /// most specific match wins (the longest model prefix; a user's override over the
+    /// built-in list when equally long; this provider's over `*`), in its latest version
+    /// already in effect at `at`.
+    pub fn price_at(&self, provider: &str, model: &str, at: &str) -> Option<Price> {
+        let model = model.to_ascii_lowercase();
+        let builtin = builtin_match(provider, &model);
+        for scope in [provider, "*"] {
+            let best = self
+                .overrides
+                .iter()
+                .filter(|o| {
+                    o.provider == scope
+                        && model.starts_with(&o.model.to_ascii_lowercase())
+                        && o.effective_from.as_str() <= at
+                })
+                .max_by(|a, b| {
+                    (a.model.len(), &a.effective_from).cmp(&(b.model.len(), &b.effective_from))
+                });
+            if let Some(o) = best
+                && builtin.is_none_or(|(len, _)| o.model.len() >= len)
+            {
+                return Some(o.price);
+            }
+        }
+        builtin.map(|(_, price)| price)
+    }
 }
 
 /// The cost of one request in micro-dollars: cached prompt tokens at the cached price, the
@@ -137,6 +197,62 @@ mod tests {
         // Cached tokens above the prompt count are not trusted.
         assert_eq!(cost_micros(price, 10, 0, 50), cost_micros(price, 10, 0, 10));
         assert_eq!(cost_micros(price, 0, 0, 0), 0);
+    }
+
+    #[test]
+    fn overrides_apply_from_their_date_and_old_usage_keeps_its_price() {
+        let p = |input: u64| Price {
+            input,
+            output: 0,
+            cached_input: 0,
+        };
+        let book = PriceBook::new(vec![
+            PriceOverride {
+                provider: "openai".into(),
+                model: "gpt-4o".into(),
+                effective_from: "2026-11-10T00:00:00.000Z".into(),
+                price: p(1),
+            },
+            PriceOverride {
+                provider: "openai".into(),
+                model: "gpt-4o".into(),
+                effective_from: "2026-11-20T00:00:00.000Z".into(),
+                price: p(2),
+            },
+            PriceOverride {
+                provider: "*".into(),
+                model: "my-local".into(),
+                effective_from: "2026-01-01T00:00:00.000Z".into(),
+                price: p(7),
+            },
+        ]);
+        let at = |t: &str| {
+            book.price_at("openai", "gpt-4o-2024-08-06", t)
+                .map(|p| p.input)
+        };
+        assert_eq!(
+            at("2026-11-01T00:00:00.000Z"),
+            Some(2_500_000),
+            "built-in before any override"
+        );
+        assert_eq!(at("2026-11-15T00:00:00.000Z"), Some(1));
+        assert_eq!(
+            at("2026-11-25T00:00:00.000Z"),
+            Some(2),
+            "a price change mid-period"
+        );
+        // gpt-4o-mini's own built-in price is more specific than an override for gpt-4o.
+        assert_eq!(
+            book.price_at("openai", "gpt-4o-mini", "2026-11-25T00:00:00.000Z")
+                .map(|p| p.input),
+            Some(150_000)
+        );
+        assert_eq!(
+            book.price_at("ollama", "my-local-7b", "2026-11-25T00:00:00.000Z")
+                .map(|p| p.input),
+            Some(7),
+            "a '*' override applies to every provider"
+        );
     }
 
     #[test]

@@ -124,6 +124,18 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE requests ADD COLUMN cost_micros INTEGER;
     "#,
+    // 6: prices set by the user, each from a date on.
+    r#"
+    CREATE TABLE prices (
+        provider       TEXT NOT NULL,
+        model          TEXT NOT NULL,
+        effective_from TEXT NOT NULL,
+        input_micros   INTEGER NOT NULL,
+        output_micros  INTEGER NOT NULL,
+        cached_micros  INTEGER NOT NULL,
+        PRIMARY KEY (provider, model, effective_from)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

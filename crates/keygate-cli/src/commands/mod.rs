@@ -1,6 +1,7 @@
 mod import;
 mod key;
 mod key_test;
+mod model;
 mod provider;
 mod report;
 mod route;
@@ -23,6 +24,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Route(cmd) => route::run(ctx, cmd),
         Command::Settings(cmd) => settings::run(ctx, cmd),
         Command::Report(args) => report::run(ctx, &args),
+        Command::Model(cmd) => model::run(ctx, cmd),
         Command::HealthCheck { key } => {
             let ids: Vec<String> = key.into_iter().collect();
             let all = ids.is_empty();

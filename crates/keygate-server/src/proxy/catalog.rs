@@ -13,6 +13,7 @@ use keygate_core::health::{HealthReason, HealthState};
 use keygate_core::health_machine::{KeyHealth, Signal};
 use keygate_core::key::KeyLimits;
 use keygate_core::limits::Limiter;
+use keygate_core::prices::{Price, PriceBook, PriceOverride};
 use keygate_core::provider::ProviderKind;
 use keygate_core::select::Strategy;
 use keygate_store::Store;
@@ -228,6 +229,8 @@ pub struct Catalog {
     pub providers: Vec<Arc<LiveProvider>>,
     pub tokens: Vec<LiveToken>,
     pub routes: HashMap<String, LiveRoute>,
+    /// Prices in force: the user's over the built-in list.
+    pub prices: PriceBook,
 }
 
 impl Catalog {
@@ -367,10 +370,27 @@ impl Registry {
                 })
             })
             .collect();
+        let prices = PriceBook::new(
+            store
+                .list_prices()?
+                .into_iter()
+                .map(|p| PriceOverride {
+                    provider: p.provider,
+                    model: p.model,
+                    effective_from: p.effective_from,
+                    price: Price {
+                        input: p.input_micros,
+                        output: p.output_micros,
+                        cached_input: p.cached_micros,
+                    },
+                })
+                .collect(),
+        );
         Ok(Catalog {
             providers: live,
             tokens,
             routes,
+            prices,
         })
     }
 }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use keygate_core::prices::{blended, builtin_price};
+use keygate_core::prices::blended;
 use keygate_core::provider::preset_serves_model;
 use keygate_core::select::Strategy;
 
@@ -43,8 +43,12 @@ pub fn tiers(catalog: &Catalog, requested: &str) -> Result<Vec<Tier>, RouteError
             })
             .collect();
         if route.strategy == Strategy::LowestCost {
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
             tiers.sort_by_key(|t| {
-                builtin_price(&t.provider.name, &t.model).map_or(u64::MAX, blended)
+                catalog
+                    .prices
+                    .price_at(&t.provider.name, &t.model, &now)
+                    .map_or(u64::MAX, blended)
             });
         }
         return if tiers.is_empty() {

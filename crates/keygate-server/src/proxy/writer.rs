@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::task::JoinHandle;
 
-use keygate_core::prices::{builtin_price, cost_micros};
+use keygate_core::prices::{PriceBook, cost_micros};
 
 use super::catalog::Clock;
 use super::relay::Usage;
@@ -46,7 +46,13 @@ pub fn spawn_writer(
         let mut health: Vec<HealthUpdate> = Vec::new();
         let mut seen = store.data_version().unwrap_or(0);
         let mut next_prune = Instant::now();
+        // The prices in force, kept after the engine dropped its state so the last rows of
+        // a shutdown are priced like the others.
+        let mut prices = PriceBook::default();
         loop {
+            if let Some(proxy) = proxy.upgrade() {
+                prices = proxy.catalog().prices.clone();
+            }
             if Instant::now() >= next_prune {
                 prune(&mut store);
                 next_prune = Instant::now() + PRUNE_EVERY;
@@ -64,6 +70,7 @@ pub fn spawn_writer(
                     &mut requests,
                     &mut health,
                     clock,
+                    &prices,
                 );
             }
             reload_if_changed(&store, &mut seen, &proxy, &vault);
@@ -79,6 +86,7 @@ fn write_batch(
     requests: &mut Vec<RequestRow>,
     health: &mut Vec<HealthUpdate>,
     clock: Clock,
+    prices: &PriceBook,
 ) {
     let deadline = Instant::now() + GATHER;
     let mut next = Some(first);
@@ -104,7 +112,7 @@ fn write_batch(
                     row.model_served.as_deref(),
                     row.prompt_tokens,
                     row.completion_tokens,
-                ) && let Some(price) = builtin_price(provider, model)
+                ) && let Some(price) = prices.price_at(provider, model, &row.at)
                 {
                     row.cost_micros = Some(cost_micros(
                         price,
