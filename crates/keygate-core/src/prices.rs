@@ -163,6 +163,29 @@ pub fn period_bound(text: &str) -> Result<String, String> {
     Ok(time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
+/// A report period from optional user bounds: `from` defaults to 7 days before `now`, `to` to
+/// just after `now`. The error names the field at fault.
+pub fn report_period(
+    from: Option<&str>,
+    to: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(String, String), (&'static str, String)> {
+    let stored =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let from = match from {
+        Some(text) => period_bound(text).map_err(|e| ("from", e))?,
+        None => stored(now - chrono::Duration::days(7)),
+    };
+    let to = match to {
+        Some(text) => period_bound(text).map_err(|e| ("to", e))?,
+        None => stored(now + chrono::Duration::seconds(1)),
+    };
+    if from >= to {
+        return Err(("from", format!("{from} must be before {to}")));
+    }
+    Ok((from, to))
+}
+
 /// A comparable figure for choosing the cheaper model: the price of a typical request (three
 /// prompt tokens per completion token).
 pub fn blended(price: Price) -> u64 {
@@ -268,6 +291,26 @@ mod tests {
             "2026-11-01T00:00:00.000Z"
         );
         assert!(period_bound("yesterday").is_err());
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-30T12:00:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            report_period(None, None, now).expect("period"),
+            (
+                "2026-11-23T12:00:00.000Z".to_string(),
+                "2026-11-30T12:00:01.000Z".to_string()
+            )
+        );
+        assert_eq!(
+            report_period(Some("2026-12-01"), Some("2026-11-01"), now)
+                .expect_err("backwards")
+                .0,
+            "from"
+        );
+        assert_eq!(
+            report_period(None, Some("soon"), now).expect_err("bad").0,
+            "to"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `keygate report`: usage and cost over a period from the request log.
 
 use anyhow::Result;
-use keygate_core::prices::{period_bound, usd_text};
+use keygate_core::prices::{report_period, usd_text};
 use keygate_store::{GroupBy, UsageRow};
 
 use crate::cli::ReportArgs;
@@ -20,21 +20,8 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> Result<()> {
             "unknown format {format:?}: use table, csv or json"
         )));
     }
-    let now = chrono::Utc::now();
-    let from = match &args.from {
-        Some(text) => period_bound(text).map_err(usage)?,
-        None => {
-            (now - chrono::Duration::days(7)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        }
-    };
-    let to = match &args.to {
-        Some(text) => period_bound(text).map_err(usage)?,
-        None => (now + chrono::Duration::seconds(1))
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-    };
-    if from >= to {
-        return Err(usage(format!("--from ({from}) must be before --to ({to})")));
-    }
+    let (from, to) = report_period(args.from.as_deref(), args.to.as_deref(), chrono::Utc::now())
+        .map_err(|(field, e)| usage(format!("--{field}: {e}")))?;
     let rows = ctx.store()?.usage_report(&from, &to, by)?;
     match format {
         "json" => output::json(&serde_json::json!({

@@ -9,7 +9,7 @@ use keygate_vault::SecretRef;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::health::{TestReport, probe_live};
+use crate::health::{TestReport, probe_live, testable_key};
 use crate::{ApiError, AppState};
 
 const MAX_BATCH: usize = 500;
@@ -128,15 +128,9 @@ pub async fn run_tests(
     let proxy = state.proxy();
     let catalog = proxy.catalog();
     let tests = rows.iter().map(|row| {
-        let live = catalog.providers.iter().find_map(|p| {
-            p.keys
-                .iter()
-                .find(|k| k.id == row.id)
-                .map(|k| (p.clone(), k.clone()))
-        });
+        let live = testable_key(&catalog, row);
         async move {
-            // The row is fresher than the catalog, which reloads a moment after a change.
-            match live.filter(|_| row.enabled) {
+            match live {
                 Some((provider, key)) => probe_live(proxy, &provider, &key, deep).await,
                 None => TestReport::unavailable(row),
             }

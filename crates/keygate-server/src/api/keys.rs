@@ -65,6 +65,7 @@ struct LimitsView {
 impl From<KeyRow> for KeyView {
     fn from(row: KeyRow) -> Self {
         let health = row.health;
+        let expiry = expiry_of(row.expires_at.as_deref());
         Self {
             id: row.id,
             provider: row.provider,
@@ -94,12 +95,12 @@ impl From<KeyRow> for KeyView {
                 daily_budget_usd: row.limits.daily_budget_micros.map(format_usd_micros),
             },
             created_at: row.created_at,
-            expiry: match expiry_of(row.expires_at.as_deref()) {
+            expiry: match expiry {
                 Expiry::Valid => "valid",
                 Expiry::Soon { .. } => "soon",
                 Expiry::Expired => "expired",
             },
-            expires_in_days: match expiry_of(row.expires_at.as_deref()) {
+            expires_in_days: match expiry {
                 Expiry::Soon { days_left } => Some(days_left),
                 _ => None,
             },

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use keygate_core::prices::period_bound;
+use keygate_core::prices::report_period;
 use keygate_store::GroupBy;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -32,21 +32,12 @@ pub async fn usage(
     };
     let by_text = query.by.unwrap_or_else(|| "day".into());
     let by: GroupBy = by_text.parse().map_err(|e| invalid("by", e))?;
-    let now = chrono::Utc::now();
-    let from = match query.from {
-        Some(text) => period_bound(&text).map_err(|e| invalid("from", e))?,
-        None => {
-            (now - chrono::Duration::days(7)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        }
-    };
-    let to = match query.to {
-        Some(text) => period_bound(&text).map_err(|e| invalid("to", e))?,
-        None => (now + chrono::Duration::seconds(1))
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-    };
-    if from >= to {
-        return Err(invalid("from", "must be before to".into()));
-    }
+    let (from, to) = report_period(
+        query.from.as_deref(),
+        query.to.as_deref(),
+        chrono::Utc::now(),
+    )
+    .map_err(|(field, e)| invalid(field, e))?;
     let (f, t) = (from.clone(), to.clone());
     let rows = state
         .with_store(move |store| Ok(store.usage_report(&f, &t, by)?))

@@ -152,7 +152,6 @@ async fn round(
     scale: f64,
     schedule: &mut Schedule,
 ) -> Duration {
-    crate::proxy::catalog::set_max_errors(config.max_error_count);
     let interval = config.interval_ms(scale);
     let catalog = proxy.catalog();
     let now = proxy.clock.now_ms();

@@ -41,6 +41,24 @@ pub async fn probe_live(
 /// How long one key test may take.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The live provider and key for a stored key that can be tested; `None` for a key the proxy
+/// cannot use (disabled, or its secret is missing). The row decides "disabled": it is fresher
+/// than the catalog, which reloads a moment after a change.
+pub fn testable_key(
+    catalog: &Catalog,
+    row: &KeyRow,
+) -> Option<(std::sync::Arc<LiveProvider>, std::sync::Arc<LiveKey>)> {
+    if !row.enabled {
+        return None;
+    }
+    catalog.providers.iter().find_map(|p| {
+        p.keys
+            .iter()
+            .find(|k| k.id == row.id)
+            .map(|k| (p.clone(), k.clone()))
+    })
+}
+
 /// Tests one key of `catalog` (`row` is its stored row): the report, and the health to save
 /// when the test was conclusive.
 pub async fn test_in_catalog(
@@ -50,14 +68,7 @@ pub async fn test_in_catalog(
     row: &KeyRow,
     deep: bool,
 ) -> (TestReport, Option<HealthUpdate>) {
-    let live = catalog.providers.iter().find_map(|p| {
-        p.keys
-            .iter()
-            .find(|k| k.id == row.id)
-            .map(|k| (p.clone(), k.clone()))
-    });
-    // The row is fresher than the catalog, which reloads a moment after a change.
-    let Some((provider, key)) = live.filter(|_| row.enabled) else {
+    let Some((provider, key)) = testable_key(catalog, row) else {
         return (TestReport::unavailable(row), None);
     };
     let started = Instant::now();
@@ -95,7 +106,7 @@ pub async fn test_keys_offline(
         .map_err(|e| e.to_string())?;
     let checks: Vec<_> = results
         .iter()
-        .filter(|(r, _)| r.status.is_some() || r.class != "disabled")
+        .filter(|(r, _)| r.class != "disabled")
         .map(|(r, _)| r.check_row())
         .collect();
     store

@@ -6,9 +6,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use chrono::{Local, Utc};
-use keygate_core::failure::{FailureClass, KeyEffect, UpstreamOutcome, classify};
+use keygate_core::failure::{Decision, FailureClass, UpstreamOutcome, classify};
 use keygate_core::health::{HealthReason, HealthState};
-use keygate_core::health_machine::Signal;
 use keygate_core::probe::{Headroom, hint, model_ids, models_path, probe_is_conclusive};
 use keygate_core::provider::ProviderKind;
 use keygate_store::HealthUpdate;
@@ -46,8 +45,9 @@ pub struct TestReport {
     pub error: Option<String>,
     /// When the test ran (RFC 3339).
     pub tested_at: String,
+    /// What the classification says to do to the key (None: the key could not be tested).
     #[serde(skip)]
-    retry_after: Option<Duration>,
+    decision: Option<Decision>,
 }
 
 const SHOWN_MODELS: usize = 20;
@@ -99,7 +99,7 @@ impl TestReport {
             reason,
             error: None,
             tested_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            retry_after: None,
+            decision: None,
         }
     }
 }
@@ -123,7 +123,8 @@ pub async fn test_key(
         .get(&url)
         .headers(native_headers(&HeaderMap::new(), provider, key))
         .timeout(timeout);
-    let (mut class, mut status, mut error, headers, body) = exchange(request).await;
+    let (mut decision, mut status, mut error, headers, body) = exchange(request, None).await;
+    let mut class = decision.class;
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let models = body
         .as_ref()
@@ -137,10 +138,12 @@ pub async fn test_key(
     let benched_for_quota = key.runtime.quarantine_reason() == Some(HealthReason::Quota);
     let go_deep = class == FailureClass::Success && (deep || benched_for_quota);
     if go_deep && let Some(model) = pick_model(provider, &models) {
-        let (c, s, e, h, _) = exchange(completion(client, provider, key, &model, timeout)).await;
+        let request = completion(client, provider, key, &model, timeout);
+        let (d, s, e, h, _) = exchange(request, retry_after).await;
         // A completion the provider itself fails on says nothing new about the key.
-        if probe_is_conclusive(c) {
-            class = c;
+        if probe_is_conclusive(d.class) {
+            decision = d;
+            class = d.class;
             status = s;
             error = e;
             retry_after = h.as_ref().and_then(retry_hint).or(retry_after);
@@ -169,7 +172,7 @@ pub async fn test_key(
         reason: None,
         error: error.map(|e| crate::proxy::outcome::scrub(&e, key.secret.expose())),
         tested_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        retry_after,
+        decision: Some(decision),
     }
 }
 
@@ -182,27 +185,12 @@ pub fn apply_report(
     latency: Duration,
 ) -> Option<HealthUpdate> {
     let now = clock.now_ms();
-    let class = class_of(report.class);
-    let conclusive = probe_is_conclusive(class);
-    if conclusive {
-        let outcome = UpstreamOutcome::Answered {
-            status: report.status.unwrap_or(200),
-            error_code: None,
-            retry_after: report.retry_after,
-        };
-        let rt = &key.runtime;
-        match (class, classify(&outcome).key) {
-            (FailureClass::Success, _) => {
-                rt.on_success(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX), now);
-            }
-            (FailureClass::Auth, _) => rt.quarantine(HealthReason::Auth, now),
-            (FailureClass::Quota, _) => rt.quarantine(HealthReason::Quota, now),
-            (FailureClass::RateLimited, KeyEffect::Cool(wait)) => {
-                let until = now + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX / 2);
-                rt.signal(Signal::Cool { until_ms: until }, now);
-            }
-            _ => {}
-        }
+    let conclusive = report
+        .decision
+        .is_some_and(|d| probe_is_conclusive(d.class));
+    if conclusive && let Some(decision) = report.decision {
+        let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        key.runtime.apply_effect(decision.key, latency_us, now);
     }
     let (state, reason) = key.runtime.health(now);
     report.state = state;
@@ -221,33 +209,17 @@ pub fn apply_report(
     })
 }
 
-fn class_of(text: &str) -> FailureClass {
-    [
-        FailureClass::Success,
-        FailureClass::ClientError,
-        FailureClass::Auth,
-        FailureClass::Quota,
-        FailureClass::RateLimited,
-        FailureClass::ServerError,
-        FailureClass::Timeout,
-        FailureClass::Connect,
-        FailureClass::StreamBroken,
-    ]
-    .into_iter()
-    .find(|c| c.as_str() == text)
-    .unwrap_or(FailureClass::ClientError)
-}
-
 type Exchange = (
-    FailureClass,
+    Decision,
     Option<u16>,
     Option<String>,
     Option<reqwest::header::HeaderMap>,
     Option<Value>,
 );
 
-/// Sends a request and classifies the answer like the proxy does.
-async fn exchange(request: reqwest::RequestBuilder) -> Exchange {
+/// Sends a request and classifies the answer like the proxy does; `retry_fallback` is the
+/// reset hint to use when this answer carries none.
+async fn exchange(request: reqwest::RequestBuilder, retry_fallback: Option<Duration>) -> Exchange {
     let response = match request.send().await {
         Ok(response) => response,
         Err(e) => {
@@ -256,20 +228,27 @@ async fn exchange(request: reqwest::RequestBuilder) -> Exchange {
             } else {
                 UpstreamOutcome::ConnectError
             };
-            let class = classify(&outcome).class;
-            return (class, None, None, None, None);
+            return (classify(&outcome), None, None, None, None);
         }
     };
     let status = response.status();
     let headers = response.headers().clone();
     let Ok(body) = response.bytes().await else {
-        let class = classify(&UpstreamOutcome::Timeout).class;
-        return (class, Some(status.as_u16()), None, Some(headers), None);
+        let decision = classify(&UpstreamOutcome::Timeout);
+        return (decision, Some(status.as_u16()), None, Some(headers), None);
     };
-    let (outcome, error) = answered(status, &headers, &body);
-    let class = classify(&outcome).class;
+    let (mut outcome, error) = answered(status, &headers, &body);
+    if let UpstreamOutcome::Answered { retry_after, .. } = &mut outcome {
+        *retry_after = retry_after.or(retry_fallback);
+    }
     let json = serde_json::from_slice(&body).ok();
-    (class, Some(status.as_u16()), error, Some(headers), json)
+    (
+        classify(&outcome),
+        Some(status.as_u16()),
+        error,
+        Some(headers),
+        json,
+    )
 }
 
 fn retry_hint(headers: &reqwest::header::HeaderMap) -> Option<Duration> {

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use keygate_core::breaker::{BreakerConfig, CircuitBreaker};
+use keygate_core::failure::KeyEffect;
 use keygate_core::health::{HealthReason, HealthState};
 use keygate_core::health_machine::{KeyHealth, Signal};
 use keygate_core::key::KeyLimits;
@@ -85,6 +86,21 @@ impl KeyRuntime {
         let max = max_errors();
         self.health
             .rcu(|current| Arc::new(current.apply(signal, now_ms, max)));
+    }
+
+    /// Applies what the classification of an answer says to do to the key (proxied traffic and
+    /// key tests alike).
+    pub fn apply_effect(&self, effect: KeyEffect, latency_us: u64, now_ms: u64) {
+        match effect {
+            KeyEffect::Reset => self.on_success(latency_us, now_ms),
+            KeyEffect::Nothing => {}
+            KeyEffect::Quarantine(reason) => self.quarantine(reason, now_ms),
+            KeyEffect::Cool(wait) => {
+                let until = now_ms + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX / 2);
+                self.signal(Signal::Cool { until_ms: until }, now_ms);
+            }
+            KeyEffect::CountError => self.signal(Signal::Error, now_ms),
+        }
     }
 
     /// Benches the key (auth or quota) with its backoff.
@@ -195,6 +211,11 @@ impl LiveKey {
     pub fn expired(&self, now: i64) -> bool {
         self.expires_at.is_some_and(|at| now >= at)
     }
+
+    /// Like [`LiveKey::expired`] for now; reads the wall clock only for keys with a date.
+    pub fn expired_now(&self) -> bool {
+        self.expires_at.is_some() && self.expired(chrono::Utc::now().timestamp())
+    }
 }
 
 pub struct LiveProvider {
@@ -229,8 +250,8 @@ pub struct Catalog {
     pub providers: Vec<Arc<LiveProvider>>,
     pub tokens: Vec<LiveToken>,
     pub routes: HashMap<String, LiveRoute>,
-    /// Prices in force: the user's over the built-in list.
-    pub prices: PriceBook,
+    /// Prices in force: the user's over the built-in list (shared with the writer).
+    pub prices: Arc<PriceBook>,
 }
 
 impl Catalog {
@@ -370,7 +391,7 @@ impl Registry {
                 })
             })
             .collect();
-        let prices = PriceBook::new(
+        let prices = Arc::new(PriceBook::new(
             store
                 .list_prices()?
                 .into_iter()
@@ -385,7 +406,7 @@ impl Registry {
                     },
                 })
                 .collect(),
-        );
+        ));
         Ok(Catalog {
             providers: live,
             tokens,

@@ -408,7 +408,6 @@ pub(super) fn key_order(
     if now < provider.runtime.paused_until_ms.load(Ordering::Relaxed) {
         return Vec::new();
     }
-    let wall = chrono::Utc::now().timestamp();
     let candidates: Vec<Candidate> = provider
         .keys
         .iter()
@@ -421,7 +420,7 @@ pub(super) fn key_order(
                 // key is never used.
                 available: k.runtime.available(now)
                     && k.runtime.limiter.allows(&k.limits, now)
-                    && !k.expired(wall),
+                    && !k.expired_now(),
                 uses: k.runtime.uses.load(Ordering::Relaxed),
                 latency_us: k.runtime.latency_us.load(Ordering::Relaxed),
                 cost: 0,

@@ -50,50 +50,43 @@ fn apply(
     let rt = &key.runtime;
     rt.uses.fetch_add(1, Ordering::Relaxed);
     let was_healthy = rt.health(now) == (HealthState::Healthy, None);
-    let mut blame_key = true;
-    match decision.key {
-        KeyEffect::Reset => {
-            rt.on_success(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX), now)
-        }
-        KeyEffect::Nothing => blame_key = false,
-        KeyEffect::Quarantine(reason) => rt.quarantine(reason, now),
-        KeyEffect::Cool(wait) => {
-            let until = now + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX / 2);
-            rt.signal(Signal::Cool { until_ms: until }, now);
-            if pool_wide_rate_limit(provider, now) {
-                let resume = provider
-                    .keys
-                    .iter()
-                    .map(|k| k.runtime.snapshot().cooling_until_ms)
-                    .min()
-                    .unwrap_or(until);
-                provider
-                    .runtime
-                    .paused_until_ms
-                    .store(resume, Ordering::Relaxed);
-                blame_key = false;
-                tracing::warn!(provider = %provider.name, "every key got 429 at once: provider paused, keys not blamed");
-                let mut event = Event::new(
-                    "provider_paused",
-                    format!(
-                        "every key of {} was rate limited at once: the provider rests for {} s, no key is blamed",
-                        provider.name,
-                        resume.saturating_sub(now).div_ceil(1000)
-                    ),
-                );
-                event.provider = Some(provider.name.clone());
-                proxy.emit(event);
-                // The pause covers every key; take back the cooldowns (and the yellow marks)
-                // that the earlier 429s of this burst put on individual keys.
-                for other in &provider.keys {
-                    other.runtime.signal(Signal::WithdrawCooling, now);
-                    if other.id != key.id {
-                        send_health(proxy, other, None, None, false, now);
-                    }
-                }
+    let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+    rt.apply_effect(decision.key, latency_us, now);
+    let mut blame_key = decision.key != KeyEffect::Nothing;
+    if let KeyEffect::Cool(wait) = decision.key
+        && pool_wide_rate_limit(provider, now)
+    {
+        let until = now + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX / 2);
+        let resume = provider
+            .keys
+            .iter()
+            .map(|k| k.runtime.snapshot().cooling_until_ms)
+            .min()
+            .unwrap_or(until);
+        provider
+            .runtime
+            .paused_until_ms
+            .store(resume, Ordering::Relaxed);
+        blame_key = false;
+        tracing::warn!(provider = %provider.name, "every key got 429 at once: provider paused, keys not blamed");
+        let mut event = Event::new(
+            "provider_paused",
+            format!(
+                "every key of {} was rate limited at once: the provider rests for {} s, no key is blamed",
+                provider.name,
+                resume.saturating_sub(now).div_ceil(1000)
+            ),
+        );
+        event.provider = Some(provider.name.clone());
+        proxy.emit(event);
+        // The pause covers every key; take back the cooldowns (and the yellow marks) that the
+        // earlier 429s of this burst put on individual keys.
+        for other in &provider.keys {
+            other.runtime.signal(Signal::WithdrawCooling, now);
+            if other.id != key.id {
+                send_health(proxy, other, None, None, false, now);
             }
         }
-        KeyEffect::CountError => rt.signal(Signal::Error, now),
     }
     // The first success after a pool-wide pause announces the provider's return.
     if decision.provider == ProviderEffect::Success

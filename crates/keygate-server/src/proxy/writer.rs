@@ -6,7 +6,7 @@
 //! reloads the proxy's catalog: `PRAGMA data_version` does not count the connection's own
 //! commits, so the writer's batches never trigger a reload.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use keygate_store::{HealthUpdate, RequestRow, Store};
@@ -48,7 +48,7 @@ pub fn spawn_writer(
         let mut next_prune = Instant::now();
         // The prices in force, kept after the engine dropped its state so the last rows of
         // a shutdown are priced like the others.
-        let mut prices = PriceBook::default();
+        let mut prices = Arc::new(PriceBook::default());
         loop {
             if let Some(proxy) = proxy.upgrade() {
                 prices = proxy.catalog().prices.clone();
