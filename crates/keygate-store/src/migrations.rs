@@ -136,6 +136,42 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (provider, model, effective_from)
     );
     "#,
+    // 7: hourly rollups of the request log (kept forever; request rows are pruned), and
+    //    hourly latency histograms. Empty provider/key/token means "none".
+    r#"
+    CREATE TABLE usage_hourly (
+        hour              TEXT NOT NULL,
+        provider          TEXT NOT NULL,
+        model             TEXT NOT NULL,
+        key_id            TEXT NOT NULL,
+        token             TEXT NOT NULL,
+        requests          INTEGER NOT NULL,
+        errors            INTEGER NOT NULL,
+        prompt_tokens     INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        cached_tokens     INTEGER NOT NULL,
+        cost_micros       INTEGER NOT NULL,
+        unpriced          INTEGER NOT NULL,
+        latency_ms_sum    INTEGER NOT NULL,
+        PRIMARY KEY (hour, provider, model, key_id, token)
+    ) WITHOUT ROWID;
+    CREATE INDEX usage_hourly_key ON usage_hourly(key_id, hour);
+    CREATE TABLE latency_hourly (
+        hour   TEXT NOT NULL,
+        metric INTEGER NOT NULL,
+        bucket INTEGER NOT NULL,
+        count  INTEGER NOT NULL,
+        PRIMARY KEY (hour, metric, bucket)
+    ) WITHOUT ROWID;
+    INSERT INTO usage_hourly
+    SELECT substr(at, 1, 13), COALESCE(provider, ''), COALESCE(model_served, model_requested),
+           COALESCE(key_id, ''), COALESCE(token, ''), COUNT(*),
+           SUM(CASE WHEN status BETWEEN 200 AND 299 THEN 0 ELSE 1 END),
+           COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),
+           COALESCE(SUM(cached_tokens), 0), COALESCE(SUM(cost_micros), 0),
+           SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), SUM(latency_ms)
+    FROM requests GROUP BY 1, 2, 3, 4, 5;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -55,10 +55,11 @@ impl Store {
                  status, error_class, attempts, latency_ms, ttfb_ms, stream, prompt_tokens, completion_tokens, cached_tokens, cost_micros) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
             )?;
+            let mut rollup = crate::rollups::RollupBatch::default();
             for r in requests {
                 let attempts = serde_json::to_string(&r.attempts)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                stmt.execute(params![
+                let inserted = stmt.execute(params![
                     r.id,
                     r.at,
                     r.token,
@@ -78,7 +79,12 @@ impl Store {
                     r.cached_tokens,
                     r.cost_micros
                 ])?;
+                // A row already saved (same id) must not count twice in the rollups.
+                if inserted == 1 {
+                    rollup.add(r);
+                }
             }
+            rollup.write(&tx)?;
         }
         crate::health::apply_health_tx(&tx, health)?;
         tx.commit()?;

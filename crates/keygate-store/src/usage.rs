@@ -2,6 +2,7 @@
 //! provider, model, key or access token. Costs are summed as integers (micro-dollars), so
 //! totals are exact however many rows they cover.
 
+use chrono::DurationRound;
 use rusqlite::params;
 use serde::Serialize;
 
@@ -52,6 +53,50 @@ impl GroupBy {
     }
 }
 
+/// The same groups over the hourly rollups (`usage_hourly u` left-joined with `keys k`), where
+/// "none" is stored as an empty string. Must name groups exactly like [`GroupBy::expression`].
+pub(crate) fn rollup_expression(by: GroupBy) -> &'static str {
+    match by {
+        GroupBy::Day => "substr(u.hour, 1, 10)",
+        GroupBy::Hour => "u.hour || ':00'",
+        GroupBy::Provider => "COALESCE(NULLIF(u.provider, ''), '(none)')",
+        GroupBy::Model => "u.model",
+        GroupBy::Key => {
+            "COALESCE(k.label || ' (' || u.key_id || ')', NULLIF(u.key_id, ''), '(none)')"
+        }
+        GroupBy::Token => "COALESCE(NULLIF(u.token, ''), '(none)')",
+    }
+}
+
+/// Splits `[from, to)` into whole hours (read from the rollups) and the partial hours at
+/// either end (read from the request log): `(hour_from, hour_to, head_end, tail_start)`.
+fn split_hours(from: &str, to: &str) -> (String, String, String, String) {
+    let parse = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    let (Some(start), Some(end)) = (parse(from), parse(to)) else {
+        return (String::new(), String::new(), to.to_string(), to.to_string());
+    };
+    let floor = |t: chrono::DateTime<chrono::Utc>| {
+        t.duration_trunc(chrono::TimeDelta::hours(1)).unwrap_or(t)
+    };
+    let first = if floor(start) == start {
+        start
+    } else {
+        floor(start) + chrono::TimeDelta::hours(1)
+    };
+    let last = floor(end);
+    if first >= last {
+        return (String::new(), String::new(), to.to_string(), to.to_string());
+    }
+    let hour = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H").to_string();
+    let at =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    (hour(first), hour(last), at(first), at(last))
+}
+
 /// One group's totals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UsageRow {
@@ -81,29 +126,49 @@ impl Store {
             GroupBy::Day | GroupBy::Hour => "g",
             _ => "cost DESC, n DESC, g",
         };
+        // Whole hours come from the rollups; only the partial hours at the ends are summed
+        // from request rows, so a year-long report reads thousands of rows, not millions.
+        let (hour_from, hour_to, head_end, tail_start) = split_hours(from, to);
+        let requests = |range: &str| {
+            format!(
+                "SELECT {g} AS g, 1 AS n, \
+                 CASE WHEN r.status BETWEEN 200 AND 299 THEN 0 ELSE 1 END AS e, \
+                 COALESCE(r.prompt_tokens, 0) AS p, COALESCE(r.completion_tokens, 0) AS c, \
+                 COALESCE(r.cached_tokens, 0) AS ca, COALESCE(r.cost_micros, 0) AS cost, \
+                 CASE WHEN r.cost_micros IS NULL THEN 1 ELSE 0 END AS unpriced \
+                 FROM requests r LEFT JOIN keys k ON k.id = r.key_id WHERE {range}",
+                g = by.expression()
+            )
+        };
         let sql = format!(
-            "SELECT {g} AS g, COUNT(*) AS n, \
-             SUM(CASE WHEN r.status BETWEEN 200 AND 299 THEN 0 ELSE 1 END), \
-             COALESCE(SUM(r.prompt_tokens), 0), COALESCE(SUM(r.completion_tokens), 0), \
-             COALESCE(SUM(r.cached_tokens), 0), COALESCE(SUM(r.cost_micros), 0) AS cost, \
-             SUM(CASE WHEN r.cost_micros IS NULL THEN 1 ELSE 0 END) \
-             FROM requests r LEFT JOIN keys k ON k.id = r.key_id \
-             WHERE r.at >= ?1 AND r.at < ?2 GROUP BY g ORDER BY {order}",
-            g = by.expression()
+            "SELECT g, SUM(n) AS n, SUM(e), SUM(p), SUM(c), SUM(ca), SUM(cost) AS cost, \
+             SUM(unpriced) FROM ( \
+             SELECT {g} AS g, u.requests AS n, u.errors AS e, u.prompt_tokens AS p, \
+             u.completion_tokens AS c, u.cached_tokens AS ca, u.cost_micros AS cost, \
+             u.unpriced AS unpriced \
+             FROM usage_hourly u LEFT JOIN keys k ON k.id = u.key_id \
+             WHERE u.hour >= ?3 AND u.hour < ?4 \
+             UNION ALL {head} UNION ALL {tail}) GROUP BY g ORDER BY {order}",
+            g = rollup_expression(by),
+            head = requests("r.at >= ?1 AND r.at < ?5"),
+            tail = requests("r.at >= ?6 AND r.at < ?2"),
         );
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(params![from, to], |r| {
-            Ok(UsageRow {
-                group: r.get(0)?,
-                requests: r.get(1)?,
-                errors: r.get(2)?,
-                prompt_tokens: r.get(3)?,
-                completion_tokens: r.get(4)?,
-                cached_tokens: r.get(5)?,
-                cost_micros: r.get(6)?,
-                unpriced: r.get(7)?,
-            })
-        })?;
+        let rows = stmt.query_map(
+            params![from, to, hour_from, hour_to, head_end, tail_start],
+            |r| {
+                Ok(UsageRow {
+                    group: r.get(0)?,
+                    requests: r.get(1)?,
+                    errors: r.get(2)?,
+                    prompt_tokens: r.get(3)?,
+                    completion_tokens: r.get(4)?,
+                    cached_tokens: r.get(5)?,
+                    cost_micros: r.get(6)?,
+                    unpriced: r.get(7)?,
+                })
+            },
+        )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }

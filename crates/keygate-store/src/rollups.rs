@@ -1,0 +1,477 @@
+//! Hourly rollups of the request log, kept forever (request rows are pruned after the
+//! retention period). The batch writer folds each batch into them in the same transaction
+//! as the rows, so reports and charts over months read a few thousand rollup rows instead of
+//! millions of requests, and the rollups never disagree with the log.
+//!
+//! Latency and time to first byte are kept as hourly histograms with buckets about 12 % wide,
+//! so percentiles per hour or day come out of the rollups too.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Transaction, params};
+use serde::Serialize;
+
+use crate::{RequestRow, Store, StoreError};
+
+/// The rollup dimensions of one request: hour (`YYYY-MM-DDTHH`), provider, model, key, token.
+type RollupKey = (String, String, String, String, String);
+
+#[derive(Debug, Default)]
+struct Totals {
+    requests: u64,
+    errors: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    cached_tokens: u64,
+    cost_micros: u64,
+    unpriced: u64,
+    latency_ms_sum: u64,
+}
+
+/// Which histogram a latency sample goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LatencyMetric {
+    Latency = 0,
+    Ttfb = 1,
+}
+
+/// A batch's contribution to the rollups, gathered in memory before one upsert per group.
+#[derive(Debug, Default)]
+pub(crate) struct RollupBatch {
+    usage: BTreeMap<RollupKey, Totals>,
+    latency: BTreeMap<(String, u8, u32), u64>,
+}
+
+impl RollupBatch {
+    pub(crate) fn add(&mut self, r: &RequestRow) {
+        let hour = hour_of(&r.at).to_string();
+        let key = (
+            hour.clone(),
+            r.provider.clone().unwrap_or_default(),
+            r.model_served
+                .clone()
+                .unwrap_or_else(|| r.model_requested.clone()),
+            r.key_id.clone().unwrap_or_default(),
+            r.token.clone().unwrap_or_default(),
+        );
+        let t = self.usage.entry(key).or_default();
+        t.requests += 1;
+        t.errors += u64::from(!(200..300).contains(&r.status));
+        t.prompt_tokens += r.prompt_tokens.unwrap_or(0);
+        t.completion_tokens += r.completion_tokens.unwrap_or(0);
+        t.cached_tokens += r.cached_tokens.unwrap_or(0);
+        match r.cost_micros {
+            Some(cost) => t.cost_micros += cost,
+            None => t.unpriced += 1,
+        }
+        t.latency_ms_sum += r.latency_ms;
+        *self
+            .latency
+            .entry((
+                hour.clone(),
+                LatencyMetric::Latency as u8,
+                bucket_of(r.latency_ms),
+            ))
+            .or_default() += 1;
+        if let Some(ttfb) = r.ttfb_ms {
+            *self
+                .latency
+                .entry((hour, LatencyMetric::Ttfb as u8, bucket_of(ttfb)))
+                .or_default() += 1;
+        }
+    }
+
+    pub(crate) fn write(&self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+        let mut usage = tx.prepare_cached(
+            "INSERT INTO usage_hourly (hour, provider, model, key_id, token, requests, errors, \
+             prompt_tokens, completion_tokens, cached_tokens, cost_micros, unpriced, latency_ms_sum) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+             ON CONFLICT (hour, provider, model, key_id, token) DO UPDATE SET \
+             requests = requests + excluded.requests, errors = errors + excluded.errors, \
+             prompt_tokens = prompt_tokens + excluded.prompt_tokens, \
+             completion_tokens = completion_tokens + excluded.completion_tokens, \
+             cached_tokens = cached_tokens + excluded.cached_tokens, \
+             cost_micros = cost_micros + excluded.cost_micros, \
+             unpriced = unpriced + excluded.unpriced, \
+             latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum",
+        )?;
+        for ((hour, provider, model, key_id, token), t) in &self.usage {
+            usage.execute(params![
+                hour,
+                provider,
+                model,
+                key_id,
+                token,
+                t.requests,
+                t.errors,
+                t.prompt_tokens,
+                t.completion_tokens,
+                t.cached_tokens,
+                t.cost_micros,
+                t.unpriced,
+                t.latency_ms_sum
+            ])?;
+        }
+        let mut latency = tx.prepare_cached(
+            "INSERT INTO latency_hourly (hour, metric, bucket, count) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (hour, metric, bucket) DO UPDATE SET count = count + excluded.count",
+        )?;
+        for ((hour, metric, bucket), count) in &self.latency {
+            latency.execute(params![hour, metric, bucket, count])?;
+        }
+        Ok(())
+    }
+}
+
+/// The hour of a stored request time (`2026-11-01T10:15:00.000Z` → `2026-11-01T10`).
+pub(crate) fn hour_of(at: &str) -> &str {
+    at.get(..13).unwrap_or(at)
+}
+
+/// Exact below 16 ms, then 8 buckets per power of two (each at most 12.5 % wide).
+pub fn bucket_of(ms: u64) -> u32 {
+    if ms < 16 {
+        return ms as u32;
+    }
+    let exp = 63 - ms.leading_zeros(); // >= 4
+    let sub = (ms >> (exp - 3)) & 7;
+    16 + (exp - 4) * 8 + sub as u32
+}
+
+/// The middle of a bucket's range, in milliseconds.
+pub fn bucket_value(bucket: u32) -> u64 {
+    if bucket < 16 {
+        return u64::from(bucket);
+    }
+    let exp = (bucket - 16) / 8 + 4;
+    let sub = u64::from((bucket - 16) % 8);
+    let low = (8 + sub) << (exp - 3);
+    let width = 1u64 << (exp - 3);
+    low + width / 2
+}
+
+/// One time bucket of a chart series: totals for one group in one hour or day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeriesPoint {
+    /// `YYYY-MM-DDTHH` for hours, `YYYY-MM-DD` for days.
+    pub bucket: String,
+    pub group: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    pub cost_micros: u64,
+}
+
+/// Latency percentiles of one time bucket (from the histograms, about ±6 %).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LatencyPoint {
+    pub bucket: String,
+    pub count: u64,
+    pub p50: u64,
+    pub p95: u64,
+    pub p99: u64,
+}
+
+/// Whether series are bucketed by hour or by day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    Hour,
+    Day,
+}
+
+impl Bucket {
+    fn expression(self) -> &'static str {
+        match self {
+            Self::Hour => "u.hour",
+            Self::Day => "substr(u.hour, 1, 10)",
+        }
+    }
+}
+
+impl Store {
+    /// Totals per time bucket and group over whole hours `from_hour <= hour < to_hour`
+    /// (`YYYY-MM-DDTHH`), from the rollups only. `by: None` gives one group, `"all"`.
+    pub fn usage_series(
+        &self,
+        from_hour: &str,
+        to_hour: &str,
+        bucket: Bucket,
+        by: Option<crate::GroupBy>,
+    ) -> Result<Vec<SeriesPoint>, StoreError> {
+        let group = by.map_or("'all'", crate::usage::rollup_expression);
+        let sql = format!(
+            "SELECT {b} AS b, {group} AS g, SUM(u.requests), SUM(u.errors), SUM(u.prompt_tokens), \
+             SUM(u.completion_tokens), SUM(u.cached_tokens), SUM(u.cost_micros) \
+             FROM usage_hourly u LEFT JOIN keys k ON k.id = u.key_id \
+             WHERE u.hour >= ?1 AND u.hour < ?2 GROUP BY b, g ORDER BY b, g",
+            b = bucket.expression()
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![from_hour, to_hour], |r| {
+            Ok(SeriesPoint {
+                bucket: r.get(0)?,
+                group: r.get(1)?,
+                requests: r.get(2)?,
+                errors: r.get(3)?,
+                prompt_tokens: r.get(4)?,
+                completion_tokens: r.get(5)?,
+                cached_tokens: r.get(6)?,
+                cost_micros: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Latency (or TTFB) percentiles per time bucket over whole hours, from the histograms.
+    pub fn latency_series(
+        &self,
+        from_hour: &str,
+        to_hour: &str,
+        bucket: Bucket,
+        metric: LatencyMetric,
+    ) -> Result<Vec<LatencyPoint>, StoreError> {
+        let sql = format!(
+            "SELECT {b} AS b, u.bucket, SUM(u.count) FROM latency_hourly u \
+             WHERE u.hour >= ?1 AND u.hour < ?2 AND u.metric = ?3 \
+             GROUP BY b, u.bucket ORDER BY b, u.bucket",
+            b = bucket.expression()
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut histograms: Vec<(String, Vec<(u32, u64)>)> = Vec::new();
+        let mut rows = stmt.query(params![from_hour, to_hour, metric as u8])?;
+        while let Some(r) = rows.next()? {
+            let b: String = r.get(0)?;
+            let entry: (u32, u64) = (r.get(1)?, r.get(2)?);
+            match histograms.last_mut() {
+                Some((last, h)) if *last == b => h.push(entry),
+                _ => histograms.push((b, vec![entry])),
+            }
+        }
+        Ok(histograms
+            .into_iter()
+            .map(|(bucket, h)| {
+                let count = h.iter().map(|(_, n)| n).sum();
+                LatencyPoint {
+                    bucket,
+                    count,
+                    p50: quantile(&h, count, 0.50),
+                    p95: quantile(&h, count, 0.95),
+                    p99: quantile(&h, count, 0.99),
+                }
+            })
+            .collect())
+    }
+
+    /// A key's cost and tokens since `from_hour` (`YYYY-MM-DDTHH`), from the rollups: what
+    /// budgets start from when the engine starts.
+    pub fn key_spend_since(&self, key_id: &str, from_hour: &str) -> Result<(u64, u64), StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COALESCE(SUM(cost_micros), 0), \
+             COALESCE(SUM(prompt_tokens + completion_tokens), 0) \
+             FROM usage_hourly WHERE key_id = ?1 AND hour >= ?2",
+            params![key_id, from_hour],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+}
+
+/// The value below which a fraction `q` of the histogram's samples fall.
+fn quantile(histogram: &[(u32, u64)], count: u64, q: f64) -> u64 {
+    let rank = ((count.saturating_sub(1)) as f64 * q).round() as u64;
+    let mut seen = 0;
+    for (bucket, n) in histogram {
+        seen += n;
+        if seen > rank {
+            return bucket_value(*bucket);
+        }
+    }
+    histogram.last().map_or(0, |(b, _)| bucket_value(*b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{GroupBy, UsageRow};
+
+    fn row(i: u64, at: String) -> RequestRow {
+        let providers = ["openai", "deepseek", "anthropic"];
+        RequestRow {
+            id: format!("r{i}"),
+            at,
+            token: (i % 4 != 0).then(|| format!("t{}", i % 3)),
+            endpoint: "/chat/completions".into(),
+            model_requested: "m".into(),
+            model_served: Some(format!("model-{}", i % 5)),
+            provider: (i % 7 != 0).then(|| providers[(i % 3) as usize].to_string()),
+            key_id: (i % 7 != 0).then(|| format!("k{}", i % 6)),
+            status: if i % 9 == 0 { 502 } else { 200 },
+            error_class: None,
+            attempts: Vec::new(),
+            latency_ms: 5 + i % 300,
+            ttfb_ms: (i % 2 == 0).then_some(3 + i % 50),
+            stream: i % 2 == 0,
+            prompt_tokens: Some(100 + i),
+            completion_tokens: Some(i % 40),
+            cached_tokens: Some(i % 11),
+            cost_micros: (i % 8 != 0).then_some(1_000 + i * 37),
+        }
+    }
+
+    /// The report summed straight from request rows, as the rollups must reproduce it.
+    fn naive(store: &Store, from: &str, to: &str, by: GroupBy) -> Vec<UsageRow> {
+        let mut all: BTreeMap<String, UsageRow> = BTreeMap::new();
+        for r in store.recent_requests(u32::MAX).expect("rows") {
+            if r.at.as_str() < from || r.at.as_str() >= to {
+                continue;
+            }
+            let group = match by {
+                GroupBy::Day => r.at[..10].to_string(),
+                GroupBy::Hour => format!("{}:00", &r.at[..13]),
+                GroupBy::Provider => r.provider.clone().unwrap_or_else(|| "(none)".into()),
+                GroupBy::Model => r.model_served.clone().unwrap_or_default(),
+                GroupBy::Key => r.key_id.clone().unwrap_or_else(|| "(none)".into()),
+                GroupBy::Token => r.token.clone().unwrap_or_else(|| "(none)".into()),
+            };
+            let u = all.entry(group.clone()).or_insert(UsageRow {
+                group,
+                requests: 0,
+                errors: 0,
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                cached_tokens: 0,
+                cost_micros: 0,
+                unpriced: 0,
+            });
+            u.requests += 1;
+            u.errors += u64::from(r.status != 200);
+            u.prompt_tokens += r.prompt_tokens.unwrap_or(0);
+            u.completion_tokens += r.completion_tokens.unwrap_or(0);
+            u.cached_tokens += r.cached_tokens.unwrap_or(0);
+            u.cost_micros += r.cost_micros.unwrap_or(0);
+            u.unpriced += u64::from(r.cost_micros.is_none());
+        }
+        all.into_values().collect()
+    }
+
+    fn sorted(mut rows: Vec<UsageRow>) -> Vec<UsageRow> {
+        rows.sort_by(|a, b| a.group.cmp(&b.group));
+        rows
+    }
+
+    #[test]
+    fn reports_from_rollups_equal_reports_from_rows_for_any_range() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::open_in(dir.path()).expect("store");
+        let start = chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").expect("t");
+        let rows: Vec<RequestRow> = (0..600u64)
+            .map(|i| {
+                let at = start + chrono::TimeDelta::seconds((i * 437) as i64);
+                row(
+                    i,
+                    at.to_utc()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                )
+            })
+            .collect();
+        // Two batches, the second repeating a row: a row saved twice counts once.
+        store.write_batch(&rows[..300], &[]).expect("write");
+        store.write_batch(&rows[299..], &[]).expect("write");
+        let ranges = [
+            ("2026-11-01T00:00:00.000Z", "2026-11-05T00:00:00.000Z"),
+            ("2026-11-01T00:17:03.250Z", "2026-11-02T13:59:59.999Z"),
+            ("2026-11-01T05:10:00.000Z", "2026-11-01T05:50:00.000Z"),
+            ("2026-11-01T05:00:00.000Z", "2026-11-01T06:00:00.000Z"),
+            ("not a time", "2026-11-02T00:00:00.000Z"),
+        ];
+        for (from, to) in ranges {
+            for by in [
+                GroupBy::Day,
+                GroupBy::Hour,
+                GroupBy::Provider,
+                GroupBy::Model,
+                GroupBy::Token,
+            ] {
+                let fast = sorted(store.usage_report(from, to, by).expect("report"));
+                assert_eq!(fast, naive(&store, from, to, by), "{from}..{to} by {by:?}");
+            }
+        }
+        let whole = store
+            .usage_report(ranges[0].0, ranges[0].1, GroupBy::Provider)
+            .expect("report");
+        // Request rows go after the retention period; whole-hour reports keep every number.
+        assert_eq!(
+            store.prune_requests(ranges[0].1, 10_000).expect("prune"),
+            600
+        );
+        let after = store
+            .usage_report(ranges[0].0, ranges[0].1, GroupBy::Provider)
+            .expect("report");
+        assert_eq!(after, whole);
+
+        let series = store
+            .usage_series(
+                "2026-11-01T00",
+                "2026-11-02T00",
+                Bucket::Hour,
+                Some(GroupBy::Provider),
+            )
+            .expect("series");
+        assert!(
+            series
+                .iter()
+                .any(|p| p.bucket == "2026-11-01T05" && p.group == "openai")
+        );
+        let total: u64 = series.iter().map(|p| p.requests).sum();
+        let day = store
+            .usage_series("2026-11-01T00", "2026-11-02T00", Bucket::Day, None)
+            .expect("series");
+        assert_eq!(day.len(), 1);
+        assert_eq!(day[0].requests, total);
+        let latency = store
+            .latency_series(
+                "2026-11-01T00",
+                "2026-11-02T00",
+                Bucket::Day,
+                LatencyMetric::Latency,
+            )
+            .expect("latency");
+        assert_eq!(latency[0].count, total);
+        assert!(latency[0].p50 <= latency[0].p95 && latency[0].p95 <= latency[0].p99);
+        let (cost, tokens) = store.key_spend_since("k1", "2026-11-01T00").expect("spend");
+        assert!(cost > 0 && tokens > 0);
+    }
+
+    #[test]
+    fn buckets_are_exact_when_small_and_within_an_eighth_when_large() {
+        for ms in 0..16 {
+            assert_eq!(bucket_value(bucket_of(ms)), ms);
+        }
+        let mut last = 0;
+        for ms in [16, 17, 100, 999, 1000, 12_345, 600_000, u64::from(u32::MAX)] {
+            let b = bucket_of(ms);
+            assert!(b >= last, "buckets grow with the value");
+            last = b;
+            let v = bucket_value(b) as f64;
+            assert!(
+                (v - ms as f64).abs() / ms as f64 <= 0.0625 + 1e-9,
+                "{ms} ms -> bucket {b} -> {v}"
+            );
+        }
+    }
+
+    #[test]
+    fn quantiles_come_from_the_histogram() {
+        let h: Vec<(u32, u64)> = vec![
+            (bucket_of(10), 90),
+            (bucket_of(200), 9),
+            (bucket_of(5000), 1),
+        ];
+        assert_eq!(quantile(&h, 100, 0.5), 10);
+        let p95 = quantile(&h, 100, 0.95);
+        assert!((180..=220).contains(&p95), "{p95}");
+        let max = quantile(&h, 100, 1.0);
+        assert!((4500..=5500).contains(&max), "{max}");
+    }
+}
