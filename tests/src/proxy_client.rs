@@ -39,19 +39,28 @@ async fn setup_full(
         .iter()
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect();
-    let keys: Vec<(String, String, i64, Option<u32>)> = keys
+    let keys: Vec<(String, String, i64, Option<u32>, &'static [&'static str])> = keys
         .iter()
-        .map(|k| (k.label.to_string(), k.secret.to_string(), k.priority, k.rpm))
+        .map(|k| {
+            (
+                k.label.to_string(),
+                k.secret.to_string(),
+                k.priority,
+                k.rpm,
+                k.extra,
+            )
+        })
         .collect();
     tokio::task::spawn_blocking(move || {
         let env = TestEnv::new();
         let specs: Vec<KeySpec<'_>> = keys
             .iter()
-            .map(|(l, s, p, rpm)| KeySpec {
+            .map(|(l, s, p, rpm, extra)| KeySpec {
                 label: l,
                 secret: s,
                 priority: *p,
                 rpm: *rpm,
+                extra,
             })
             .collect();
         let secrets = Served::provider_of_kind(&env, &name, &kind, &base_url, 0, &specs);
@@ -70,6 +79,7 @@ pub fn prio<'a>(label: &'a str, secret: &'a str, priority: i64) -> KeySpec<'a> {
         secret,
         priority,
         rpm: None,
+        extra: &[],
     }
 }
 

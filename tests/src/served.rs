@@ -17,6 +17,8 @@ pub struct KeySpec<'a> {
     pub priority: i64,
     /// `--rpm`: the key's local requests-per-minute limit.
     pub rpm: Option<u32>,
+    /// More `key add` options, e.g. `&["--daily-tokens", "50"]`.
+    pub extra: &'static [&'static str],
 }
 
 pub fn key<'a>(label: &'a str, secret: &'a str) -> KeySpec<'a> {
@@ -25,6 +27,7 @@ pub fn key<'a>(label: &'a str, secret: &'a str) -> KeySpec<'a> {
         secret,
         priority: 0,
         rpm: None,
+        extra: &[],
     }
 }
 
@@ -95,6 +98,7 @@ impl Served {
             if let Some(rpm) = spec.rpm {
                 args.extend(["--rpm".into(), rpm.to_string()]);
             }
+            args.extend(spec.extra.iter().map(|a| a.to_string()));
             let out = env
                 .keygate()
                 .args(&args)

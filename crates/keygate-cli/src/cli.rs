@@ -200,6 +200,13 @@ pub enum KeyCommand {
         #[arg(long)]
         deep: bool,
     },
+    /// Change a key's local limits and budgets (`none` removes one), e.g.
+    /// `keygate key limits k_abc --daily-budget 5 --rpm none`. Shows them without options.
+    Limits {
+        id: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
     /// Clear keys' health and counters so they are tried again.
     Reset {
         ids: Vec<String>,
@@ -207,6 +214,33 @@ pub enum KeyCommand {
         #[arg(long, conflicts_with = "ids")]
         failed: bool,
     },
+}
+
+/// Local limits and budgets of a key. With `key limits`, `none` removes one.
+#[derive(Debug, Args, Default)]
+pub struct LimitArgs {
+    /// Requests per minute this key may send (counted by KeyGate).
+    #[arg(long, value_name = "N")]
+    pub rpm: Option<String>,
+    /// Tokens per minute.
+    #[arg(long, value_name = "N")]
+    pub tpm: Option<String>,
+    /// Requests per day.
+    #[arg(long, value_name = "N")]
+    pub rpd: Option<String>,
+    /// Daily spend cap in USD, e.g. 5 or 12.50 (UTC day). At 80 % an alert, at 100 % the key
+    /// rests until the day ends.
+    #[arg(long, value_name = "USD")]
+    pub daily_budget: Option<String>,
+    /// Monthly spend cap in USD (calendar month, UTC).
+    #[arg(long, value_name = "USD")]
+    pub monthly_budget: Option<String>,
+    /// Prompt plus completion tokens per UTC day.
+    #[arg(long, value_name = "N")]
+    pub daily_tokens: Option<String>,
+    /// Prompt plus completion tokens per calendar month.
+    #[arg(long, value_name = "N")]
+    pub monthly_tokens: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -226,15 +260,8 @@ pub struct KeyAddArgs {
     /// 3339 time. KeyGate warns 7 days ahead and never uses it afterwards.
     #[arg(long)]
     pub expires: Option<String>,
-    #[arg(long)]
-    pub rpm: Option<u32>,
-    #[arg(long)]
-    pub tpm: Option<u32>,
-    #[arg(long)]
-    pub rpd: Option<u32>,
-    /// Daily spend cap in USD, e.g. 5 or 12.50.
-    #[arg(long, value_name = "USD")]
-    pub daily_budget: Option<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Keep the secret in this environment variable instead of the keyring (headless hosts).
     #[arg(long, value_name = "VAR")]
     pub secret_env: Option<String>,

@@ -27,6 +27,8 @@ pub enum HealthReason {
     Errors,
     SecretMissing,
     Expired,
+    /// A spend or token budget is used up until its period resets (yellow, not red).
+    Budget,
 }
 
 macro_rules! text_enum {
@@ -68,6 +70,7 @@ text_enum!(HealthReason, "health reason", {
     Errors => "errors",
     SecretMissing => "secret_missing",
     Expired => "expired",
+    Budget => "budget",
 });
 
 impl HealthState {
@@ -92,6 +95,7 @@ impl HealthReason {
             Self::Errors => "too many consecutive errors",
             Self::SecretMissing => "secret missing from the keyring or environment",
             Self::Expired => "key expired",
+            Self::Budget => "budget reached, back when the period resets",
         }
     }
 }

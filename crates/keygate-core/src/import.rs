@@ -63,6 +63,9 @@ pub const CSV_COLUMNS: &[&str] = &[
     "tpm",
     "rpd",
     "daily_budget",
+    "monthly_budget",
+    "daily_tokens",
+    "monthly_tokens",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,6 +83,9 @@ struct RawRow {
     tpm: Option<u32>,
     rpd: Option<u32>,
     daily_budget: Option<String>,
+    monthly_budget: Option<String>,
+    daily_tokens: Option<u64>,
+    monthly_tokens: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -184,6 +190,9 @@ pub fn parse_csv(
                 "tpm" => raw.tpm = parse_num(name, &value, &mut field_errors),
                 "rpd" => raw.rpd = parse_num(name, &value, &mut field_errors),
                 "daily_budget" => raw.daily_budget = Some(value),
+                "monthly_budget" => raw.monthly_budget = Some(value),
+                "daily_tokens" => raw.daily_tokens = parse_num(name, &value, &mut field_errors),
+                "monthly_tokens" => raw.monthly_tokens = parse_num(name, &value, &mut field_errors),
                 _ => {}
             }
         }
@@ -317,18 +326,15 @@ fn validate_row(raw: RawRow, line: usize, env: EnvLookup<'_>) -> Result<ImportRo
     if !(-1000..=1000).contains(&priority) {
         problems.push(format!("priority {priority} is out of range -1000-1000"));
     }
-    let daily_budget_micros = match raw
-        .daily_budget
-        .as_deref()
-        .map(parse_usd_micros)
-        .transpose()
-    {
+    let mut usd = |text: Option<&str>| match text.map(parse_usd_micros).transpose() {
         Ok(v) => v,
         Err(e) => {
             problems.push(e);
             None
         }
     };
+    let daily_budget_micros = usd(raw.daily_budget.as_deref());
+    let monthly_budget_micros = usd(raw.monthly_budget.as_deref());
     match secret {
         Some(secret) if problems.is_empty() => Ok(ImportRow {
             line,
@@ -343,6 +349,9 @@ fn validate_row(raw: RawRow, line: usize, env: EnvLookup<'_>) -> Result<ImportRo
                 tpm: raw.tpm,
                 rpd: raw.rpd,
                 daily_budget_micros,
+                monthly_budget_micros,
+                daily_token_budget: raw.daily_tokens,
+                monthly_token_budget: raw.monthly_tokens,
             },
         }),
         _ => Err(problems),

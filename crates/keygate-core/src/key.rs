@@ -38,6 +38,14 @@ pub struct KeyLimits {
     pub rpd: Option<u32>,
     /// Daily spend cap in micro-dollars (1 USD = 1_000_000), so sums stay exact.
     pub daily_budget_micros: Option<i64>,
+    /// Monthly spend cap in micro-dollars.
+    #[serde(default)]
+    pub monthly_budget_micros: Option<i64>,
+    /// Prompt plus completion tokens per UTC day / calendar month.
+    #[serde(default)]
+    pub daily_token_budget: Option<u64>,
+    #[serde(default)]
+    pub monthly_token_budget: Option<u64>,
 }
 
 /// Parses a dollar amount such as `5`, `12.5` or `0.000001` into micro-dollars, exactly.

@@ -10,6 +10,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Field-level problems of a request body (`"fields": {"name": "what is wrong"}`).
+    pub fields: Vec<(String, String)>,
 }
 
 impl ApiError {
@@ -18,6 +20,20 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// 422 with one message per field; `message` joins them for clients that read only it.
+    pub fn invalid(code: &'static str, fields: Vec<(String, String)>) -> Self {
+        let message = fields
+            .iter()
+            .map(|(f, m)| format!("{f}: {m}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self {
+            fields,
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
         }
     }
 
@@ -50,7 +66,16 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if !self.fields.is_empty() {
+            error["fields"] = self
+                .fields
+                .into_iter()
+                .map(|(f, m)| (f, serde_json::Value::String(m)))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
+        let body = json!({ "error": error });
         (self.status, Json(body)).into_response()
     }
 }

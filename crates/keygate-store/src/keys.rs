@@ -64,7 +64,8 @@ pub struct KeyHealthRow {
 const SELECT: &str = "SELECT k.id, p.name, p.kind, k.label, k.fingerprint, k.secret_ref, k.tags, k.priority, \
      k.weight, k.rpm, k.tpm, k.rpd, k.daily_budget_micros, k.enabled, k.created_at, \
      h.state, h.reason, h.consecutive_errors, h.consecutive_successes, h.last_error, h.last_status, \
-     h.last_checked_at, h.last_success_at, h.next_retry_at, h.cooldown_until, k.expires_at \
+     h.last_checked_at, h.last_success_at, h.next_retry_at, h.cooldown_until, k.expires_at, \
+     k.monthly_budget_micros, k.daily_token_budget, k.monthly_token_budget \
      FROM keys k JOIN providers p ON p.id = k.provider_id LEFT JOIN key_health h ON h.key_id = k.id";
 
 impl Store {
@@ -121,6 +122,31 @@ impl Store {
             )?;
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Replaces a key's local limits and budgets; fails with `NotFound` for an unknown id.
+    pub fn set_key_limits(&mut self, id: &str, limits: &KeyLimits) -> Result<(), StoreError> {
+        let now = self.now();
+        let changed = self.conn.execute(
+            "UPDATE keys SET rpm = ?2, tpm = ?3, rpd = ?4, daily_budget_micros = ?5, \
+             monthly_budget_micros = ?6, daily_token_budget = ?7, monthly_token_budget = ?8, \
+             updated_at = ?9 WHERE id = ?1",
+            params![
+                id,
+                limits.rpm,
+                limits.tpm,
+                limits.rpd,
+                limits.daily_budget_micros,
+                limits.monthly_budget_micros,
+                limits.daily_token_budget,
+                limits.monthly_token_budget,
+                now
+            ],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("no key with id {id:?}")));
+        }
         Ok(())
     }
 
@@ -221,7 +247,8 @@ fn insert_key_tx(tx: &Transaction<'_>, key: &NewKey, now: &str) -> Result<(), St
     let tags = serde_json::to_string(&key.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     tx.execute(
         "INSERT INTO keys (id, provider_id, label, fingerprint, secret_ref, tags, priority, weight, rpm, tpm, rpd, \
-         daily_budget_micros, created_at, updated_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)",
+         daily_budget_micros, created_at, updated_at, expires_at, monthly_budget_micros, daily_token_budget, \
+         monthly_token_budget) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17)",
         params![
             key.id,
             provider,
@@ -236,7 +263,10 @@ fn insert_key_tx(tx: &Transaction<'_>, key: &NewKey, now: &str) -> Result<(), St
             key.limits.rpd,
             key.limits.daily_budget_micros,
             now,
-            key.expires_at
+            key.expires_at,
+            key.limits.monthly_budget_micros,
+            key.limits.daily_token_budget,
+            key.limits.monthly_token_budget
         ],
     )?;
     tx.execute("INSERT INTO key_health (key_id) VALUES (?1)", [&key.id])?;
@@ -300,6 +330,9 @@ fn read_fields(
             tpm: row.get(10)?,
             rpd: row.get(11)?,
             daily_budget_micros: row.get(12)?,
+            monthly_budget_micros: row.get(26)?,
+            daily_token_budget: row.get(27)?,
+            monthly_token_budget: row.get(28)?,
         },
         enabled,
         created_at: row.get(14)?,

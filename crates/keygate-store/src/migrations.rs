@@ -166,11 +166,17 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO usage_hourly
     SELECT substr(at, 1, 13), COALESCE(provider, ''), COALESCE(model_served, model_requested),
            COALESCE(key_id, ''), COALESCE(token, ''), COUNT(*),
-           SUM(CASE WHEN status BETWEEN 200 AND 299 THEN 0 ELSE 1 END),
+           SUM(CASE WHEN status BETWEEN 200 AND 299 AND error_class IS NULL THEN 0 ELSE 1 END),
            COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),
            COALESCE(SUM(cached_tokens), 0), COALESCE(SUM(cost_micros), 0),
            SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), SUM(latency_ms)
     FROM requests GROUP BY 1, 2, 3, 4, 5;
+    "#,
+    // 8: monthly spend and daily/monthly token budgets per key.
+    r#"
+    ALTER TABLE keys ADD COLUMN monthly_budget_micros INTEGER;
+    ALTER TABLE keys ADD COLUMN daily_token_budget INTEGER;
+    ALTER TABLE keys ADD COLUMN monthly_token_budget INTEGER;
     "#,
 ];
 

@@ -39,6 +39,14 @@ pub struct RequestRow {
     pub cost_micros: Option<u64>,
 }
 
+impl RequestRow {
+    /// Whether the caller did not get a complete answer: an error status, or a 200 whose
+    /// stream broke mid-way (`error_class` set).
+    pub fn failed(&self) -> bool {
+        !(200..300).contains(&self.status) || self.error_class.is_some()
+    }
+}
+
 impl Store {
     /// Saves request rows and health updates together, in one transaction (the batch writer).
     pub fn write_batch(

@@ -56,7 +56,7 @@ impl RollupBatch {
         );
         let t = self.usage.entry(key).or_default();
         t.requests += 1;
-        t.errors += u64::from(!(200..300).contains(&r.status));
+        t.errors += u64::from(r.failed());
         t.prompt_tokens += r.prompt_tokens.unwrap_or(0);
         t.completion_tokens += r.completion_tokens.unwrap_or(0);
         t.cached_tokens += r.cached_tokens.unwrap_or(0);
@@ -345,7 +345,7 @@ mod tests {
                 unpriced: 0,
             });
             u.requests += 1;
-            u.errors += u64::from(r.status != 200);
+            u.errors += u64::from(r.failed());
             u.prompt_tokens += r.prompt_tokens.unwrap_or(0);
             u.completion_tokens += r.completion_tokens.unwrap_or(0);
             u.cached_tokens += r.cached_tokens.unwrap_or(0);

@@ -102,7 +102,7 @@ fn split_hours(from: &str, to: &str) -> (String, String, String, String) {
 pub struct UsageRow {
     pub group: String,
     pub requests: u64,
-    /// Requests that did not end in a 2xx answer.
+    /// Requests that did not end in a complete 2xx answer (a stream cut mid-way counts).
     pub errors: u64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
@@ -132,7 +132,7 @@ impl Store {
         let requests = |range: &str| {
             format!(
                 "SELECT {g} AS g, 1 AS n, \
-                 CASE WHEN r.status BETWEEN 200 AND 299 THEN 0 ELSE 1 END AS e, \
+                 CASE WHEN r.status BETWEEN 200 AND 299 AND r.error_class IS NULL THEN 0 ELSE 1 END AS e, \
                  COALESCE(r.prompt_tokens, 0) AS p, COALESCE(r.completion_tokens, 0) AS c, \
                  COALESCE(r.cached_tokens, 0) AS ca, COALESCE(r.cost_micros, 0) AS cost, \
                  CASE WHEN r.cost_micros IS NULL THEN 1 ELSE 0 END AS unpriced \
@@ -206,7 +206,7 @@ impl Store {
     /// Metrics over requests since `from` (stored time format, see [`Store::usage_report`]).
     pub fn metrics_since(&self, from: &str) -> Result<Metrics, StoreError> {
         let (requests, successes): (u64, u64) = self.conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status BETWEEN 200 AND 299 THEN 1 ELSE 0 END), 0) \
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status BETWEEN 200 AND 299 AND error_class IS NULL THEN 1 ELSE 0 END), 0) \
              FROM requests WHERE at >= ?1",
             [from],
             |r| Ok((r.get(0)?, r.get(1)?)),

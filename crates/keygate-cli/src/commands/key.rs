@@ -2,14 +2,15 @@ use anyhow::{Context as _, Result, anyhow};
 use keygate_core::fingerprint::fingerprint;
 use keygate_core::health_machine::parse_expiry;
 use keygate_core::key::{
-    KeyLimits, key_id_from_bytes, parse_usd_micros, validate_key_id, validate_label, validate_tag,
+    KeyLimits, format_usd_micros, key_id_from_bytes, parse_usd_micros, validate_key_id,
+    validate_label, validate_tag,
 };
 use keygate_server::KeyView;
 use keygate_store::{KeyRow, NewKey, NewProvider, Store};
 use keygate_vault::{SecretRef, Sensitive, Vault};
 
 use super::provider::provider_to_create;
-use crate::cli::{KeyAddArgs, KeyCommand};
+use crate::cli::{KeyAddArgs, KeyCommand, LimitArgs};
 use crate::context::{Context, usage};
 use crate::output;
 use crate::secret_input::read_secret;
@@ -18,6 +19,7 @@ pub fn run(ctx: &Context, command: KeyCommand) -> Result<()> {
     match command {
         KeyCommand::Add(args) => add(ctx, args),
         KeyCommand::List => list(ctx),
+        KeyCommand::Limits { id, limits } => set_limits(ctx, &id, &limits),
         KeyCommand::Enable { ids } => set_enabled(ctx, &ids, true),
         KeyCommand::Disable { ids } => set_enabled(ctx, &ids, false),
         KeyCommand::Rm { ids } => remove(ctx, &ids),
@@ -89,12 +91,7 @@ fn add(ctx: &Context, args: KeyAddArgs) -> Result<()> {
     if !(1..=1000).contains(&args.weight) {
         return Err(usage("--weight must be between 1 and 1000"));
     }
-    let daily_budget_micros = args
-        .daily_budget
-        .as_deref()
-        .map(parse_usd_micros)
-        .transpose()
-        .map_err(usage)?;
+    let limits = apply_limits(&args.limits, KeyLimits::default()).map_err(usage)?;
     let mut store = ctx.store()?;
     let new_provider = provider_to_create(&store, &args.provider).map_err(usage)?;
     let (secret_ref, secret) = match &args.secret_env {
@@ -137,12 +134,7 @@ fn add(ctx: &Context, args: KeyAddArgs) -> Result<()> {
         tags: args.tags,
         priority: args.priority,
         weight: args.weight,
-        limits: KeyLimits {
-            rpm: args.rpm,
-            tpm: args.tpm,
-            rpd: args.rpd,
-            daily_budget_micros,
-        },
+        limits,
         expires_at,
     };
     let keyring_secret = matches!(secret_ref, SecretRef::Keyring).then_some(secret);
@@ -289,5 +281,73 @@ fn reset(ctx: &Context, ids: &[String], failed: bool) -> Result<()> {
     } else {
         println!("Reset {}.", reset.join(", "));
     }
+    Ok(())
+}
+
+/// `base` changed by the options given: a number sets a limit, `none` removes it.
+fn apply_limits(args: &LimitArgs, mut limits: KeyLimits) -> Result<KeyLimits, String> {
+    fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<Option<T>, String> {
+        match text.trim() {
+            "none" | "off" => Ok(None),
+            t => t
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("--{flag} takes a whole number or none, not {text:?}")),
+        }
+    }
+    fn dollars(flag: &str, text: &str) -> Result<Option<i64>, String> {
+        match text.trim() {
+            "none" | "off" => Ok(None),
+            t => parse_usd_micros(t)
+                .map(Some)
+                .map_err(|e| format!("--{flag}: {e}")),
+        }
+    }
+    if let Some(t) = &args.rpm {
+        limits.rpm = number("rpm", t)?;
+    }
+    if let Some(t) = &args.tpm {
+        limits.tpm = number("tpm", t)?;
+    }
+    if let Some(t) = &args.rpd {
+        limits.rpd = number("rpd", t)?;
+    }
+    if let Some(t) = &args.daily_budget {
+        limits.daily_budget_micros = dollars("daily-budget", t)?;
+    }
+    if let Some(t) = &args.monthly_budget {
+        limits.monthly_budget_micros = dollars("monthly-budget", t)?;
+    }
+    if let Some(t) = &args.daily_tokens {
+        limits.daily_token_budget = number("daily-tokens", t)?;
+    }
+    if let Some(t) = &args.monthly_tokens {
+        limits.monthly_token_budget = number("monthly-tokens", t)?;
+    }
+    Ok(limits)
+}
+
+fn set_limits(ctx: &Context, id: &str, args: &LimitArgs) -> Result<()> {
+    let mut store = ctx.store()?;
+    let key = store
+        .get_key(id)?
+        .ok_or_else(|| usage(format!("no key with id {id:?}; see keygate key list")))?;
+    let limits = apply_limits(args, key.limits.clone()).map_err(usage)?;
+    if limits != key.limits {
+        store.set_key_limits(id, &limits)?;
+    }
+    let usd = |v: Option<i64>| v.map_or("-".to_string(), |m| format!("${}", format_usd_micros(m)));
+    let n = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+    println!(
+        "{id} ({}): rpm {} · tpm {} · rpd {} · daily {} · monthly {} · daily tokens {} · monthly tokens {}",
+        key.label,
+        n(limits.rpm.map(u64::from)),
+        n(limits.tpm.map(u64::from)),
+        n(limits.rpd.map(u64::from)),
+        usd(limits.daily_budget_micros),
+        usd(limits.monthly_budget_micros),
+        n(limits.daily_token_budget),
+        n(limits.monthly_token_budget),
+    );
     Ok(())
 }

@@ -1,13 +1,15 @@
 use axum::Json;
 use axum::extract::{Path, State};
+use keygate_core::budget::BudgetStatus;
 use keygate_core::health::{HealthReason, HealthState};
 use keygate_core::health_machine::{Expiry, expiry};
-use keygate_core::key::format_usd_micros;
+use keygate_core::key::{KeyLimits, format_usd_micros, parse_usd_micros};
 use keygate_core::provider::ProviderKind;
 use keygate_store::KeyRow;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::proxy::ProxyState;
 use crate::{ApiError, AppState};
 
 /// Where a stored expiry time stands now.
@@ -39,6 +41,8 @@ pub struct KeyView {
     expiry: &'static str,
     /// Whole days left before the expiry date, while it is near.
     expires_in_days: Option<i64>,
+    /// Each budget's use in its current period (known while the engine serves the key).
+    budgets: Vec<BudgetStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -60,6 +64,9 @@ struct LimitsView {
     tpm: Option<u32>,
     rpd: Option<u32>,
     daily_budget_usd: Option<String>,
+    monthly_budget_usd: Option<String>,
+    daily_tokens: Option<u64>,
+    monthly_tokens: Option<u64>,
 }
 
 impl From<KeyRow> for KeyView {
@@ -93,7 +100,11 @@ impl From<KeyRow> for KeyView {
                 tpm: row.limits.tpm,
                 rpd: row.limits.rpd,
                 daily_budget_usd: row.limits.daily_budget_micros.map(format_usd_micros),
+                monthly_budget_usd: row.limits.monthly_budget_micros.map(format_usd_micros),
+                daily_tokens: row.limits.daily_token_budget,
+                monthly_tokens: row.limits.monthly_token_budget,
             },
+            budgets: Vec::new(),
             created_at: row.created_at,
             expiry: match expiry {
                 Expiry::Valid => "valid",
@@ -109,9 +120,34 @@ impl From<KeyRow> for KeyView {
     }
 }
 
+impl KeyView {
+    /// The view with the engine's live budget figures for the key.
+    pub fn live(row: KeyRow, proxy: &ProxyState) -> Self {
+        let limits = row.limits.clone();
+        let mut view = Self::from(row);
+        if limits == KeyLimits::default() {
+            return view;
+        }
+        let catalog = proxy.catalog();
+        if let Some(key) = catalog
+            .providers
+            .iter()
+            .flat_map(|p| p.keys.iter())
+            .find(|k| k.id == view.id)
+        {
+            view.budgets = key
+                .runtime
+                .budget
+                .status(&limits, chrono::Utc::now().timestamp());
+        }
+        view
+    }
+}
+
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let keys = state.with_store(|store| Ok(store.list_keys()?)).await?;
-    let keys: Vec<KeyView> = keys.into_iter().map(KeyView::from).collect();
+    let proxy = state.proxy();
+    let keys: Vec<KeyView> = keys.into_iter().map(|k| KeyView::live(k, proxy)).collect();
     Ok(Json(json!({ "keys": keys })))
 }
 
@@ -122,6 +158,72 @@ pub async fn get(
     let key = state
         .with_store(move |store| Ok(store.get_key(&id)?))
         .await?;
-    key.map(|k| Json(k.into()))
+    key.map(|k| Json(KeyView::live(k, state.proxy())))
         .ok_or_else(|| ApiError::not_found("no key with that id"))
+}
+
+/// `PUT /api/keys/{id}/limits`: the key's local limits and budgets, all at once (`null` or
+/// absent removes one). Dollar amounts are strings ("5", "12.50") so they stay exact.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsBody {
+    rpm: Option<u32>,
+    tpm: Option<u32>,
+    rpd: Option<u32>,
+    daily_budget_usd: Option<String>,
+    monthly_budget_usd: Option<String>,
+    daily_tokens: Option<u64>,
+    monthly_tokens: Option<u64>,
+}
+
+pub async fn put_limits(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<LimitsBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<KeyView>, ApiError> {
+    let Json(body) = body
+        .map_err(|e| ApiError::invalid("invalid_limits", vec![("body".into(), e.body_text())]))?;
+    let mut problems = Vec::new();
+    let mut usd = |field: &str, text: Option<String>| {
+        text.and_then(|t| match parse_usd_micros(&t) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                problems.push((field.to_string(), e));
+                None
+            }
+        })
+    };
+    let limits = KeyLimits {
+        rpm: body.rpm,
+        tpm: body.tpm,
+        rpd: body.rpd,
+        daily_budget_micros: usd("daily_budget_usd", body.daily_budget_usd),
+        monthly_budget_micros: usd("monthly_budget_usd", body.monthly_budget_usd),
+        daily_token_budget: body.daily_tokens,
+        monthly_token_budget: body.monthly_tokens,
+    };
+    for (field, value) in [
+        ("rpm", limits.rpm),
+        ("tpm", limits.tpm),
+        ("rpd", limits.rpd),
+    ] {
+        if value == Some(0) {
+            problems.push((
+                field.into(),
+                "must be at least 1 (or null for no limit)".into(),
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::invalid("invalid_limits", problems));
+    }
+    let row = state
+        .with_store(move |store| {
+            store.set_key_limits(&id, &limits)?;
+            store
+                .get_key(&id)?
+                .ok_or_else(|| ApiError::not_found("no key with that id"))
+        })
+        .await?;
+    Ok(Json(KeyView::live(row, state.proxy())))
 }

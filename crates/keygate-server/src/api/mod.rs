@@ -8,7 +8,7 @@ mod providers;
 mod usage;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, middleware};
 use serde_json::{Value, json};
 
@@ -28,6 +28,7 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
         .route("/api/keys", get(keys::list))
         .route("/api/keys/{id}", get(keys::get))
         .route("/api/keys/{id}/test", post(key_actions::test_one))
+        .route("/api/keys/{id}/limits", put(keys::put_limits))
         .route("/api/keys/batch", post(key_actions::batch))
         .route("/api/keys/{id}/health", get(health::key_health))
         .route("/api/providers/health", get(health::providers_health))

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use keygate_core::breaker::{BreakerConfig, CircuitBreaker};
+use keygate_core::budget::{BudgetMeter, period_starts};
 use keygate_core::failure::KeyEffect;
 use keygate_core::health::{HealthReason, HealthState};
 use keygate_core::health_machine::{KeyHealth, Signal};
@@ -59,6 +60,10 @@ pub struct KeyRuntime {
     /// Remaining requests the provider last reported (`x-ratelimit-remaining-requests`,
     /// `anthropic-ratelimit-requests-remaining`), plus one; 0 when never reported.
     upstream_remaining: AtomicU64,
+    /// Spend and tokens this day and month, against the key's budgets.
+    pub budget: BudgetMeter,
+    /// Engine-clock ms until which a spent budget keeps the key out (0: not blocked).
+    budget_blocked_until_ms: AtomicU64,
 }
 
 /// Consecutive errors that take a key out (DESIGN §5 default).
@@ -166,12 +171,32 @@ impl KeyRuntime {
     /// Whether the key may be tried at `now_ms`. A quarantine expires into a trial by traffic,
     /// so a key benched for a transient reason comes back by itself.
     pub fn available(&self, now_ms: u64) -> bool {
-        self.health.load().available(now_ms, max_errors())
+        self.health.load().available(now_ms, max_errors()) && !self.budget_blocked(now_ms)
     }
 
-    /// The health state this runtime implies, for the store and the UI.
+    /// The health state this runtime implies, for the store and the UI. A spent budget shows
+    /// yellow unless something worse is wrong with the key.
     pub fn health(&self, now_ms: u64) -> (HealthState, Option<HealthReason>) {
-        self.health.load().state(now_ms, max_errors())
+        let state = self.health.load().state(now_ms, max_errors());
+        if state.0 != HealthState::Unhealthy && self.budget_blocked(now_ms) {
+            return (HealthState::Degraded, Some(HealthReason::Budget));
+        }
+        state
+    }
+
+    pub fn budget_blocked(&self, now_ms: u64) -> bool {
+        now_ms < self.budget_blocked_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// Takes the key out (or lets it back in) by where its budgets stand at `now_s` (wall
+    /// clock, unix seconds); `now_ms` is the engine clock. Returns whether it is blocked.
+    pub fn apply_budgets(&self, limits: &KeyLimits, now_s: i64, now_ms: u64) -> bool {
+        let until = match self.budget.spent(limits, now_s) {
+            Some((_, left_s)) => now_ms + u64::try_from(left_s).unwrap_or(0) * 1000,
+            None => 0,
+        };
+        self.budget_blocked_until_ms.store(until, Ordering::Relaxed);
+        until > now_ms
     }
 }
 
@@ -312,6 +337,8 @@ impl Registry {
         secrets.retain(|id, _| rows.iter().any(|r| &r.id == id));
         key_runtimes.retain(|id, _| rows.iter().any(|r| &r.id == id));
 
+        let now_s = chrono::Utc::now().timestamp();
+        let (day_start, month_start) = period_starts(now_s);
         let mut live: Vec<Arc<LiveProvider>> = Vec::new();
         for p in providers.into_iter().filter(|p| p.enabled) {
             let mut keys = Vec::new();
@@ -344,8 +371,16 @@ impl Registry {
                     {
                         rt.quarantine(reason, now_ms);
                     }
+                    // Budgets continue from what the rollups hold for this day and month.
+                    let day = store.key_spend_since(&row.id, &day_start);
+                    let month = store.key_spend_since(&row.id, &month_start);
+                    if let (Ok(day), Ok(month)) = (day, month) {
+                        rt.budget.seed(now_s, day, month);
+                    }
                     Arc::new(rt)
                 });
+                // Limits may have changed: a raised budget lets the key back in at once.
+                runtime.apply_budgets(&row.limits, now_s, now_ms);
                 keys.push(Arc::new(LiveKey {
                     id: row.id.clone(),
                     label: row.label.clone(),

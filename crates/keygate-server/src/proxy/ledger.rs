@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use keygate_core::failure::FailureClass;
 use keygate_store::{AttemptLog, RequestRow};
 
-use super::catalog::{KeyRuntime, LiveKey, LiveProvider};
+use super::catalog::{LiveKey, LiveProvider};
 use super::relay::Usage;
 use super::{ProxyState, WriteOp};
 
@@ -17,7 +17,7 @@ pub struct Ledger {
     pub row: RequestRow,
     pub started: Instant,
     /// The key of the last attempt, whose token count the writer adds once usage is known.
-    last_key: Option<Arc<KeyRuntime>>,
+    last_key: Option<Arc<LiveKey>>,
 }
 
 impl Ledger {
@@ -58,12 +58,12 @@ impl Ledger {
     pub fn attempt(
         &mut self,
         provider: &LiveProvider,
-        key: &LiveKey,
+        key: &Arc<LiveKey>,
         class: FailureClass,
         status: Option<u16>,
         took: Duration,
     ) {
-        self.last_key = Some(key.runtime.clone());
+        self.last_key = Some(key.clone());
         self.row.attempts.push(AttemptLog {
             provider: provider.name.clone(),
             key_id: key.id.clone(),

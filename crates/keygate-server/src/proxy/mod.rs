@@ -4,6 +4,7 @@
 
 pub(crate) mod attempt;
 mod auth;
+mod budgets;
 pub(crate) mod catalog;
 mod final_error;
 mod forward;
@@ -178,11 +179,12 @@ pub enum WriteOp {
     /// A health check or key test for the key's history.
     Check(keygate_store::CheckRow),
     /// A finished request; `body` is a non-streamed answer whose usage the writer reads, off
-    /// the request path; the key that served it gets the tokens counted against its limits.
+    /// the request path; the key that served it gets the tokens counted against its limits
+    /// and the cost against its budgets.
     Request(
         Box<RequestRow>,
         Option<Bytes>,
-        Option<Arc<catalog::KeyRuntime>>,
+        Option<Arc<catalog::LiveKey>>,
     ),
 }
 

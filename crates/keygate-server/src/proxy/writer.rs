@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use keygate_core::prices::{PriceBook, cost_micros};
 
+use super::budgets::BudgetWatch;
 use super::catalog::Clock;
 use super::relay::Usage;
 use super::{ProxyState, WriteOp};
@@ -49,9 +50,13 @@ pub fn spawn_writer(
         // The prices in force, kept after the engine dropped its state so the last rows of
         // a shutdown are priced like the others.
         let mut prices = Arc::new(PriceBook::default());
+        let mut budgets = BudgetWatch::default();
         loop {
+            // Held only for this statement: the proxy owns the channel's sender, and the loop
+            // ends when the last sender is gone.
             if let Some(proxy) = proxy.upgrade() {
                 prices = proxy.catalog().prices.clone();
+                budgets.release_due(&proxy);
             }
             if Instant::now() >= next_prune {
                 prune(&mut store);
@@ -71,6 +76,7 @@ pub fn spawn_writer(
                     &mut health,
                     clock,
                     &prices,
+                    (&proxy, &mut budgets),
                 );
             }
             reload_if_changed(&store, &mut seen, &proxy, &vault);
@@ -87,6 +93,7 @@ fn write_batch(
     health: &mut Vec<HealthUpdate>,
     clock: Clock,
     prices: &PriceBook,
+    (proxy, budgets): (&Weak<ProxyState>, &mut BudgetWatch),
 ) {
     let deadline = Instant::now() + GATHER;
     let mut next = Some(first);
@@ -121,12 +128,21 @@ fn write_batch(
                         row.cached_tokens.unwrap_or(0),
                     ));
                 }
-                // Tokens count against the key's --tpm once known (slightly after the fact).
+                // Tokens count against the key's --tpm once known (slightly after the fact),
+                // cost and tokens against its budgets.
                 let tokens = row.prompt_tokens.unwrap_or(0) + row.completion_tokens.unwrap_or(0);
-                if let Some(key) = key
-                    && tokens > 0
-                {
-                    key.limiter.note_tokens(clock.now_ms(), tokens);
+                if let Some(key) = key {
+                    if tokens > 0 {
+                        key.runtime.limiter.note_tokens(clock.now_ms(), tokens);
+                    }
+                    budgets.count(
+                        proxy.upgrade().as_deref(),
+                        clock,
+                        &key,
+                        row.provider.as_deref().unwrap_or_default(),
+                        row.cost_micros.unwrap_or(0),
+                        tokens,
+                    );
                 }
                 requests.push(*row);
             }

@@ -1,0 +1,195 @@
+//! Usage accounting through the real engine: budgets (alert at 80 %, key out at 100 %), token
+//! counts that agree between streamed and plain answers, and a cut stream counted once.
+
+use std::time::{Duration, Instant};
+
+use keygate_tests::fake_upstream::{Behaviour, FakeUpstream};
+use keygate_tests::proxy_client::{chat, header, logged, post, prio, setup};
+use keygate_tests::served::{ADMIN_TOKEN, KeySpec, Served};
+use serde_json::{Value, json};
+
+async fn admin_get(served: &Served, path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}{path}", served.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("admin request")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// The saved events of `kind`, polled until at least `count` are there (or 10 s passed).
+async fn events(served: &Served, kind: &str, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let body = admin_get(served, "/api/events/recent").await;
+        let found: Vec<Value> = body["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["kind"] == kind)
+            .collect();
+        if found.len() >= count || Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_budget_alerts_once_at_80_percent_and_moves_traffic_at_100() {
+    let fake = FakeUpstream::start().await;
+    let (capped, spare) = (
+        "sk-fake-budget-capped-00000001",
+        "sk-fake-budget-spare-000000001",
+    );
+    fake.set(capped, Behaviour::Ok);
+    fake.set(spare, Behaviour::Ok);
+    // Each fake answer uses 14 tokens: 3 requests = 42 (84 %), 4 = 56 (past 50).
+    let capped_key = KeySpec {
+        extra: &["--daily-tokens", "50"],
+        ..prio("capped", capped, 0)
+    };
+    let served = setup(&fake, &[capped_key, prio("spare", spare, 1)]).await;
+    let mut served_by = Vec::new();
+    for i in 1..=6 {
+        // Streamed and plain answers alike count against the budget.
+        let response = post(&served, "/v1/chat/completions", &chat(i % 2 == 0)).await;
+        assert_eq!(response.status(), 200);
+        served_by.push(header(&response, "x-keygate-key").to_string());
+        let _ = response.bytes().await;
+        // The writer counts usage once the row is saved; wait for it before the next one.
+        assert_eq!(logged(&served, i).await.len(), i);
+    }
+    assert_eq!(
+        served_by,
+        ["capped", "capped", "capped", "capped", "spare", "spare"]
+    );
+    let reached = events(&served, "budget_reached", 1).await;
+    assert_eq!(reached.len(), 1, "{reached:?}");
+    assert!(
+        reached[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("daily token budget") && m.contains("56 tokens of 50")),
+        "{reached:?}"
+    );
+    let alerts = events(&served, "budget_alert", 1).await;
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one alert, not one per request: {alerts:?}"
+    );
+    assert_eq!(alerts[0]["key_id"], reached[0]["key_id"]);
+
+    let keys = admin_get(&served, "/api/keys").await;
+    let key = keys["keys"]
+        .as_array()
+        .and_then(|k| k.iter().find(|k| k["label"] == "capped"))
+        .cloned()
+        .expect("capped key");
+    assert_eq!(key["health"]["state"], "degraded", "yellow, not red: {key}");
+    assert_eq!(key["health"]["reason"], "budget");
+    assert_eq!(key["limits"]["daily_tokens"], 50);
+    assert_eq!(key["budgets"][0]["kind"], "daily_tokens");
+    assert_eq!(key["budgets"][0]["used"], 56);
+    assert_eq!(key["budgets"][0]["percent"], 112);
+
+    // Raising the budget lets the key back in once the engine picked up the change.
+    let client = reqwest::Client::new();
+    let bad = client
+        .put(format!(
+            "{}/api/keys/{}/limits",
+            served.base,
+            key["id"].as_str().unwrap_or("")
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "daily_budget_usd": "five", "rpm": 0 }))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(bad.status(), 422);
+    let bad: Value = bad.json().await.expect("json");
+    assert!(
+        bad["error"]["fields"]["daily_budget_usd"].is_string(),
+        "{bad}"
+    );
+    assert!(bad["error"]["fields"]["rpm"].is_string(), "{bad}");
+    let raised = client
+        .put(format!(
+            "{}/api/keys/{}/limits",
+            served.base,
+            key["id"].as_str().unwrap_or("")
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "daily_tokens": 1000 }))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(raised.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut back = String::new();
+    while Instant::now() < deadline {
+        let response = post(&served, "/v1/chat/completions", &chat(false)).await;
+        back = header(&response, "x-keygate-key").to_string();
+        if back == "capped" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(back, "capped");
+    served.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streamed_and_plain_answers_record_the_same_tokens_and_a_cut_stream_counts_once() {
+    let fake = FakeUpstream::start().await;
+    let (good, cut) = (
+        "sk-fake-usage-good-0000000001",
+        "sk-fake-usage-cut-00000000001",
+    );
+    fake.set(good, Behaviour::Ok);
+    fake.set(cut, Behaviour::CutAfter(2));
+    let served = setup(&fake, &[prio("good", good, 0)]).await;
+    for stream in [false, true] {
+        let response = post(&served, "/v1/chat/completions", &chat(stream)).await;
+        assert_eq!(response.status(), 200);
+        let _ = response.bytes().await;
+    }
+    let rows = logged(&served, 2).await;
+    let tokens = |r: &Value| {
+        (
+            r["prompt_tokens"].clone(),
+            r["completion_tokens"].clone(),
+            r["cached_tokens"].clone(),
+            r["cost_micros"].clone(),
+        )
+    };
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["stream"], true);
+    assert_eq!(tokens(&rows[0]), tokens(&rows[1]), "{rows:?}");
+    assert_eq!(rows[0]["prompt_tokens"], 11);
+
+    // The same counts in the usage report (from the rollups).
+    let usage = admin_get(&served, "/api/usage?by=model").await;
+    let row = &usage["rows"][0];
+    assert_eq!(row["requests"], 2, "{usage}");
+    assert_eq!(row["prompt_tokens"], 22);
+    assert_eq!(row["completion_tokens"], 6);
+    served.stop();
+
+    // A stream cut mid-way: one row, no tokens invented, nothing counted twice.
+    let served = setup(&fake, &[prio("cut", cut, 0)]).await;
+    let response = post(&served, "/v1/chat/completions", &chat(true)).await;
+    let _ = response.bytes().await;
+    let rows = logged(&served, 1).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["error_class"], "stream_broken", "{rows:?}");
+    assert_eq!(rows[0]["completion_tokens"], Value::Null);
+    let usage = admin_get(&served, "/api/usage?by=model").await;
+    assert_eq!(usage["rows"][0]["requests"], 1, "{usage}");
+    assert_eq!(usage["rows"][0]["errors"], 1);
+    served.stop();
+}
