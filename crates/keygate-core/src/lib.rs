@@ -18,3 +18,4 @@ pub mod probe;
 pub mod provider;
 pub mod select;
 pub mod token;
+pub mod translate;
