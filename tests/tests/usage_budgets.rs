@@ -1,5 +1,6 @@
 //! Usage accounting through the real engine: budgets (alert at 80 %, key out at 100 %), token
-//! counts that agree between streamed and plain answers, and a cut stream counted once.
+//! counts that agree between streamed and plain answers, a cut stream counted once, and the
+//! charts drawn from it (API and CLI).
 
 use std::time::{Duration, Instant};
 
@@ -191,5 +192,119 @@ async fn streamed_and_plain_answers_record_the_same_tokens_and_a_cut_stream_coun
     let usage = admin_get(&served, "/api/usage?by=model").await;
     assert_eq!(usage["rows"][0]["requests"], 1, "{usage}");
     assert_eq!(usage["rows"][0]["errors"], 1);
+    served.stop();
+}
+
+/// The texts of an SVG document (titles, legend, axis labels); panics unless it is valid XML.
+fn svg_texts(svg: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(svg).expect("valid SVG");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    doc.descendants()
+        .filter(|n| n.is_element() && n.tag_name().name() == "text")
+        .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn charts_of_real_traffic_render_in_the_api_and_the_cli() {
+    let fake = FakeUpstream::start().await;
+    let secret = "sk-fake-charts-000000000000001";
+    fake.set(secret, Behaviour::Ok);
+    let served = setup(&fake, &[prio("charted", secret, 0)]).await;
+    for stream in [false, true, false] {
+        let _ = post(&served, "/v1/chat/completions", &chat(stream))
+            .await
+            .bytes()
+            .await;
+    }
+    assert_eq!(logged(&served, 3).await.len(), 3);
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        client
+            .get(format!("{}{path}", served.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+    };
+    let response = get("/api/charts/requests.svg?by=model&theme=dark".into())
+        .await
+        .expect("chart");
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "content-type"), "image/svg+xml");
+    let svg = response.text().await.expect("svg");
+    let texts = svg_texts(&svg);
+    assert!(
+        texts.iter().any(|t| t == "Requests per hour by model"),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t == "gpt-4o-mini"),
+        "legend: {texts:?}"
+    );
+    assert!(texts.iter().any(|t| t == "requests"), "y unit: {texts:?}");
+    for name in ["tokens", "cost", "latency", "ttfb", "success"] {
+        let response = get(format!("/api/charts/{name}.svg?range=7d"))
+            .await
+            .expect("chart");
+        assert_eq!(response.status(), 200, "{name}");
+        svg_texts(&response.text().await.expect("svg"));
+    }
+    let png = get("/api/charts/latency.png?width=600&height=300".into())
+        .await
+        .expect("png")
+        .bytes()
+        .await
+        .expect("bytes");
+    let decoder = png::Decoder::new(std::io::Cursor::new(png.to_vec()));
+    let reader = decoder.read_info().expect("valid PNG");
+    assert_eq!((reader.info().width, reader.info().height), (600, 300));
+
+    let bad = get("/api/charts/requests.svg?by=day&theme=pink&range=9y".into())
+        .await
+        .expect("bad");
+    assert_eq!(bad.status(), 422);
+    let bad: Value = bad.json().await.expect("json");
+    for field in ["by", "theme", "range"] {
+        assert!(bad["error"]["fields"][field].is_string(), "{field}: {bad}");
+    }
+    let missing = get("/api/charts/pie.svg".into()).await.expect("404");
+    assert_eq!(missing.status(), 404);
+    let anonymous = reqwest::get(format!("{}/api/charts/requests.svg", served.base))
+        .await
+        .expect("401");
+    assert_eq!(anonymous.status(), 401);
+
+    // The CLI writes the same charts as files.
+    let dir = tempfile::tempdir().expect("dir");
+    let svg_path = dir.path().join("cost.svg");
+    let png_path = dir.path().join("requests.png");
+    let svg_arg = svg_path.to_string_lossy().to_string();
+    let png_arg = png_path.to_string_lossy().to_string();
+    served
+        .env
+        .ok(&["report", "--by", "provider", "--chart", &svg_arg], "");
+    let texts = svg_texts(&std::fs::read_to_string(&svg_path).expect("svg file"));
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("Cost per day by provider")),
+        "{texts:?}"
+    );
+    served.env.ok(
+        &[
+            "report",
+            "--chart",
+            &png_arg,
+            "--chart-of",
+            "requests",
+            "--dark",
+        ],
+        "",
+    );
+    let file = std::fs::File::open(&png_path).expect("png file");
+    png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .expect("valid PNG");
+    let out = served.env.run(&["report", "--chart", "chart.gif"], "");
+    assert_eq!(out.status.code(), Some(2));
     served.stop();
 }

@@ -88,6 +88,16 @@ pub struct ReportArgs {
     /// table, csv or json (--json also gives json).
     #[arg(long, default_value = "table")]
     pub format: String,
+    /// Also draw a chart of the period into FILE (.svg or .png), split by --by (provider
+    /// when --by is day or hour).
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<std::path::PathBuf>,
+    /// What the chart shows: requests, tokens, cost, latency, ttfb or success.
+    #[arg(long, value_name = "NAME", default_value = "cost")]
+    pub chart_of: String,
+    /// Draw the chart on a dark background.
+    #[arg(long)]
+    pub dark: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,5 +1,6 @@
 //! The admin API (`/api`): JSON in and out, errors as `{"error":{"code","message"}}`.
 
+mod charts;
 mod health;
 mod key_actions;
 pub(crate) mod keys;
@@ -45,6 +46,7 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
         .route("/api/usage", get(usage::usage))
         .route("/api/usage/cost", get(usage::cost))
         .route("/api/metrics", get(usage::metrics))
+        .route("/api/charts/{file}", get(charts::chart))
         .route("/api/{*rest}", axum::routing::any(unknown))
         .route_layer(middleware::from_fn_with_state(state, admin_auth))
 }
