@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/keygate/target
 export KEYGATE_BIN_DIR := $(CARGO_TARGET_DIR)/debug
 CARGO ?= cargo
 
-.PHONY: bench run test setup-run setup-test ui build lint test-rust test-python test-e2e clean-ui
+.PHONY: bench bench-usage run test setup-run setup-test ui build lint test-rust test-python test-e2e clean-ui
 
 run: setup-run build
 	scripts/run.sh
@@ -52,3 +52,9 @@ test-e2e:
 bench: setup-run ui
 	$(CARGO) build --release -p keygate-cli -p keygate-bench
 	KEYGATE_BIN_DIR=$(CARGO_TARGET_DIR)/release $(CARGO_TARGET_DIR)/release/keygate-bench
+	$(CARGO_TARGET_DIR)/release/keygate-bench-usage
+
+# Only the usage benchmark: 1M request rows, report and rollup timings.
+bench-usage:
+	$(CARGO) build --release -p keygate-bench --bin keygate-bench-usage
+	$(CARGO_TARGET_DIR)/release/keygate-bench-usage

@@ -13,6 +13,7 @@ pub mod health_machine;
 pub mod import;
 pub mod key;
 pub mod limits;
+pub mod models;
 pub mod prices;
 pub mod probe;
 pub mod provider;

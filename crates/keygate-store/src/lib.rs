@@ -28,7 +28,7 @@ pub use events::{CHECKS_KEPT_PER_KEY, CheckRow, EVENTS_KEPT, Event, NewEvent};
 pub use health::HealthUpdate;
 pub use keys::{KeyHealthRow, KeyRow, NewKey};
 pub use migrations::SCHEMA_VERSION;
-pub use prices::PriceRow;
+pub use prices::{PriceRow, SyncedModel};
 pub use providers::{NewProvider, ProviderRow};
 pub use requests::{AttemptLog, RequestRow};
 pub use rollups::{Bucket, LatencyMetric, LatencyPoint, SeriesPoint, bucket_of, bucket_value};

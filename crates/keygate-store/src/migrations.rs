@@ -178,6 +178,15 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE keys ADD COLUMN daily_token_budget INTEGER;
     ALTER TABLE keys ADD COLUMN monthly_token_budget INTEGER;
     "#,
+    // 9: the models each provider listed at its last `keygate model sync`.
+    r#"
+    CREATE TABLE provider_models (
+        provider  TEXT NOT NULL,
+        model     TEXT NOT NULL,
+        synced_at TEXT NOT NULL,
+        PRIMARY KEY (provider, model)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -59,3 +59,54 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
+
+/// A model a provider listed at its last sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncedModel {
+    pub provider: String,
+    pub model: String,
+    pub synced_at: String,
+}
+
+impl Store {
+    /// Replaces what `provider` is known to list with `models` (one transaction).
+    pub fn replace_provider_models(
+        &mut self,
+        provider: &str,
+        models: &[String],
+        at: &str,
+    ) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
+            "DELETE FROM provider_models WHERE provider = ?1",
+            [provider],
+        )?;
+        {
+            let mut stmt = tx.prepare(
+                "INSERT OR IGNORE INTO provider_models (provider, model, synced_at) VALUES (?1, ?2, ?3)",
+            )?;
+            for model in models {
+                stmt.execute(params![provider, model, at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every synced model, by provider and name.
+    pub fn list_provider_models(&self) -> Result<Vec<SyncedModel>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT provider, model, synced_at FROM provider_models ORDER BY provider, model",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(SyncedModel {
+                provider: r.get(0)?,
+                model: r.get(1)?,
+                synced_at: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

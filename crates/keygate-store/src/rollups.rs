@@ -278,7 +278,7 @@ impl Store {
 }
 
 /// The value below which a fraction `q` of the histogram's samples fall.
-fn quantile(histogram: &[(u32, u64)], count: u64, q: f64) -> u64 {
+pub(crate) fn quantile(histogram: &[(u32, u64)], count: u64, q: f64) -> u64 {
     let rank = ((count.saturating_sub(1)) as f64 * q).round() as u64;
     let mut seen = 0;
     for (bucket, n) in histogram {
@@ -397,6 +397,24 @@ mod tests {
                 assert_eq!(fast, naive(&store, from, to, by), "{from}..{to} by {by:?}");
             }
         }
+        // Metrics: exact counts, percentiles within a bucket of the exact ones.
+        let since = "2026-11-01T00:17:03.250Z";
+        let metrics = store.metrics_since(since).expect("metrics");
+        let mut latencies: Vec<u64> = rows[..]
+            .iter()
+            .filter(|r| r.at.as_str() >= since)
+            .map(|r| r.latency_ms)
+            .collect();
+        latencies.sort_unstable();
+        assert_eq!(metrics.requests, latencies.len() as u64);
+        let failed = rows
+            .iter()
+            .filter(|r| r.at.as_str() >= since && r.failed())
+            .count();
+        assert_eq!(metrics.successes, metrics.requests - failed as u64);
+        let exact = latencies[(latencies.len() - 1) / 2] as f64;
+        let p50 = metrics.latency_ms.p50.expect("p50") as f64;
+        assert!((p50 - exact).abs() / exact < 0.13, "{p50} vs {exact}");
         let whole = store
             .usage_report(ranges[0].0, ranges[0].1, GroupBy::Provider)
             .expect("report");

@@ -2,10 +2,13 @@
 //! provider, model, key or access token. Costs are summed as integers (micro-dollars), so
 //! totals are exact however many rows they cover.
 
+use std::collections::BTreeMap;
+
 use chrono::DurationRound;
 use rusqlite::params;
 use serde::Serialize;
 
+use crate::rollups::{LatencyMetric, bucket_of, quantile};
 use crate::{Store, StoreError};
 
 /// How a report groups requests.
@@ -204,45 +207,78 @@ impl Store {
     }
 
     /// Metrics over requests since `from` (stored time format, see [`Store::usage_report`]).
+    /// Whole hours come from the rollups and latency histograms (percentiles within about
+    /// 6 %), only the partial first hour from request rows: a week of millions of requests
+    /// costs a few thousand rows, and the figures outlive the request rows' retention.
     pub fn metrics_since(&self, from: &str) -> Result<Metrics, StoreError> {
-        let (requests, successes): (u64, u64) = self.conn.query_row(
+        const OPEN_END: &str = "9999-12-31T23:59:59.999Z";
+        let (hour_from, _, head_end, _) = split_hours(from, OPEN_END);
+        let (mut requests, mut successes): (u64, u64) = self.conn.query_row(
             "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status BETWEEN 200 AND 299 AND error_class IS NULL THEN 1 ELSE 0 END), 0) \
-             FROM requests WHERE at >= ?1",
-            [from],
+             FROM requests WHERE at >= ?1 AND at < ?2",
+            [from, &head_end],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
+        if !hour_from.is_empty() {
+            let (n, ok): (u64, u64) = self.conn.query_row(
+                "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(requests - errors), 0) \
+                 FROM usage_hourly WHERE hour >= ?1",
+                [&hour_from],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            requests += n;
+            successes += ok;
+        }
         let rate = |n: u64| (requests > 0).then(|| n as f64 / requests as f64);
+        let window = (from, hour_from.as_str(), head_end.as_str());
         Ok(Metrics {
             requests,
             successes,
             success_rate: rate(successes),
             error_rate: rate(requests - successes),
-            latency_ms: self.percentiles(from, "latency_ms")?,
-            ttfb_ms: self.percentiles(from, "ttfb_ms")?,
+            latency_ms: self.percentiles(window, LatencyMetric::Latency)?,
+            ttfb_ms: self.percentiles(window, LatencyMetric::Ttfb)?,
         })
     }
 
-    fn percentiles(&self, from: &str, column: &str) -> Result<Percentiles, StoreError> {
-        let count: u64 = self.conn.query_row(
-            &format!("SELECT COUNT({column}) FROM requests WHERE at >= ?1"),
-            [from],
-            |r| r.get(0),
-        )?;
+    /// Percentiles from the hourly histograms since `hour_from` plus the rows in
+    /// `[from, head_end)`, bucketed the same way.
+    fn percentiles(
+        &self,
+        (from, hour_from, head_end): (&str, &str, &str),
+        metric: LatencyMetric,
+    ) -> Result<Percentiles, StoreError> {
+        let mut histogram: BTreeMap<u32, u64> = BTreeMap::new();
+        if !hour_from.is_empty() {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT bucket, SUM(count) FROM latency_hourly WHERE hour >= ?1 AND metric = ?2 \
+                 GROUP BY bucket",
+            )?;
+            let mut rows = stmt.query(params![hour_from, metric as u8])?;
+            while let Some(r) = rows.next()? {
+                *histogram.entry(r.get(0)?).or_default() += r.get::<_, u64>(1)?;
+            }
+        }
+        let column = match metric {
+            LatencyMetric::Latency => "latency_ms",
+            LatencyMetric::Ttfb => "ttfb_ms",
+        };
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {column} FROM requests WHERE at >= ?1 AND at < ?2 AND {column} IS NOT NULL"
+        ))?;
+        let mut rows = stmt.query(params![from, head_end])?;
+        while let Some(r) = rows.next()? {
+            *histogram.entry(bucket_of(r.get(0)?)).or_default() += 1;
+        }
+        let histogram: Vec<(u32, u64)> = histogram.into_iter().collect();
+        let count: u64 = histogram.iter().map(|(_, n)| n).sum();
         if count == 0 {
             return Ok(Percentiles::default());
         }
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {column} FROM requests WHERE at >= ?1 AND {column} IS NOT NULL \
-             ORDER BY {column} LIMIT 1 OFFSET ?2"
-        ))?;
-        let mut at = |p: f64| -> Result<Option<u64>, StoreError> {
-            let offset = ((count - 1) as f64 * p).round() as u64;
-            Ok(Some(stmt.query_row(params![from, offset], |r| r.get(0))?))
-        };
         Ok(Percentiles {
-            p50: at(0.50)?,
-            p95: at(0.95)?,
-            p99: at(0.99)?,
+            p50: Some(quantile(&histogram, count, 0.50)),
+            p95: Some(quantile(&histogram, count, 0.95)),
+            p99: Some(quantile(&histogram, count, 0.99)),
         })
     }
 }
