@@ -72,6 +72,12 @@ pub enum ModelCommand {
         #[arg(long)]
         from: Option<String>,
     },
+    /// Ask a provider for the models its keys can use (through its first working key) and
+    /// save the list; models without a price are marked, so you can set one.
+    Sync {
+        #[arg(long)]
+        provider: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -3,8 +3,7 @@
 //! learns from them); otherwise they run here and their health is saved to the store.
 
 use anyhow::{Result, anyhow};
-use keygate_server::health::{EngineInfo, test_keys_offline};
-use keygate_server::{ADMIN_TOKEN_ACCOUNT, ADMIN_TOKEN_ENV};
+use keygate_server::health::test_keys_offline;
 use keygate_store::KeyRow;
 use serde_json::{Value, json};
 
@@ -74,37 +73,13 @@ pub fn run(ctx: &Context, ids: &[String], all: bool, tag: Option<&str>, deep: bo
 /// Asks the engine running for this home to test the keys; `None` when there is none (or it
 /// cannot be reached with the admin token).
 async fn through_engine(ctx: &Context, ids: &[String], deep: bool) -> Option<Vec<Value>> {
-    let info = EngineInfo::read(&ctx.home)?;
-    let token = match std::env::var(ADMIN_TOKEN_ENV)
-        .ok()
-        .filter(|t| !t.is_empty())
-    {
-        Some(token) => token,
-        None => ctx
-            .vault
-            .load(ADMIN_TOKEN_ACCOUNT)
-            .ok()
-            .flatten()?
-            .expose()
-            .clone(),
-    };
-    let response = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}/api/keys/batch", info.port))
-        .bearer_auth(token)
-        .json(&json!({ "ids": ids, "action": "test", "deep": deep }))
-        .send()
-        .await
-        .ok()?;
-    if !response.status().is_success() {
-        eprintln!(
-            "warning: the running engine (port {}) refused the test ({}); testing here instead",
-            info.port,
-            response.status()
-        );
+    let body = json!({ "ids": ids, "action": "test", "deep": deep });
+    let (status, answer) = super::engine::post(ctx, "/api/keys/batch", &body).await?;
+    if !status.is_success() {
+        eprintln!("warning: the running engine refused the test ({status}); testing here instead");
         return None;
     }
-    let body: Value = response.json().await.ok()?;
-    body["results"].as_array().cloned()
+    answer["results"].as_array().cloned()
 }
 
 fn print_table(reports: &[Value]) {

@@ -1,3 +1,4 @@
+mod engine;
 mod import;
 mod key;
 mod key_test;

@@ -1,24 +1,16 @@
-//! `keygate model list | price`: the prices KeyGate uses for cost and `lowest_cost` routes.
+//! `keygate model list | price | sync`: the models KeyGate knows, their prices (for cost and
+//! `lowest_cost` routes), limits and abilities.
 
 use anyhow::Result;
-use keygate_core::key::parse_usd_micros;
-use keygate_core::prices::{PRICES_AS_OF, Price, builtin_prices, period_bound, usd_text};
-use keygate_store::PriceRow;
-use serde::Serialize;
+use keygate_core::prices::usd_text;
+use keygate_server::model_catalog::{ModelEntry, entries, price_row};
 
 use crate::cli::ModelCommand;
 use crate::context::{Context, usage};
 use crate::output;
 
-#[derive(Serialize)]
-struct PriceView {
-    provider: String,
-    model: String,
-    input_usd: String,
-    output_usd: String,
-    cached_usd: String,
-    /// `built-in (as of …)` or `set, from …`.
-    source: String,
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 pub fn run(ctx: &Context, command: ModelCommand) -> Result<()> {
@@ -32,34 +24,25 @@ pub fn run(ctx: &Context, command: ModelCommand) -> Result<()> {
             provider,
             from,
         } => {
-            let dollars = |field: &str, text: &str| {
-                parse_usd_micros(text)
-                    .ok()
-                    .and_then(|v| u64::try_from(v).ok())
-                    .ok_or_else(|| {
-                        usage(format!(
-                            "--{field}: {text:?} is not a price in USD per million tokens (like 2.50)"
-                        ))
+            let row = price_row(
+                provider.as_deref(),
+                &model,
+                &input,
+                &output,
+                cached.as_deref(),
+                from.as_deref(),
+                &now(),
+            )
+            .map_err(|problems| {
+                let text: Vec<String> = problems
+                    .into_iter()
+                    .map(|(field, e)| match field {
+                        "model" => e,
+                        _ => format!("--{field}: {e}"),
                     })
-            };
-            if model.trim().is_empty() || model.len() > 200 {
-                return Err(usage("give a model name or prefix"));
-            }
-            let input_micros = dollars("input", &input)?;
-            let row = PriceRow {
-                provider: provider.unwrap_or_else(|| "*".into()),
-                model: model.trim().to_string(),
-                effective_from: match from {
-                    Some(text) => period_bound(&text).map_err(usage)?,
-                    None => chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                },
-                input_micros,
-                output_micros: dollars("output", &output)?,
-                cached_micros: match cached {
-                    Some(text) => dollars("cached", &text)?,
-                    None => input_micros,
-                },
-            };
+                    .collect();
+                usage(text.join("; "))
+            })?;
             ctx.store()?.set_price(&row)?;
             println!(
                 "{} on {}: ${} in / ${} out / ${} cached per 1M tokens from {}.",
@@ -72,61 +55,89 @@ pub fn run(ctx: &Context, command: ModelCommand) -> Result<()> {
             );
             Ok(())
         }
+        ModelCommand::Sync { provider } => sync(ctx, &provider),
     }
 }
 
-fn list(ctx: &Context, provider: Option<&str>) -> Result<()> {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let set = ctx.store()?.list_prices()?;
-    let view = |provider: &str, model: &str, price: Price, source: String| PriceView {
-        provider: provider.into(),
-        model: model.into(),
-        input_usd: usd_text(price.input),
-        output_usd: usd_text(price.output),
-        cached_usd: usd_text(price.cached_input),
-        source,
-    };
-    // The user's prices in force now: for each (provider, model), the latest already started.
-    let mut views: Vec<PriceView> = Vec::new();
-    for row in set.iter().filter(|r| r.effective_from <= now) {
-        let newer = set.iter().any(|o| {
-            o.provider == row.provider
-                && o.model == row.model
-                && o.effective_from > row.effective_from
-                && o.effective_from <= now
-        });
-        if !newer {
-            let price = Price {
-                input: row.input_micros,
-                output: row.output_micros,
-                cached_input: row.cached_micros,
+/// Through the running engine when there is one (its keys and secrets are live), else here.
+fn sync(ctx: &Context, provider: &str) -> Result<()> {
+    let mut store = ctx.store()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let body = serde_json::json!({ "provider": provider });
+    let (models, key) = match runtime.block_on(super::engine::post(ctx, "/api/models/sync", &body))
+    {
+        Some((status, answer)) if status.is_success() => {
+            let list = |v: &serde_json::Value| -> Vec<String> {
+                v.as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|m| m.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default()
             };
-            views.push(view(
-                &row.provider,
-                &row.model,
-                price,
-                format!("set, from {}", &row.effective_from[..10]),
+            (
+                list(&answer["models"]),
+                answer["key"].as_str().unwrap_or("?").to_string(),
+            )
+        }
+        Some((_, answer)) => {
+            return Err(anyhow::anyhow!(
+                "{}",
+                answer["error"]["message"]
+                    .as_str()
+                    .unwrap_or("the engine refused the sync")
             ));
         }
+        None => runtime
+            .block_on(keygate_server::health::sync_models(
+                &mut store, &ctx.vault, provider,
+            ))
+            .map_err(anyhow::Error::msg)?,
+    };
+    let listed = entries(&store, Some(provider), &now())?;
+    let unpriced: Vec<&ModelEntry> = listed.iter().filter(|e| e.synced && !e.priced).collect();
+    if ctx.json {
+        return output::json(&serde_json::json!({
+            "provider": provider, "key": key, "models": models,
+            "unpriced": unpriced.iter().map(|e| &e.model).collect::<Vec<_>>(),
+        }));
     }
-    for (p, model, price) in builtin_prices() {
-        if !views.iter().any(|v| v.provider == p && v.model == model) {
-            views.push(view(p, model, price, format!("built-in ({PRICES_AS_OF})")));
-        }
+    println!(
+        "{provider}: {} models listed (through key {key:?}); {} without a price.",
+        models.len(),
+        unpriced.len()
+    );
+    for e in &unpriced {
+        println!("  no price: {}", e.model);
     }
-    views.retain(|v| provider.is_none_or(|p| v.provider == p || v.provider == "*"));
+    if !unpriced.is_empty() {
+        println!(
+            "Set one with: keygate model price MODEL --provider {provider} --input USD --output USD"
+        );
+    }
+    Ok(())
+}
+
+fn list(ctx: &Context, provider: Option<&str>) -> Result<()> {
+    let views = entries(&ctx.store()?, provider, &now())?;
     if ctx.json {
         return output::json(&views);
     }
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     let rows: Vec<Vec<String>> = views
         .iter()
         .map(|v| {
             vec![
                 v.provider.clone(),
                 v.model.clone(),
-                v.input_usd.clone(),
-                v.output_usd.clone(),
-                v.cached_usd.clone(),
+                dash(&v.input_usd),
+                dash(&v.output_usd),
+                dash(&v.cached_usd),
+                v.spec
+                    .map_or("-".into(), |s| format!("{}k", s.context_window / 1000)),
                 v.source.clone(),
             ]
         })
@@ -138,6 +149,7 @@ fn list(ctx: &Context, provider: Option<&str>) -> Result<()> {
             "INPUT $/1M",
             "OUTPUT $/1M",
             "CACHED $/1M",
+            "CONTEXT",
             "SOURCE",
         ],
         &rows,

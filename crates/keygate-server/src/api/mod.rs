@@ -5,6 +5,7 @@ mod health;
 mod key_actions;
 pub(crate) mod keys;
 mod logs;
+mod models;
 mod providers;
 mod usage;
 
@@ -47,6 +48,9 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
         .route("/api/usage/cost", get(usage::cost))
         .route("/api/metrics", get(usage::metrics))
         .route("/api/charts/{file}", get(charts::chart))
+        .route("/api/models", get(models::list))
+        .route("/api/models/price", put(models::set_price))
+        .route("/api/models/sync", post(models::sync))
         .route("/api/{*rest}", axum::routing::any(unknown))
         .route_layer(middleware::from_fn_with_state(state, admin_auth))
 }

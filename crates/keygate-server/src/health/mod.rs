@@ -115,6 +115,53 @@ pub async fn test_keys_offline(
     Ok(results.into_iter().map(|(report, _)| report).collect())
 }
 
+/// `keygate model sync`: asks `provider` for its model list through its first key that
+/// answers, and saves the list. Returns the models and the label of the key used.
+pub async fn sync_models(
+    store: &mut Store,
+    vault: &Vault,
+    provider: &str,
+) -> Result<(Vec<String>, String), String> {
+    let catalog = Registry::default()
+        .build(store, vault, 0)
+        .map_err(|e| e.to_string())?;
+    let client = crate::proxy::upstream::client(Duration::from_secs(10))
+        .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
+    let (models, key) = fetch_provider_models(&catalog, &client, provider).await?;
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    store
+        .replace_provider_models(provider, &models, &at)
+        .map_err(|e| e.to_string())?;
+    Ok((models, key))
+}
+
+/// The models `provider` lists, through its first key that answers (with that key's label).
+pub async fn fetch_provider_models(
+    catalog: &Catalog,
+    client: &reqwest::Client,
+    provider: &str,
+) -> Result<(Vec<String>, String), String> {
+    let live = catalog.provider(provider).ok_or_else(|| {
+        format!("no enabled provider named {provider:?}; see keygate provider list")
+    })?;
+    if live.keys.is_empty() {
+        return Err(format!(
+            "provider {provider:?} has no enabled key whose secret is available; add one with keygate key add"
+        ));
+    }
+    let mut problems = Vec::new();
+    for key in &live.keys {
+        match probe::fetch_models(client, live, key, Duration::from_secs(15)).await {
+            Ok(models) => return Ok((models, key.label.clone())),
+            Err(why) => problems.push(format!("key {:?}: {why}", key.label)),
+        }
+    }
+    Err(format!(
+        "no key of {provider:?} could list models: {}",
+        problems.join("; ")
+    ))
+}
+
 /// Where a running engine says how to reach it (`KEYGATE_HOME/engine.json`), so the CLI can
 /// ask it instead of acting behind its back.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -114,15 +114,7 @@ pub async fn test_key(
     timeout: Duration,
 ) -> TestReport {
     let started = Instant::now();
-    let url = format!(
-        "{}{}",
-        provider.base_url.trim_end_matches('/'),
-        models_path(provider.kind, azure_api_version(provider))
-    );
-    let request = client
-        .get(&url)
-        .headers(native_headers(&HeaderMap::new(), provider, key))
-        .timeout(timeout);
+    let request = models_request(client, provider, key, timeout);
     let (mut decision, mut status, mut error, headers, body) = exchange(request, None).await;
     let mut class = decision.class;
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -173,6 +165,49 @@ pub async fn test_key(
         error: error.map(|e| crate::proxy::outcome::scrub(&e, key.secret.expose())),
         tested_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         decision: Some(decision),
+    }
+}
+
+/// The provider's model-list request with `key`.
+fn models_request(
+    client: &reqwest::Client,
+    provider: &LiveProvider,
+    key: &LiveKey,
+    timeout: Duration,
+) -> reqwest::RequestBuilder {
+    let url = format!(
+        "{}{}",
+        provider.base_url.trim_end_matches('/'),
+        models_path(provider.kind, azure_api_version(provider))
+    );
+    client
+        .get(&url)
+        .headers(native_headers(&HeaderMap::new(), provider, key))
+        .timeout(timeout)
+}
+
+/// Every model `key` can see on `provider` (`keygate model sync`), or why not (scrubbed).
+pub async fn fetch_models(
+    client: &reqwest::Client,
+    provider: &LiveProvider,
+    key: &LiveKey,
+    timeout: Duration,
+) -> Result<Vec<String>, String> {
+    let (decision, status, error, _, body) =
+        exchange(models_request(client, provider, key, timeout), None).await;
+    match body {
+        Some(body) if decision.class == FailureClass::Success => Ok(model_ids(&body)),
+        _ => Err(format!(
+            "{} ({}){}",
+            hint(decision.class, status, None),
+            decision.class.as_str(),
+            error
+                .map(|e| format!(
+                    ": {}",
+                    crate::proxy::outcome::scrub(&e, key.secret.expose())
+                ))
+                .unwrap_or_default()
+        )),
     }
 }
 

@@ -1,0 +1,121 @@
+//! The model catalog: `GET /api/models[?provider=]` (prices in force, limits, abilities, synced
+//! models without a price), `PUT /api/models/price` (a price from a date on) and
+//! `POST /api/models/sync` (ask a provider for its model list through one of its keys).
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::model_catalog::{entries, price_row};
+use crate::{ApiError, AppState};
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsQuery {
+    provider: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ModelsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let models = state
+        .with_store(move |store| Ok(entries(store, query.provider.as_deref(), &now())?))
+        .await?;
+    Ok(Json(json!({ "models": models })))
+}
+
+/// Prices are strings in USD per million tokens ("2.50"), so they stay exact.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceBody {
+    provider: Option<String>,
+    model: String,
+    input_usd: String,
+    output_usd: String,
+    cached_usd: Option<String>,
+    /// A date or RFC 3339 time; default now.
+    from: Option<String>,
+}
+
+pub async fn set_price(
+    State(state): State<AppState>,
+    body: Result<Json<PriceBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) =
+        body.map_err(|e| ApiError::invalid("invalid_price", vec![("body".into(), e.body_text())]))?;
+    let row = price_row(
+        body.provider.as_deref(),
+        &body.model,
+        &body.input_usd,
+        &body.output_usd,
+        body.cached_usd.as_deref(),
+        body.from.as_deref(),
+        &now(),
+    )
+    .map_err(|problems| {
+        let fields = problems
+            .into_iter()
+            .map(|(field, message)| {
+                let field = match field {
+                    "input" | "output" | "cached" => format!("{field}_usd"),
+                    other => other.to_string(),
+                };
+                (field, message)
+            })
+            .collect();
+        ApiError::invalid("invalid_price", fields)
+    })?;
+    let saved = row.clone();
+    state
+        .with_store(move |store| Ok(store.set_price(&saved)?))
+        .await?;
+    Ok(Json(json!({ "price": row })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncBody {
+    provider: String,
+}
+
+pub async fn sync(
+    State(state): State<AppState>,
+    body: Result<Json<SyncBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) =
+        body.map_err(|e| ApiError::invalid("invalid_sync", vec![("body".into(), e.body_text())]))?;
+    let proxy = state.proxy_arc();
+    let catalog = proxy.catalog();
+    if catalog.provider(&body.provider).is_none() {
+        return Err(ApiError::not_found(format!(
+            "no enabled provider named {:?}",
+            body.provider
+        )));
+    }
+    let (models, key) =
+        crate::health::fetch_provider_models(&catalog, &proxy.client, &body.provider)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "sync_failed", e))?;
+    let provider = body.provider.clone();
+    let listed = models.clone();
+    let unpriced = state
+        .with_store(move |store| {
+            store.replace_provider_models(&provider, &listed, &now())?;
+            Ok(entries(store, Some(&provider), &now())?
+                .into_iter()
+                .filter(|e| e.synced && !e.priced)
+                .map(|e| e.model)
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(Json(json!({
+        "provider": body.provider, "key": key, "models": models, "unpriced": unpriced,
+    })))
+}

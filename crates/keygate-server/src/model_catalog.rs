@@ -1,0 +1,234 @@
+//! The model catalog people see (`keygate model list`, `GET /api/models`): every model with a
+//! price in force now — the user's (from its date on) or the built-in one — plus the models
+//! providers listed at their last `keygate model sync`, flagged when KeyGate has no price for
+//! them, each with what the built-in catalog knows of its limits and abilities.
+
+use keygate_core::models::{ModelSpec, builtin_spec};
+use keygate_core::prices::{
+    PRICES_AS_OF, Price, PriceBook, PriceOverride, builtin_prices, usd_text,
+};
+use keygate_store::{PriceRow, Store, StoreError};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelEntry {
+    pub provider: String,
+    /// A model name or, for catalog prices, a prefix (`gpt-4o` covers its dated snapshots).
+    pub model: String,
+    /// USD per million tokens; `None` when KeyGate has no price for the model.
+    pub input_usd: Option<String>,
+    pub output_usd: Option<String>,
+    pub cached_usd: Option<String>,
+    /// `built-in (2025-10-01)`, `set, from 2026-11-01` or `no price`.
+    pub source: String,
+    pub priced: bool,
+    /// Listed by the provider at the last sync.
+    pub synced: bool,
+    #[serde(flatten)]
+    pub spec: Option<ModelSpec>,
+}
+
+fn price_of(row: &PriceRow) -> Price {
+    Price {
+        input: row.input_micros,
+        output: row.output_micros,
+        cached_input: row.cached_micros,
+    }
+}
+
+fn entry(provider: &str, model: &str, price: Option<Price>, source: String) -> ModelEntry {
+    ModelEntry {
+        provider: provider.to_string(),
+        model: model.to_string(),
+        input_usd: price.map(|p| usd_text(p.input)),
+        output_usd: price.map(|p| usd_text(p.output)),
+        cached_usd: price.map(|p| usd_text(p.cached_input)),
+        priced: price.is_some(),
+        source,
+        synced: false,
+        spec: builtin_spec(provider, model),
+    }
+}
+
+/// The catalog as of `now` (stored time format), optionally for one provider (`*` prices
+/// always apply).
+pub fn entries(
+    store: &Store,
+    provider: Option<&str>,
+    now: &str,
+) -> Result<Vec<ModelEntry>, StoreError> {
+    let set = store.list_prices()?;
+    let mut out: Vec<ModelEntry> = Vec::new();
+    // The user's prices in force now: per (provider, model), the latest already started.
+    for row in set.iter().filter(|r| r.effective_from.as_str() <= now) {
+        let newer = set.iter().any(|o| {
+            o.provider == row.provider
+                && o.model == row.model
+                && o.effective_from > row.effective_from
+                && o.effective_from.as_str() <= now
+        });
+        if !newer {
+            let since = row.effective_from.get(..10).unwrap_or(&row.effective_from);
+            out.push(entry(
+                &row.provider,
+                &row.model,
+                Some(price_of(row)),
+                format!("set, from {since}"),
+            ));
+        }
+    }
+    for (p, model, price) in builtin_prices() {
+        if !out.iter().any(|e| e.provider == p && e.model == model) {
+            out.push(entry(
+                p,
+                model,
+                Some(price),
+                format!("built-in ({PRICES_AS_OF})"),
+            ));
+        }
+    }
+    let book = PriceBook::new(
+        set.iter()
+            .map(|r| PriceOverride {
+                provider: r.provider.clone(),
+                model: r.model.clone(),
+                effective_from: r.effective_from.clone(),
+                price: price_of(r),
+            })
+            .collect(),
+    );
+    for synced in store.list_provider_models()? {
+        if let Some(known) = out
+            .iter_mut()
+            .find(|e| e.provider == synced.provider && e.model == synced.model)
+        {
+            known.synced = true;
+            continue;
+        }
+        let price = book.price_at(&synced.provider, &synced.model, now);
+        let source = if price.is_some() {
+            "synced".to_string()
+        } else {
+            "no price".to_string()
+        };
+        let mut e = entry(&synced.provider, &synced.model, price, source);
+        e.synced = true;
+        out.push(e);
+    }
+    out.retain(|e| provider.is_none_or(|p| e.provider == p || e.provider == "*"));
+    out.sort_by(|a, b| (&a.provider, &a.model).cmp(&(&b.provider, &b.model)));
+    Ok(out)
+}
+
+/// A price the user typed (USD per million tokens as text), checked field by field: the
+/// same rules for `keygate model price` and `PUT /api/models/price`. `cached` defaults to
+/// the input price, `provider` to every provider (`*`), `from` to `now`.
+pub fn price_row(
+    provider: Option<&str>,
+    model: &str,
+    input: &str,
+    output: &str,
+    cached: Option<&str>,
+    from: Option<&str>,
+    now: &str,
+) -> Result<PriceRow, Vec<(&'static str, String)>> {
+    let mut problems = Vec::new();
+    let mut dollars = |field: &'static str, text: &str| {
+        let value = keygate_core::key::parse_usd_micros(text)
+            .ok()
+            .and_then(|v| u64::try_from(v).ok());
+        if value.is_none() {
+            problems.push((
+                field,
+                format!("{text:?} is not a price in USD per million tokens (like 2.50)"),
+            ));
+        }
+        value.unwrap_or(0)
+    };
+    let input_micros = dollars("input", input);
+    let output_micros = dollars("output", output);
+    let cached_micros = cached.map_or(input_micros, |c| dollars("cached", c));
+    let model = model.trim();
+    if model.is_empty() || model.len() > 200 {
+        problems.push((
+            "model",
+            "give a model name or prefix (at most 200 characters)".into(),
+        ));
+    }
+    let provider = provider
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("*");
+    let effective_from = match from {
+        Some(text) => keygate_core::prices::period_bound(text).unwrap_or_else(|e| {
+            problems.push(("from", e));
+            String::new()
+        }),
+        None => now.to_string(),
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(PriceRow {
+        provider: provider.to_string(),
+        model: model.to_string(),
+        effective_from,
+        input_micros,
+        output_micros,
+        cached_micros,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synced_models_get_prefix_prices_or_are_flagged_unpriced() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::open_in(dir.path()).expect("store");
+        store
+            .replace_provider_models(
+                "openai",
+                &[
+                    "gpt-4o-2024-08-06".into(),
+                    "whisper-1".into(),
+                    "gpt-4o".into(),
+                ],
+                "2026-11-30T00:00:00.000Z",
+            )
+            .expect("sync");
+        store
+            .set_price(&PriceRow {
+                provider: "openai".into(),
+                model: "gpt-4o".into(),
+                effective_from: "2026-12-01T00:00:00.000Z".into(),
+                input_micros: 1,
+                output_micros: 2,
+                cached_micros: 1,
+            })
+            .expect("price");
+        let now = "2026-11-30T12:00:00.000Z";
+        let all = entries(&store, Some("openai"), now).expect("entries");
+        let find = |m: &str| all.iter().find(|e| e.model == m).expect(m);
+        let dated = find("gpt-4o-2024-08-06");
+        assert!(dated.priced && dated.synced);
+        assert_eq!(
+            dated.input_usd.as_deref(),
+            Some("2.500000"),
+            "built-in until Dec 1"
+        );
+        assert_eq!(dated.spec.map(|s| s.context_window), Some(128_000));
+        let whisper = find("whisper-1");
+        assert!(!whisper.priced && whisper.source == "no price");
+        let base = find("gpt-4o");
+        assert!(base.synced && base.source.starts_with("built-in"));
+        assert!(all.iter().all(|e| e.provider == "openai"));
+        let later = entries(&store, None, "2026-12-02T00:00:00.000Z").expect("entries");
+        let base = later
+            .iter()
+            .find(|e| e.provider == "openai" && e.model == "gpt-4o")
+            .expect("gpt-4o");
+        assert_eq!(base.source, "set, from 2026-12-01");
+    }
+}
