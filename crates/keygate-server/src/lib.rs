@@ -12,6 +12,7 @@ mod error;
 pub mod events;
 mod guard;
 pub mod health;
+pub mod key_admin;
 pub mod model_catalog;
 pub mod proxy;
 mod reconcile;

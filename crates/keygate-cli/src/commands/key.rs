@@ -2,18 +2,19 @@ use anyhow::{Context as _, Result, anyhow};
 use keygate_core::fingerprint::fingerprint;
 use keygate_core::health_machine::parse_expiry;
 use keygate_core::key::{
-    KeyLimits, format_usd_micros, key_id_from_bytes, parse_usd_micros, validate_key_id,
-    validate_label, validate_tag,
+    KeyLimits, format_usd_micros, parse_usd_micros, validate_key_id, validate_label, validate_tag,
 };
 use keygate_server::KeyView;
-use keygate_store::{KeyRow, NewKey, NewProvider, Store};
-use keygate_vault::{SecretRef, Sensitive, Vault};
+use keygate_store::{KeyRow, NewKey, NewProvider};
+use keygate_vault::SecretRef;
 
-use super::provider::provider_to_create;
 use crate::cli::{KeyAddArgs, KeyCommand, LimitArgs};
 use crate::context::{Context, usage};
 use crate::output;
 use crate::secret_input::read_secret;
+use keygate_server::key_admin::{
+    PendingKey, default_label, new_key_id, provider_to_create, store_keys,
+};
 
 pub fn run(ctx: &Context, command: KeyCommand) -> Result<()> {
     match command {
@@ -31,54 +32,6 @@ pub fn run(ctx: &Context, command: KeyCommand) -> Result<()> {
             deep,
         } => super::key_test::run(ctx, &ids, all, tag.as_deref(), deep),
     }
-}
-
-/// A key about to be stored, with its secret when the secret goes to the keyring.
-pub struct PendingKey {
-    pub key: NewKey,
-    pub keyring_secret: Option<Sensitive<String>>,
-}
-
-pub fn new_key_id() -> String {
-    key_id_from_bytes(rand::random())
-}
-
-/// Stores keys the way DESIGN §3 orders it: keyring entries first, then the rows in one
-/// transaction; if anything fails, the keyring entries written so far are removed again.
-pub fn store_keys(
-    vault: &Vault,
-    store: &mut Store,
-    providers: &[NewProvider],
-    pending: &[PendingKey],
-) -> Result<()> {
-    if pending.iter().any(|p| p.keyring_secret.is_some()) {
-        vault.check()?;
-    }
-    let mut written: Vec<&str> = Vec::new();
-    let rollback = |written: &[&str]| {
-        for id in written {
-            if let Err(err) = vault.remove(id) {
-                eprintln!(
-                    "warning: could not remove the keyring entry for {id} after a failed add: {err}"
-                );
-            }
-        }
-    };
-    for item in pending {
-        if let Some(secret) = &item.keyring_secret {
-            if let Err(err) = vault.store(&item.key.id, secret) {
-                rollback(&written);
-                return Err(err.into());
-            }
-            written.push(&item.key.id);
-        }
-    }
-    let keys: Vec<NewKey> = pending.iter().map(|p| p.key.clone()).collect();
-    if let Err(err) = store.insert_keys(providers, &keys) {
-        rollback(&written);
-        return Err(err.into());
-    }
-    Ok(())
 }
 
 fn add(ctx: &Context, args: KeyAddArgs) -> Result<()> {
@@ -169,15 +122,6 @@ fn add(ctx: &Context, args: KeyAddArgs) -> Result<()> {
         row.provider, row.label, row.fingerprint
     );
     Ok(())
-}
-
-fn default_label(store: &Store, provider: &str) -> Result<String> {
-    let count = store
-        .list_keys()?
-        .iter()
-        .filter(|k| k.provider == provider)
-        .count();
-    Ok(format!("{provider}-{}", count + 1))
 }
 
 fn list(ctx: &Context) -> Result<()> {

@@ -4,7 +4,7 @@ use anyhow::Result;
 use keygate_core::provider::{
     PRESETS, ProviderKind, find_preset, validate_base_url, validate_provider_name,
 };
-use keygate_store::{NewProvider, Store};
+use keygate_store::NewProvider;
 
 use crate::cli::{ProviderAddArgs, ProviderCommand};
 use crate::context::{Context, usage};
@@ -143,38 +143,6 @@ fn presets(ctx: &Context) -> Result<()> {
         .collect();
     output::table(&["PRESET", "KIND", "BASE URL"], &rows);
     Ok(())
-}
-
-/// The provider to create for `name` when a key names it: `None` when it already exists,
-/// the preset's provider when `name` is a preset with a fixed URL, else an explanation.
-pub fn provider_to_create(store: &Store, name: &str) -> Result<Option<NewProvider>, String> {
-    if store
-        .get_provider(name)
-        .map_err(|e| e.to_string())?
-        .is_some()
-    {
-        return Ok(None);
-    }
-    match find_preset(name) {
-        Some(preset) if !preset.base_url.is_empty() => Ok(Some(NewProvider {
-            name: preset.name.to_string(),
-            kind: preset.kind,
-            base_url: preset.base_url.to_string(),
-            headers: BTreeMap::new(),
-            priority: 0,
-        })),
-        Some(_) => Err(format!(
-            "provider {name:?} needs your endpoint first: `keygate provider add {name} --base-url URL`"
-        )),
-        None => Err(format!(
-            "unknown provider {name:?}: use a preset ({}) or add it with `keygate provider add {name} --kind openai --base-url URL`",
-            PRESETS
-                .iter()
-                .map(|p| p.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 mod charts;
 mod health;
 mod key_actions;
+mod key_create;
 pub(crate) mod keys;
 mod logs;
 mod models;
@@ -27,7 +28,8 @@ pub fn public_routes() -> Router<AppState> {
 /// Routes behind the admin token.
 pub fn admin_routes(state: AppState) -> Router<AppState> {
     Router::new()
-        .route("/api/keys", get(keys::list))
+        .route("/api/keys", get(keys::list).post(key_create::create))
+        .route("/api/keys/import", post(key_create::import))
         .route("/api/keys/{id}", get(keys::get))
         .route("/api/keys/{id}/test", post(key_actions::test_one))
         .route("/api/keys/{id}/limits", put(keys::put_limits))

@@ -1,0 +1,226 @@
+//! Adding keys through the admin API: `POST /api/keys` (one key, the secret in the body once;
+//! the answer shows its fingerprint only) and `POST /api/keys/import` (a CSV or TOML text,
+//! previewed with `dry_run`; one bad row and nothing is imported, every row error reported).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use keygate_core::fingerprint::fingerprint;
+use keygate_core::health_machine::parse_expiry;
+use keygate_core::import::{ImportError, parse_csv, parse_toml};
+use keygate_core::key::{KeyLimits, validate_label, validate_tag};
+use keygate_store::NewKey;
+use keygate_vault::{SecretRef, Sensitive};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::keys::KeyView;
+use crate::key_admin::{
+    AddKeyError, PendingKey, default_label, new_key_id, plan_import, provider_to_create, store_keys,
+};
+use crate::{ApiError, AppState};
+
+/// The body of `POST /api/keys`. `secret` is never echoed, logged or stored outside the keyring.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKeyBody {
+    provider: String,
+    secret: Sensitive<String>,
+    label: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    priority: i64,
+    weight: Option<i64>,
+    /// A date (the end of that day, UTC) or an RFC 3339 time.
+    expires: Option<String>,
+}
+
+fn add_error(err: AddKeyError) -> ApiError {
+    match err {
+        AddKeyError::Store(e) => e.into(),
+        AddKeyError::Vault(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "keyring_unavailable",
+            format!("the key was not saved: {e}"),
+        ),
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    body: Result<Json<NewKeyBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<KeyView>), ApiError> {
+    // The rejection text can quote the body, and the body holds the secret: say only where.
+    let Json(body) = body.map_err(|e| {
+        ApiError::invalid(
+            "invalid_key",
+            vec![(
+                "body".into(),
+                format!(
+                    "expected {{provider, secret, label?, tags?, priority?, weight?, expires?}} ({})",
+                    e.status()
+                ),
+            )],
+        )
+    })?;
+    let mut problems: Vec<(String, String)> = Vec::new();
+    let secret = body.secret.expose().trim().to_string();
+    if secret.is_empty() || secret.chars().any(char::is_whitespace) || secret.len() > 4096 {
+        problems.push((
+            "secret".into(),
+            "paste the whole key: no spaces, not empty".into(),
+        ));
+    }
+    if let Some(label) = &body.label
+        && let Err(e) = validate_label(label)
+    {
+        problems.push(("label".into(), e));
+    }
+    for tag in &body.tags {
+        if let Err(e) = validate_tag(tag) {
+            problems.push(("tags".into(), e));
+        }
+    }
+    let weight = body.weight.unwrap_or(1);
+    if !(1..=1000).contains(&weight) {
+        problems.push(("weight".into(), "must be between 1 and 1000".into()));
+    }
+    if !(-1000..=1000).contains(&body.priority) {
+        problems.push(("priority".into(), "must be between -1000 and 1000".into()));
+    }
+    let expires_at = match body.expires.as_deref().map(parse_expiry).transpose() {
+        Ok(at) => at.and_then(|at| {
+            chrono::DateTime::from_timestamp(at, 0)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        }),
+        Err(e) => {
+            problems.push(("expires".into(), e));
+            None
+        }
+    };
+    let vault = state.vault().clone();
+    let view = state
+        .with_store(move |store| {
+            let new_provider = provider_to_create(store, &body.provider).unwrap_or_else(|e| {
+                problems.push(("provider".into(), e));
+                None
+            });
+            if !problems.is_empty() {
+                return Err(ApiError::invalid("invalid_key", problems));
+            }
+            let id = new_key_id();
+            let label = match body.label {
+                Some(label) => label,
+                None => default_label(store, &body.provider)?,
+            };
+            let secret = Sensitive::new(secret);
+            let key = NewKey {
+                id: id.clone(),
+                provider: body.provider.clone(),
+                label,
+                fingerprint: fingerprint(secret.expose()),
+                secret_ref: SecretRef::Keyring.to_string(),
+                tags: body.tags,
+                priority: body.priority,
+                weight,
+                limits: KeyLimits::default(),
+                expires_at,
+            };
+            let providers: Vec<_> = new_provider.into_iter().collect();
+            store_keys(
+                &vault,
+                store,
+                &providers,
+                &[PendingKey {
+                    key,
+                    keyring_secret: Some(secret),
+                }],
+            )
+            .map_err(add_error)?;
+            store
+                .get_key(&id)?
+                .map(KeyView::from)
+                .ok_or_else(|| ApiError::internal("the key vanished right after it was added"))
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBody {
+    /// `csv` or `toml`.
+    format: String,
+    text: Sensitive<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+fn row_errors(errors: Vec<ImportError>) -> ApiError {
+    let rows = errors
+        .into_iter()
+        .map(|e| (format!("line {}", e.line), e.message))
+        .collect();
+    let mut err = ApiError::invalid("invalid_import", rows);
+    err.message = format!("nothing was imported: {}", err.message);
+    err
+}
+
+pub async fn import(
+    State(state): State<AppState>,
+    body: Result<Json<ImportBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body.map_err(|e| {
+        ApiError::invalid(
+            "invalid_import",
+            vec![(
+                "body".into(),
+                format!(
+                    "expected {{format: csv|toml, text, dry_run?}} ({})",
+                    e.status()
+                ),
+            )],
+        )
+    })?;
+    // The engine's environment is not the caller's: no `${VAR}` expansion through the API.
+    let no_env = |_: &str| None;
+    let parsed = match body.format.as_str() {
+        "csv" => parse_csv("upload", body.text.expose(), &no_env),
+        "toml" => parse_toml("upload", body.text.expose(), &no_env),
+        other => {
+            return Err(ApiError::invalid(
+                "invalid_import",
+                vec![("format".into(), format!("{other:?} is not csv or toml"))],
+            ));
+        }
+    };
+    let rows = parsed.map_err(row_errors)?;
+    let vault = state.vault().clone();
+    let dry_run = body.dry_run;
+    state
+        .with_store(move |store| {
+            let plan = plan_import(store, &vault, "upload", &rows).map_err(row_errors)?;
+            let keys: Vec<Value> = plan
+                .pending
+                .iter()
+                .zip(&rows)
+                .map(|(p, row)| {
+                    json!({ "line": row.line, "provider": p.key.provider, "label": p.key.label,
+                            "fingerprint": p.key.fingerprint, "tags": p.key.tags })
+                })
+                .collect();
+            let new_providers: Vec<&str> = plan.providers.iter().map(|p| p.name.as_str()).collect();
+            if dry_run {
+                return Ok(Json(
+                    json!({ "dry_run": true, "keys": keys, "new_providers": new_providers }),
+                ));
+            }
+            store_keys(&vault, store, &plan.providers, &plan.pending).map_err(add_error)?;
+            let ids: Vec<&str> = plan.pending.iter().map(|p| p.key.id.as_str()).collect();
+            Ok(Json(
+                json!({ "imported": ids, "keys": keys, "new_providers": new_providers }),
+            ))
+        })
+        .await
+}

@@ -1,0 +1,157 @@
+//! Adding keys through the admin API of a real engine with the real keyring: one key with its
+//! secret sent once (never echoed, never on disk), field-level errors, and CSV/TOML imports
+//! that preview, refuse a file with one bad row as a whole, and import a good one.
+
+use keygate_tests::fake_upstream::{Behaviour, FakeUpstream};
+use keygate_tests::proxy_client::{chat, header, post, prio, setup};
+use keygate_tests::served::{ADMIN_TOKEN, Served};
+use serde_json::{Value, json};
+
+async fn admin_post(served: &Served, path: &str, body: &Value) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", served.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(body)
+        .send()
+        .await
+        .expect("admin request");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("text"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_added_and_imported_through_the_api_go_to_the_keyring_only() {
+    let fake = FakeUpstream::start().await;
+    let first = "sk-fake-api-first-00000000001";
+    fake.set(first, Behaviour::Unauthorized);
+    let served = setup(&fake, &[prio("first", first, 0)]).await;
+    let added = "sk-fake-api-added-SECRET-0001";
+    fake.set(added, Behaviour::Ok);
+
+    let (status, text) = admin_post(
+        &served,
+        "/api/keys",
+        &json!({ "provider": "nowhere", "secret": "has space", "weight": 0, "tags": ["bad tag!"], "expires": "soon" }),
+    )
+    .await;
+    assert_eq!(status, 422, "{text}");
+    let body: Value = serde_json::from_str(&text).expect("json");
+    for field in ["provider", "secret", "weight", "tags", "expires"] {
+        assert!(
+            body["error"]["fields"][field].is_string(),
+            "{field}: {body}"
+        );
+    }
+    assert!(!text.contains("has space"), "the secret is never echoed");
+    let (status, text) = admin_post(
+        &served,
+        "/api/keys",
+        &json!({ "provider": "fake", "secret": added, "extra": 1 }),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(!text.contains(added), "{text}");
+
+    let (status, text) = admin_post(
+        &served,
+        "/api/keys",
+        &json!({ "provider": "fake", "secret": added, "label": "from-ui", "tags": ["web"], "priority": 1 }),
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+    assert!(
+        !text.contains(added),
+        "only the fingerprint comes back: {text}"
+    );
+    let view: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(view["label"], "from-ui");
+    assert_eq!(view["secret_ref"], "keyring");
+    assert!(
+        view["fingerprint"]
+            .as_str()
+            .is_some_and(|f| f.contains("0001"))
+    );
+    // The engine picks the new key up and fails over to it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let response = post(&served, "/v1/chat/completions", &chat(false)).await;
+        if response.status() == 200 {
+            assert_eq!(header(&response, "x-keygate-key"), "from-ui");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the added key was never used"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // An import with one bad row imports nothing and names every bad line.
+    let csv = "provider,label,secret,tags\nfake,good-1,sk-fake-import-000000000001,a\nnowhere,bad,sk-fake-import-000000000002,\nfake,dup,sk-fake-import-000000000001,\n";
+    let (status, text) = admin_post(
+        &served,
+        "/api/keys/import",
+        &json!({ "format": "csv", "text": csv }),
+    )
+    .await;
+    assert_eq!(status, 422, "{text}");
+    let body: Value = serde_json::from_str(&text).expect("json");
+    assert!(body["error"]["fields"]["line 3"].is_string(), "{body}");
+    assert!(
+        body["error"]["fields"]["line 4"]
+            .as_str()
+            .is_some_and(|m| m.contains("line 2")),
+        "{body}"
+    );
+    assert!(!text.contains("sk-fake-import"), "{text}");
+    let listed = served.env.ok(&["--json", "key", "list"], "");
+    assert!(!listed.contains("good-1"), "nothing imported");
+
+    let toml = "[[key]]\nprovider = \"fake\"\nlabel = \"toml-1\"\nsecret = \"sk-fake-import-000000000003\"\n[[key]]\nprovider = \"fake\"\nlabel = \"toml-2\"\nsecret = \"${HOME}\"\n";
+    let (status, text) = admin_post(
+        &served,
+        "/api/keys/import",
+        &json!({ "format": "toml", "text": toml, "dry_run": true }),
+    )
+    .await;
+    assert_eq!(
+        status, 422,
+        "no environment expansion through the API: {text}"
+    );
+    let good = "[[key]]\nprovider = \"fake\"\nlabel = \"toml-1\"\nsecret = \"sk-fake-import-000000000003\"\n";
+    let (status, text) = admin_post(
+        &served,
+        "/api/keys/import",
+        &json!({ "format": "toml", "text": good, "dry_run": true }),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let preview: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(preview["keys"][0]["label"], "toml-1");
+    assert!(
+        !served
+            .env
+            .ok(&["--json", "key", "list"], "")
+            .contains("toml-1"),
+        "a preview imports nothing"
+    );
+    let (status, text) = admin_post(
+        &served,
+        "/api/keys/import",
+        &json!({ "format": "toml", "text": good }),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        served
+            .env
+            .ok(&["--json", "key", "list"], "")
+            .contains("toml-1")
+    );
+
+    let (log, env) = served.stop_keeping_home();
+    for secret in [added, "sk-fake-import-000000000003"] {
+        assert!(!log.contains(secret));
+        assert!(env.files_containing(secret).is_empty(), "{secret} reached a file");
+    }
+}
