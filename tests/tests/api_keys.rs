@@ -152,6 +152,44 @@ async fn keys_added_and_imported_through_the_api_go_to_the_keyring_only() {
     let (log, env) = served.stop_keeping_home();
     for secret in [added, "sk-fake-import-000000000003"] {
         assert!(!log.contains(secret));
-        assert!(env.files_containing(secret).is_empty(), "{secret} reached a file");
+        assert!(
+            env.files_containing(secret).is_empty(),
+            "{secret} reached a file"
+        );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_proxy_answers_503_and_the_admin_api_keeps_working() {
+    let fake = FakeUpstream::start().await;
+    let secret = "sk-fake-paused-000000000001";
+    fake.set(secret, Behaviour::Ok);
+    let served = setup(&fake, &[prio("paused", secret, 0)]).await;
+    let client = reqwest::Client::new();
+    let set = |paused: bool| {
+        client
+            .put(format!("{}/api/proxy/state", served.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "paused": paused }))
+            .send()
+    };
+    assert_eq!(set(true).await.expect("pause").status(), 200);
+    let response = post(&served, "/v1/chat/completions", &chat(false)).await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "proxy_paused");
+    assert!(fake.keys_tried().is_empty(), "nothing went upstream");
+    let health: Value = client
+        .get(format!("{}/api/health", served.base))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["service"], "keygate");
+    assert_eq!(set(false).await.expect("resume").status(), 200);
+    let response = post(&served, "/v1/chat/completions", &chat(false)).await;
+    assert_eq!(response.status(), 200);
+    served.stop();
 }

@@ -47,6 +47,7 @@ pub enum EngineError {
 /// A running engine: its address, and a handle to wait for it to finish draining.
 pub struct EngineHandle {
     addr: SocketAddr,
+    monitor: crate::monitor::EngineMonitor,
     task: JoinHandle<std::io::Result<()>>,
     writer: JoinHandle<()>,
     /// `engine.json`, removed once the engine has stopped.
@@ -56,6 +57,11 @@ pub struct EngineHandle {
 impl EngineHandle {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Key counts, live events and the proxy's pause switch, for a shell such as the tray.
+    pub fn monitor(&self) -> crate::monitor::EngineMonitor {
+        self.monitor.clone()
     }
 
     /// Waits until the server has stopped (after the shutdown future resolved and in-flight
@@ -110,6 +116,7 @@ impl Engine {
             proxy.clone(),
         );
         load_catalog(&state, true).await;
+        let monitor = crate::monitor::EngineMonitor::new(&state);
         let writer = proxy::spawn_writer(
             writer_store,
             writer_rx,
@@ -160,6 +167,7 @@ impl Engine {
         }
         Ok(EngineHandle {
             addr,
+            monitor,
             task,
             writer,
             engine_file,
@@ -169,7 +177,12 @@ impl Engine {
 
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
-        .merge(proxy::routes(state.clone()))
+        .merge(
+            proxy::routes(state.clone()).layer(middleware::from_fn_with_state(
+                state.clone(),
+                crate::monitor::pause_guard,
+            )),
+        )
         .merge(api::public_routes())
         .merge(api::admin_routes(state.clone()))
         .fallback(ui::serve)

@@ -14,6 +14,7 @@ mod guard;
 pub mod health;
 pub mod key_admin;
 pub mod model_catalog;
+pub mod monitor;
 pub mod proxy;
 mod reconcile;
 mod startup;

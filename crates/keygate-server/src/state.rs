@@ -14,13 +14,15 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     home: PathBuf,
     store: Mutex<Store>,
     vault: Vault,
     admin_token_hash: [u8; 32],
     port: u16,
     proxy: Arc<ProxyState>,
+    /// The tray's Pause: proxy endpoints answer 503 while set.
+    pub(crate) paused: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -40,8 +42,27 @@ impl AppState {
                 admin_token_hash: Sha256::digest(admin_token.expose().as_bytes()).into(),
                 port,
                 proxy,
+                paused: std::sync::atomic::AtomicBool::new(false),
             }),
         }
+    }
+
+    pub fn proxy_paused(&self) -> bool {
+        self.inner.paused.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_proxy_paused(&self, paused: bool) {
+        self.inner
+            .paused
+            .store(paused, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    pub(crate) fn upgrade(weak: &std::sync::Weak<Inner>) -> Option<Self> {
+        weak.upgrade().map(|inner| Self { inner })
     }
 
     pub fn home(&self) -> &PathBuf {

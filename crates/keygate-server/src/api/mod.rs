@@ -50,6 +50,7 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
         .route("/api/usage/cost", get(usage::cost))
         .route("/api/metrics", get(usage::metrics))
         .route("/api/charts/{file}", get(charts::chart))
+        .route("/api/proxy/state", get(proxy_state).put(set_proxy_state))
         .route("/api/models", get(models::list))
         .route("/api/models/price", put(models::set_price))
         .route("/api/models/sync", post(models::sync))
@@ -58,9 +59,31 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
 }
 
 async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+    // `service` lets the desktop app tell a KeyGate on its port from another program.
+    Json(json!({ "status": "ok", "service": "keygate", "version": env!("CARGO_PKG_VERSION") }))
 }
 
 async fn unknown() -> ApiError {
     ApiError::not_found("no such API endpoint")
+}
+
+/// `GET|PUT /api/proxy/state` `{"paused": bool}`: the proxy's pause switch (the tray's too).
+async fn proxy_state(axum::extract::State(state): axum::extract::State<AppState>) -> Json<Value> {
+    Json(json!({ "paused": state.proxy_paused() }))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProxyStateBody {
+    paused: bool,
+}
+
+async fn set_proxy_state(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    body: Result<Json<ProxyStateBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body
+        .map_err(|e| ApiError::invalid("invalid_state", vec![("paused".into(), e.body_text())]))?;
+    state.set_proxy_paused(body.paused);
+    Ok(Json(json!({ "paused": state.proxy_paused() })))
 }
