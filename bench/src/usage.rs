@@ -31,7 +31,7 @@ fn row(i: u64, at: &str) -> RequestRow {
         model_served: Some(MODELS[(i % 6) as usize].into()),
         provider: Some(provider.into()),
         key_id: Some(format!("k_{:02}", i % 24)),
-        status: if i % 50 == 0 { 502 } else { 200 },
+        status: if i.is_multiple_of(50) { 502 } else { 200 },
         error_class: None,
         attempts: vec![AttemptLog {
             provider: provider.into(),
@@ -43,11 +43,11 @@ fn row(i: u64, at: &str) -> RequestRow {
         }],
         latency_ms: 100 + (i * 7919) % 2900,
         ttfb_ms: Some(50 + (i * 104_729) % 700),
-        stream: i % 3 == 0,
+        stream: i.is_multiple_of(3),
         prompt_tokens: Some(200 + i % 3000),
         completion_tokens: Some(20 + i % 800),
         cached_tokens: Some(i % 150),
-        cost_micros: (i % 97 != 0).then_some(50 + i % 20_000),
+        cost_micros: (!i.is_multiple_of(97)).then_some(50 + i % 20_000),
     }
 }
 

@@ -5,7 +5,11 @@
 //! Besides OpenAI's `/v1/…` paths it answers the URL styles of the other kinds: Azure
 //! (`/openai/deployments/{deployment}/chat/completions`, `/openai/v1/responses`, key in
 //! `api-key`), Gemini (`/v1beta/models/{model}:generateContent` with `x-goog-api-key`, and the
-//! OpenAI-compatible `/v1beta/openai/chat/completions`).
+//! OpenAI-compatible `/v1beta/openai/chat/completions`), and Anthropic's Messages API
+//! (`/v1/messages`, `/v1/messages/count_tokens`, in `fake_anthropic.rs`).
+//!
+//! Chat and Messages answers follow the request: with tools, a call of the first tool with
+//! [`fake_tool_input`]; after a tool result, `Tool said: <result>`; else `Hello!`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -62,7 +66,7 @@ pub struct Received {
 }
 
 #[derive(Default)]
-struct Shared {
+pub(crate) struct Shared {
     behaviours: HashMap<String, Behaviour>,
     received: Vec<Received>,
 }
@@ -86,6 +90,11 @@ impl FakeUpstream {
             .route("/v1/embeddings", post(embeddings))
             .route("/v1/responses", post(responses))
             .route("/v1/models", axum::routing::get(models))
+            .route("/v1/messages", post(crate::fake_anthropic::messages))
+            .route(
+                "/v1/messages/count_tokens",
+                post(crate::fake_anthropic::count_tokens),
+            )
             .route(
                 "/openai/deployments/{deployment}/chat/completions",
                 post(chat),
@@ -131,7 +140,7 @@ impl FakeUpstream {
     }
 }
 
-fn note(
+pub(crate) fn note(
     shared: &Arc<Mutex<Shared>>,
     path: &str,
     uri: &Uri,
@@ -268,10 +277,25 @@ async fn chat(
     }
     let model = request["model"].as_str().unwrap_or("unknown").to_string();
     let usage = json!({ "prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14, "prompt_tokens_details": { "cached_tokens": 2 } });
+    let tool = first_tool(&request["tools"], "/function/name");
+    let reply = chat_reply(&request);
     if request["stream"].as_bool() != Some(true) {
+        let message = match (&tool, &reply) {
+            (Some(name), None) => json!({ "role": "assistant", "content": null, "tool_calls": [{
+                "id": "call_fake_1", "type": "function",
+                "function": { "name": name, "arguments": fake_tool_input().to_string() } }] }),
+            _ => {
+                json!({ "role": "assistant", "content": reply.unwrap_or_else(|| STREAM_DELTAS.concat()) })
+            }
+        };
+        let finish = if message["tool_calls"].is_array() {
+            "tool_calls"
+        } else {
+            "stop"
+        };
         return axum::Json(json!({
             "id": "chatcmpl-fake", "object": "chat.completion", "model": model,
-            "choices": [{ "index": 0, "message": { "role": "assistant", "content": STREAM_DELTAS.concat() }, "finish_reason": "stop" }],
+            "choices": [{ "index": 0, "message": message, "finish_reason": finish }],
             "usage": usage,
         }))
         .into_response();
@@ -280,13 +304,39 @@ async fn chat(
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
         == Some(true);
-    let mut events: Vec<String> = STREAM_DELTAS
-        .iter()
-        .map(|d| {
-            let chunk = json!({ "id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model, "choices": [{ "index": 0, "delta": { "content": d }, "finish_reason": null }] });
-            format!("data: {chunk}\n\n")
-        })
-        .collect();
+    let chunk = |delta: Value, finish: Value| {
+        let chunk = json!({ "id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model, "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] });
+        format!("data: {chunk}\n\n")
+    };
+    let mut events: Vec<String> = Vec::new();
+    let finish = match (&tool, &reply) {
+        (Some(name), None) => {
+            events.push(chunk(
+                json!({ "role": "assistant", "content": null, "tool_calls": [{ "index": 0, "id": "call_fake_1", "type": "function", "function": { "name": name, "arguments": "" } }] }),
+                Value::Null,
+            ));
+            for part in split3(&fake_tool_input().to_string()) {
+                events.push(chunk(
+                    json!({ "tool_calls": [{ "index": 0, "function": { "arguments": part } }] }),
+                    Value::Null,
+                ));
+            }
+            "tool_calls"
+        }
+        (_, Some(reply)) => {
+            events.push(chunk(json!({ "content": reply }), Value::Null));
+            "stop"
+        }
+        _ => {
+            events.extend(
+                STREAM_DELTAS
+                    .iter()
+                    .map(|d| chunk(json!({ "content": d }), Value::Null)),
+            );
+            "stop"
+        }
+    };
+    events.push(chunk(json!({}), json!(finish)));
     if include_usage {
         let chunk = json!({ "id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage });
         events.push(format!("data: {chunk}\n\n"));
@@ -295,8 +345,37 @@ async fn chat(
     sse(events, cut_after(&behaviour))
 }
 
+/// The input every fake tool call carries, so tests can check it arrives exactly.
+pub fn fake_tool_input() -> Value {
+    json!({ "city": "Paris", "days": [1, 2], "units": "celsius", "note": "a \"quoted\" word" })
+}
+
+/// The name of the first tool in `tools` (at `pointer` inside each tool), if there is one.
+pub(crate) fn first_tool(tools: &Value, pointer: &str) -> Option<String> {
+    tools
+        .as_array()?
+        .first()?
+        .pointer(pointer)?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// `Tool said: …` when the conversation ends with a tool result.
+fn chat_reply(request: &Value) -> Option<String> {
+    let last = request["messages"].as_array()?.last()?;
+    (last["role"] == "tool")
+        .then(|| format!("Tool said: {}", last["content"].as_str().unwrap_or("")))
+}
+
+/// `text` cut in three pieces (at char boundaries), as streamed tool arguments arrive.
+pub(crate) fn split3(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let third = chars.len().div_ceil(3).max(1);
+    chars.chunks(third).map(|c| c.iter().collect()).collect()
+}
+
 /// An SSE answer of `events`, cut after `cut_after` of them when asked.
-fn sse(mut events: Vec<String>, cut_after: Option<usize>) -> Response {
+pub(crate) fn sse(mut events: Vec<String>, cut_after: Option<usize>) -> Response {
     if let Some(n) = cut_after {
         events.truncate(n);
     }
@@ -312,7 +391,7 @@ fn sse(mut events: Vec<String>, cut_after: Option<usize>) -> Response {
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-fn cut_after(behaviour: &Behaviour) -> Option<usize> {
+pub(crate) fn cut_after(behaviour: &Behaviour) -> Option<usize> {
     match behaviour {
         Behaviour::CutAfter(n) => Some(*n),
         _ => None,

@@ -9,6 +9,9 @@ use crate::TestEnv;
 use crate::fake_upstream::FakeUpstream;
 use crate::served::{ADMIN_TOKEN, KeySpec, Served};
 
+/// A [`KeySpec`] with owned strings, to cross into a blocking task.
+type OwnedSpec = (String, String, i64, Option<u32>, &'static [&'static str]);
+
 pub async fn setup(fake: &FakeUpstream, keys: &[KeySpec<'_>]) -> Served {
     setup_kind("fake", "openai", &fake.base_url(), keys).await
 }
@@ -39,7 +42,7 @@ async fn setup_full(
         .iter()
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect();
-    let keys: Vec<(String, String, i64, Option<u32>, &'static [&'static str])> = keys
+    let keys: Vec<OwnedSpec> = keys
         .iter()
         .map(|k| {
             (

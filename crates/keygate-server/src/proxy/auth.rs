@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use keygate_core::token::glob_matches;
 use sha2::{Digest, Sha256};
 
+use super::anthropic_error::{anthropic_response, is_anthropic_path};
 use super::openai_error::ProxyError;
 use crate::AppState;
 
@@ -46,11 +47,19 @@ pub async fn require_token(
     mut request: Request,
     next: Next,
 ) -> Response {
+    // Anthropic clients get their own error schema.
+    let anthropic = is_anthropic_path(request.uri().path());
+    let reject = |err: ProxyError| {
+        if anthropic {
+            anthropic_response(err)
+        } else {
+            err.into_response()
+        }
+    };
     let Some(token) = presented_token(request.headers()) else {
-        return ProxyError::unauthorized(
-            "missing KeyGate access token: send `Authorization: Bearer kg-…` (create one with `keygate token create NAME`)",
-        )
-        .into_response();
+        return reject(ProxyError::unauthorized(
+            "missing KeyGate access token: send `Authorization: Bearer kg-…` or `x-api-key: kg-…` (create one with `keygate token create NAME`)",
+        ));
     };
     let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     let catalog = state.proxy().catalog();
@@ -66,17 +75,15 @@ pub async fn require_token(
         }
     }
     let Some(token) = found else {
-        return ProxyError::unauthorized(
+        return reject(ProxyError::unauthorized(
             "invalid KeyGate access token (revoked, mistyped, or not a kg- token)",
-        )
-        .into_response();
+        ));
     };
     if token.expires_at.is_some_and(|at| at <= chrono::Utc::now()) {
-        return ProxyError::unauthorized(format!(
+        return reject(ProxyError::unauthorized(format!(
             "the KeyGate access token {:?} has expired",
             token.name
-        ))
-        .into_response();
+        )));
     }
     request.extensions_mut().insert(Caller {
         token_name: token.name.clone(),

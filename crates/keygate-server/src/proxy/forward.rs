@@ -11,20 +11,23 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use keygate_core::failure::{FailureClass, RequestAction, UpstreamOutcome, classify};
+use keygate_core::provider::ProviderKind;
 use keygate_core::select::{Candidate, Strategy, try_order};
 use serde_json::Value;
 
 use super::ProxyState;
+use super::admit::{Admitted, admit};
 use super::attempt::{answered, send};
 use super::auth::Caller;
 use super::catalog::{LiveKey, LiveProvider, max_errors};
+use super::exchange::{Inbound, serve};
 use super::final_error::final_error;
 use super::ledger::{Ledger, new_request_id};
 use super::openai_error::ProxyError;
 use super::outcome::record;
-use super::peek::{peek, upstream_body};
+use super::peek::upstream_body;
 use super::relay::{Dialect, SseRelay};
-use super::routing::{RouteError, Tier, tiers};
+use super::routing::Tier;
 use super::sticky::{Session, key_tag};
 use super::stream::stream_response;
 use super::upstream::{endpoint_url, request_headers, response_headers};
@@ -93,64 +96,34 @@ async fn forward_inner(
     suffix: &'static str,
     request_id: &str,
 ) -> Result<Response, ProxyError> {
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json");
-    if !content_type
-        .trim_start()
-        .to_ascii_lowercase()
-        .starts_with("application/json")
-    {
-        return Err(ProxyError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_request_error",
-            "unsupported_media_type",
-            format!(
-                "the request body must be JSON (Content-Type: application/json), not {content_type:?}"
-            ),
-        ));
-    }
-    let request = peek(&body).map_err(|e| {
-        ProxyError::invalid_request(
-            "invalid_json",
-            format!("the request body is not valid JSON: {e}"),
-        )
-    })?;
-    let Some(model) = request.model.clone() else {
-        return Err(ProxyError::invalid_request(
-            "missing_model",
-            "the request has no \"model\"",
-        ));
-    };
-    if !caller.may_use(&model) {
-        return Err(ProxyError::new(
-            StatusCode::FORBIDDEN,
-            "permission_error",
-            "model_not_allowed",
-            format!(
-                "the access token {:?} may not use model {model:?}",
-                caller.token_name
-            ),
-        ));
-    }
-    let stream = request.stream;
     let proxy = state.proxy();
     let catalog = proxy.catalog();
-    let tiers = tiers(&catalog, &model).map_err(|e| match e {
-        RouteError::UnknownProvider(p) => ProxyError::new(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            "model_not_found",
-            format!("no provider named {p:?} and no provider known to serve {model:?}; add one with `keygate key add --provider NAME`"),
-        ),
-        RouteError::NoProvider(m) => ProxyError::new(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            "model_not_found",
-            format!("no provider with keys is known to serve {m:?}: ask for PROVIDER/{m}, or add a key for a provider that serves it"),
-        ),
-    })?;
+    let admitted = admit(&catalog, caller, headers, &body)?;
+    // A chat request whose route reaches an Anthropic-kind provider is translated for that
+    // tier; everything else stays on the untranslated path below.
+    if suffix == "/chat/completions"
+        && admitted
+            .tiers
+            .iter()
+            .any(|t| t.provider.kind == ProviderKind::Anthropic)
+    {
+        return serve(
+            state,
+            caller,
+            headers,
+            &body,
+            Inbound::Chat,
+            admitted,
+            request_id,
+        )
+        .await;
+    }
+    let Admitted {
+        request,
+        model,
+        tiers,
+    } = admitted;
+    let stream = request.stream;
 
     // KeyGate always wants usage, also from streams; a client that did not ask for it will
     // not see it. Responses streams carry usage in their terminal event anyway.
@@ -365,7 +338,7 @@ async fn forward_inner(
 }
 
 /// Moves the key that last served `session` to the front, if it is among `keys` (available).
-fn prefer_session_key(proxy: &ProxyState, session: Session, keys: &mut [Arc<LiveKey>]) {
+pub(super) fn prefer_session_key(proxy: &ProxyState, session: Session, keys: &mut [Arc<LiveKey>]) {
     let Some(tag) = proxy.sessions.key_of(session) else {
         return;
     };
@@ -376,7 +349,7 @@ fn prefer_session_key(proxy: &ProxyState, session: Session, keys: &mut [Arc<Live
 
 /// How long until the first key of `tiers` that is only cooling down (429, or its provider
 /// paused) may be tried again; `None` when no key is merely cooling.
-fn first_cool(proxy: &ProxyState, tiers: &[Tier]) -> Option<Duration> {
+pub(super) fn first_cool(proxy: &ProxyState, tiers: &[Tier]) -> Option<Duration> {
     let now = proxy.clock.now_ms();
     tiers
         .iter()
@@ -391,7 +364,7 @@ fn first_cool(proxy: &ProxyState, tiers: &[Tier]) -> Option<Duration> {
                 let benched =
                     health.bench_reason.is_some() || health.consecutive_errors >= max_errors();
                 let until = health.cooling_until_ms.max(paused);
-                (!benched && until > now).then_some(until - now)
+                (!benched && until > now).then(|| until - now)
             })
         })
         .min()

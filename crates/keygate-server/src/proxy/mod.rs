@@ -1,14 +1,18 @@
-//! The proxy (`/v1`): OpenAI-compatible endpoints that pick a healthy key, fail over to
+//! The proxy (`/v1`): OpenAI-compatible and Anthropic Messages endpoints that pick a healthy key, fail over to
 //! another key or provider when one breaks, and stream bytes as they arrive. The request path
 //! reads an atomically swapped catalog and atomics only: no database access, no global lock.
 
+mod admit;
+mod anthropic_error;
 pub(crate) mod attempt;
 mod auth;
 mod budgets;
 pub(crate) mod catalog;
+mod exchange;
 mod final_error;
 mod forward;
 mod ledger;
+mod messages;
 mod models;
 mod openai_error;
 pub(crate) mod outcome;
@@ -18,6 +22,7 @@ mod relay;
 mod routing;
 mod sticky;
 mod stream;
+mod translated_stream;
 pub(crate) mod upstream;
 mod writer;
 
@@ -250,6 +255,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/completions", post(forward::completions))
         .route("/v1/embeddings", post(forward::embeddings))
         .route("/v1/responses", post(forward::responses))
+        .route("/v1/messages", post(messages::messages))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(models::list))
         .route(
             "/p/{provider}/{*path}",

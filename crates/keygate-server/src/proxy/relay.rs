@@ -3,6 +3,8 @@
 //! the terminal event is noticed so a stream that stops early counts as broken. Chat and
 //! completions streams end with `data: [DONE]`; Responses streams end with
 //! `response.completed` (or `.incomplete` / `.failed`), whose `response.usage` holds the tokens.
+//! Anthropic Messages streams end with `message_stop`; usage comes from `message_start` (input
+//! and cache tokens) and `message_delta` (output tokens).
 
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
@@ -28,11 +30,15 @@ impl Usage {
             &usage["prompt_tokens_details"]["cached_tokens"],
             &usage["input_tokens_details"]["cached_tokens"],
         );
+        if usage.get("cache_read_input_tokens").is_some()
+            || usage.get("cache_creation_input_tokens").is_some()
+        {
+            return Some(AnthropicUsage::default().update(usage).usage());
+        }
         Some(Self {
             prompt_tokens: n(&usage["prompt_tokens"], &usage["input_tokens"]),
             completion_tokens: n(&usage["completion_tokens"], &usage["output_tokens"]),
-            // Anthropic's name for tokens read from the prompt cache.
-            cached_tokens: n(&usage["cache_read_input_tokens"], &Value::Null).max(cached),
+            cached_tokens: cached,
         })
     }
 
@@ -59,6 +65,40 @@ pub enum Dialect {
     Chat,
     /// `/responses`: `response.completed` ends it and carries `response.usage`.
     Responses,
+    /// Anthropic `/v1/messages`: `message_stop` ends it; usage in `message_start` and
+    /// `message_delta`.
+    Messages,
+}
+
+/// Anthropic usage as a stream reports it, piece by piece. Anthropic's `input_tokens` leaves
+/// out the tokens read from and written to the prompt cache; KeyGate's prompt tokens (like
+/// OpenAI's) include them, and its cached tokens are the cache reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AnthropicUsage {
+    input: u64,
+    output: u64,
+    cache_read: u64,
+    cache_creation: u64,
+}
+
+impl AnthropicUsage {
+    /// Takes the fields `usage` has; `message_delta` repeats only some of them.
+    fn update(mut self, usage: &Value) -> Self {
+        let field = |name: &str| usage.get(name).and_then(Value::as_u64);
+        self.input = field("input_tokens").unwrap_or(self.input);
+        self.output = field("output_tokens").unwrap_or(self.output);
+        self.cache_read = field("cache_read_input_tokens").unwrap_or(self.cache_read);
+        self.cache_creation = field("cache_creation_input_tokens").unwrap_or(self.cache_creation);
+        self
+    }
+
+    fn usage(self) -> Usage {
+        Usage {
+            prompt_tokens: self.input + self.cache_read + self.cache_creation,
+            completion_tokens: self.output,
+            cached_tokens: self.cache_read,
+        }
+    }
 }
 
 /// The Responses API's terminal event types.
@@ -73,8 +113,12 @@ pub struct SseRelay {
     pending: BytesMut,
     strip_usage_chunk: bool,
     dialect: Dialect,
+    anthropic: Option<AnthropicUsage>,
     pub usage: Option<Usage>,
     pub done: bool,
+    /// The upstream sent an error event of its own (Anthropic `event: error`): the client has
+    /// its error already, and the stream is not complete.
+    pub upstream_error: bool,
     pub bytes_out: u64,
 }
 
@@ -85,8 +129,10 @@ impl SseRelay {
             pending: BytesMut::new(),
             strip_usage_chunk,
             dialect,
+            anthropic: None,
             usage: None,
             done: false,
+            upstream_error: false,
             bytes_out: 0,
         }
     }
@@ -122,9 +168,16 @@ impl SseRelay {
     /// Looks at one complete event; false when it must not reach the client. Most events are
     /// content deltas: they are recognised by a byte search and passed on without parsing.
     fn keep(&mut self, event: &[u8]) -> bool {
-        if self.dialect == Dialect::Responses {
-            self.watch_response_event(event);
-            return true;
+        match self.dialect {
+            Dialect::Responses => {
+                self.watch_response_event(event);
+                return true;
+            }
+            Dialect::Messages => {
+                self.watch_message_event(event);
+                return true;
+            }
+            Dialect::Chat => {}
         }
         let mentions_usage = contains(event, b"\"usage\"");
         if !mentions_usage {
@@ -166,6 +219,43 @@ impl SseRelay {
         if RESPONSE_TERMINAL.contains(&kind) {
             self.done = true;
             self.usage = Usage::from_json(&json["response"]["usage"]).or(self.usage);
+        }
+    }
+}
+
+impl SseRelay {
+    /// Anthropic streams are passed on untouched; only the few events that carry usage, the
+    /// end or an error are read (content deltas are recognised by a byte search).
+    fn watch_message_event(&mut self, event: &[u8]) {
+        const WATCHED: [&[u8]; 4] = [
+            b"\"message_start\"",
+            b"\"message_delta\"",
+            b"\"message_stop\"",
+            b"\"error\"",
+        ];
+        if !WATCHED.iter().any(|w| contains(event, w)) {
+            return;
+        }
+        let Some(json) = data_of(event).and_then(|d| serde_json::from_str::<Value>(&d).ok()) else {
+            return;
+        };
+        let usage = match json["type"].as_str().unwrap_or_default() {
+            "message_start" => &json["message"]["usage"],
+            "message_delta" => &json["usage"],
+            "message_stop" => {
+                self.done = true;
+                return;
+            }
+            "error" => {
+                self.upstream_error = true;
+                return;
+            }
+            _ => return,
+        };
+        if usage.is_object() {
+            let anthropic = self.anthropic.unwrap_or_default().update(usage);
+            self.anthropic = Some(anthropic);
+            self.usage = Some(anthropic.usage());
         }
     }
 }
@@ -218,6 +308,10 @@ pub fn broken_stream_event(dialect: Dialect, message: &str) -> Bytes {
             });
             Bytes::from(format!("event: error\ndata: {body}\n\n"))
         }
+        Dialect::Messages => Bytes::from(keygate_core::translate::anthropic_sse_error_event(
+            "api_error",
+            message,
+        )),
     }
 }
 
@@ -306,6 +400,48 @@ mod tests {
                 prompt_tokens: 7,
                 completion_tokens: 5,
                 cached_tokens: 3
+            })
+        );
+    }
+
+    const MESSAGE_START: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":11,\"cache_creation_input_tokens\":5,\"cache_read_input_tokens\":7,\"output_tokens\":1}}}\n\n";
+    const MESSAGE_DELTA: &str = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"message_stop\"}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":3}}\n\n";
+    const MESSAGE_STOP: &str = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+
+    #[test]
+    fn anthropic_streams_pass_untouched_with_usage_and_cache_tokens() {
+        let mut relay = SseRelay::new(false, Dialect::Messages);
+        let input = format!("{MESSAGE_START}{MESSAGE_DELTA}");
+        let out = relay.push(input.as_bytes());
+        assert_eq!(out, Bytes::from(input));
+        assert!(
+            !relay.done,
+            "a text that says message_stop does not end the stream"
+        );
+        relay.push(MESSAGE_STOP.as_bytes());
+        assert!(relay.done);
+        assert_eq!(
+            relay.usage,
+            Some(Usage {
+                prompt_tokens: 23,
+                completion_tokens: 3,
+                cached_tokens: 7
+            })
+        );
+        let mut relay = SseRelay::new(false, Dialect::Messages);
+        relay.push(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n");
+        assert!(relay.upstream_error && !relay.done);
+    }
+
+    #[test]
+    fn anthropic_usage_of_a_whole_answer_counts_cache_tokens_as_prompt() {
+        let answer = serde_json::json!({"usage": {"input_tokens": 11, "output_tokens": 3, "cache_creation_input_tokens": 5, "cache_read_input_tokens": 7}});
+        assert_eq!(
+            Usage::of_answer(&answer),
+            Some(Usage {
+                prompt_tokens: 23,
+                completion_tokens: 3,
+                cached_tokens: 7
             })
         );
     }

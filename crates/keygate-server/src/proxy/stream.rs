@@ -109,6 +109,10 @@ pub fn stream_response(
                         UpstreamOutcome::StreamBroken,
                         Some("the stream ended before its terminal event".into()),
                     );
+                    // The upstream's own error event already told the client what happened.
+                    if r.relay.upstream_error {
+                        return (!rest.is_empty()).then_some((Ok(rest), r));
+                    }
                     let mut out = rest.to_vec();
                     out.extend_from_slice(&broken_stream_event(
                         r.dialect,

@@ -23,6 +23,7 @@ const RETURNED: &[&str] = &[
     "x-request-id",
     "openai-processing-ms",
     "openai-version",
+    "request-id",
 ];
 
 pub fn client(connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
@@ -188,7 +189,9 @@ pub fn response_headers(upstream: &reqwest::header::HeaderMap) -> HeaderMap {
         }
     }
     for (name, value) in upstream {
-        if name.as_str().starts_with("x-ratelimit-") {
+        if name.as_str().starts_with("x-ratelimit-")
+            || name.as_str().starts_with("anthropic-ratelimit-")
+        {
             headers.insert(name.clone(), value.clone());
         }
     }

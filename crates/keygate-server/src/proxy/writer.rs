@@ -43,8 +43,6 @@ pub fn spawn_writer(
     let runtime = tokio::runtime::Handle::current();
     let clock = proxy.upgrade().map(|p| p.clock).unwrap_or_default();
     tokio::task::spawn_blocking(move || {
-        let mut requests: Vec<RequestRow> = Vec::new();
-        let mut health: Vec<HealthUpdate> = Vec::new();
         let mut seen = store.data_version().unwrap_or(0);
         let mut next_prune = Instant::now();
         // The prices in force, kept after the engine dropped its state so the last rows of
@@ -72,8 +70,6 @@ pub fn spawn_writer(
                     &mut store,
                     &mut rx,
                     first,
-                    &mut requests,
-                    &mut health,
                     clock,
                     &prices,
                     (&proxy, &mut budgets),
@@ -89,14 +85,14 @@ fn write_batch(
     store: &mut Store,
     rx: &mut mpsc::UnboundedReceiver<WriteOp>,
     first: WriteOp,
-    requests: &mut Vec<RequestRow>,
-    health: &mut Vec<HealthUpdate>,
     clock: Clock,
     prices: &PriceBook,
     (proxy, budgets): (&Weak<ProxyState>, &mut BudgetWatch),
 ) {
     let deadline = Instant::now() + GATHER;
     let mut next = Some(first);
+    let mut requests: Vec<RequestRow> = Vec::new();
+    let mut health: Vec<HealthUpdate> = Vec::new();
     let mut events = Vec::new();
     let mut checks = Vec::new();
     loop {
@@ -159,15 +155,13 @@ fn write_batch(
             Err(TryRecvError::Empty) => std::thread::sleep(GATHER_POLL),
         }
     }
-    if let Err(err) = store.write_batch(requests, health) {
+    if let Err(err) = store.write_batch(&requests, &health) {
         tracing::warn!(
             "could not save {} request rows and {} health updates: {err}",
             requests.len(),
             health.len()
         );
     }
-    requests.clear();
-    health.clear();
     if let Err(err) = store.write_activity(&events, &checks) {
         tracing::warn!(
             "could not save {} events and {} health checks: {err}",

@@ -1,0 +1,88 @@
+//! What every model-routed endpoint checks before it tries a key: a JSON body, a model the
+//! caller's token may use, and the tiers that can serve it. Errors are in the OpenAI schema;
+//! the Anthropic endpoints rewrite them into theirs.
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+
+use super::auth::Caller;
+use super::catalog::Catalog;
+use super::openai_error::ProxyError;
+use super::peek::{Peek, peek};
+use super::routing::{RouteError, Tier, tiers};
+
+/// A request that passed the checks.
+pub struct Admitted {
+    pub request: Peek,
+    /// The model the client asked for (an alias, `provider/model` or a bare model).
+    pub model: String,
+    pub tiers: Vec<Tier>,
+}
+
+pub fn admit(
+    catalog: &Catalog,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Admitted, ProxyError> {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    if !content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("application/json")
+    {
+        return Err(ProxyError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request_error",
+            "unsupported_media_type",
+            format!(
+                "the request body must be JSON (Content-Type: application/json), not {content_type:?}"
+            ),
+        ));
+    }
+    let request = peek(body).map_err(|e| {
+        ProxyError::invalid_request(
+            "invalid_json",
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })?;
+    let Some(model) = request.model.clone() else {
+        return Err(ProxyError::invalid_request(
+            "missing_model",
+            "the request has no \"model\"",
+        ));
+    };
+    if !caller.may_use(&model) {
+        return Err(ProxyError::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "model_not_allowed",
+            format!(
+                "the access token {:?} may not use model {model:?}",
+                caller.token_name
+            ),
+        ));
+    }
+    let tiers = tiers(catalog, &model).map_err(|e| match e {
+        RouteError::UnknownProvider(p) => ProxyError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "model_not_found",
+            format!("no provider named {p:?} and no provider known to serve {model:?}; add one with `keygate key add --provider NAME`"),
+        ),
+        RouteError::NoProvider(m) => ProxyError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "model_not_found",
+            format!("no provider with keys is known to serve {m:?}: ask for PROVIDER/{m}, or add a key for a provider that serves it"),
+        ),
+    })?;
+    Ok(Admitted {
+        request,
+        model,
+        tiers,
+    })
+}

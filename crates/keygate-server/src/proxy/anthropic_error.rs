@@ -1,0 +1,98 @@
+//! Errors for clients of the Anthropic endpoints (`/v1/messages…`), in Anthropic's schema
+//! `{"type":"error","error":{"type","message"}}`, and upstream error bodies carried across
+//! protocols when a request was translated, so a client only ever sees its own schema.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use keygate_core::translate::{anthropic_error_body, anthropic_error_type_for_status};
+use serde_json::{Value, json};
+
+use super::openai_error::ProxyError;
+use super::outcome::scrub;
+
+/// True for the paths whose clients expect Anthropic's error schema.
+pub fn is_anthropic_path(path: &str) -> bool {
+    path == "/v1/messages" || path.starts_with("/v1/messages/")
+}
+
+/// A KeyGate error (written for OpenAI clients) as an Anthropic client expects it: same status,
+/// message and `retry-after`, the error type Anthropic uses for that status.
+pub fn anthropic_response(err: ProxyError) -> Response {
+    let error_type = match err.kind {
+        "permission_error" => "permission_error",
+        "rate_limit_error" => "rate_limit_error",
+        _ => anthropic_error_type_for_status(err.status.as_u16()),
+    };
+    let mut response = (
+        err.status,
+        Json(anthropic_error_body(error_type, &err.message)),
+    )
+        .into_response();
+    if let Some(secs) = err.retry_after_secs
+        && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+    {
+        response.headers_mut().insert("retry-after", value);
+    }
+    response
+}
+
+/// An upstream's error answer in the other protocol's schema, rewritten into the client's:
+/// `to_anthropic` for a Messages client served by an OpenAI-style tier, else for a chat client
+/// served by an Anthropic tier. The message is scrubbed of anything shaped like a key.
+pub fn translated_error_body(to_anthropic: bool, status: u16, body: &[u8], secret: &str) -> Bytes {
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let error = &json["error"];
+    let message = error["message"].as_str().map_or_else(
+        || format!("the provider answered HTTP {status}"),
+        |m| scrub(m, secret),
+    );
+    let body = if to_anthropic {
+        anthropic_error_body(anthropic_error_type_for_status(status), &message)
+    } else {
+        let kind = error["type"].as_str().unwrap_or("upstream_error");
+        json!({ "error": { "message": message, "type": kind, "param": null, "code": kind } })
+    };
+    Bytes::from(body.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+
+    use super::*;
+
+    #[test]
+    fn proxy_errors_keep_status_and_message_in_anthropic_shape() {
+        let mut err = ProxyError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "rate_limit_exceeded",
+            "slow down",
+        );
+        err.retry_after_secs = Some(3);
+        let response = anthropic_response(err);
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()["retry-after"], "3");
+        let bad = anthropic_response(ProxyError::invalid_request("x", "no"));
+        assert_eq!(bad.status(), 400);
+    }
+
+    #[test]
+    fn upstream_errors_cross_protocols_scrubbed() {
+        let openai = br#"{"error":{"message":"bad key sk-abcdefghijklmnopqrstuvwxyz","type":"invalid_request_error","code":"invalid_api_key"}}"#;
+        let out: Value = serde_json::from_slice(&translated_error_body(true, 400, openai, "sk-x"))
+            .unwrap_or_default();
+        assert_eq!(out["type"], "error");
+        assert_eq!(out["error"]["type"], "invalid_request_error");
+        assert!(!out.to_string().contains("abcdefghij"), "{out}");
+        let anthropic = br#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long"}}"#;
+        let out: Value = serde_json::from_slice(&translated_error_body(false, 400, anthropic, "k"))
+            .unwrap_or_default();
+        assert_eq!(out["error"]["message"], "prompt is too long");
+        assert_eq!(out["error"]["type"], "invalid_request_error");
+        assert!(is_anthropic_path("/v1/messages/count_tokens"));
+        assert!(!is_anthropic_path("/v1/messagesx"));
+    }
+}

@@ -1,0 +1,483 @@
+//! Serving a request across protocols: the Anthropic Messages endpoints (`/v1/messages`,
+//! `/v1/messages/count_tokens`), and chat completions whose route reaches an `anthropic`-kind
+//! provider. Each tier is spoken to in its own protocol — natively when it matches the
+//! client's (bytes pass untouched, usage read on the way), else through
+//! `keygate_core::translate` — so a route may mix kinds and failover may cross protocols.
+//! Key order, breaker, deadline, stickiness, waiting for a cooling key and the ledger work as
+//! in `forward.rs`, whose OpenAI-to-OpenAI path never comes here and never translates.
+
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use keygate_core::failure::{FailureClass, RequestAction, UpstreamOutcome, classify};
+use keygate_core::provider::ProviderKind;
+use keygate_core::translate::{
+    TranslateError, chat_request_to_messages, chat_response_to_messages, messages_request_to_chat,
+    messages_response_to_chat,
+};
+use serde_json::Value;
+
+use super::admit::Admitted;
+use super::anthropic_error::translated_error_body;
+use super::attempt::{answered, send};
+use super::auth::Caller;
+use super::catalog::{LiveKey, LiveProvider};
+use super::final_error::final_error;
+use super::forward::{answer, first_cool, key_order, prefer_session_key};
+use super::ledger::Ledger;
+use super::openai_error::ProxyError;
+use super::outcome::record;
+use super::peek::upstream_body;
+use super::relay::{Dialect, SseRelay};
+use super::sticky::key_tag;
+use super::stream::stream_response;
+use super::translated_stream::{Translator, translated_stream};
+use super::upstream::{endpoint_url, native_headers, request_headers, response_headers};
+use crate::AppState;
+
+/// The protocol and endpoint the client called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inbound {
+    /// OpenAI `/v1/chat/completions`.
+    Chat,
+    /// Anthropic `/v1/messages`.
+    Messages,
+    /// Anthropic `/v1/messages/count_tokens`: only Anthropic-kind tiers can answer it.
+    CountTokens,
+}
+
+impl Inbound {
+    /// The endpoint as the request log names it.
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            Self::Chat => "/chat/completions",
+            Self::Messages => "/messages",
+            Self::CountTokens => "/messages/count_tokens",
+        }
+    }
+}
+
+/// How one tier is spoken to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leg {
+    /// In the client's own protocol.
+    Native,
+    /// A Messages request translated to chat completions.
+    ToChat,
+    /// A chat request translated to Messages.
+    ToMessages,
+}
+
+/// The leg and URL for a tier, or `None` when the tier cannot serve this endpoint.
+fn leg(inbound: Inbound, provider: &LiveProvider, model: &str) -> Option<(Leg, reqwest::Url)> {
+    let anthropic = provider.kind == ProviderKind::Anthropic;
+    let anthropic_url = |path: &str| {
+        reqwest::Url::parse(&format!(
+            "{}{path}",
+            provider.base_url.trim_end_matches('/')
+        ))
+        .ok()
+    };
+    match (inbound, anthropic) {
+        (Inbound::Messages, true) => Some((Leg::Native, anthropic_url("/v1/messages")?)),
+        (Inbound::CountTokens, true) => {
+            Some((Leg::Native, anthropic_url("/v1/messages/count_tokens")?))
+        }
+        (Inbound::CountTokens, false) => None,
+        (Inbound::Messages, false) => Some((
+            Leg::ToChat,
+            endpoint_url(provider, "/chat/completions", model)?,
+        )),
+        (Inbound::Chat, true) => Some((Leg::ToMessages, anthropic_url("/v1/messages")?)),
+        (Inbound::Chat, false) => Some((
+            Leg::Native,
+            endpoint_url(provider, "/chat/completions", model)?,
+        )),
+    }
+}
+
+/// The client's body and what was made of it, each built once and only when a tier needs it.
+struct Bodies<'a> {
+    body: &'a Bytes,
+    /// For native legs that change the model or ask for usage.
+    parsed: Option<Value>,
+    /// The client's request in the other protocol.
+    translated: Option<Value>,
+}
+
+impl Bodies<'_> {
+    fn for_tier(
+        &mut self,
+        leg: Leg,
+        model: Option<&str>,
+        include_usage: bool,
+    ) -> Result<Bytes, ProxyError> {
+        if leg == Leg::Native {
+            return upstream_body(self.body, &mut self.parsed, model, include_usage)
+                .map_err(|e| ProxyError::invalid_request("invalid_json", e));
+        }
+        if self.translated.is_none() {
+            let client: Value = serde_json::from_slice(self.body)
+                .map_err(|e| ProxyError::invalid_request("invalid_json", e.to_string()))?;
+            let translated = match leg {
+                Leg::ToChat => messages_request_to_chat(&client),
+                _ => chat_request_to_messages(&client),
+            }
+            .map_err(|e| untranslatable_request(leg, &e))?;
+            self.translated = Some(translated);
+        }
+        let Some(Value::Object(object)) = self.translated.as_ref() else {
+            return Err(ProxyError::invalid_request(
+                "invalid_request",
+                "the request body must be a JSON object",
+            ));
+        };
+        let mut object = object.clone();
+        if let Some(model) = model {
+            object.insert("model".into(), Value::String(model.to_string()));
+        }
+        serde_json::to_vec(&object)
+            .map(Bytes::from)
+            .map_err(|e| ProxyError::invalid_request("invalid_request", e.to_string()))
+    }
+}
+
+fn untranslatable_request(leg: Leg, error: &TranslateError) -> ProxyError {
+    let (from, to) = match leg {
+        Leg::ToChat => ("Anthropic Messages", "OpenAI chat completions"),
+        _ => ("OpenAI chat completions", "Anthropic Messages"),
+    };
+    ProxyError::invalid_request(
+        "untranslatable_request",
+        format!(
+            "the request cannot be translated from {from} to {to} for the provider that serves this model: {error}"
+        ),
+    )
+}
+
+/// A whole upstream answer of a translated leg, in the client's protocol.
+fn translate_answer(leg: Leg, body: &[u8]) -> Result<Bytes, String> {
+    let json: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let translated = match leg {
+        Leg::ToChat => chat_response_to_messages(&json),
+        _ => messages_response_to_chat(&json),
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(Bytes::from(translated.to_string()))
+}
+
+/// The headers for an upstream request on `leg` to `provider` with `key`.
+fn leg_headers(leg: Leg, client: &HeaderMap, provider: &LiveProvider, key: &LiveKey) -> HeaderMap {
+    let mut headers = if provider.kind == ProviderKind::Anthropic {
+        native_headers(client, provider, key)
+    } else {
+        request_headers(client, provider, key)
+    };
+    if leg != Leg::Native {
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+    }
+    headers
+}
+
+#[allow(clippy::too_many_lines)]
+pub async fn serve(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &Bytes,
+    inbound: Inbound,
+    admitted: Admitted,
+    request_id: &str,
+) -> Result<Response, ProxyError> {
+    let Admitted {
+        request,
+        model,
+        tiers,
+    } = admitted;
+    let proxy = state.proxy();
+    let settings = &proxy.settings;
+    let stream = request.stream && inbound != Inbound::CountTokens;
+    // Chat clients see the usage chunk only when they asked for it (see `forward.rs`).
+    let strip_usage = stream && inbound == Inbound::Chat && request.include_usage != Some(true);
+    let mut bodies = Bodies {
+        body,
+        parsed: None,
+        translated: None,
+    };
+    let mut ledger = Ledger::new(
+        request_id,
+        &caller.token_name,
+        inbound.endpoint().to_string(),
+        model.clone(),
+        stream,
+    );
+    let started = ledger.started;
+    let deadline = started + settings.total_deadline;
+    let session = if settings.sticky_sessions {
+        proxy
+            .sessions
+            .of(&caller.token_name, headers, request.session.as_deref())
+    } else {
+        None
+    };
+    let mut tried_any_provider = false;
+    let mut waited = Duration::ZERO;
+    'rounds: loop {
+        'tiers: for tier in &tiers {
+            let provider = &tier.provider;
+            let Some((leg, url)) = leg(inbound, provider, &tier.model) else {
+                continue;
+            };
+            tried_any_provider = true;
+            ledger.row.model_served = Some(tier.model.clone());
+            let rename = (tier.model != model || leg != Leg::Native).then_some(tier.model.as_str());
+            let upstream_body =
+                match bodies.for_tier(leg, rename, strip_usage && leg == Leg::Native) {
+                    Ok(body) => body,
+                    Err(err) => {
+                        // The client's request is at fault: nobody upstream is asked or blamed.
+                        ledger.finish(
+                            proxy,
+                            err.status.as_u16(),
+                            Some("client_error"),
+                            None,
+                            None,
+                            None,
+                        );
+                        return Err(err);
+                    }
+                };
+            let mut keys = key_order(proxy, provider, tier.strategy);
+            if let Some(session) = session {
+                prefer_session_key(proxy, session, &mut keys);
+            }
+            for key in keys {
+                if ledger.row.attempts.len() >= settings.max_attempts || Instant::now() >= deadline
+                {
+                    break 'rounds;
+                }
+                let now_ms = proxy.clock.now_ms();
+                let acquired = provider
+                    .runtime
+                    .breaker
+                    .lock()
+                    .map(|mut b| b.try_acquire(now_ms))
+                    .unwrap_or(true);
+                if !acquired {
+                    continue 'tiers;
+                }
+                let tried_at = Instant::now();
+                key.runtime.limiter.note_request(now_ms);
+                let request = proxy
+                    .client
+                    .post(url.clone())
+                    .headers(leg_headers(leg, headers, provider, &key))
+                    .body(upstream_body.clone());
+                let upstream = match send(proxy, request, deadline).await {
+                    Ok(upstream) => upstream,
+                    Err(outcome) => {
+                        let decision = classify(&outcome);
+                        let error = Some(decision.class.as_str().to_string());
+                        record(
+                            proxy,
+                            provider,
+                            &key,
+                            &decision,
+                            None,
+                            error,
+                            tried_at.elapsed(),
+                        );
+                        ledger.attempt(provider, &key, decision.class, None, tried_at.elapsed());
+                        continue;
+                    }
+                };
+                let status = upstream.status();
+                key.runtime.note_rate_headers(upstream.headers());
+                let is_sse = upstream
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|ct| ct.starts_with("text/event-stream"));
+                if stream && status.is_success() && is_sse {
+                    ledger.attempt(
+                        provider,
+                        &key,
+                        FailureClass::Success,
+                        Some(status.as_u16()),
+                        tried_at.elapsed(),
+                    );
+                    if let Some(session) = session {
+                        proxy.sessions.remember(session, key_tag(&key.id));
+                    }
+                    let (state, provider, key) = (state.clone(), provider.clone(), key.clone());
+                    return Ok(match (leg, inbound) {
+                        (Leg::Native, Inbound::Chat) => stream_response(
+                            state,
+                            provider,
+                            key,
+                            upstream,
+                            SseRelay::new(strip_usage, Dialect::Chat),
+                            tried_at,
+                            ledger,
+                        ),
+                        (Leg::Native, _) => stream_response(
+                            state,
+                            provider,
+                            key,
+                            upstream,
+                            SseRelay::new(false, Dialect::Messages),
+                            tried_at,
+                            ledger,
+                        ),
+                        (Leg::ToChat, _) => translated_stream(
+                            state,
+                            provider,
+                            key,
+                            upstream,
+                            Translator::to_messages(&model),
+                            tried_at,
+                            ledger,
+                        ),
+                        (Leg::ToMessages, _) => translated_stream(
+                            state,
+                            provider,
+                            key,
+                            upstream,
+                            Translator::to_chat(&model, strip_usage),
+                            tried_at,
+                            ledger,
+                        ),
+                    });
+                }
+                let ttfb = started.elapsed();
+                let upstream_headers = upstream.headers().clone();
+                let body = match tokio::time::timeout(settings.idle_timeout, upstream.bytes()).await
+                {
+                    Ok(Ok(body)) => body,
+                    Ok(Err(_)) | Err(_) => {
+                        let decision = classify(&UpstreamOutcome::Timeout);
+                        let error = Some("the answer's body was not received".to_string());
+                        let took = tried_at.elapsed();
+                        record(
+                            proxy,
+                            provider,
+                            &key,
+                            &decision,
+                            Some(status.as_u16()),
+                            error,
+                            took,
+                        );
+                        ledger.attempt(provider, &key, decision.class, None, took);
+                        continue;
+                    }
+                };
+                let (mut outcome, mut error_text) = answered(status, &upstream_headers, &body);
+                let mut translated = None;
+                if status.is_success() && leg != Leg::Native {
+                    match translate_answer(leg, &body) {
+                        Ok(body) => translated = Some(body),
+                        // An answer that cannot be translated is the provider's fault, like a
+                        // malformed one: try another key or tier.
+                        Err(e) => {
+                            outcome = UpstreamOutcome::Answered {
+                                status: 502,
+                                error_code: None,
+                                retry_after: None,
+                            };
+                            error_text = Some(format!("the answer could not be translated: {e}"));
+                        }
+                    }
+                }
+                let decision = classify(&outcome);
+                let took = tried_at.elapsed();
+                record(
+                    proxy,
+                    provider,
+                    &key,
+                    &decision,
+                    Some(status.as_u16()),
+                    error_text,
+                    took,
+                );
+                ledger.attempt(provider, &key, decision.class, Some(status.as_u16()), took);
+                if decision.request != RequestAction::Deliver {
+                    continue;
+                }
+                let attempts = ledger.row.attempts.len();
+                let success = decision.class == FailureClass::Success;
+                if success && let Some(session) = session {
+                    proxy.sessions.remember(session, key_tag(&key.id));
+                }
+                let class = (!success).then_some(decision.class.as_str());
+                // The writer reads usage from the upstream's own answer, in either protocol.
+                ledger.finish(
+                    proxy,
+                    status.as_u16(),
+                    class,
+                    Some(ttfb),
+                    None,
+                    success.then(|| body.clone()),
+                );
+                let mut response_headers = response_headers(&upstream_headers);
+                let client_body = match translated {
+                    Some(translated) => translated,
+                    None if leg == Leg::Native => body,
+                    None => translated_error_body(
+                        leg == Leg::ToChat,
+                        status.as_u16(),
+                        &body,
+                        key.secret.expose(),
+                    ),
+                };
+                if leg != Leg::Native {
+                    response_headers
+                        .insert("content-type", HeaderValue::from_static("application/json"));
+                }
+                return Ok(answer(
+                    status,
+                    response_headers,
+                    Body::from(client_body),
+                    &provider.name,
+                    &key.label,
+                    attempts,
+                ));
+            }
+        }
+        match first_cool(proxy, &tiers) {
+            Some(wait)
+                if waited + wait <= settings.max_wait
+                    && Instant::now() + wait < deadline
+                    && ledger.row.attempts.len() < settings.max_attempts =>
+            {
+                waited += wait;
+                tokio::time::sleep(wait).await;
+            }
+            _ => break 'rounds,
+        }
+    }
+    let mut error = final_error(
+        proxy,
+        &tiers,
+        &ledger.row.attempts,
+        &model,
+        tried_any_provider,
+    );
+    if !tried_any_provider {
+        error.status = StatusCode::NOT_FOUND;
+        error.message = format!(
+            "{} needs an Anthropic-kind provider, and none serves {model:?}; route the model to one with `keygate route add`",
+            inbound.endpoint()
+        );
+    }
+    ledger.finish(
+        proxy,
+        error.status.as_u16(),
+        Some(error.code),
+        None,
+        None,
+        None,
+    );
+    Err(error)
+}
