@@ -7,12 +7,12 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/keygate/target
 export KEYGATE_BIN_DIR := $(CARGO_TARGET_DIR)/debug
 CARGO ?= cargo
 
-.PHONY: bench bench-usage run test setup-run setup-test ui build lint test-rust test-python test-e2e clean-ui
+.PHONY: package bench bench-usage run test setup-run setup-test ui build lint test-ui test-rust test-python test-e2e clean-ui
 
 run: setup-run build
 	scripts/run.sh
 
-test: setup-test build lint test-rust test-python test-e2e
+test: setup-test build lint test-ui test-rust test-python test-e2e
 	@echo "make test: all checks passed"
 
 setup-run:
@@ -31,6 +31,10 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	npm --prefix ui run check
+
+# The web UI's unit tests (vitest: money, CSV, formatting, budgets).
+test-ui:
+	npm --prefix ui test
 
 # No background health probes in tests: they would call real providers for preset keys.
 test-rust test-python test-e2e: export KEYGATE_HEALTH_CHECKER = off
@@ -58,3 +62,11 @@ bench: setup-run ui
 bench-usage:
 	$(CARGO) build --release -p keygate-bench --bin keygate-bench-usage
 	$(CARGO_TARGET_DIR)/release/keygate-bench-usage
+
+# Desktop packages with the Tauri bundler (tauri-cli installed on first use); not part of make
+# test. They land in $(CARGO_TARGET_DIR)/release/bundle/deb and .../appimage. The AppImage step
+# downloads linuxdeploy from GitHub, so it needs a machine that can reach github.com.
+package: setup-run ui
+	command -v cargo-tauri >/dev/null 2>&1 || $(CARGO) install tauri-cli --version '^2' --locked
+	cd src-tauri && $(CARGO) tauri build --bundles $(or $(BUNDLES),deb appimage)
+	@ls -la $(CARGO_TARGET_DIR)/release/bundle/*/ 2>/dev/null || true

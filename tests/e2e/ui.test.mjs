@@ -3,7 +3,8 @@
 // playwright-core (no browser download).
 //
 // Key tests go to a fake OpenAI-style provider started here on a port the OS picks: it lists two
-// models for one key and answers 401 for another.
+// models for one key and answers 401 for another. It also answers chat completions (with usage)
+// for the good key, so requests sent through the proxy fill the usage charts and tables.
 //
 // Needs: KEYGATE_BIN (the `keygate` CLI; defaults to target/debug/keygate), a working OS keyring
 // (run inside dbus-run-session with gnome-keyring unlocked), /usr/bin/chromium.
@@ -49,6 +50,7 @@ let baseUrl; // origin + '/'
 let adminToken;
 let browser;
 let fake; // the fake provider's http.Server
+let accessToken; // a client token for the proxy (`keygate token create`)
 
 /** Runs the CLI to completion; rejects with its stderr when it exits non-zero. */
 function runCli(args, { input } = {}) {
@@ -128,30 +130,101 @@ async function filesUnder(dir) {
   return out;
 }
 
-/** The fake provider: `GET /v1/models` lists two models for the good key and refuses any other. */
+/**
+ * The fake provider: `GET /v1/models` lists two models for the good key and refuses any other;
+ * `POST /v1/chat/completions` answers the good key with a fixed usage (1200 prompt, 300
+ * completion tokens) and refuses any other.
+ */
 function startFakeProvider() {
   const server = http.createServer((req, res) => {
     const send = (status, body, headers = {}) => {
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(JSON.stringify(body));
     };
-    const { pathname } = new URL(req.url, 'http://fake');
-    if (req.method !== 'GET' || pathname !== '/v1/models') {
-      send(404, { error: { message: `no route ${req.method} ${pathname}`, type: 'invalid_request_error' } });
-    } else if (req.headers.authorization === `Bearer ${FAKE_GOOD_SECRET}`) {
-      send(
-        200,
-        { object: 'list', data: [{ id: 'fake-a' }, { id: 'fake-b' }] },
-        { 'x-ratelimit-limit-requests': '500', 'x-ratelimit-remaining-requests': '499', 'x-ratelimit-reset-requests': '120ms' },
-      );
-    } else {
-      send(401, { error: { message: 'bad key', type: 'invalid_request_error', code: 'invalid_api_key' } });
-    }
+    let raw = '';
+    req.on('data', (chunk) => (raw += chunk));
+    req.on('end', () => {
+      const { pathname } = new URL(req.url, 'http://fake');
+      const good = req.headers.authorization === `Bearer ${FAKE_GOOD_SECRET}`;
+      const refuse = () => send(401, { error: { message: 'bad key', type: 'invalid_request_error', code: 'invalid_api_key' } });
+      if (req.method === 'GET' && pathname === '/v1/models') {
+        if (!good) return refuse();
+        send(
+          200,
+          { object: 'list', data: [{ id: 'fake-a' }, { id: 'fake-b' }] },
+          { 'x-ratelimit-limit-requests': '500', 'x-ratelimit-remaining-requests': '499', 'x-ratelimit-reset-requests': '120ms' },
+        );
+      } else if (req.method === 'POST' && pathname === '/v1/chat/completions') {
+        if (!good) return refuse();
+        let model = 'fake-a';
+        try {
+          model = JSON.parse(raw).model ?? model;
+        } catch {
+          // keep the default
+        }
+        send(200, {
+          id: `chatcmpl-${randomBytes(4).toString('hex')}`,
+          object: 'chat.completion',
+          created: Math.floor(Date.now() / 1000),
+          model,
+          choices: [{ index: 0, message: { role: 'assistant', content: 'hello' }, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 1200, completion_tokens: 300, total_tokens: 1500 },
+        });
+      } else {
+        send(404, { error: { message: `no route ${req.method} ${pathname}`, type: 'invalid_request_error' } });
+      }
+    });
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve(server));
   });
+}
+
+/** Sends one chat completion through KeyGate's proxy with the client token; returns the status. */
+async function proxyChat(model) {
+  const response = await fetch(new URL('v1/chat/completions', baseUrl), {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${accessToken}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  const text = await response.text();
+  for (const secret of SECRETS) assert.ok(!text.includes(secret), 'the proxy answered with a secret');
+  return { status: response.status, text };
+}
+
+/**
+ * Screenshots the whole page (up to `maxHeight`): the app scrolls inside <main>, so the
+ * viewport grows to fit it.
+ */
+async function screenshotPage(page, name, maxHeight = 2400) {
+  await mkdir(ARTIFACTS, { recursive: true });
+  const height = await page.evaluate(() => {
+    const main = document.querySelector('main');
+    return main ? main.scrollHeight : document.documentElement.scrollHeight;
+  });
+  await page.setViewportSize({ width: 1280, height: Math.max(800, Math.min(height, maxHeight)) });
+  await page.waitForTimeout(150);
+  await page.mouse.move(0, 0);
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`) });
+}
+
+/** Waits until every server-rendered chart on the page has loaded an image with a real size. */
+async function chartsDrawn(page, count) {
+  await page.waitForFunction(
+    (n) => {
+      const charts = [...document.querySelectorAll('[data-testid^="chart-"]')];
+      return (
+        charts.length === n &&
+        charts.every((c) => {
+          const img = c.querySelector('img');
+          return c.dataset.state === 'ready' && img && img.complete && img.naturalWidth > 0 && img.getBoundingClientRect().height > 0;
+        })
+      );
+    },
+    count,
+    { timeout: 15_000 },
+  );
 }
 
 /** Calls the admin API as the UI would; returns the parsed JSON body. */
@@ -239,6 +312,8 @@ before(async () => {
   await runCli(['provider', 'add', 'fakeprov', '--kind', 'openai', '--base-url', fakeUrl]);
   await runCli(['key', 'add', '--provider', 'fakeprov', '--label', 'e2e-good', '--expires', inThreeDays(), '--secret-env', 'E2E_FAKE_GOOD_KEY']);
   await runCli(['key', 'add', '--provider', 'fakeprov', '--label', 'e2e-bad', '--secret-env', 'E2E_FAKE_BAD_KEY']);
+  accessToken = JSON.parse((await runCli(['token', 'create', 'e2e-tool', '--json'])).stdout).token;
+  assert.ok(accessToken, 'keygate token create --json printed no token');
 
   const started = await startServer();
   server = started.state;
@@ -476,6 +551,180 @@ describe('web UI served by keygate serve', () => {
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await dialog.waitFor({ state: 'hidden' });
     assert.equal((await apiKeys()).length, SEEDED_KEYS, 'cancel deleted something');
+  });
+
+  test('the usage page draws the charts and lists proxied requests', async (t) => {
+    const page = await newPage(t);
+    await page.goto(uiUrl);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Usage' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Usage' }).waitFor();
+
+    // Nothing went through the proxy yet: the page says how to start.
+    const empty = page.getByTestId('usage-empty');
+    await empty.waitFor();
+    assert.match(await empty.innerText(), /keygate token create/);
+    await screenshotPage(page, 'usage-empty');
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    for (let i = 0; i < 3; i += 1) {
+      const { status, text } = await proxyChat('fakeprov/fake-a');
+      assert.equal(status, 200, `proxied request failed: ${text}`);
+    }
+    // The usage writer batches; wait until the engine reports the requests.
+    for (let tries = 0; ; tries += 1) {
+      const usage = await api('GET', 'api/usage?by=provider');
+      if (usage.total.requests >= 3) break;
+      assert.ok(tries < 50, `usage never showed the proxied requests: ${JSON.stringify(usage)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    await page.getByRole('button', { name: 'Refresh usage' }).click();
+    const table = page.getByTestId('usage-table');
+    await table.waitFor();
+    const row = table.locator('tbody tr', { hasText: 'fakeprov' });
+    await row.waitFor();
+    assert.match(await row.innerText(), /^fakeprov\s+3\s+0\s+3,600\s+900\s+0/);
+    assert.equal(await page.getByTestId('usage-requests').locator('.value').innerText(), '3');
+    await chartsDrawn(page, 6);
+    const sizes = await page.$$eval('[data-testid^="chart-"] img', (imgs) => imgs.map((img) => [img.naturalWidth, img.naturalHeight]));
+    for (const [w, h] of sizes) assert.ok(w > 100 && h > 100, `chart image is ${w}x${h}`);
+
+    // A different split reloads the table (and the charts) for it.
+    await page.getByRole('radiogroup', { name: 'Split by' }).getByRole('radio', { name: 'Model', exact: true }).check();
+    await table.locator('tbody tr', { hasText: 'fake-a' }).waitFor();
+    assert.match(page.url(), /#\/usage\?by=model$/);
+    await page.getByRole('radiogroup', { name: 'Period' }).getByRole('radio', { name: '30 days', exact: true }).check();
+    await page.waitForFunction(() => document.querySelector('[data-testid="usage-table"]')?.dataset.for === '30d|model');
+    await chartsDrawn(page, 6);
+
+    // The CSV download holds the rows on screen.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
+    assert.match(download.suggestedFilename(), /^keygate-usage-30d-by-model-\d{4}-\d{2}-\d{2}\.csv$/);
+    const csv = await readFile(await download.path(), 'utf8');
+    assert.match(csv, /^model,requests,errors,prompt_tokens,completion_tokens,cached_tokens,cost_usd,unpriced_requests\r\n/);
+    assert.match(csv, /\r\nfake-a,3,0,3600,900,0,0\.000000,3\r\n/);
+
+    await page.getByRole('radiogroup', { name: 'Split by' }).getByRole('radio', { name: 'Provider', exact: true }).check();
+    await page.getByRole('radiogroup', { name: 'Period' }).getByRole('radio', { name: '7 days', exact: true }).check();
+    await page.waitForFunction(() => document.querySelector('[data-testid="usage-table"]')?.dataset.for === '7d|provider');
+    await chartsDrawn(page, 6);
+    await assertNoSecretsIn(page);
+  });
+
+  test('a price set in the models dialog shows its field errors, then updates the table', async (t) => {
+    const page = await newPage(t);
+    await page.goto(uiUrl);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Models/ }).click();
+    await page.getByRole('heading', { level: 1, name: 'Models & prices' }).waitFor();
+
+    // The fake provider's models appear once synced, without a price.
+    await page.getByRole('button', { name: 'Sync models of fakeprov' }).click();
+    await page.getByRole('status').filter({ hasText: /fakeprov lists 2 models/ }).waitFor();
+    const row = page.locator('tr[data-provider="fakeprov"][data-model="fake-a"]');
+    await row.waitFor();
+    assert.match(await row.innerText(), /no price/);
+
+    await row.getByRole('button', { name: 'Edit price of fake-a on fakeprov' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Edit price' });
+    await dialog.waitFor();
+    await dialog.getByLabel('Input', { exact: true }).fill('abc');
+    await dialog.getByLabel('Output', { exact: true }).fill('2');
+    await dialog.getByRole('button', { name: 'Save price' }).click();
+    const error = dialog.getByTestId('field-error');
+    await error.waitFor();
+    assert.match(await error.innerText(), /abc/);
+    assert.equal(await dialog.getByLabel('Input', { exact: true }).getAttribute('aria-invalid'), 'true');
+    await screenshotPage(page, 'models-price-error');
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    await dialog.getByLabel('Input', { exact: true }).fill('0.50');
+    await dialog.getByLabel('Output', { exact: true }).fill('1.5');
+    await dialog.getByRole('button', { name: 'Save price' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await page.waitForFunction(() => !document.querySelector('tr[data-provider="fakeprov"][data-model="fake-a"]')?.textContent.includes('no price'));
+    const text = await row.innerText();
+    assert.match(text, /\$0\.50/);
+    assert.match(text, /\$1\.50/);
+    const saved = (await api('GET', 'api/models?provider=fakeprov')).models.find((m) => m.model === 'fake-a');
+    assert.equal(saved.priced, true);
+    assert.equal(saved.input_usd, '0.500000');
+
+    // The calculator prices a request with the new price: 1M prompt + 1M completion = $2.00.
+    const calc = page.getByTestId('cost-calculator');
+    await calc.getByLabel('Model').selectOption('fakeprov/fake-a');
+    await calc.getByLabel('Prompt tokens').fill('1000000');
+    await calc.getByLabel('Completion tokens').fill('1000000');
+    await calc.getByLabel('Cached tokens').fill('0');
+    assert.equal(await calc.getByTestId('calc-cost').innerText(), '$2.00');
+    await assertNoSecretsIn(page);
+  });
+
+  test('a daily budget set in the limits dialog shows in the keys table', async (t) => {
+    const page = await newPage(t);
+    await openKeysPage(page);
+    const row = page.locator('tbody tr', { hasText: 'e2e-good' });
+    await row.getByRole('button', { name: 'Limits & budgets of e2e-good' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Limits & budgets' });
+    await dialog.waitFor();
+
+    await dialog.getByLabel('Requests / minute').fill('0');
+    await dialog.getByRole('button', { name: 'Save limits' }).click();
+    await dialog.getByTestId('field-error').filter({ hasText: 'At least 1' }).waitFor();
+
+    await dialog.getByLabel('Requests / minute').fill('');
+    await dialog.getByLabel('Daily budget').fill('2.50');
+    await dialog.getByRole('button', { name: 'Save limits' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+
+    const budget = row.getByTestId('budget');
+    await budget.waitFor();
+    assert.match(await budget.innerText(), /Daily spend/);
+    assert.match(await budget.innerText(), /of \$2\.50/);
+    const saved = (await apiKeys()).find((k) => k.label === 'e2e-good');
+    assert.equal(saved.limits.daily_budget_usd, '2.50');
+    assert.equal(saved.limits.rpm, null);
+
+    // Reopening shows what was saved.
+    await row.getByRole('button', { name: 'Limits & budgets of e2e-good' }).click();
+    assert.equal(await dialog.getByLabel('Daily budget').inputValue(), '2.50');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await assertNoSecretsIn(page);
+  });
+
+  test('screenshots of every page, light and dark', async (t) => {
+    // Priced traffic, so the cost chart and the budget bar have something to show.
+    for (let i = 0; i < 4; i += 1) assert.equal((await proxyChat('fakeprov/fake-a')).status, 200);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+
+    for (const scheme of ['light', 'dark']) {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: scheme });
+      t.after(() => context.close());
+      const page = await context.newPage();
+      const pageErrors = [];
+      page.on('pageerror', (error) => pageErrors.push(error.message));
+      await page.goto(uiUrl);
+      await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
+      assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), scheme);
+
+      const shots = [
+        { hash: '#/', heading: 'Dashboard', name: 'dashboard', charts: 2 },
+        { hash: '#/keys', heading: 'Keys', name: 'keys-budgets', charts: 0 },
+        { hash: '#/providers', heading: 'Providers', name: 'providers', charts: 0 },
+        { hash: '#/models', heading: 'Models & prices', name: 'models', charts: 0, maxHeight: 1000 },
+        { hash: '#/usage', heading: 'Usage', name: 'usage', charts: 6 },
+      ];
+      for (const shot of shots) {
+        await page.setViewportSize({ width: 1280, height: 800 });
+        await page.evaluate((hash) => (location.hash = hash), shot.hash);
+        await page.getByRole('heading', { level: 1, name: shot.heading }).waitFor();
+        if (shot.charts) await chartsDrawn(page, shot.charts);
+        await page.locator('.skeleton').first().waitFor({ state: 'detached', timeout: 10_000 }).catch(() => {});
+        await screenshotPage(page, scheme === 'light' ? shot.name : `${shot.name}-dark`, shot.maxHeight);
+      }
+      await assertNoSecretsIn(page);
+      assert.deepEqual(pageErrors, [], `uncaught errors in the page (${scheme})`);
+    }
   });
 
   test('no secret reached any file under KEYGATE_HOME', async () => {

@@ -64,8 +64,9 @@ pub(crate) fn chrome(theme: Theme) -> Chrome {
             grid: (234, 236, 240),
             axis: (209, 213, 219),
         },
+        // The web UI's dark card colour (`--surface`), so dark charts sit flush in their cards.
         Theme::Dark => Chrome {
-            background: (17, 24, 39),
+            background: (22, 24, 33),
             title: (243, 244, 246),
             text: (209, 213, 219),
             muted: (156, 163, 175),

@@ -118,7 +118,7 @@ fn svg_has_title_every_series_name_and_the_unit() {
 fn dark_svg_has_the_dark_background_and_light_svg_a_white_one() {
     let chart = requests_chart(ChartKind::StackedArea);
     let dark = render(&chart, &svg_opts(Theme::Dark)).expect("renders");
-    assert_eq!(background_fill(&dark), "#111827");
+    assert_eq!(background_fill(&dark), "#161821");
     let light = render(&chart, &svg_opts(Theme::Light)).expect("renders");
     assert_eq!(background_fill(&light), "#FFFFFF");
 }

@@ -14,14 +14,30 @@ export type HealthReason =
   | 'quota'
   | 'rate_limited'
   | 'errors'
-  | 'expired';
+  | 'expired'
+  | 'budget';
 
+/** A key's local limits; `null` means none. Dollars are exact decimal text, e.g. "2.50". */
 export interface KeyLimits {
   rpm: number | null;
   tpm: number | null;
   rpd: number | null;
-  /** Dollars as exact decimal text, e.g. "2.50". */
   daily_budget_usd: string | null;
+  monthly_budget_usd: string | null;
+  daily_tokens: number | null;
+  monthly_tokens: number | null;
+}
+
+export type BudgetKind = 'daily_spend' | 'monthly_spend' | 'daily_tokens' | 'monthly_tokens';
+
+/** One budget's use in its current period; spend in micro-dollars, tokens as counted. */
+export interface BudgetStatus {
+  kind: BudgetKind;
+  used: number;
+  limit: number;
+  percent: number;
+  /** Unix seconds when the period (and the count) starts again. */
+  resets_at: number;
 }
 
 export interface ApiKey {
@@ -37,6 +53,8 @@ export interface ApiKey {
   secret_ref: string;
   health: KeyHealth;
   limits: KeyLimits;
+  /** Use of each budget the key has, while the engine serves it. */
+  budgets: BudgetStatus[];
   created_at: string;
   /** RFC 3339; after it the key is red and never used. */
   expires_at: string | null;
@@ -113,7 +131,15 @@ export type BatchResult =
   | { action: 'test'; results: TestReport[] }
   | { action: Exclude<BatchAction, 'test'>; ids: string[] };
 
-export type EventKind = 'key_state_changed' | 'key_expiring' | 'failover' | 'provider_paused' | 'provider_resumed';
+export type EventKind =
+  | 'key_state_changed'
+  | 'key_expiring'
+  | 'failover'
+  | 'provider_paused'
+  | 'provider_resumed'
+  | 'budget_alert'
+  | 'budget_reached'
+  | 'budget_reset';
 
 /** An event as `GET /api/events/recent` keeps it. */
 export interface StoredEvent {
@@ -157,16 +183,92 @@ export interface EngineHealth {
   version: string;
 }
 
+export type UsageGroupBy = 'day' | 'hour' | 'provider' | 'model' | 'key' | 'token';
+
+/** Totals of one group (a day, an hour, a provider, …); cost in micro-dollars. */
+export interface UsageRow {
+  group: string;
+  requests: number;
+  errors: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cached_tokens: number;
+  cost_micros: number;
+  /** Requests whose cost is unknown (no usage reported, or no price for the model). */
+  unpriced: number;
+}
+
+export interface UsageReport {
+  from: string;
+  to: string;
+  by: UsageGroupBy;
+  rows: UsageRow[];
+  total: { requests: number; cost_micros: number };
+}
+
+export type ChartName = 'requests' | 'tokens' | 'cost' | 'latency' | 'ttfb' | 'success';
+export type ChartRange = '24h' | '7d' | '30d' | '90d';
+export type ChartSplit = 'provider' | 'model' | 'key' | 'token';
+
+export interface ChartOptions {
+  range: ChartRange;
+  by?: ChartSplit;
+  theme: 'light' | 'dark';
+  width: number;
+  height: number;
+}
+
+/** A model in the catalog; prices are exact decimal text in USD per million tokens. */
+export interface ModelEntry {
+  provider: string;
+  model: string;
+  input_usd: string | null;
+  output_usd: string | null;
+  cached_usd: string | null;
+  /** `built-in (2025-10-01)`, `set, from 2026-11-01` or `no price`. */
+  source: string;
+  priced: boolean;
+  /** Listed by the provider at the last sync. */
+  synced: boolean;
+  context_window?: number;
+  max_output?: number;
+  streaming?: boolean;
+  tools?: boolean;
+  vision?: boolean;
+}
+
+export interface PriceInput {
+  provider?: string;
+  model: string;
+  input_usd: string;
+  output_usd: string;
+  cached_usd?: string;
+  /** A date (`2026-11-01`) or RFC 3339 time; absent means now. */
+  from?: string;
+}
+
+export interface SyncResult {
+  provider: string;
+  /** The key that listed the models. */
+  key: string;
+  models: string[];
+  /** Listed models KeyGate has no price for. */
+  unpriced: string[];
+}
+
 /** An error from the engine, or from failing to reach it. `message` is fit to show a person. */
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
+  /** Per-field problems of a rejected request body (422), keyed by the body's field names. */
+  readonly fields: Record<string, string>;
 
-  constructor(status: number, code: string, message: string) {
+  constructor(status: number, code: string, message: string, fields: Record<string, string> = {}) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    this.fields = fields;
   }
 
   get isUnauthorized(): boolean {
@@ -259,6 +361,49 @@ export async function batchKeys(ids: string[], action: BatchAction, options: { d
   const body: { ids: string[]; action: BatchAction; deep?: boolean } = { ids, action };
   if (action === 'test' && options.deep) body.deep = true;
   return request<BatchResult>('/api/keys/batch', { method: 'POST', body });
+}
+
+/** Usage and cost from `from` (a date or RFC 3339 time) until now or `to`, grouped by `by`. */
+export async function getUsage(options: { from: string; to?: string; by: UsageGroupBy }): Promise<UsageReport> {
+  return request<UsageReport>(`/api/usage?${query({ from: options.from, to: options.to, by: options.by })}`);
+}
+
+/**
+ * One server-rendered chart as SVG text. An `<img src>` cannot send the admin token, so the
+ * caller shows it as a `data:` URL in an <img> (the page's CSP allows `data:` images, not
+ * `blob:`; and an image never runs script from the SVG).
+ */
+export async function getChart(name: ChartName, options: ChartOptions): Promise<string> {
+  const params = query({
+    range: options.range,
+    by: options.by,
+    theme: options.theme,
+    width: String(Math.round(options.width)),
+    height: String(Math.round(options.height)),
+  });
+  const response = await send(`/api/charts/${encodeURIComponent(name)}.svg?${params}`, { accept: 'image/svg+xml' });
+  return response.text();
+}
+
+/** The model catalog: prices in force, limits and abilities, synced models without a price. */
+export async function listModels(provider?: string): Promise<ModelEntry[]> {
+  const body = await request<{ models: ModelEntry[] }>(`/api/models${provider ? `?${query({ provider })}` : ''}`);
+  return body.models ?? [];
+}
+
+/** Sets a model's price from a date on; a 422 names the fields at fault in `ApiError.fields`. */
+export async function setModelPrice(price: PriceInput): Promise<void> {
+  await request<unknown>('/api/models/price', { method: 'PUT', body: price });
+}
+
+/** Asks the provider (through one of its keys) which models it offers. */
+export async function syncModels(provider: string): Promise<SyncResult> {
+  return request<SyncResult>('/api/models/sync', { method: 'POST', body: { provider } });
+}
+
+/** Replaces all of a key's limits and budgets (`null` removes one); answers the updated key. */
+export async function setKeyLimits(id: string, limits: KeyLimits): Promise<ApiKey> {
+  return request<ApiKey>(`/api/keys/${encodeURIComponent(id)}/limits`, { method: 'PUT', body: limits });
 }
 
 /** The newest saved events, newest first. */
@@ -387,9 +532,15 @@ function safeDecode(value: string): string {
   }
 }
 
-async function request<T>(path: string, options: { auth?: boolean; method?: string; body?: unknown } = {}): Promise<T> {
-  const { auth = true, method = 'GET', body } = options;
-  const headers: Record<string, string> = { Accept: 'application/json' };
+function query(params: Record<string, string | undefined>): string {
+  const defined = Object.entries(params).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== '');
+  return new URLSearchParams(defined).toString();
+}
+
+/** Sends one request to the engine and answers the response when it is a success. */
+async function send(path: string, options: { auth?: boolean; method?: string; body?: unknown; accept?: string } = {}): Promise<Response> {
+  const { auth = true, method = 'GET', body, accept = 'application/json' } = options;
+  const headers: Record<string, string> = { Accept: accept };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
 
   if (auth) {
@@ -421,24 +572,32 @@ async function request<T>(path: string, options: { auth?: boolean; method?: stri
     if (error.isUnauthorized) unauthorizedHandler?.(error);
     throw error;
   }
+  return response;
+}
 
+async function request<T>(path: string, options: { auth?: boolean; method?: string; body?: unknown } = {}): Promise<T> {
+  const response = await send(path, options);
   try {
     return (await response.json()) as T;
   } catch {
-    throw new ApiError(response.status, 'bad_response', `The engine sent an unreadable answer for ${path}.`);
+    throw new ApiError(response.status, 'bad_response', `The engine sent an unreadable answer for ${path.split('?')[0]}.`);
   }
 }
 
 async function errorFrom(response: Response): Promise<ApiError> {
   let code = `http_${response.status}`;
   let message = `The engine answered ${response.status} ${response.statusText}`.trim();
+  const fields: Record<string, string> = {};
   try {
     const body: unknown = await response.json();
-    const error = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+    const error = (body as { error?: { code?: unknown; message?: unknown; fields?: unknown } } | null)?.error;
     if (typeof error?.code === 'string') code = error.code;
     if (typeof error?.message === 'string' && error.message) message = error.message;
+    if (error?.fields && typeof error.fields === 'object') {
+      for (const [field, text] of Object.entries(error.fields)) if (typeof text === 'string') fields[field] = text;
+    }
   } catch {
     // Not the engine's JSON error shape (a proxy or a crash page); keep the status line.
   }
-  return new ApiError(response.status, code, message);
+  return new ApiError(response.status, code, message, fields);
 }

@@ -27,6 +27,7 @@ const REASONS: Record<string, string> = {
   rate_limited: 'Rate limited, cooling down',
   errors: 'Several upstream errors in a row',
   expired: 'The key has expired',
+  budget: 'Budget reached: KeyGate rests the key until the budget resets',
 };
 
 const SHORT_REASONS: Record<string, string> = {
@@ -36,6 +37,7 @@ const SHORT_REASONS: Record<string, string> = {
   rate_limited: 'Rate limited',
   errors: 'Repeated errors',
   expired: 'Expired',
+  budget: 'Budget reached',
 };
 
 const STATE_HINTS: Record<HealthState, string> = {

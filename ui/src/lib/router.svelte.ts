@@ -1,7 +1,7 @@
-// Hash routing: `#/`, `#/keys?state=unhealthy`, `#/providers`. The admin token fragment is taken
+// Hash routing: `#/`, `#/keys?state=unhealthy`, `#/providers`, `#/models`, `#/usage?range=7d`. The admin token fragment is taken
 // out of the URL by api.adoptTokenFromUrl() before the router first reads the hash.
 
-export type Page = 'dashboard' | 'keys' | 'providers';
+export type Page = 'dashboard' | 'keys' | 'providers' | 'models' | 'usage';
 
 export interface Route {
   page: Page;
@@ -13,6 +13,8 @@ const PATHS: Record<string, Page> = {
   '/': 'dashboard',
   '/keys': 'keys',
   '/providers': 'providers',
+  '/models': 'models',
+  '/usage': 'usage',
 };
 
 function parse(hash: string): Route {
