@@ -193,3 +193,138 @@ async fn a_paused_proxy_answers_503_and_the_admin_api_keeps_working() {
     assert_eq!(response.status(), 200);
     served.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_routes_settings_and_test_before_save_work_through_the_api() {
+    let fake = FakeUpstream::start().await;
+    let (saved, unsaved) = (
+        "sk-fake-config-saved-00000001",
+        "sk-fake-config-unsaved-000001",
+    );
+    fake.set(saved, Behaviour::Ok);
+    fake.set(unsaved, Behaviour::Unauthorized);
+    let served = setup(&fake, &[prio("saved", saved, 0)]).await;
+    let client = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut request = client
+            .request(method, format!("{}{path}", served.base))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.expect("request");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+
+    // Test before save: the refused key is reported, nothing is stored, the secret never shows.
+    let (status, report) = call(
+        reqwest::Method::POST,
+        "/api/keys/check",
+        Some(json!({ "provider": "fake", "secret": unsaved })),
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["class"], "auth");
+    assert!(!report.to_string().contains(unsaved));
+    let (_, keys) = call(reqwest::Method::GET, "/api/keys", None).await;
+    assert_eq!(
+        keys["keys"].as_array().map(Vec::len),
+        Some(1),
+        "nothing saved"
+    );
+
+    // A token is shown once, works through the proxy, and is refused once revoked.
+    let (status, created) = call(
+        reqwest::Method::POST,
+        "/api/tokens",
+        Some(json!({ "name": "from-ui", "models": ["gpt-*"] })),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let token = created["token"].as_str().expect("token").to_string();
+    let (_, listed) = call(reqwest::Method::GET, "/api/tokens", None).await;
+    assert!(
+        !listed.to_string().contains(&token),
+        "only a hint is listed: {listed}"
+    );
+    let use_token = || {
+        client
+            .post(format!("{}/v1/chat/completions", served.base))
+            .bearer_auth(&token)
+            .json(&chat(false))
+            .send()
+    };
+    assert_eq!(use_token().await.expect("proxy").status(), 200);
+    let (status, bad) = call(
+        reqwest::Method::POST,
+        "/api/tokens",
+        Some(json!({ "name": "", "expires": "2001-01-01" })),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        bad["error"]["fields"]["name"].is_string() && bad["error"]["fields"]["expires"].is_string(),
+        "{bad}"
+    );
+    let (status, _) = call(reqwest::Method::DELETE, "/api/tokens/from-ui", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(use_token().await.expect("proxy").status(), 401);
+
+    // Routes: validated, saved, listed, deleted.
+    let (status, bad) = call(
+        reqwest::Method::PUT,
+        "/api/routes/bad%20alias",
+        Some(json!({ "tiers": [], "strategy": "random-ish" })),
+    )
+    .await;
+    assert_eq!(status, 422);
+    for field in ["alias", "strategy", "tiers"] {
+        assert!(bad["error"]["fields"][field].is_string(), "{field}: {bad}");
+    }
+    let (status, _) = call(
+        reqwest::Method::PUT,
+        "/api/routes/smart",
+        Some(json!({ "tiers": [{ "provider": "fake", "model": "gpt-4o-mini" }], "strategy": "priority" })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, routes) = call(reqwest::Method::GET, "/api/routes", None).await;
+    assert_eq!(routes["routes"][0]["alias"], "smart");
+    let (status, _) = call(reqwest::Method::DELETE, "/api/routes/smart", None).await;
+    assert_eq!(status, 200);
+
+    // Settings: listed with defaults, a bad value refused, a good one saved.
+    let (_, settings) = call(reqwest::Method::GET, "/api/settings", None).await;
+    assert!(
+        settings["settings"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["name"] == "proxy.max_attempts"))
+    );
+    let (status, _) = call(
+        reqwest::Method::PUT,
+        "/api/settings/proxy.max_attempts",
+        Some(json!({ "value": 99 })),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let (status, _) = call(
+        reqwest::Method::PUT,
+        "/api/settings/proxy.max_attempts",
+        Some(json!({ "value": 4 })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let listed = served.env.ok(&["--json", "settings", "list"], "");
+    assert!(
+        listed.contains("\"value\":4") || listed.contains("\"value\": 4"),
+        "{listed}"
+    );
+    served.stop();
+}

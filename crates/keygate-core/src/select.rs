@@ -137,6 +137,22 @@ pub fn try_order(
     order
 }
 
+/// A route alias looks like a model name (`claude-sonnet-4`, `smart`, `team/fast`).
+pub fn validate_alias(alias: &str) -> Result<(), String> {
+    let valid = !alias.is_empty()
+        && alias.len() <= 128
+        && alias
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/' | '@'));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid alias {alias:?}: use a model-like name such as claude-sonnet-4 or smart"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

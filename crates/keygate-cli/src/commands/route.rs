@@ -1,5 +1,5 @@
 use anyhow::Result;
-use keygate_core::select::Strategy;
+use keygate_core::select::{Strategy, validate_alias};
 use keygate_store::RouteTier;
 
 use crate::cli::RouteCommand;
@@ -23,16 +23,7 @@ pub fn run(ctx: &Context, command: RouteCommand) -> Result<()> {
 }
 
 fn add(ctx: &Context, alias: &str, to: &[String], strategy: &str) -> Result<()> {
-    let valid_alias = !alias.is_empty()
-        && alias.len() <= 128
-        && alias
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/' | '@'));
-    if !valid_alias {
-        return Err(usage(format!(
-            "invalid alias {alias:?}: use a model-like name such as claude-sonnet-4 or smart"
-        )));
-    }
+    validate_alias(alias).map_err(usage)?;
     let strategy: Strategy = strategy.parse().map_err(usage)?;
     let tiers = to
         .iter()

@@ -63,8 +63,14 @@ pub async fn batch(
         }
         "enable" | "disable" => {
             let enabled = batch.action == "enable";
+            let reload = state.clone();
             state
-                .with_store(move |store| Ok(store.set_keys_enabled(&ids, enabled)?))
+                .with_store(move |store| {
+                    store.set_keys_enabled(&ids, enabled)?;
+                    // Acknowledged means applied: no request goes to a disabled key after this.
+                    reload.reload_catalog(store);
+                    Ok(())
+                })
                 .await?;
             Ok(Json(json!({ "action": batch.action, "ids": batch.ids })))
         }
@@ -83,9 +89,11 @@ pub async fn batch(
         }
         "delete" => {
             let vault = state.vault().clone();
+            let reload = state.clone();
             let leftovers = state
                 .with_store(move |store| {
                     let deleted = store.delete_keys(&ids)?;
+                    reload.reload_catalog(store);
                     Ok(deleted
                         .iter()
                         .filter(|k| k.secret_ref == SecretRef::Keyring.to_string())

@@ -100,6 +100,7 @@ pub async fn create(
         }
     };
     let vault = state.vault().clone();
+    let reload = state.clone();
     let view = state
         .with_store(move |store| {
             let new_provider = provider_to_create(store, &body.provider).unwrap_or_else(|e| {
@@ -138,6 +139,7 @@ pub async fn create(
                 }],
             )
             .map_err(add_error)?;
+            reload.reload_catalog(store);
             store
                 .get_key(&id)?
                 .map(KeyView::from)
@@ -198,6 +200,7 @@ pub async fn import(
     let rows = parsed.map_err(row_errors)?;
     let vault = state.vault().clone();
     let dry_run = body.dry_run;
+    let reload = state.clone();
     state
         .with_store(move |store| {
             let plan = plan_import(store, &vault, "upload", &rows).map_err(row_errors)?;
@@ -217,10 +220,66 @@ pub async fn import(
                 ));
             }
             store_keys(&vault, store, &plan.providers, &plan.pending).map_err(add_error)?;
+            reload.reload_catalog(store);
             let ids: Vec<&str> = plan.pending.iter().map(|p| p.key.id.as_str()).collect();
             Ok(Json(
                 json!({ "imported": ids, "keys": keys, "new_providers": new_providers }),
             ))
         })
         .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckBody {
+    provider: String,
+    secret: Sensitive<String>,
+}
+
+/// `POST /api/keys/check`: "Test before save" — tries a secret against a provider (existing or
+/// preset) without storing anything; answers the same report as a key test.
+pub async fn check(
+    State(state): State<AppState>,
+    body: Result<Json<CheckBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body.map_err(|e| {
+        ApiError::invalid(
+            "invalid_check",
+            vec![(
+                "body".into(),
+                format!("expected {{provider, secret}} ({})", e.status()),
+            )],
+        )
+    })?;
+    if body.secret.expose().trim().is_empty() {
+        return Err(ApiError::invalid(
+            "invalid_check",
+            vec![("secret".into(), "paste the key to test".into())],
+        ));
+    }
+    let name = body.provider.clone();
+    let provider = state
+        .with_store(move |store| {
+            if let Some(row) = store.get_provider(&name)? {
+                return Ok(keygate_store::NewProvider {
+                    name: row.name,
+                    kind: row.kind,
+                    base_url: row.base_url,
+                    headers: row.headers,
+                    priority: row.priority,
+                });
+            }
+            match provider_to_create(store, &name) {
+                Ok(Some(preset)) => Ok(preset),
+                Ok(None) => Err(ApiError::internal("the provider vanished")),
+                Err(e) => Err(ApiError::invalid(
+                    "invalid_check",
+                    vec![("provider".into(), e)],
+                )),
+            }
+        })
+        .await?;
+    let secret = Sensitive::new(body.secret.expose().trim().to_string());
+    let report = crate::health::check_secret(&state.proxy().client, provider, secret).await;
+    Ok(Json(serde_json::to_value(report).unwrap_or(Value::Null)))
 }

@@ -217,9 +217,11 @@ pub async fn put_limits(
     if !problems.is_empty() {
         return Err(ApiError::invalid("invalid_limits", problems));
     }
+    let reload = state.clone();
     let row = state
         .with_store(move |store| {
             store.set_key_limits(&id, &limits)?;
+            reload.reload_catalog(store);
             store
                 .get_key(&id)?
                 .ok_or_else(|| ApiError::not_found("no key with that id"))

@@ -1,6 +1,7 @@
 //! The admin API (`/api`): JSON in and out, errors as `{"error":{"code","message"}}`.
 
 mod charts;
+mod config;
 mod health;
 mod key_actions;
 mod key_create;
@@ -30,6 +31,7 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/api/keys", get(keys::list).post(key_create::create))
         .route("/api/keys/import", post(key_create::import))
+        .route("/api/keys/check", post(key_create::check))
         .route("/api/keys/{id}", get(keys::get))
         .route("/api/keys/{id}/test", post(key_actions::test_one))
         .route("/api/keys/{id}/limits", put(keys::put_limits))
@@ -51,6 +53,21 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
         .route("/api/metrics", get(usage::metrics))
         .route("/api/charts/{file}", get(charts::chart))
         .route("/api/proxy/state", get(proxy_state).put(set_proxy_state))
+        .route(
+            "/api/tokens",
+            get(config::list_tokens).post(config::create_token),
+        )
+        .route(
+            "/api/tokens/{name}",
+            axum::routing::delete(config::revoke_token),
+        )
+        .route("/api/routes", get(config::list_routes))
+        .route(
+            "/api/routes/{alias}",
+            put(config::put_route).delete(config::delete_route),
+        )
+        .route("/api/settings", get(config::list_settings))
+        .route("/api/settings/{name}", put(config::put_setting))
         .route("/api/models", get(models::list))
         .route("/api/models/price", put(models::set_price))
         .route("/api/models/sync", post(models::sync))

@@ -73,8 +73,13 @@ pub async fn set_price(
         ApiError::invalid("invalid_price", fields)
     })?;
     let saved = row.clone();
+    let reload = state.clone();
     state
-        .with_store(move |store| Ok(store.set_price(&saved)?))
+        .with_store(move |store| {
+            store.set_price(&saved)?;
+            reload.reload_catalog(store);
+            Ok(())
+        })
         .await?;
     Ok(Json(json!({ "price": row })))
 }

@@ -115,6 +115,37 @@ pub async fn test_keys_offline(
     Ok(results.into_iter().map(|(report, _)| report).collect())
 }
 
+/// Tests a secret that is not saved yet ("Test before save"): a model-list request with it
+/// against `provider` (an existing provider's row, or a preset's), nothing stored or changed.
+pub async fn check_secret(
+    client: &reqwest::Client,
+    provider: keygate_store::NewProvider,
+    secret: keygate_vault::Sensitive<String>,
+) -> TestReport {
+    let mut live = LiveProvider {
+        name: provider.name,
+        kind: provider.kind,
+        base_url: provider.base_url,
+        headers: provider.headers,
+        priority: 0,
+        keys: Vec::new(),
+        runtime: std::sync::Arc::default(),
+        endpoints: std::collections::HashMap::new(),
+    };
+    live.endpoints = crate::proxy::upstream::model_free_endpoints(&live);
+    let key = LiveKey {
+        id: "unsaved".into(),
+        label: "new key".into(),
+        secret,
+        priority: 0,
+        weight: 1,
+        limits: keygate_core::key::KeyLimits::default(),
+        expires_at: None,
+        runtime: std::sync::Arc::default(),
+    };
+    test_key(client, &live, &key, false, Duration::from_secs(15)).await
+}
+
 /// `keygate model sync`: asks `provider` for its model list through its first key that
 /// answers, and saves the list. Returns the models and the label of the key used.
 pub async fn sync_models(
