@@ -4,7 +4,12 @@
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod notify;
+mod port;
+mod settings;
 mod shell;
+mod status;
+mod tray;
 
 fn main() -> std::process::ExitCode {
     shell::run()

@@ -11,5 +11,6 @@ pub mod proxy_client;
 pub mod served;
 mod session;
 pub mod webdriver;
+pub mod x11;
 
 pub use session::{TestEnv, bin_path, free_port, run_with_stdin, session_available};

@@ -1,6 +1,8 @@
 //! The desktop app in a real window (Xvfb), driven through tauri-driver and WebKitWebDriver:
 //! it starts its engine, shows the web UI with a key added from the CLI, serves the API on
-//! its own port while the window is open, and stops the engine when it quits.
+//! its own port while the window is open, keeps serving when the window is closed, hands a
+//! second launch over to the first instance (no second engine), and drains and stops on
+//! SIGTERM the way Quit does.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -119,14 +121,78 @@ fn desktop_window_shows_the_ui_and_serves_the_engine() {
         .expect("engine answers");
     assert_eq!(health["status"], "ok");
 
-    session.quit().expect("quit closes the app");
+    // A second launch hands its page over to the first instance and exits: no second engine.
+    let engine_file = env.home().join("engine.json");
+    let first: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&engine_file).expect("engine.json"))
+            .expect("engine.json is JSON");
+    let mut second = Command::new(&app);
+    env.apply(&mut second);
+    let second = second
+        .args(["--page", "providers"])
+        .env("KEYGATE_PORT", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("second launch");
+    let mut second = KillOnDrop(second);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = second.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the second instance kept running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        status.success(),
+        "the second launch exits cleanly: {status}"
+    );
+    let now: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&engine_file).expect("engine.json"))
+            .expect("engine.json is JSON");
+    assert_eq!(now, first, "still the first engine");
+    let hash = session.execute("return location.hash").expect("hash");
+    assert_eq!(
+        hash, "#/providers",
+        "the first window shows the page the second asked for"
+    );
+
+    // Closing the window (the close button's WM_DELETE_WINDOW) keeps the proxy running in the
+    // tray: the window hides.
+    let closed = keygate_tests::x11::request_close("KeyGate").expect("ask the window to close");
+    assert!(closed >= 1, "the KeyGate window was found");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while session
+        .execute("return document.visibilityState")
+        .is_ok_and(|v| v != "hidden")
+    {
+        assert!(Instant::now() < deadline, "the window never hid");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let health: serde_json::Value = reqwest::blocking::get(format!("{origin}/api/health"))
+        .and_then(reqwest::blocking::Response::json)
+        .expect("the engine still answers with the window closed");
+    assert_eq!(health["status"], "ok");
+
+    // SIGTERM (like Quit in the tray) drains and stops the engine, and removes engine.json.
+    let pid = first["pid"].as_u64().expect("pid");
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
     let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::blocking::get(format!("{origin}/api/health")).is_ok() {
+    while reqwest::blocking::get(format!("{origin}/api/health")).is_ok() || engine_file.exists() {
         assert!(
             Instant::now() < deadline,
-            "the engine kept serving after the app quit"
+            "the engine kept serving after SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = session.quit();
     assert!(env.files_containing(SECRET).is_empty());
 }
