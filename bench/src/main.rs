@@ -48,6 +48,8 @@ struct Run {
     p50_us: f64,
     p99_us: f64,
     rps: f64,
+    /// Requests sent in this scenario, warm-up and every run included.
+    sent: usize,
 }
 
 /// The floor: a process that only copies bytes between the client and the upstream (no HTTP
@@ -135,6 +137,9 @@ async fn main() {
         .build()
         .expect("client");
 
+    let pid = engine_pid(&served);
+    let idle_rss_kb = pid.and_then(|pid| proc_status_kb(pid, "VmRSS"));
+    let mut sent_through = 0usize;
     let mut results = Vec::new();
     println!(
         "{:<8} {:>3}  {:>10} {:>10} {:>10} {:>10}  {:>10} {:>10}  {:>10} {:>9}",
@@ -152,7 +157,7 @@ async fn main() {
     // `KEYGATE_BENCH_ONLY=json:1` runs one scenario (e.g. while profiling KeyGate).
     let only = std::env::var("KEYGATE_BENCH_ONLY").unwrap_or_default();
     for kind in [Kind::Json, Kind::Stream] {
-        for concurrency in [1usize, 16] {
+        for concurrency in [1usize, 16, 64] {
             let name = match kind {
                 Kind::Json => "json",
                 Kind::Stream => "sse-ttfb",
@@ -163,6 +168,7 @@ async fn main() {
             let d = median_run(&client, &direct, kind, concurrency).await;
             let r = median_run(&client, &relayed, kind, concurrency).await;
             let k = median_run(&client, &through, kind, concurrency).await;
+            sent_through += k.sent;
             println!(
                 "{:<8} {:>3}  {:>8.0}us {:>8.0}us {:>8.0}us {:>8.0}us  {:>8.0}us {:>8.0}us  {:>8.0}us {:>5.0}/{:<5.0} ({:.0}%)",
                 name,
@@ -188,7 +194,32 @@ async fn main() {
             }));
         }
     }
-    let report = json!({ "runs_per_scenario": RUNS, "requests_per_run": requests_per_run(), "results": results });
+    let loaded_rss_kb = pid.and_then(|pid| proc_status_kb(pid, "VmRSS"));
+    let peak_rss_kb = pid.and_then(|pid| proc_status_kb(pid, "VmHWM"));
+    let (logged, lag) = wait_for_log(&served, sent_through).await;
+    let cold = cold_start(&fake.base_url()).await;
+    let mb = |kb: Option<u64>| kb.map_or(-1.0, |kb| kb as f64 / 1024.0);
+    println!(
+        "RSS: idle {:.1} MB, after load {:.1} MB, peak {:.1} MB",
+        mb(idle_rss_kb),
+        mb(loaded_rss_kb),
+        mb(peak_rss_kb)
+    );
+    println!(
+        "request log: {logged} of {sent_through} proxied requests saved ({} lost), all saved {:.0} ms after the last answer",
+        sent_through.saturating_sub(logged),
+        lag.as_secs_f64() * 1000.0
+    );
+    println!(
+        "cold start (spawn keygate serve -> first proxied answer): {:.0} ms",
+        cold.as_secs_f64() * 1000.0
+    );
+    let report = json!({
+        "runs_per_scenario": RUNS, "requests_per_run": requests_per_run(), "results": results,
+        "rss_mb": { "idle": mb(idle_rss_kb), "after_load": mb(loaded_rss_kb), "peak": mb(peak_rss_kb) },
+        "request_log": { "sent": sent_through, "saved": logged, "lost": sent_through.saturating_sub(logged), "lag_ms": lag.as_secs_f64() * 1000.0 },
+        "cold_start_ms": cold.as_secs_f64() * 1000.0,
+    });
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("results")
         .join("latest.json");
@@ -224,8 +255,12 @@ async fn median_run(
     for _ in 0..RUNS {
         runs.push(one_run(client, target, kind, concurrency, requests_per_run()).await);
     }
+    let sent = runs.iter().map(|r| r.sent).sum::<usize>() + WARMUP.min(requests_per_run());
     runs.sort_by(|a, b| a.p50_us.total_cmp(&b.p50_us));
-    runs[RUNS / 2]
+    Run {
+        sent,
+        ..runs[RUNS / 2]
+    }
 }
 
 async fn one_run(
@@ -267,6 +302,7 @@ async fn one_run(
         p50_us: pct(0.50),
         p99_us: pct(0.99),
         rps: samples.len() as f64 / elapsed.as_secs_f64(),
+        sent: samples.len(),
     }
 }
 
@@ -305,4 +341,93 @@ async fn request(
             ttfb
         }
     }
+}
+
+/// The engine's pid, from `KEYGATE_HOME/engine.json`.
+fn engine_pid(served: &Served) -> Option<u32> {
+    let text = std::fs::read_to_string(served.env.home().join("engine.json")).ok()?;
+    let info: Value = serde_json::from_str(&text).ok()?;
+    info["pid"].as_u64().and_then(|p| u32::try_from(p).ok())
+}
+
+/// A `kB` field of `/proc/PID/status` (`VmRSS`, `VmHWM`).
+fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|line| {
+        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// Waits (at most 10 s) until the request log holds `sent` rows; returns how many it holds
+/// and how long that took after the last answer.
+async fn wait_for_log(served: &Served, sent: usize) -> (usize, Duration) {
+    let home = served.env.home();
+    let started = Instant::now();
+    loop {
+        let home = home.clone();
+        let logged = tokio::task::spawn_blocking(move || {
+            let store = keygate_store::Store::open_in(&home).ok()?;
+            let rows = store
+                .usage_report(
+                    "2000-01-01T00:00:00.000Z",
+                    "2999-01-01T00:00:00.000Z",
+                    keygate_store::GroupBy::Day,
+                )
+                .ok()?;
+            Some(rows.iter().map(|r| r.requests).sum::<u64>() as usize)
+        })
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+        if logged >= sent || started.elapsed() > Duration::from_secs(10) {
+            return (logged, started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// From spawning `keygate serve` (a fresh home with one key) to its first proxied answer.
+async fn cold_start(upstream: &str) -> Duration {
+    let upstream = upstream.to_string();
+    tokio::task::spawn_blocking(move || {
+        let env = TestEnv::new();
+        let secrets = Served::provider(&env, "fake", &upstream, 0, &[key("cold", SECRET)]);
+        let created = env.ok(&["--json", "token", "create", "cold"], "");
+        let token = serde_json::from_str::<Value>(&created).expect("token json")["token"]
+            .as_str()
+            .expect("token")
+            .to_string();
+        let mut cmd = env.keygate();
+        cmd.args(["serve", "--port", "0"])
+            .env("KEYGATE_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        for (var, secret) in &secrets {
+            cmd.env(var, secret);
+        }
+        let client = reqwest::blocking::Client::new();
+        let body =
+            json!({ "model": "gpt-4o-mini", "messages": [{ "role": "user", "content": "hi" }] });
+        let started = Instant::now();
+        let (mut child, url) = keygate_tests::served::spawn_and_read_url(&mut cmd);
+        let base = url.split("/#token=").next().unwrap_or_default().to_string();
+        let took = loop {
+            let ok = client
+                .post(format!("{base}/v1/chat/completions"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .is_ok_and(|r| r.status().is_success());
+            if ok || started.elapsed() > Duration::from_secs(10) {
+                break started.elapsed();
+            }
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        took
+    })
+    .await
+    .unwrap_or_default()
 }
