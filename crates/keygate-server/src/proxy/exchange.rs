@@ -1,10 +1,9 @@
-//! Serving a request across protocols: the Anthropic Messages endpoints (`/v1/messages`,
-//! `/v1/messages/count_tokens`), and chat completions whose route reaches an `anthropic`-kind
-//! provider. Each tier is spoken to in its own protocol — natively when it matches the
-//! client's (bytes pass untouched, usage read on the way), else through
-//! `keygate_core::translate` — so a route may mix kinds and failover may cross protocols.
-//! Key order, breaker, deadline, stickiness, waiting for a cooling key and the ledger work as
-//! in `forward.rs`, whose OpenAI-to-OpenAI path never comes here and never translates.
+//! The proxy's attempt loop, for every endpoint: pick tiers and keys, try them with failover
+//! (breaker, deadline, stickiness, waiting for a cooling key, the ledger), and answer — streams
+//! byte-for-byte as they arrive. Each tier is spoken to in its own protocol: natively when it
+//! matches the client's (bytes pass untouched unless a field must change, usage read on the
+//! way), else through `keygate_core::translate` — so a route may mix kinds and failover may
+//! cross protocols. Translation happens only for a tier that needs it, once per request.
 
 use std::time::{Duration, Instant};
 
@@ -42,6 +41,10 @@ use crate::AppState;
 pub enum Inbound {
     /// OpenAI `/v1/chat/completions`.
     Chat,
+    /// OpenAI `/v1/completions`, `/v1/embeddings`, `/v1/responses`: OpenAI-style tiers only.
+    Completions,
+    Embeddings,
+    Responses,
     /// Anthropic `/v1/messages`.
     Messages,
     /// Anthropic `/v1/messages/count_tokens`: only Anthropic-kind tiers can answer it.
@@ -53,6 +56,9 @@ impl Inbound {
     pub fn endpoint(self) -> &'static str {
         match self {
             Self::Chat => "/chat/completions",
+            Self::Completions => "/completions",
+            Self::Embeddings => "/embeddings",
+            Self::Responses => "/responses",
             Self::Messages => "/messages",
             Self::CountTokens => "/messages/count_tokens",
         }
@@ -94,6 +100,10 @@ fn leg(inbound: Inbound, provider: &LiveProvider, model: &str) -> Option<(Leg, r
         (Inbound::Chat, false) => Some((
             Leg::Native,
             endpoint_url(provider, "/chat/completions", model)?,
+        )),
+        (Inbound::Completions | Inbound::Embeddings | Inbound::Responses, _) => Some((
+            Leg::Native,
+            endpoint_url(provider, inbound.endpoint(), model)?,
         )),
     }
 }
@@ -199,8 +209,11 @@ pub async fn serve(
     let proxy = state.proxy();
     let settings = &proxy.settings;
     let stream = request.stream && inbound != Inbound::CountTokens;
-    // Chat clients see the usage chunk only when they asked for it (see `forward.rs`).
-    let strip_usage = stream && inbound == Inbound::Chat && request.include_usage != Some(true);
+    // KeyGate always wants usage, also from streams; a chat or completions client that did not
+    // ask for it will not see it. Responses and Messages streams carry usage anyway.
+    let strip_usage = stream
+        && matches!(inbound, Inbound::Chat | Inbound::Completions)
+        && request.include_usage != Some(true);
     let mut bodies = Bodies {
         body,
         parsed: None,
@@ -313,12 +326,24 @@ pub async fn serve(
                     }
                     let (state, provider, key) = (state.clone(), provider.clone(), key.clone());
                     return Ok(match (leg, inbound) {
-                        (Leg::Native, Inbound::Chat) => stream_response(
+                        (
+                            Leg::Native,
+                            Inbound::Chat | Inbound::Completions | Inbound::Embeddings,
+                        ) => stream_response(
                             state,
                             provider,
                             key,
                             upstream,
                             SseRelay::new(strip_usage, Dialect::Chat),
+                            tried_at,
+                            ledger,
+                        ),
+                        (Leg::Native, Inbound::Responses) => stream_response(
+                            state,
+                            provider,
+                            key,
+                            upstream,
+                            SseRelay::new(false, Dialect::Responses),
                             tried_at,
                             ledger,
                         ),
@@ -464,7 +489,7 @@ pub async fn serve(
         &model,
         tried_any_provider,
     );
-    if !tried_any_provider {
+    if !tried_any_provider && inbound == Inbound::CountTokens {
         error.status = StatusCode::NOT_FOUND;
         error.message = format!(
             "{} needs an Anthropic-kind provider, and none serves {model:?}; route the model to one with `keygate route add`",
