@@ -37,7 +37,11 @@ const OPENAI_SECRET = `sk-e2e-${randomBytes(16).toString('hex')}`;
 const VAULT_SECRET = `sk-ant-e2e-${randomBytes(16).toString('hex')}`;
 const FAKE_GOOD_SECRET = `sk-fake-good-${randomBytes(16).toString('hex')}`;
 const FAKE_BAD_SECRET = `sk-fake-bad-${randomBytes(16).toString('hex')}`;
-const SECRETS = [OPENAI_SECRET, VAULT_SECRET, FAKE_GOOD_SECRET, FAKE_BAD_SECRET];
+// Added through the Add key dialog; the fake provider accepts it like the seeded good key.
+const FAKE_ADDED_SECRET = `sk-fake-added-${randomBytes(16).toString('hex')}`;
+// Imported through the Import dialog (for a preset provider that is never called).
+const IMPORT_SECRETS = [0, 1, 2].map((i) => `sk-imp-${i}-${randomBytes(12).toString('hex')}`);
+const SECRETS = [OPENAI_SECRET, VAULT_SECRET, FAKE_GOOD_SECRET, FAKE_BAD_SECRET, FAKE_ADDED_SECRET, ...IMPORT_SECRETS];
 // e2e-main, e2e-vault, and e2e-good and e2e-bad of the fake provider.
 const SEEDED_KEYS = 4;
 const SEEDED_PROVIDERS = 3;
@@ -145,7 +149,7 @@ function startFakeProvider() {
     req.on('data', (chunk) => (raw += chunk));
     req.on('end', () => {
       const { pathname } = new URL(req.url, 'http://fake');
-      const good = req.headers.authorization === `Bearer ${FAKE_GOOD_SECRET}`;
+      const good = [FAKE_GOOD_SECRET, FAKE_ADDED_SECRET].some((secret) => req.headers.authorization === `Bearer ${secret}`);
       const refuse = () => send(401, { error: { message: 'bad key', type: 'invalid_request_error', code: 'invalid_api_key' } });
       if (req.method === 'GET' && pathname === '/v1/models') {
         if (!good) return refuse();
@@ -181,11 +185,11 @@ function startFakeProvider() {
   });
 }
 
-/** Sends one chat completion through KeyGate's proxy with the client token; returns the status. */
-async function proxyChat(model) {
+/** Sends one chat completion through KeyGate's proxy with a client token; returns the status. */
+async function proxyChat(model, token = accessToken) {
   const response = await fetch(new URL('v1/chat/completions', baseUrl), {
     method: 'POST',
-    headers: { Authorization: `Bearer ${accessToken}`, 'Content-Type': 'application/json' },
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
     body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
   });
   const text = await response.text();
@@ -692,6 +696,310 @@ describe('web UI served by keygate serve', () => {
     await assertNoSecretsIn(page);
   });
 
+  test('a key added through the dialog is tested before saving, then tests green from its row', async (t) => {
+    const page = await newPage(t);
+    await openKeysPage(page);
+    await page.getByRole('button', { name: 'Add key' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'Add key' });
+    await dialog.waitFor();
+    await dialog.getByLabel('Provider').selectOption('fakeprov');
+
+    // A wrong secret: the red hint, nothing saved.
+    await dialog.getByLabel('API key').fill(`sk-wrong-${suffix}`);
+    await dialog.getByRole('button', { name: 'Test before save' }).click();
+    const check = dialog.getByTestId('check-result');
+    await dialog.locator('[data-testid="check-result"][data-ok="false"]').waitFor();
+    assert.match(await check.innerText(), /HTTP 401/);
+
+    await dialog.getByLabel('API key').fill(FAKE_ADDED_SECRET);
+    assert.equal(await check.getAttribute('data-ok'), '', 'an old result stayed after the secret changed');
+    await dialog.getByRole('button', { name: 'Test before save' }).click();
+    await dialog.locator('[data-testid="check-result"][data-ok="true"]').waitFor();
+    assert.match(await check.innerText(), /\b2 models\b/);
+    assert.match(await check.innerText(), /\d+ ms/);
+    assert.equal((await apiKeys()).length, SEEDED_KEYS, 'Test before save stored a key');
+
+    await dialog.getByLabel('Label').fill('e2e-added');
+    await dialog.getByLabel('Tags').fill('e2e, dialog');
+    await screenshotPage(page, 'add-key');
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await dialog.getByRole('button', { name: 'Save key' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await page.locator('.toast', { hasText: /Added e2e-added/ }).waitFor();
+
+    const row = page.locator('tbody tr', { hasText: 'e2e-added' });
+    await row.waitFor();
+    const saved = (await apiKeys()).find((k) => k.label === 'e2e-added');
+    assert.ok(saved, 'the key was not saved');
+    assert.deepEqual(saved.tags, ['e2e', 'dialog']);
+    assert.equal(saved.secret_ref, 'keyring');
+    assert.ok((await row.innerText()).includes(saved.fingerprint));
+
+    // The secret is gone from the dialog when it opens again.
+    await page.getByRole('button', { name: 'Add key' }).first().click();
+    await dialog.waitFor();
+    assert.equal(await dialog.getByLabel('API key').inputValue(), '');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+
+    await row.getByRole('button', { name: 'Test key e2e-added' }).click();
+    await row.locator('[data-testid="test-result"][data-ok="true"]').waitFor();
+    await assertNoSecretsIn(page);
+  });
+
+  test('an import with one bad row imports nothing and names the row; the fixed file imports', async (t) => {
+    const page = await newPage(t);
+    await page.goto(uiUrl);
+    await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
+    await page.evaluate(() => (location.hash = '#/keys'));
+    await page.getByRole('heading', { level: 1, name: 'Keys' }).waitFor();
+    const before = (await apiKeys()).length;
+
+    await page.getByRole('button', { name: 'Import' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'Import keys' });
+    await dialog.waitFor();
+    const bad = [
+      'provider,label,secret,tags',
+      `deepseek,e2e-imp-0,${IMPORT_SECRETS[0]},imp`,
+      `no-such-provider,e2e-imp-1,${IMPORT_SECRETS[1]},imp`,
+      `deepseek,e2e-imp-2,${IMPORT_SECRETS[2]},imp;x`,
+    ].join('\n');
+    await dialog.getByLabel('Keys to import').fill(bad);
+    const errors = dialog.getByTestId('import-errors');
+    await errors.waitFor();
+    assert.equal(await dialog.getByTestId('import-format').innerText(), 'CSV');
+    const errorRow = errors.locator('tr[data-line="3"]');
+    await errorRow.waitFor();
+    assert.match(await errorRow.innerText(), /no-such-provider/);
+    assert.ok(!(await errorRow.innerText()).includes(IMPORT_SECRETS[1]), 'the error row shows the secret');
+    assert.equal(await dialog.getByRole('button', { name: /^Import/ }).isDisabled(), true, 'Import is offered with errors');
+    assert.equal((await apiKeys()).length, before, 'the preview imported something');
+    await screenshotPage(page, 'import-error');
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    // The fixed file, through the file picker.
+    const fixed = bad.replace('no-such-provider', 'deepseek');
+    await dialog.getByLabel('Choose a CSV or TOML file').setInputFiles({ name: 'keys.csv', mimeType: 'text/csv', buffer: Buffer.from(fixed) });
+    await dialog.getByTestId('import-rows').waitFor();
+    assert.equal(await dialog.getByTestId('import-rows').locator('tbody tr').count(), 3);
+    const importButton = dialog.getByRole('button', { name: 'Import 3 keys' });
+    assert.equal(await importButton.isDisabled(), false);
+    await importButton.click();
+    await dialog.waitFor({ state: 'hidden' });
+    await page.locator('tbody tr', { hasText: 'e2e-imp-2' }).waitFor();
+    const labels = (await apiKeys()).map((k) => k.label);
+    for (const label of ['e2e-imp-0', 'e2e-imp-1', 'e2e-imp-2']) assert.ok(labels.includes(label), `${label} not imported`);
+    assert.equal(labels.length, before + 3);
+    await assertNoSecretsIn(page);
+  });
+
+  test('a token made on Connect works through the proxy and its request shows in Logs and on the Dashboard', async (t) => {
+    const page = await newPage(t);
+    await page.goto(uiUrl);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Connect' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Connect' }).waitFor();
+    const port = new URL(baseUrl).port;
+    assert.equal(await page.getByTestId('openai-base-url').innerText(), `http://127.0.0.1:${port}/v1`);
+    assert.equal(await page.getByTestId('anthropic-base-url').innerText(), `http://127.0.0.1:${port}`);
+    await page.locator('tr[data-token="e2e-tool"]').waitFor();
+
+    await page.getByRole('button', { name: 'Create token' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'Create token' });
+    await dialog.waitFor();
+    await dialog.getByLabel('Name', { exact: true }).fill('bad name!');
+    await dialog.getByRole('button', { name: 'Create token' }).click();
+    await dialog.getByTestId('field-error').waitFor();
+    await dialog.getByLabel('Name', { exact: true }).fill('e2e-connect');
+    await dialog.getByLabel('Models').fill('fake-*, fakeprov/*');
+    await dialog.getByRole('button', { name: 'Create token' }).click();
+    const shown = page.getByRole('dialog', { name: 'Token created' });
+    await shown.waitFor();
+    assert.match(await shown.innerText(), /will not be shown again/);
+    const token = (await shown.getByTestId('new-token').innerText()).trim();
+    assert.ok(token.length > 20, `token "${token}"`);
+    await screenshotPage(page, 'connect-token');
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await shown.getByRole('button', { name: 'Done' }).click();
+    await page.locator('tr[data-token="e2e-connect"]').waitFor();
+
+    // The snippets carry the new token.
+    assert.equal(
+      await page.getByTestId('snippet-claude-code').innerText(),
+      `ANTHROPIC_BASE_URL=http://127.0.0.1:${port} ANTHROPIC_AUTH_TOKEN=${token} claude`,
+    );
+    await page.getByRole('radiogroup', { name: 'Tool' }).getByRole('radio', { name: 'Codex CLI' }).check();
+    assert.match(await page.getByTestId('snippet-codex').innerText(), /wire_api = "responses"/);
+    await screenshotPage(page, 'connect');
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    const { status, text } = await proxyChat('fakeprov/fake-a', token);
+    assert.equal(status, 200, `proxied request with the new token failed: ${text}`);
+    for (let tries = 0; ; tries += 1) {
+      const { requests } = await api('GET', 'api/logs?limit=20');
+      if (requests.some((r) => r.token === 'e2e-connect')) break;
+      assert.ok(tries < 50, 'the request never reached the log');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Logs' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Logs' }).waitFor();
+    const row = page.getByTestId('logs-table').locator('tbody tr', { hasText: 'e2e-connect' }).first();
+    await row.waitFor();
+    assert.match(await row.innerText(), /fakeprov\/fake-a/);
+    assert.match(await row.innerText(), /\b200\b/);
+    await row.click();
+    const detail = page.getByRole('dialog', { name: 'Request details' });
+    await detail.waitFor();
+    const attempts = detail.getByTestId('attempts').locator('li');
+    assert.ok((await attempts.count()) >= 1);
+    const last = attempts.last();
+    assert.equal(await last.getAttribute('data-class'), 'success');
+    assert.match(await last.innerText(), /fakeprov/);
+    // Any failed attempt before it says why KeyGate moved on.
+    for (const failed of await detail.locator('li.bad').all()) assert.match(await failed.innerText(), /so KeyGate tried/);
+    await screenshotPage(page, 'logs-detail');
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.keyboard.press('Escape');
+    await detail.waitFor({ state: 'hidden' });
+
+    // Filters: nothing failed with this token.
+    await page.getByRole('searchbox', { name: 'Search requests' }).fill('e2e-connect');
+    await page.getByRole('radiogroup', { name: 'Show' }).getByRole('radio', { name: 'Failed' }).check();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="logs-table"] tbody tr[data-request-id]').length === 0);
+    await page.getByRole('radiogroup', { name: 'Show' }).getByRole('radio', { name: 'All' }).check();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="logs-table"] tbody tr[data-request-id]').length >= 1);
+
+    // The Dashboard's Today counts it (3 requests from the usage test, this one, and more).
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click();
+    const today = page.getByTestId('today-requests').locator('.value');
+    await page.waitForFunction(() => /^\d+$/.test(document.querySelector('[data-testid="today-requests"] .value')?.textContent.trim() ?? ''));
+    assert.ok(Number(await today.innerText()) >= 4, `today shows ${await today.innerText()} requests`);
+
+    // Revoking asks first, then the token stops working.
+    await page.evaluate(() => (location.hash = '#/connect'));
+    await page.getByRole('button', { name: 'Revoke e2e-connect' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Revoke e2e-connect?' });
+    await confirm.getByRole('button', { name: 'Revoke' }).click();
+    await page.locator('tr[data-token="e2e-connect"]').waitFor({ state: 'detached' });
+    assert.equal((await proxyChat('fakeprov/fake-a', token)).status, 401);
+    await assertNoSecretsIn(page);
+  });
+
+  test('a route with two tiers is created and reordered by drag and by keyboard', async (t) => {
+    const page = await newPage(t);
+    await page.goto(uiUrl);
+    await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
+    await page.evaluate(() => (location.hash = '#/routes'));
+    await page.getByRole('heading', { level: 1, name: 'Routes' }).waitFor();
+    await page.getByTestId('routes-empty').waitFor();
+    await screenshotPage(page, 'routes-empty');
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    await page.getByRole('button', { name: 'New route' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'New route' });
+    await dialog.waitFor();
+    await dialog.getByLabel('Alias').fill('e2e-smart');
+    await dialog.getByLabel('Key strategy').selectOption('round_robin');
+    await dialog.getByLabel('Provider of tier 1').selectOption('fakeprov');
+    await dialog.getByLabel('Model of tier 1').fill('fake-a');
+    await dialog.getByRole('button', { name: 'Add tier' }).click();
+    await dialog.getByLabel('Provider of tier 2').selectOption('openai');
+    await dialog.getByLabel('Model of tier 2').fill('gpt-4o-mini');
+    const models = () => dialog.locator('input[id^="tier-model-"]').evaluateAll((inputs) => inputs.map((i) => i.value));
+    assert.deepEqual(await models(), ['fake-a', 'gpt-4o-mini']);
+
+    // Drag the second tier's handle onto the first.
+    await dialog.getByTestId('tier-handle-1').dragTo(dialog.locator('li[data-tier="0"]'));
+    assert.deepEqual(await models(), ['gpt-4o-mini', 'fake-a']);
+    // And back with the keyboard; focus stays on the moved row (its down button is now
+    // disabled, so on its up button), and Enter moves it straight back.
+    await dialog.getByRole('button', { name: 'Move tier 1 down' }).focus();
+    await page.keyboard.press('Enter');
+    assert.deepEqual(await models(), ['fake-a', 'gpt-4o-mini']);
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'tier-up-1');
+    await page.keyboard.press('Enter');
+    assert.deepEqual(await models(), ['gpt-4o-mini', 'fake-a']);
+    await screenshotPage(page, 'route-dialog');
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await dialog.getByRole('button', { name: 'Save route' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+
+    const row = page.locator('tr[data-route="e2e-smart"]');
+    await row.waitFor();
+    assert.match(await row.innerText(), /openai\/gpt-4o-mini[\s\S]*fakeprov\/fake-a/);
+    assert.match(await row.innerText(), /Round robin/);
+    let saved = (await api('GET', 'api/routes')).routes.find((r) => r.alias === 'e2e-smart');
+    assert.deepEqual(saved.tiers, [{ provider: 'openai', model: 'gpt-4o-mini' }, { provider: 'fakeprov', model: 'fake-a' }]);
+    assert.equal(saved.strategy, 'round_robin');
+
+    // Edit: fake-a first again, with a drag.
+    await row.getByRole('button', { name: 'Edit route e2e-smart' }).click();
+    const edit = page.getByRole('dialog', { name: 'Edit route e2e-smart' });
+    await edit.waitFor();
+    await edit.getByTestId('tier-handle-1').dragTo(edit.locator('li[data-tier="0"]'));
+    await edit.getByRole('button', { name: 'Save route' }).click();
+    await edit.waitFor({ state: 'hidden' });
+    await page.waitForFunction(() => /fakeprov\/fake-a[\s\S]*openai/.test(document.querySelector('tr[data-route="e2e-smart"]')?.textContent ?? ''));
+    saved = (await api('GET', 'api/routes')).routes.find((r) => r.alias === 'e2e-smart');
+    assert.deepEqual(saved.tiers.map((t) => t.provider), ['fakeprov', 'openai']);
+
+    // The alias works through the proxy.
+    assert.equal((await proxyChat('e2e-smart')).status, 200);
+    await assertNoSecretsIn(page);
+  });
+
+  test('settings: pausing the proxy makes requests fail with 503 until it resumes', async (t) => {
+    t.after(() => fetch(new URL('api/proxy/state', baseUrl), {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ paused: false }),
+    }));
+    const page = await newPage(t);
+    await page.goto(uiUrl);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Settings' }).waitFor();
+    assert.equal(await page.getByTestId('engine-port').innerText(), new URL(baseUrl).port);
+    await page.waitForFunction(() => /^\d+\.\d+/.test(document.querySelector('[data-testid="engine-version"]')?.textContent ?? ''));
+
+    const pause = page.getByRole('switch', { name: 'Pause the proxy' });
+    await page.waitForFunction(() => !document.querySelector('input[role="switch"]')?.disabled);
+    await pause.check();
+    await page.getByTestId('proxy-state').filter({ hasText: /^Paused/ }).waitFor();
+    assert.equal((await api('GET', 'api/proxy/state')).paused, true);
+    assert.equal((await proxyChat('fakeprov/fake-a')).status, 503);
+    await screenshotPage(page, 'settings-paused');
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await pause.uncheck();
+    await page.getByTestId('proxy-state').filter({ hasText: /^Running/ }).waitFor();
+    assert.equal((await proxyChat('fakeprov/fake-a')).status, 200);
+
+    // The health checker's field errors show inline; a valid value is saved at once.
+    await page.getByLabel('Every', { exact: true }).fill('0');
+    await page.getByRole('button', { name: 'Save health checker' }).click();
+    await page.locator('#checker-interval-note').filter({ hasText: /between 1 and 1440/i }).waitFor();
+    await page.getByLabel('Every', { exact: true }).fill('45');
+    await page.getByRole('button', { name: 'Save health checker' }).click();
+    await page.locator('#checker-interval-note').filter({ hasText: /^$/ }).waitFor();
+    for (let tries = 0; (await api('GET', 'api/health-check/config')).interval_minutes !== 45; tries += 1) {
+      assert.ok(tries < 30, 'the interval was not saved');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    // An engine setting: out of range is refused next to its field; a good one is saved.
+    const attempts = page.locator('[data-setting="proxy.max_attempts"]');
+    await attempts.fill('99');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.locator('#setting-proxy-max_attempts-note').filter({ hasText: /between 1 and 10/ }).waitFor();
+    await attempts.fill('4');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    for (let tries = 0; ; tries += 1) {
+      const { settings } = await api('GET', 'api/settings');
+      if (settings.find((s) => s.name === 'proxy.max_attempts').value === 4) break;
+      assert.ok(tries < 30, 'the setting was not saved');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.match(await page.innerText('body'), /apply when the engine next starts/);
+  });
+
   test('screenshots of every page, light and dark', async (t) => {
     // Priced traffic, so the cost chart and the budget bar have something to show.
     for (let i = 0; i < 4; i += 1) assert.equal((await proxyChat('fakeprov/fake-a')).status, 200);
@@ -713,6 +1021,10 @@ describe('web UI served by keygate serve', () => {
         { hash: '#/providers', heading: 'Providers', name: 'providers', charts: 0 },
         { hash: '#/models', heading: 'Models & prices', name: 'models', charts: 0, maxHeight: 1000 },
         { hash: '#/usage', heading: 'Usage', name: 'usage', charts: 6 },
+        { hash: '#/routes', heading: 'Routes', name: 'routes', charts: 0 },
+        { hash: '#/logs', heading: 'Logs', name: 'logs', charts: 0, maxHeight: 1000 },
+        { hash: '#/connect', heading: 'Connect', name: 'connect-page', charts: 0 },
+        { hash: '#/settings', heading: 'Settings', name: 'settings', charts: 0 },
       ];
       for (const shot of shots) {
         await page.setViewportSize({ width: 1280, height: 800 });

@@ -324,6 +324,16 @@ export function proxyBaseUrl(): string {
   return `${window.location.origin}/v1`;
 }
 
+/** The engine's origin (`http://127.0.0.1:PORT`): Anthropic-style tools take it as their base URL. */
+export function proxyOrigin(): string {
+  return window.location.origin;
+}
+
+/** The port the engine (UI, admin API and proxy) listens on. */
+export function enginePort(): string {
+  return window.location.port || (window.location.protocol === 'https:' ? '443' : '80');
+}
+
 /** Takes a pasted `keygate serve` link (or a bare token) and keeps its token. Returns false if none. */
 export function adoptTokenFromText(text: string): boolean {
   const trimmed = text.trim();
@@ -410,6 +420,204 @@ export async function setKeyLimits(id: string, limits: KeyLimits): Promise<ApiKe
 export async function listRecentEvents(): Promise<StoredEvent[]> {
   const body = await request<{ events: StoredEvent[] }>('/api/events/recent');
   return body.events ?? [];
+}
+
+/** A provider preset the engine knows (`GET /api/presets`): picking one creates the provider. */
+export interface ProviderPreset {
+  name: string;
+  display_name: string;
+  kind: string;
+  base_url: string;
+  docs_url: string;
+  needs_key: boolean;
+}
+
+export interface NewKeyInput {
+  provider: string;
+  secret: string;
+  label?: string;
+  tags?: string[];
+  priority?: number;
+  weight?: number;
+  /** `YYYY-MM-DD` (the end of that day, UTC). */
+  expires?: string;
+}
+
+/** What `POST /api/keys/check` found for a secret that is not saved. */
+export type CheckReport = Omit<TestReport, 'key_id' | 'label' | 'state' | 'reason' | 'tested_at'> & Partial<TestReport>;
+
+export type ImportFormat = 'csv' | 'toml';
+
+export interface ImportedKey {
+  line: number;
+  provider: string;
+  label: string;
+  fingerprint: string;
+  tags: string[];
+}
+
+export interface ImportResult {
+  dry_run?: boolean;
+  imported?: string[];
+  keys: ImportedKey[];
+  new_providers: string[];
+}
+
+export interface AttemptLog {
+  provider: string;
+  key_id: string;
+  key_label: string;
+  status: number | null;
+  class: string;
+  latency_ms: number;
+}
+
+/** One proxied request from the request log. */
+export interface RequestLog {
+  id: string;
+  at: string;
+  token: string | null;
+  endpoint: string;
+  model_requested: string;
+  model_served: string | null;
+  provider: string | null;
+  key_id: string | null;
+  status: number;
+  error_class: string | null;
+  attempts: AttemptLog[];
+  latency_ms: number;
+  ttfb_ms: number | null;
+  stream: boolean;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  cached_tokens: number | null;
+  cost_micros: number | null;
+}
+
+export interface AccessToken {
+  name: string;
+  hint: string;
+  models: string[];
+  expires_at: string | null;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+/** A token as created: `token` is shown this once and never again. */
+export interface CreatedToken {
+  name: string;
+  token: string;
+  models: string[];
+  expires_at: string | null;
+}
+
+export interface RouteTier {
+  provider: string;
+  model: string;
+}
+
+export interface ModelRoute {
+  alias: string;
+  tiers: RouteTier[];
+  strategy: string;
+  created_at?: string;
+}
+
+export interface EngineSetting {
+  name: string;
+  value: number;
+  default: number;
+  about: string;
+}
+
+export interface HealthCheckConfig {
+  enabled: boolean;
+  interval_minutes: number;
+  max_error_count: number;
+  retry_after_minutes: number;
+}
+
+/** The provider presets (OpenAI, Anthropic, …) a key can be added for. */
+export async function listPresets(): Promise<ProviderPreset[]> {
+  const body = await request<{ presets: ProviderPreset[] }>('/api/presets');
+  return body.presets ?? [];
+}
+
+/** Saves a key; the secret goes to the keyring and is never sent back. 422 names fields. */
+export async function createKey(input: NewKeyInput): Promise<ApiKey> {
+  return request<ApiKey>('/api/keys', { method: 'POST', body: input });
+}
+
+/** "Test before save": tries a secret against a provider without storing anything. */
+export async function checkSecret(provider: string, secret: string): Promise<CheckReport> {
+  return request<CheckReport>('/api/keys/check', { method: 'POST', body: { provider, secret } });
+}
+
+/** Imports keys from CSV or TOML text; `dryRun` previews. A 422 names rows as `line N`. */
+export async function importKeys(format: ImportFormat, text: string, dryRun: boolean): Promise<ImportResult> {
+  return request<ImportResult>('/api/keys/import', { method: 'POST', body: { format, text, dry_run: dryRun } });
+}
+
+/** The newest proxied requests, newest first, each with its attempts. */
+export async function listLogs(limit = 200): Promise<RequestLog[]> {
+  const body = await request<{ requests: RequestLog[] }>(`/api/logs?${query({ limit: String(limit) })}`);
+  return body.requests ?? [];
+}
+
+export async function listTokens(): Promise<AccessToken[]> {
+  const body = await request<{ tokens: AccessToken[] }>('/api/tokens');
+  return body.tokens ?? [];
+}
+
+/** Creates a client token; the answer holds the token itself, the only time it is shown. */
+export async function createToken(input: { name: string; models?: string[]; expires?: string }): Promise<CreatedToken> {
+  return request<CreatedToken>('/api/tokens', { method: 'POST', body: input });
+}
+
+export async function revokeToken(name: string): Promise<void> {
+  await request<unknown>(`/api/tokens/${encodeURIComponent(name)}`, { method: 'DELETE' });
+}
+
+export async function listRoutes(): Promise<ModelRoute[]> {
+  const body = await request<{ routes: ModelRoute[] }>('/api/routes');
+  return body.routes ?? [];
+}
+
+/** Creates or replaces a route alias. */
+export async function saveRoute(alias: string, tiers: RouteTier[], strategy: string): Promise<ModelRoute> {
+  return request<ModelRoute>(`/api/routes/${encodeURIComponent(alias)}`, { method: 'PUT', body: { tiers, strategy } });
+}
+
+export async function deleteRoute(alias: string): Promise<void> {
+  await request<unknown>(`/api/routes/${encodeURIComponent(alias)}`, { method: 'DELETE' });
+}
+
+/** Proxy and retention settings; they apply when the engine next starts. */
+export async function listSettings(): Promise<EngineSetting[]> {
+  const body = await request<{ settings: EngineSetting[] }>('/api/settings');
+  return body.settings ?? [];
+}
+
+export async function saveSetting(name: string, value: number): Promise<void> {
+  await request<unknown>(`/api/settings/${encodeURIComponent(name)}`, { method: 'PUT', body: { value } });
+}
+
+export async function getHealthCheckConfig(): Promise<HealthCheckConfig> {
+  return request<HealthCheckConfig>('/api/health-check/config');
+}
+
+/** Saved and in force at once. */
+export async function saveHealthCheckConfig(config: HealthCheckConfig): Promise<HealthCheckConfig> {
+  return request<HealthCheckConfig>('/api/health-check/config', { method: 'PUT', body: config });
+}
+
+export async function getProxyPaused(): Promise<boolean> {
+  return (await request<{ paused: boolean }>('/api/proxy/state')).paused;
+}
+
+/** Pauses or resumes the proxy at once; answers the state in force. */
+export async function setProxyPaused(paused: boolean): Promise<boolean> {
+  return (await request<{ paused: boolean }>('/api/proxy/state', { method: 'PUT', body: { paused } })).paused;
 }
 
 const RETRY_FIRST_MS = 1_000;

@@ -1,7 +1,8 @@
-// Hash routing: `#/`, `#/keys?state=unhealthy`, `#/providers`, `#/models`, `#/usage?range=7d`. The admin token fragment is taken
+// Hash routing: `#/`, `#/keys?state=unhealthy`, `#/providers`, `#/routes`, `#/models`, `#/usage?range=7d`, `#/logs`,
+// `#/connect`, `#/settings`. The admin token fragment is taken
 // out of the URL by api.adoptTokenFromUrl() before the router first reads the hash.
 
-export type Page = 'dashboard' | 'keys' | 'providers' | 'models' | 'usage';
+export type Page = 'dashboard' | 'keys' | 'providers' | 'routes' | 'models' | 'usage' | 'logs' | 'connect' | 'settings';
 
 export interface Route {
   page: Page;
@@ -15,6 +16,10 @@ const PATHS: Record<string, Page> = {
   '/providers': 'providers',
   '/models': 'models',
   '/usage': 'usage',
+  '/routes': 'routes',
+  '/logs': 'logs',
+  '/connect': 'connect',
+  '/settings': 'settings',
 };
 
 function parse(hash: string): Route {

@@ -1,0 +1,34 @@
+// Helpers for the Settings page's forms: whole-number fields, and per-field errors the engine
+// gives only inside its message (`interval_minutes: between 1 and 1440; …`).
+
+/** A whole number ≥ 0 from a text field, or an error to show under it. */
+export function parseWhole(text: string): { value: number } | { error: string } {
+  const trimmed = text.trim();
+  if (!/^\d+$/.test(trimmed)) return { error: trimmed ? `"${trimmed}" is not a whole number` : 'Required' };
+  const value = Number(trimmed);
+  return Number.isSafeInteger(value) ? { value } : { error: 'Too large' };
+}
+
+/**
+ * Splits a message of `field: problem` parts (joined by `; `) into errors for the `known`
+ * fields; parts naming no known field come back in `rest`.
+ */
+export function fieldsFromMessage(message: string, known: readonly string[]): { fields: Record<string, string>; rest: string[] } {
+  const fields: Record<string, string> = {};
+  const rest: string[] = [];
+  for (const part of message.split(/;\s*/)) {
+    const match = /^([a-z_.]+):\s*(.+)$/i.exec(part.trim());
+    if (match && known.includes(match[1])) {
+      const text = match[2].trim();
+      fields[match[1]] = text.charAt(0).toUpperCase() + text.slice(1);
+    } else if (part.trim()) rest.push(part.trim());
+  }
+  return { fields, rest };
+}
+
+/** `proxy.max_attempts` → `Max attempts`, for a setting's label. */
+export function settingLabel(name: string): string {
+  const last = name.split('.').pop() ?? name;
+  const words = last.replaceAll('_', ' ').replace(/\bms\b/, '(ms)').replace(/\bmib\b/, '(MiB)').replace(/\bseconds\b/, '(seconds)').replace(/\bdays\b/, '(days)');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}

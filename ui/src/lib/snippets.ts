@@ -1,0 +1,105 @@
+// Copy-paste set-up for the tools people point at KeyGate. The recipes match README.md's
+// "Recipes for common tools" word for word, with the engine's real address and the token filled in.
+
+export interface Snippet {
+  id: string;
+  tool: string;
+  /** Where the text goes (a file, a shell, a settings screen). */
+  where: string;
+  /** `shell` snippets are commands; others are file contents or settings. */
+  kind: 'shell' | 'file' | 'text' | 'code';
+  text: string;
+}
+
+/** What a snippet shows in place of the token when none was just created. */
+export const TOKEN_PLACEHOLDER = 'kg-…';
+
+/**
+ * The snippets for an engine at `origin` (`http://127.0.0.1:5397`), with `token` filled in
+ * (or the placeholder).
+ */
+export function buildSnippets(origin: string, token: string | null): Snippet[] {
+  const root = origin.replace(/\/+$/, '');
+  const v1 = `${root}/v1`;
+  const key = token || TOKEN_PLACEHOLDER;
+  return [
+    {
+      id: 'claude-code',
+      tool: 'Claude Code',
+      where: 'Shell',
+      kind: 'shell',
+      text: `ANTHROPIC_BASE_URL=${root} ANTHROPIC_AUTH_TOKEN=${key} claude`,
+    },
+    {
+      id: 'cursor',
+      tool: 'Cursor',
+      where: 'Settings → Models',
+      kind: 'text',
+      text: `OpenAI API key: ${key}\nOverride OpenAI Base URL: ${v1}`,
+    },
+    {
+      id: 'continue',
+      tool: 'Continue',
+      where: '~/.continue/config.yaml',
+      kind: 'file',
+      text: [
+        'models:',
+        '  - name: KeyGate',
+        '    provider: openai',
+        `    apiBase: ${v1}`,
+        `    apiKey: ${key}`,
+        '    model: smart',
+      ].join('\n'),
+    },
+    {
+      id: 'aider',
+      tool: 'aider',
+      where: 'Shell',
+      kind: 'shell',
+      text: `aider --openai-api-base ${v1} --openai-api-key ${key} --model openai/gpt-4o`,
+    },
+    {
+      id: 'codex',
+      tool: 'Codex CLI',
+      where: '~/.codex/config.toml',
+      kind: 'file',
+      text: [
+        'model = "gpt-5"',
+        'model_provider = "keygate"',
+        '[model_providers.keygate]',
+        'name = "KeyGate"',
+        `base_url = "${v1}"`,
+        `env_key = "KEYGATE_TOKEN"        # export KEYGATE_TOKEN=${key}`,
+        'wire_api = "responses"',
+      ].join('\n'),
+    },
+    {
+      id: 'openai-env',
+      tool: 'OpenAI SDK',
+      where: 'Environment',
+      kind: 'shell',
+      text: `export OPENAI_BASE_URL=${v1}\nexport OPENAI_API_KEY=${key}`,
+    },
+    {
+      id: 'openai-python',
+      tool: 'OpenAI SDK (Python)',
+      where: 'Python',
+      kind: 'code',
+      text: `OpenAI(base_url="${v1}", api_key="${key}")`,
+    },
+    {
+      id: 'anthropic',
+      tool: 'Anthropic SDK',
+      where: 'Python',
+      kind: 'code',
+      text: `Anthropic(base_url="${root}", api_key="${key}")`,
+    },
+    {
+      id: 'anthropic-env',
+      tool: 'Anthropic SDK (env)',
+      where: 'Environment',
+      kind: 'shell',
+      text: `export ANTHROPIC_BASE_URL=${root}\nexport ANTHROPIC_API_KEY=${key}`,
+    },
+  ];
+}
