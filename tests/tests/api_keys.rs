@@ -191,6 +191,44 @@ async fn a_paused_proxy_answers_503_and_the_admin_api_keeps_working() {
     assert_eq!(set(false).await.expect("resume").status(), 200);
     let response = post(&served, "/v1/chat/completions", &chat(false)).await;
     assert_eq!(response.status(), 200);
+    // Pausing and resuming are announced; the token's last use is recorded by the writer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let get = |path: &'static str| {
+            client
+                .get(format!("{}{path}", served.base))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+        };
+        let events: Value = get("/api/events/recent")
+            .await
+            .expect("events")
+            .json()
+            .await
+            .expect("json");
+        let tokens: Value = get("/api/tokens")
+            .await
+            .expect("tokens")
+            .json()
+            .await
+            .expect("json");
+        let kinds: Vec<&str> = events["events"]
+            .as_array()
+            .map(|e| e.iter().filter_map(|e| e["kind"].as_str()).collect())
+            .unwrap_or_default();
+        let used = tokens["tokens"][0]["last_used_at"].is_string();
+        if (kinds.contains(&"proxy_paused") && kinds.contains(&"proxy_resumed") && used)
+            || std::time::Instant::now() > deadline
+        {
+            assert!(
+                kinds.contains(&"proxy_paused") && kinds.contains(&"proxy_resumed"),
+                "{kinds:?}"
+            );
+            assert!(used, "{tokens}");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     served.stop();
 }
 

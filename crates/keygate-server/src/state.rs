@@ -51,10 +51,25 @@ impl AppState {
         self.inner.paused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Pauses or resumes the proxy; a change is announced on the event bus (the UI and the
+    /// tray follow it).
     pub fn set_proxy_paused(&self, paused: bool) {
-        self.inner
+        let was = self
+            .inner
             .paused
-            .store(paused, std::sync::atomic::Ordering::Relaxed);
+            .swap(paused, std::sync::atomic::Ordering::Relaxed);
+        if was != paused {
+            let (kind, message) = if paused {
+                (
+                    "proxy_paused",
+                    "the proxy is paused: requests get 503 until it resumes",
+                )
+            } else {
+                ("proxy_resumed", "the proxy is serving again")
+            };
+            self.proxy()
+                .emit(crate::events::Event::new(kind, message.to_string()));
+        }
     }
 
     /// Rebuilds the proxy's catalog from `store` now, so an admin change (a token, a route,

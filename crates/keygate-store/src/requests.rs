@@ -93,6 +93,23 @@ impl Store {
                 }
             }
             rollup.write(&tx)?;
+            // Each token's newest use in this batch.
+            let mut last_used: std::collections::BTreeMap<&str, &str> = Default::default();
+            for r in requests {
+                if let Some(token) = r.token.as_deref() {
+                    let at = last_used.entry(token).or_insert(r.at.as_str());
+                    if r.at.as_str() > *at {
+                        *at = r.at.as_str();
+                    }
+                }
+            }
+            let mut used = tx.prepare_cached(
+                "UPDATE access_tokens SET last_used_at = ?2 \
+                 WHERE name = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
+            )?;
+            for (token, at) in last_used {
+                used.execute(params![token, at])?;
+            }
         }
         crate::health::apply_health_tx(&tx, health)?;
         tx.commit()?;

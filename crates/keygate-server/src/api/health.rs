@@ -108,11 +108,15 @@ pub async fn put_config(
     })?;
     let problems = config.problems();
     if !problems.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_config",
-            problems.join("; "),
-        ));
+        // Each problem reads "field: what is allowed".
+        let fields = problems
+            .into_iter()
+            .map(|p| match p.split_once(": ") {
+                Some((field, message)) => (field.to_string(), message.to_string()),
+                None => ("body".to_string(), p),
+            })
+            .collect();
+        return Err(ApiError::invalid("invalid_config", fields));
     }
     let saved = config.clone();
     state
