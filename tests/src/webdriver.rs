@@ -108,6 +108,53 @@ impl WebDriver {
         ))
     }
 
+    /// The first element matching a CSS selector (W3C element reference).
+    pub fn find(&self, css: &str) -> Result<String, String> {
+        let value = self.call(
+            reqwest::Method::POST,
+            "/element",
+            Some(json!({ "using": "css selector", "value": css })),
+        )?;
+        value
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| format!("no element matches {css:?}"))
+    }
+
+    /// Clicks an element as a user would (the driver scrolls it into view first).
+    pub fn click(&self, element: &str) -> Result<(), String> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .map(|_| ())
+    }
+
+    /// Types `text` into an element (a field, or a select to pick the option with that text).
+    pub fn type_into(&self, element: &str, text: &str) -> Result<(), String> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        )
+        .map(|_| ())
+    }
+
+    /// Polls until an element matches `css` (bounded), then returns it.
+    pub fn wait_for(&self, css: &str, within: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + within;
+        loop {
+            match self.find(css) {
+                Ok(element) => return Ok(element),
+                Err(err) if Instant::now() > deadline => return Err(err),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
     /// A PNG screenshot of the window.
     pub fn screenshot(&self) -> Result<Vec<u8>, String> {
         let value = self.call(reqwest::Method::GET, "/screenshot", None)?;

@@ -12,6 +12,7 @@ use keygate_tests::webdriver::WebDriver;
 use keygate_tests::{TestEnv, bin_path, free_port, session_available};
 
 const SECRET: &str = "sk-gui-SECRET-ABCDEFGHIJKLMNOPQRSTUV";
+const UI_SECRET: &str = "sk-gui-TYPED-ZYXWVUTSRQPONMLKJIHGF";
 
 struct KillOnDrop(std::process::Child);
 
@@ -98,6 +99,40 @@ fn desktop_window_shows_the_ui_and_serves_the_engine() {
     assert!(
         !keys.contains(SECRET) && !keys.contains("SECRET-ABCD"),
         "the page never shows the secret"
+    );
+
+    // Add a key through the UI, as a person would: the Add key dialog, provider, secret, label.
+    let add = session
+        .wait_for("button.btn.primary", Duration::from_secs(10))
+        .expect("the Add key button");
+    session.click(&add).expect("open the dialog");
+    let deepseek = session
+        .wait_for(
+            "#add-key-provider option[value=deepseek]",
+            Duration::from_secs(10),
+        )
+        .expect("deepseek among the presets");
+    session.click(&deepseek).expect("pick deepseek");
+    let secret = session.find("#add-key-secret").expect("the secret field");
+    session
+        .type_into(&secret, UI_SECRET)
+        .expect("type the secret");
+    let label = session.find("#add-key-label").expect("the label field");
+    session
+        .type_into(&label, "gui-added")
+        .expect("type the label");
+    let save = session
+        .find("dialog[aria-labelledby=add-key-title] button[type=submit]")
+        .expect("the Save button");
+    session.click(&save).expect("save");
+    let keys = session
+        .wait_for_text(Duration::from_secs(15), |t| t.contains("gui-added"))
+        .expect("the new key is listed");
+    assert!(!keys.contains(UI_SECRET), "the page never shows the secret");
+    let listed = env.ok(&["--json", "key", "list"], "");
+    assert!(
+        listed.contains("gui-added") && listed.contains("deepseek"),
+        "{listed}"
     );
 
     // Let the page paint the new route before the screenshot (two animation frames).
@@ -195,4 +230,5 @@ fn desktop_window_shows_the_ui_and_serves_the_engine() {
     }
     let _ = session.quit();
     assert!(env.files_containing(SECRET).is_empty());
+    assert!(env.files_containing(UI_SECRET).is_empty());
 }
