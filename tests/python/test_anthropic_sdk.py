@@ -36,6 +36,8 @@ TOOLS = [
 # What the fake's tool calls carry (fake_upstream::fake_tool_input).
 TOOL_INPUT = {"city": "Paris", "days": [1, 2], "units": "celsius", "note": 'a "quoted" word'}
 KEYS = {"anthropic": "sk-ant-fake-pysdk-000000000001", "openai": "sk-fake-pysdk-anthropic-000001"}
+# An Anthropic key the fake refuses (401), tried first in the failover test.
+REVOKED = "sk-ant-fake-pysdk-revoked-00001"
 KNOWN_EVENTS = {
     "message_start", "content_block_start", "content_block_delta", "content_block_stop",
     "message_delta", "message_stop", "text", "input_json", "ping",
@@ -46,6 +48,7 @@ KNOWN_EVENTS = {
 def fake_root() -> Iterator[str]:
     """The fake's root URL (Anthropic's base-URL convention; OpenAI kinds add /v1)."""
     args = [_binary("FAKE_UPSTREAM_BIN", "fake-upstream")] + [f"{secret}=ok" for secret in KEYS.values()]
+    args.append(f"{REVOKED}=401")
     proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -58,7 +61,7 @@ def fake_root() -> Iterator[str]:
 class KeyGate:
     """A private KeyGate whose only provider is the fake, as `kind`."""
 
-    def __init__(self, fake_root: str, kind: str) -> None:
+    def __init__(self, fake_root: str, kind: str, revoked_first: bool = False) -> None:
         self.kind = kind
         self._dir = tempfile.TemporaryDirectory(prefix="keygate-pyanthropic-")
         self.bin = _binary("KEYGATE_BIN", "keygate")
@@ -71,6 +74,12 @@ class KeyGate:
         self._stderr = open(Path(self._dir.name) / "serve.stderr", "w+")
         base = fake_root if kind == "anthropic" else f"{fake_root}/v1"
         self.cli("provider", "add", kind, "--kind", kind, "--base-url", base)
+        if revoked_first:
+            self.env["KG_PYANTHROPIC_REVOKED"] = REVOKED
+            self.cli(
+                "key", "add", "--provider", kind, "--label", "revoked", "--priority", "-1",
+                "--secret-env", "KG_PYANTHROPIC_REVOKED",
+            )  # fmt: skip
         self.cli("key", "add", "--provider", kind, "--label", kind, "--secret-env", "KG_PYANTHROPIC_SECRET")
         self.token = json.loads(self.cli("--json", "token", "create", "python-anthropic"))["token"]
         self._proc = subprocess.Popen(
@@ -180,3 +189,16 @@ def test_an_unknown_tool_result_is_refused_with_invalid_request(keygate: KeyGate
     with pytest.raises(anthropic.BadRequestError) as raised:
         keygate.client().messages.create(model=MODEL, max_tokens=8, messages=bad)
     assert raised.value.body["error"]["type"] == "invalid_request_error"
+
+
+def test_failover_between_two_anthropic_keys(fake_root: str) -> None:
+    """The first key is refused (401): the SDK call still succeeds, served by the second key."""
+    kg = KeyGate(fake_root, "anthropic", revoked_first=True)
+    try:
+        raw = kg.client().messages.with_raw_response.create(model=MODEL, max_tokens=64, messages=MESSAGES)
+        message = raw.parse()
+        assert message.content[0].text == "Hello!"
+        assert raw.headers["x-keygate-attempts"] == "2"
+        assert raw.headers["x-keygate-key"] == "anthropic"
+    finally:
+        kg.close()
