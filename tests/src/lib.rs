@@ -8,6 +8,7 @@
 pub mod fake_anthropic;
 pub mod fake_upstream;
 pub mod proxy_client;
+pub mod reliability;
 pub mod served;
 mod session;
 pub mod webdriver;

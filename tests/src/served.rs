@@ -132,6 +132,17 @@ impl Served {
                 .as_str()
                 .expect("token")
                 .to_string();
+        Self::restart(env, token, secrets, extra)
+    }
+
+    /// Starts `keygate serve --port 0` on a home that already has its access `token` (after
+    /// [`Served::kill_hard`], say), with the keys' variables and `extra` ones.
+    pub fn restart(
+        env: TestEnv,
+        token: String,
+        secrets: Vec<(String, String)>,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let mut cmd = env.keygate();
         cmd.args(["serve", "--port", "0"])
             .env("KEYGATE_ADMIN_TOKEN", ADMIN_TOKEN)
@@ -173,6 +184,28 @@ impl Served {
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "serve did not stop cleanly: {stderr}");
         (stderr, env)
+    }
+
+    /// Kills the engine with SIGKILL (no drain, no last batch, no clean-up) and returns what
+    /// it wrote to stderr, the test world, and the keys' variables for [`Served::restart`].
+    pub fn kill_hard(mut self) -> (String, TestEnv, Vec<(String, String)>) {
+        let env = std::mem::take(&mut self.env);
+        let secrets = std::mem::take(&mut self.secrets);
+        let Some(mut child) = self.child.take() else {
+            return (String::new(), env, secrets);
+        };
+        child.kill().expect("SIGKILL serve");
+        let out = child.wait_with_output().expect("wait serve");
+        (
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            env,
+            secrets,
+        )
+    }
+
+    /// The engine's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn secrets(&self) -> impl Iterator<Item = &str> {
