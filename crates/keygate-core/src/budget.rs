@@ -12,6 +12,7 @@ use crate::key::KeyLimits;
 
 /// Which budget a figure is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BudgetKind {
     DailySpend,
@@ -64,6 +65,7 @@ pub struct Crossing {
 
 /// Where one budget stands now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BudgetStatus {
     pub kind: BudgetKind,
     pub used: u64,

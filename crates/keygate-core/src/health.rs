@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// A key's health: green, yellow, red, grey, or switched off by the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HealthState {
     Healthy,
@@ -19,6 +20,7 @@ pub enum HealthState {
 
 /// Why a key is not healthy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HealthReason {
     Auth,

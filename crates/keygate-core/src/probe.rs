@@ -44,6 +44,7 @@ pub fn model_ids(answer: &Value) -> Vec<String> {
 
 /// Rate-limit headroom a provider reported in its headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Headroom {
     pub requests_limit: Option<u64>,
     pub requests_remaining: Option<u64>,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// The wire protocol family a provider speaks. Every OpenAI-compatible preset is `OpenAi`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     #[serde(rename = "openai")]
@@ -87,6 +88,7 @@ impl AuthStyle {
 
 /// A built-in provider: what `key add --provider NAME` creates when NAME does not exist yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Preset {
     pub name: &'static str,
     pub display_name: &'static str,

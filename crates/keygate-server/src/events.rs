@@ -13,7 +13,9 @@ use crate::proxy::{ProxyState, WriteOp};
 /// Buffered events per subscriber before a slow one starts missing some.
 pub const BUS_CAPACITY: usize = 256;
 
-#[derive(Debug, Clone, Serialize)]
+/// An event as the live stream (`GET /api/events`) sends it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = LiveEvent)]
 pub struct Event {
     /// `key_state_changed`, `key_expiring`, `failover`, `provider_paused`,
     /// `provider_resumed`.

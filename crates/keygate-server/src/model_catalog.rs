@@ -10,7 +10,8 @@ use keygate_core::prices::{
 use keygate_store::{PriceRow, Store, StoreError};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+/// A model in the catalog; prices are exact decimal text in USD per million tokens.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ModelEntry {
     pub provider: String,
     /// A model name or, for catalog prices, a prefix (`gpt-4o` covers its dated snapshots).
@@ -25,6 +26,7 @@ pub struct ModelEntry {
     /// Listed by the provider at the last sync.
     pub synced: bool,
     #[serde(flatten)]
+    #[schema(value_type = crate::api::ModelAbilities)]
     pub spec: Option<ModelSpec>,
 }
 

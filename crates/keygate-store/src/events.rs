@@ -5,6 +5,8 @@ use crate::{Store, StoreError};
 
 /// Something that happened to a key or provider, for the UI's activity feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = StoredEvent))]
 pub struct Event {
     pub id: i64,
     pub at: String,
@@ -26,6 +28,7 @@ pub struct NewEvent {
 
 /// One health check or key test in a key's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckRow {
     pub key_id: String,
     pub at: String,

@@ -8,6 +8,7 @@ use crate::{Store, StoreError};
 
 /// A user-set price in micro-dollars per million tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PriceRow {
     /// A provider name, or `*` for every provider.
     pub provider: String,

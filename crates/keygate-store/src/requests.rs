@@ -6,6 +6,7 @@ use crate::{HealthUpdate, Store, StoreError};
 
 /// One try of a proxied request against one key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttemptLog {
     pub provider: String,
     pub key_id: String,
@@ -17,6 +18,7 @@ pub struct AttemptLog {
 
 /// One proxied request, as the request log keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RequestRow {
     pub id: String,
     pub at: String,

@@ -6,6 +6,7 @@ use crate::{Store, StoreError};
 
 /// One step of a route: a provider and the model name to ask it for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RouteTier {
     pub provider: String,
     pub model: String,
@@ -13,6 +14,7 @@ pub struct RouteTier {
 
 /// A model alias and the tiers it is served by, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RouteRow {
     pub alias: String,
     pub tiers: Vec<RouteTier>,

@@ -102,6 +102,7 @@ fn split_hours(from: &str, to: &str) -> (String, String, String, String) {
 
 /// One group's totals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageRow {
     pub group: String,
     pub requests: u64,
@@ -178,6 +179,7 @@ impl Store {
 
 /// Traffic figures for one window: counts, rates and latency percentiles (milliseconds).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Metrics {
     pub requests: u64,
     pub successes: u64,
@@ -188,6 +190,7 @@ pub struct Metrics {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Percentiles {
     pub p50: Option<u64>,
     pub p95: Option<u64>,

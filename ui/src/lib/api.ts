@@ -6,77 +6,25 @@
 // the address bar straight away so it does not end up in history, bookmarks or screenshots.
 // It is never put in a cookie or a query string.
 
-export type HealthState = 'healthy' | 'degraded' | 'unhealthy' | 'unknown' | 'disabled';
+import type { components } from './openapi';
 
-export type HealthReason =
-  | 'secret_missing'
-  | 'auth'
-  | 'quota'
-  | 'rate_limited'
-  | 'errors'
-  | 'expired'
-  | 'budget';
+// The engine's answers and request bodies, generated from its OpenAPI document
+// (`GET /api/openapi.json`, checked in as `ui/openapi.json`; `npm run gen:api` regenerates
+// `openapi.d.ts`). The names below are the ones the components use.
+type Schemas = components['schemas'];
+
+export type HealthState = Schemas['HealthState'];
+export type HealthReason = Schemas['HealthReason'];
 
 /** A key's local limits; `null` means none. Dollars are exact decimal text, e.g. "2.50". */
-export interface KeyLimits {
-  rpm: number | null;
-  tpm: number | null;
-  rpd: number | null;
-  daily_budget_usd: string | null;
-  monthly_budget_usd: string | null;
-  daily_tokens: number | null;
-  monthly_tokens: number | null;
-}
-
-export type BudgetKind = 'daily_spend' | 'monthly_spend' | 'daily_tokens' | 'monthly_tokens';
-
+export type KeyLimits = Schemas['KeyLimits'];
+export type BudgetKind = Schemas['BudgetKind'];
 /** One budget's use in its current period; spend in micro-dollars, tokens as counted. */
-export interface BudgetStatus {
-  kind: BudgetKind;
-  used: number;
-  limit: number;
-  percent: number;
-  /** Unix seconds when the period (and the count) starts again. */
-  resets_at: number;
-}
+export type BudgetStatus = Schemas['BudgetStatus'];
 
-export interface ApiKey {
-  id: string;
-  provider: string;
-  provider_kind: string;
-  label: string;
-  fingerprint: string;
-  tags: string[];
-  priority: number;
-  weight: number;
-  enabled: boolean;
-  secret_ref: string;
-  health: KeyHealth;
-  limits: KeyLimits;
-  /** Use of each budget the key has, while the engine serves it. */
-  budgets: BudgetStatus[];
-  created_at: string;
-  /** RFC 3339; after it the key is red and never used. */
-  expires_at: string | null;
-  /** `soon` within 7 days of `expires_at`. */
-  expiry: 'valid' | 'soon' | 'expired';
-  /** Whole days left while the expiry is `soon`. */
-  expires_in_days: number | null;
-}
-
-export interface KeyHealth {
-  state: HealthState;
-  reason: HealthReason | string | null;
-  /** The reason in words, from the engine. */
-  reason_text: string | null;
-  consecutive_errors: number;
-  last_status: number | null;
-  /** The upstream's last error text (never holds the secret). */
-  last_error: string | null;
-  last_checked_at: string | null;
-  last_success_at: string | null;
-  cooldown_until: string | null;
-}
+/** `reason` is widened to any text: the UI shows a fresh reason before the next reload. */
+export type KeyHealth = Omit<Schemas['KeyHealth'], 'reason'> & { reason: HealthReason | string | null };
+export type ApiKey = Omit<Schemas['KeyView'], 'health'> & { health: KeyHealth };
 
 /** How a key test ended; `success` is the only good one. */
 export type TestClass =
@@ -92,44 +40,12 @@ export type TestClass =
   | 'secret_missing';
 
 /** Rate-limit headers the provider sent with the test, when it sends them. */
-export interface Headroom {
-  requests_limit: number | null;
-  requests_remaining: number | null;
-  tokens_limit: number | null;
-  tokens_remaining: number | null;
-  /** As the provider wrote it (`6m0s`, a time, seconds). */
-  requests_reset: string | null;
-}
-
+export type Headroom = Schemas['Headroom'];
 /** What `POST /api/keys/{id}/test` found. */
-export interface TestReport {
-  key_id: string;
-  label: string;
-  provider: string;
-  ok: boolean;
-  class: TestClass | string;
-  status: number | null;
-  latency_ms: number;
-  model_count: number;
-  /** The first 20 models the key can see. */
-  models: string[];
-  headroom: Headroom | null;
-  /** Whether a one-token completion was sent as well. */
-  deep: boolean;
-  /** One plain sentence: what the result means for the person. */
-  hint: string;
-  /** The key's health after the test. */
-  state: HealthState;
-  reason: HealthReason | string | null;
-  error: string | null;
-  tested_at: string;
-}
+export type TestReport = Schemas['TestReport'];
 
-export type BatchAction = 'test' | 'enable' | 'disable' | 'reset' | 'delete';
-
-export type BatchResult =
-  | { action: 'test'; results: TestReport[] }
-  | { action: Exclude<BatchAction, 'test'>; ids: string[] };
+export type BatchAction = Schemas['BatchAction'];
+export type BatchResult = Schemas['BatchResult'];
 
 export type EventKind =
   | 'key_state_changed'
@@ -142,69 +58,20 @@ export type EventKind =
   | 'budget_reset';
 
 /** An event as `GET /api/events/recent` keeps it. */
-export interface StoredEvent {
-  id: number;
-  at: string;
-  kind: EventKind | string;
-  key_id: string | null;
-  provider: string | null;
-  message: string;
-}
-
+export type StoredEvent = Schemas['StoredEvent'];
 /** An event as the live stream (`GET /api/events`) sends it. */
-export interface LiveEvent {
-  kind: EventKind | string;
-  at: string;
-  key_id: string | null;
-  key_label: string | null;
-  provider: string | null;
-  /** For key state changes: the new state, why, and the state before. */
-  state: HealthState | null;
-  reason: HealthReason | string | null;
-  previous: HealthState | null;
-  message: string;
-}
+export type LiveEvent = Schemas['LiveEvent'];
 
 /** Where the live event stream stands, for a small status label. */
 export type StreamStatus = 'connecting' | 'live' | 'retrying';
 
-export interface Provider {
-  name: string;
-  kind: string;
-  base_url: string;
-  enabled: boolean;
-  priority: number;
-  key_count: number;
-  docs_url: string | null;
-}
+export type Provider = Schemas['Provider'];
+export type EngineHealth = Schemas['EngineHealth'];
 
-export interface EngineHealth {
-  status: string;
-  version: string;
-}
-
-export type UsageGroupBy = 'day' | 'hour' | 'provider' | 'model' | 'key' | 'token';
-
+export type UsageGroupBy = Schemas['UsageGroupBy'];
 /** Totals of one group (a day, an hour, a provider, …); cost in micro-dollars. */
-export interface UsageRow {
-  group: string;
-  requests: number;
-  errors: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  cached_tokens: number;
-  cost_micros: number;
-  /** Requests whose cost is unknown (no usage reported, or no price for the model). */
-  unpriced: number;
-}
-
-export interface UsageReport {
-  from: string;
-  to: string;
-  by: UsageGroupBy;
-  rows: UsageRow[];
-  total: { requests: number; cost_micros: number };
-}
+export type UsageRow = Schemas['UsageRow'];
+export type UsageReport = Schemas['UsageReport'];
 
 export type ChartName = 'requests' | 'tokens' | 'cost' | 'latency' | 'ttfb' | 'success';
 export type ChartRange = '24h' | '7d' | '30d' | '90d';
@@ -219,42 +86,10 @@ export interface ChartOptions {
 }
 
 /** A model in the catalog; prices are exact decimal text in USD per million tokens. */
-export interface ModelEntry {
-  provider: string;
-  model: string;
-  input_usd: string | null;
-  output_usd: string | null;
-  cached_usd: string | null;
-  /** `built-in (2025-10-01)`, `set, from 2026-11-01` or `no price`. */
-  source: string;
-  priced: boolean;
-  /** Listed by the provider at the last sync. */
-  synced: boolean;
-  context_window?: number;
-  max_output?: number;
-  streaming?: boolean;
-  tools?: boolean;
-  vision?: boolean;
-}
-
-export interface PriceInput {
-  provider?: string;
-  model: string;
-  input_usd: string;
-  output_usd: string;
-  cached_usd?: string;
-  /** A date (`2026-11-01`) or RFC 3339 time; absent means now. */
-  from?: string;
-}
-
-export interface SyncResult {
-  provider: string;
-  /** The key that listed the models. */
-  key: string;
-  models: string[];
-  /** Listed models KeyGate has no price for. */
-  unpriced: string[];
-}
+export type ModelEntry = Schemas['ModelEntry'];
+/** A price from a date on (`from`: a date or RFC 3339 time; absent means now). */
+export type PriceInput = Schemas['PriceBody'];
+export type SyncResult = Schemas['SyncResult'];
 
 /** An error from the engine, or from failing to reach it. `message` is fit to show a person. */
 export class ApiError extends Error {
@@ -349,12 +184,12 @@ export async function getEngineHealth(): Promise<EngineHealth> {
 }
 
 export async function listKeys(): Promise<ApiKey[]> {
-  const body = await request<{ keys: ApiKey[] }>('/api/keys');
+  const body = await request<Schemas['KeyList']>('/api/keys');
   return body.keys ?? [];
 }
 
 export async function listProviders(): Promise<Provider[]> {
-  const body = await request<{ providers: Provider[] }>('/api/providers');
+  const body = await request<Schemas['ProviderList']>('/api/providers');
   return body.providers ?? [];
 }
 
@@ -362,13 +197,13 @@ export async function listProviders(): Promise<Provider[]> {
 export async function testKey(id: string, options: { deep?: boolean } = {}): Promise<TestReport> {
   return request<TestReport>(`/api/keys/${encodeURIComponent(id)}/test`, {
     method: 'POST',
-    body: { deep: options.deep ?? false },
+    body: { deep: options.deep ?? false } satisfies Schemas['TestOptions'],
   });
 }
 
 /** Runs one action on several keys; a test returns one report per key. */
 export async function batchKeys(ids: string[], action: BatchAction, options: { deep?: boolean } = {}): Promise<BatchResult> {
-  const body: { ids: string[]; action: BatchAction; deep?: boolean } = { ids, action };
+  const body: Schemas['Batch'] = { ids, action };
   if (action === 'test' && options.deep) body.deep = true;
   return request<BatchResult>('/api/keys/batch', { method: 'POST', body });
 }
@@ -397,7 +232,7 @@ export async function getChart(name: ChartName, options: ChartOptions): Promise<
 
 /** The model catalog: prices in force, limits and abilities, synced models without a price. */
 export async function listModels(provider?: string): Promise<ModelEntry[]> {
-  const body = await request<{ models: ModelEntry[] }>(`/api/models${provider ? `?${query({ provider })}` : ''}`);
+  const body = await request<Schemas['ModelList']>(`/api/models${provider ? `?${query({ provider })}` : ''}`);
   return body.models ?? [];
 }
 
@@ -408,138 +243,44 @@ export async function setModelPrice(price: PriceInput): Promise<void> {
 
 /** Asks the provider (through one of its keys) which models it offers. */
 export async function syncModels(provider: string): Promise<SyncResult> {
-  return request<SyncResult>('/api/models/sync', { method: 'POST', body: { provider } });
+  return request<SyncResult>('/api/models/sync', { method: 'POST', body: { provider } satisfies Schemas['SyncBody'] });
 }
 
 /** Replaces all of a key's limits and budgets (`null` removes one); answers the updated key. */
-export async function setKeyLimits(id: string, limits: KeyLimits): Promise<ApiKey> {
+export async function setKeyLimits(id: string, limits: Schemas['LimitsBody']): Promise<ApiKey> {
   return request<ApiKey>(`/api/keys/${encodeURIComponent(id)}/limits`, { method: 'PUT', body: limits });
 }
 
 /** The newest saved events, newest first. */
 export async function listRecentEvents(): Promise<StoredEvent[]> {
-  const body = await request<{ events: StoredEvent[] }>('/api/events/recent');
+  const body = await request<Schemas['EventList']>('/api/events/recent');
   return body.events ?? [];
 }
 
 /** A provider preset the engine knows (`GET /api/presets`): picking one creates the provider. */
-export interface ProviderPreset {
-  name: string;
-  display_name: string;
-  kind: string;
-  base_url: string;
-  docs_url: string;
-  needs_key: boolean;
-}
-
-export interface NewKeyInput {
-  provider: string;
-  secret: string;
-  label?: string;
-  tags?: string[];
-  priority?: number;
-  weight?: number;
-  /** `YYYY-MM-DD` (the end of that day, UTC). */
-  expires?: string;
-}
-
-/** What `POST /api/keys/check` found for a secret that is not saved. */
-export type CheckReport = Omit<TestReport, 'key_id' | 'label' | 'state' | 'reason' | 'tested_at'> & Partial<TestReport>;
-
-export type ImportFormat = 'csv' | 'toml';
-
-export interface ImportedKey {
-  line: number;
-  provider: string;
-  label: string;
-  fingerprint: string;
-  tags: string[];
-}
-
-export interface ImportResult {
-  dry_run?: boolean;
-  imported?: string[];
-  keys: ImportedKey[];
-  new_providers: string[];
-}
-
-export interface AttemptLog {
-  provider: string;
-  key_id: string;
-  key_label: string;
-  status: number | null;
-  class: string;
-  latency_ms: number;
-}
-
+export type ProviderPreset = Schemas['Preset'];
+export type NewKeyInput = Schemas['NewKeyBody'];
+/** What `POST /api/keys/check` found for a secret that is not saved (`key_id` and `label` empty). */
+export type CheckReport = Schemas['TestReport'];
+export type ImportFormat = Schemas['ImportFormat'];
+export type ImportedKey = Schemas['ImportedKey'];
+export type ImportResult = Schemas['ImportResult'];
+export type AttemptLog = Schemas['AttemptLog'];
 /** One proxied request from the request log. */
-export interface RequestLog {
-  id: string;
-  at: string;
-  token: string | null;
-  endpoint: string;
-  model_requested: string;
-  model_served: string | null;
-  provider: string | null;
-  key_id: string | null;
-  status: number;
-  error_class: string | null;
-  attempts: AttemptLog[];
-  latency_ms: number;
-  ttfb_ms: number | null;
-  stream: boolean;
-  prompt_tokens: number | null;
-  completion_tokens: number | null;
-  cached_tokens: number | null;
-  cost_micros: number | null;
-}
-
-export interface AccessToken {
-  name: string;
-  hint: string;
-  models: string[];
-  expires_at: string | null;
-  created_at: string;
-  last_used_at: string | null;
-}
-
+export type RequestLog = Schemas['RequestRow'];
+export type AccessToken = Schemas['TokenRow'];
 /** A token as created: `token` is shown this once and never again. */
-export interface CreatedToken {
-  name: string;
-  token: string;
-  models: string[];
-  expires_at: string | null;
-}
-
-export interface RouteTier {
-  provider: string;
-  model: string;
-}
-
-export interface ModelRoute {
-  alias: string;
-  tiers: RouteTier[];
-  strategy: string;
-  created_at?: string;
-}
-
-export interface EngineSetting {
-  name: string;
-  value: number;
-  default: number;
-  about: string;
-}
-
-export interface HealthCheckConfig {
-  enabled: boolean;
-  interval_minutes: number;
-  max_error_count: number;
-  retry_after_minutes: number;
-}
+export type CreatedToken = Schemas['CreatedToken'];
+export type NewTokenInput = Schemas['NewTokenBody'];
+export type RouteTier = Schemas['RouteTier'];
+export type ModelRoute = Schemas['RouteRow'];
+export type SavedRoute = Schemas['SavedRoute'];
+export type EngineSetting = Schemas['EngineSetting'];
+export type HealthCheckConfig = Schemas['CheckerConfig'];
 
 /** The provider presets (OpenAI, Anthropic, …) a key can be added for. */
 export async function listPresets(): Promise<ProviderPreset[]> {
-  const body = await request<{ presets: ProviderPreset[] }>('/api/presets');
+  const body = await request<Schemas['PresetList']>('/api/presets');
   return body.presets ?? [];
 }
 
@@ -550,27 +291,27 @@ export async function createKey(input: NewKeyInput): Promise<ApiKey> {
 
 /** "Test before save": tries a secret against a provider without storing anything. */
 export async function checkSecret(provider: string, secret: string): Promise<CheckReport> {
-  return request<CheckReport>('/api/keys/check', { method: 'POST', body: { provider, secret } });
+  return request<CheckReport>('/api/keys/check', { method: 'POST', body: { provider, secret } satisfies Schemas['CheckBody'] });
 }
 
 /** Imports keys from CSV or TOML text; `dryRun` previews. A 422 names rows as `line N`. */
 export async function importKeys(format: ImportFormat, text: string, dryRun: boolean): Promise<ImportResult> {
-  return request<ImportResult>('/api/keys/import', { method: 'POST', body: { format, text, dry_run: dryRun } });
+  return request<ImportResult>('/api/keys/import', { method: 'POST', body: { format, text, dry_run: dryRun } satisfies Schemas['ImportBody'] });
 }
 
 /** The newest proxied requests, newest first, each with its attempts. */
 export async function listLogs(limit = 200): Promise<RequestLog[]> {
-  const body = await request<{ requests: RequestLog[] }>(`/api/logs?${query({ limit: String(limit) })}`);
+  const body = await request<Schemas['RequestList']>(`/api/logs?${query({ limit: String(limit) })}`);
   return body.requests ?? [];
 }
 
 export async function listTokens(): Promise<AccessToken[]> {
-  const body = await request<{ tokens: AccessToken[] }>('/api/tokens');
+  const body = await request<Schemas['TokenList']>('/api/tokens');
   return body.tokens ?? [];
 }
 
 /** Creates a client token; the answer holds the token itself, the only time it is shown. */
-export async function createToken(input: { name: string; models?: string[]; expires?: string }): Promise<CreatedToken> {
+export async function createToken(input: NewTokenInput): Promise<CreatedToken> {
   return request<CreatedToken>('/api/tokens', { method: 'POST', body: input });
 }
 
@@ -579,13 +320,13 @@ export async function revokeToken(name: string): Promise<void> {
 }
 
 export async function listRoutes(): Promise<ModelRoute[]> {
-  const body = await request<{ routes: ModelRoute[] }>('/api/routes');
+  const body = await request<Schemas['RouteList']>('/api/routes');
   return body.routes ?? [];
 }
 
 /** Creates or replaces a route alias. */
-export async function saveRoute(alias: string, tiers: RouteTier[], strategy: string): Promise<ModelRoute> {
-  return request<ModelRoute>(`/api/routes/${encodeURIComponent(alias)}`, { method: 'PUT', body: { tiers, strategy } });
+export async function saveRoute(alias: string, tiers: RouteTier[], strategy: string): Promise<SavedRoute> {
+  return request<SavedRoute>(`/api/routes/${encodeURIComponent(alias)}`, { method: 'PUT', body: { tiers, strategy } satisfies Schemas['RouteBody'] });
 }
 
 export async function deleteRoute(alias: string): Promise<void> {
@@ -594,12 +335,12 @@ export async function deleteRoute(alias: string): Promise<void> {
 
 /** Proxy and retention settings; they apply when the engine next starts. */
 export async function listSettings(): Promise<EngineSetting[]> {
-  const body = await request<{ settings: EngineSetting[] }>('/api/settings');
+  const body = await request<Schemas['SettingList']>('/api/settings');
   return body.settings ?? [];
 }
 
 export async function saveSetting(name: string, value: number): Promise<void> {
-  await request<unknown>(`/api/settings/${encodeURIComponent(name)}`, { method: 'PUT', body: { value } });
+  await request<unknown>(`/api/settings/${encodeURIComponent(name)}`, { method: 'PUT', body: { value } satisfies Schemas['SettingBody'] });
 }
 
 export async function getHealthCheckConfig(): Promise<HealthCheckConfig> {
@@ -612,12 +353,12 @@ export async function saveHealthCheckConfig(config: HealthCheckConfig): Promise<
 }
 
 export async function getProxyPaused(): Promise<boolean> {
-  return (await request<{ paused: boolean }>('/api/proxy/state')).paused;
+  return (await request<Schemas['ProxyState']>('/api/proxy/state')).paused;
 }
 
 /** Pauses or resumes the proxy at once; answers the state in force. */
 export async function setProxyPaused(paused: boolean): Promise<boolean> {
-  return (await request<{ paused: boolean }>('/api/proxy/state', { method: 'PUT', body: { paused } })).paused;
+  return (await request<Schemas['ProxyState']>('/api/proxy/state', { method: 'PUT', body: { paused } satisfies Schemas['ProxyState'] })).paused;
 }
 
 const RETRY_FIRST_MS = 1_000;

@@ -10,16 +10,31 @@ use serde::Deserialize;
 use crate::charts::{ChartRequest, build};
 use crate::{ApiError, AppState};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ChartQuery {
+    /// Hours or days back from now (`24h`, `7d`, `30d`, up to 365 days).
     range: Option<String>,
+    /// Split the series by `provider`, `model`, `key` or `token`.
     by: Option<String>,
+    /// `light` (the default) or `dark`.
     theme: Option<String>,
     width: Option<u32>,
     height: Option<u32>,
 }
 
+/// A usage chart (`requests`, `tokens`, `cost`, `latency`, `ttfb`, `success`) as SVG or PNG.
+#[utoipa::path(get, path = "/api/charts/{file}", tag = "usage", operation_id = "getChart",
+    params(("file" = String, Path, description = "`NAME.svg` or `NAME.png`"), ChartQuery),
+    responses(
+        (status = 200, description = "the chart", content(
+            (String = "image/svg+xml"),
+            (Vec<u8> = "image/png"),
+        )),
+        (status = 404, description = "no such chart", body = super::shapes::ErrorBody),
+        (status = 422, description = "a bad query value", body = super::shapes::ErrorBody),
+    ))]
 pub async fn chart(
     State(state): State<AppState>,
     Path(file): Path<String>,

@@ -32,21 +32,32 @@ fn body<T>(body: JsonBody<T>, code: &'static str, shape: &str) -> Result<T, ApiE
     })
 }
 
+#[utoipa::path(get, path = "/api/tokens", tag = "tokens", operation_id = "listTokens",
+    responses((status = 200, description = "the access tokens (hints, never the tokens)", body = super::shapes::TokenList)))]
 pub async fn list_tokens(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let tokens = state.with_store(|store| Ok(store.list_tokens()?)).await?;
     Ok(Json(json!({ "tokens": tokens })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTokenBody {
     name: String,
+    /// Model globs the token may use; none means every model.
     #[serde(default)]
     models: Vec<String>,
+    /// A date or RFC 3339 time.
     expires: Option<String>,
 }
 
 /// Creates a token and answers it once; only its hash and a hint are kept.
+#[utoipa::path(post, path = "/api/tokens", tag = "tokens", operation_id = "createToken",
+    request_body = NewTokenBody,
+    responses(
+        (status = 201, description = "the token, shown this once", body = super::shapes::CreatedToken),
+        (status = 409, description = "a token with that name exists", body = super::shapes::ErrorBody),
+        (status = 422, description = "a field is wrong (`fields` names it)", body = super::shapes::ErrorBody),
+    ))]
 pub async fn create_token(
     State(state): State<AppState>,
     request: JsonBody<NewTokenBody>,
@@ -111,6 +122,12 @@ pub async fn create_token(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/tokens/{name}", tag = "tokens", operation_id = "revokeToken",
+    params(("name" = String, Path, description = "the token's name")),
+    responses(
+        (status = 200, description = "the token is revoked", body = super::shapes::RevokedToken),
+        (status = 404, description = "no token with that name", body = super::shapes::ErrorBody),
+    ))]
 pub async fn revoke_token(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -127,19 +144,30 @@ pub async fn revoke_token(
     Ok(Json(json!({ "revoked": name })))
 }
 
+#[utoipa::path(get, path = "/api/routes", tag = "routes", operation_id = "listRoutes",
+    responses((status = 200, description = "the model aliases and their tiers", body = super::shapes::RouteList)))]
 pub async fn list_routes(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let routes = state.with_store(|store| Ok(store.list_routes()?)).await?;
     Ok(Json(json!({ "routes": routes })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteBody {
     /// `[{provider, model}]`, tried in this order.
     tiers: Vec<RouteTier>,
+    /// How keys are picked within a tier; default `priority`.
     strategy: Option<String>,
 }
 
+/// Creates or replaces a route alias.
+#[utoipa::path(put, path = "/api/routes/{alias}", tag = "routes", operation_id = "putRoute",
+    params(("alias" = String, Path, description = "the model alias")),
+    request_body = RouteBody,
+    responses(
+        (status = 200, description = "the saved route", body = super::shapes::SavedRoute),
+        (status = 422, description = "a field is wrong (`fields` names it)", body = super::shapes::ErrorBody),
+    ))]
 pub async fn put_route(
     State(state): State<AppState>,
     Path(alias): Path<String>,
@@ -202,6 +230,12 @@ pub async fn put_route(
         .await
 }
 
+#[utoipa::path(delete, path = "/api/routes/{alias}", tag = "routes", operation_id = "deleteRoute",
+    params(("alias" = String, Path, description = "the model alias")),
+    responses(
+        (status = 200, description = "the route is gone", body = super::shapes::DeletedRoute),
+        (status = 404, description = "no route with that alias", body = super::shapes::ErrorBody),
+    ))]
 pub async fn delete_route(
     State(state): State<AppState>,
     Path(alias): Path<String>,
@@ -218,6 +252,9 @@ pub async fn delete_route(
     Ok(Json(json!({ "deleted": alias })))
 }
 
+/// Proxy and retention settings; they apply when the engine next starts.
+#[utoipa::path(get, path = "/api/settings", tag = "settings", operation_id = "listSettings",
+    responses((status = 200, description = "every setting with its value and default", body = super::shapes::SettingList)))]
 pub async fn list_settings(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let settings = state
         .with_store(|store| {
@@ -238,12 +275,19 @@ pub async fn list_settings(State(state): State<AppState>) -> Result<Json<Value>,
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingBody {
     value: u64,
 }
 
+#[utoipa::path(put, path = "/api/settings/{name}", tag = "settings", operation_id = "putSetting",
+    params(("name" = String, Path, description = "the setting's name")),
+    request_body = SettingBody,
+    responses(
+        (status = 200, description = "the saved value", body = super::shapes::SavedSetting),
+        (status = 422, description = "an unknown setting or a value out of range", body = super::shapes::ErrorBody),
+    ))]
 pub async fn put_setting(
     State(state): State<AppState>,
     Path(name): Path<String>,

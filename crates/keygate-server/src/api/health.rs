@@ -19,6 +19,12 @@ use crate::health::{CONFIG_SETTING, CheckerConfig};
 use crate::{ApiError, AppState};
 
 /// `GET /api/keys/{id}/health`: the key's health and its newest checks.
+#[utoipa::path(get, path = "/api/keys/{id}/health", tag = "health", operation_id = "getKeyHealth",
+    params(("id" = String, Path, description = "the key's id")),
+    responses(
+        (status = 200, description = "the key's health and newest checks", body = super::shapes::KeyHealthReport),
+        (status = 404, description = "no key with that id", body = super::shapes::ErrorBody),
+    ))]
 pub async fn key_health(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -42,6 +48,8 @@ pub async fn key_health(
 }
 
 /// `GET /api/providers/health`: per provider, its keys by state and its circuit breaker.
+#[utoipa::path(get, path = "/api/providers/health", tag = "health", operation_id = "getProvidersHealth",
+    responses((status = 200, description = "health per provider", body = super::shapes::ProvidersHealth)))]
 pub async fn providers_health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let rows = state.with_store(|store| Ok(store.list_keys()?)).await?;
     let proxy = state.proxy();
@@ -87,11 +95,19 @@ pub async fn providers_health(State(state): State<AppState>) -> Result<Json<Valu
 }
 
 /// `GET /api/health-check/config`.
+#[utoipa::path(get, path = "/api/health-check/config", tag = "health", operation_id = "getHealthCheckConfig",
+    responses((status = 200, description = "the checker's configuration", body = CheckerConfig)))]
 pub async fn get_config(State(state): State<AppState>) -> Json<CheckerConfig> {
     Json(state.proxy().health_config.borrow().clone())
 }
 
 /// `PUT /api/health-check/config`: validated, saved, and in force at once.
+#[utoipa::path(put, path = "/api/health-check/config", tag = "health", operation_id = "putHealthCheckConfig",
+    request_body = CheckerConfig,
+    responses(
+        (status = 200, description = "the configuration in force", body = CheckerConfig),
+        (status = 422, description = "a value is out of range", body = super::shapes::ErrorBody),
+    ))]
 pub async fn put_config(
     State(state): State<AppState>,
     body: Result<Json<CheckerConfig>, axum::extract::rejection::JsonRejection>,
@@ -129,6 +145,9 @@ pub async fn put_config(
 
 /// `GET /api/events`: server-sent events as they happen (`event:` is the kind, `data:` the
 /// event as JSON). Ends when the engine stops.
+#[utoipa::path(get, path = "/api/events", tag = "health", operation_id = "watchEvents",
+    responses((status = 200, description = "a `text/event-stream`: each message's `event:` is the \
+        kind and its `data:` a `LiveEvent` as JSON", content_type = "text/event-stream", body = String)))]
 pub async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
@@ -159,6 +178,8 @@ pub async fn events(
 }
 
 /// `GET /api/events/recent`: the newest saved events.
+#[utoipa::path(get, path = "/api/events/recent", tag = "health", operation_id = "listRecentEvents",
+    responses((status = 200, description = "the newest 200 events, newest first", body = super::shapes::EventList)))]
 pub async fn recent_events(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let events = state
         .with_store(|store| Ok(store.recent_events(200)?))

@@ -14,7 +14,7 @@ use crate::{ApiError, AppState};
 
 const MAX_BATCH: usize = 500;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestOptions {
     /// Also send a one-token completion.
@@ -22,6 +22,14 @@ pub struct TestOptions {
     deep: bool,
 }
 
+/// Tests one key against its provider (lists models; `deep` also sends a one-token completion).
+#[utoipa::path(post, path = "/api/keys/{id}/test", tag = "keys", operation_id = "testKey",
+    params(("id" = String, Path, description = "the key's id")),
+    request_body = Option<TestOptions>,
+    responses(
+        (status = 200, description = "what the test found", body = TestReport),
+        (status = 404, description = "no key with that id", body = super::shapes::ErrorBody),
+    ))]
 pub async fn test_one(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -35,15 +43,37 @@ pub async fn test_one(
         .ok_or_else(|| ApiError::not_found("no key with that id"))
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /api/health-check/force/{id}` is served by [`test_one`]; one function has one
+/// `#[utoipa::path]`, so this one documents the second route.
+#[utoipa::path(post, path = "/api/health-check/force/{id}", tag = "health", operation_id = "forceCheck",
+    params(("id" = String, Path, description = "the key's id")),
+    request_body = Option<TestOptions>,
+    responses(
+        (status = 200, description = "what the check found", body = TestReport),
+        (status = 404, description = "no key with that id", body = super::shapes::ErrorBody),
+    ))]
+#[allow(dead_code, reason = "documentation only: the route calls `test_one`")]
+fn force_check() {}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Batch {
     ids: Vec<String>,
+    #[schema(value_type = super::shapes::BatchAction)]
     action: String,
+    /// For `test`: also send a one-token completion.
     #[serde(default)]
     deep: bool,
 }
 
+/// Runs one action on 1 to 500 keys; a test answers one report per key.
+#[utoipa::path(post, path = "/api/keys/batch", tag = "keys", operation_id = "batchKeys",
+    request_body = Batch,
+    responses(
+        (status = 200, description = "what was done", body = super::shapes::BatchResult),
+        (status = 404, description = "a test named a key that does not exist", body = super::shapes::ErrorBody),
+        (status = 422, description = "too few or too many ids, or an unknown action", body = super::shapes::ErrorBody),
+    ))]
 pub async fn batch(
     State(state): State<AppState>,
     Json(batch): Json<Batch>,

@@ -21,10 +21,12 @@ use crate::key_admin::{
 use crate::{ApiError, AppState};
 
 /// The body of `POST /api/keys`. `secret` is never echoed, logged or stored outside the keyring.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKeyBody {
+    /// A provider name, or a preset's (the provider is then created).
     provider: String,
+    #[schema(value_type = String)]
     secret: Sensitive<String>,
     label: Option<String>,
     #[serde(default)]
@@ -47,6 +49,14 @@ fn add_error(err: AddKeyError) -> ApiError {
     }
 }
 
+/// Saves a key: the secret goes to the keyring and is never sent back.
+#[utoipa::path(post, path = "/api/keys", tag = "keys", operation_id = "createKey",
+    request_body = NewKeyBody,
+    responses(
+        (status = 201, description = "the saved key", body = KeyView),
+        (status = 422, description = "a field is wrong (`fields` names it)", body = super::shapes::ErrorBody),
+        (status = 503, description = "the keyring is unavailable; nothing was saved", body = super::shapes::ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     body: Result<Json<NewKeyBody>, axum::extract::rejection::JsonRejection>,
@@ -149,11 +159,13 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportBody {
     /// `csv` or `toml`.
+    #[schema(value_type = super::shapes::ImportFormat)]
     format: String,
+    #[schema(value_type = String)]
     text: Sensitive<String>,
     #[serde(default)]
     dry_run: bool,
@@ -169,6 +181,14 @@ fn row_errors(errors: Vec<ImportError>) -> ApiError {
     err
 }
 
+/// Imports keys from CSV or TOML text (`dry_run` previews); one bad row and nothing is imported.
+#[utoipa::path(post, path = "/api/keys/import", tag = "keys", operation_id = "importKeys",
+    request_body = ImportBody,
+    responses(
+        (status = 200, description = "the keys imported (or that would be)", body = super::shapes::ImportResult),
+        (status = 422, description = "rows at fault, as `fields` named `line N`", body = super::shapes::ErrorBody),
+        (status = 503, description = "the keyring is unavailable; nothing was saved", body = super::shapes::ErrorBody),
+    ))]
 pub async fn import(
     State(state): State<AppState>,
     body: Result<Json<ImportBody>, axum::extract::rejection::JsonRejection>,
@@ -229,15 +249,22 @@ pub async fn import(
         .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckBody {
     provider: String,
+    #[schema(value_type = String)]
     secret: Sensitive<String>,
 }
 
 /// `POST /api/keys/check`: "Test before save" — tries a secret against a provider (existing or
 /// preset) without storing anything; answers the same report as a key test.
+#[utoipa::path(post, path = "/api/keys/check", tag = "keys", operation_id = "checkSecret",
+    request_body = CheckBody,
+    responses(
+        (status = 200, description = "what the test found (`key_id` and `label` are empty)", body = crate::health::TestReport),
+        (status = 422, description = "no secret, or an unknown provider", body = super::shapes::ErrorBody),
+    ))]
 pub async fn check(
     State(state): State<AppState>,
     body: Result<Json<CheckBody>, axum::extract::rejection::JsonRejection>,

@@ -21,7 +21,7 @@ pub fn expiry_of(expires_at: Option<&str>) -> Expiry {
 }
 
 /// A key as the API shows it: metadata, fingerprint and health; never the secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     id: String,
     provider: String,
@@ -36,8 +36,10 @@ pub struct KeyView {
     health: HealthView,
     limits: LimitsView,
     created_at: String,
+    /// RFC 3339; after it the key is red and never used.
     expires_at: Option<String>,
     /// `valid`, `soon` (within 7 days) or `expired`.
+    #[schema(value_type = super::shapes::ExpiryText)]
     expiry: &'static str,
     /// Whole days left before the expiry date, while it is near.
     expires_in_days: Option<i64>,
@@ -45,20 +47,26 @@ pub struct KeyView {
     budgets: Vec<BudgetStatus>,
 }
 
-#[derive(Debug, Serialize)]
-struct HealthView {
+/// A key's health as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = KeyHealth)]
+pub(super) struct HealthView {
     state: HealthState,
     reason: Option<HealthReason>,
+    /// The reason in words.
     reason_text: Option<&'static str>,
     consecutive_errors: i64,
     last_status: Option<i64>,
+    /// The upstream's last error text (never holds the secret).
     last_error: Option<String>,
     last_checked_at: Option<String>,
     last_success_at: Option<String>,
     cooldown_until: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// A key's local limits; `null` means none. Dollars are exact decimal text ("2.50").
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = KeyLimits)]
 struct LimitsView {
     rpm: Option<u32>,
     tpm: Option<u32>,
@@ -144,6 +152,9 @@ impl KeyView {
     }
 }
 
+/// Every key, with its live budget figures.
+#[utoipa::path(get, path = "/api/keys", tag = "keys", operation_id = "listKeys",
+    responses((status = 200, description = "the keys", body = super::shapes::KeyList)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let keys = state.with_store(|store| Ok(store.list_keys()?)).await?;
     let proxy = state.proxy();
@@ -151,6 +162,13 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
     Ok(Json(json!({ "keys": keys })))
 }
 
+/// One key.
+#[utoipa::path(get, path = "/api/keys/{id}", tag = "keys", operation_id = "getKey",
+    params(("id" = String, Path, description = "the key's id")),
+    responses(
+        (status = 200, description = "the key", body = KeyView),
+        (status = 404, description = "no key with that id", body = super::shapes::ErrorBody),
+    ))]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -164,7 +182,7 @@ pub async fn get(
 
 /// `PUT /api/keys/{id}/limits`: the key's local limits and budgets, all at once (`null` or
 /// absent removes one). Dollar amounts are strings ("5", "12.50") so they stay exact.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsBody {
     rpm: Option<u32>,
@@ -176,6 +194,15 @@ pub struct LimitsBody {
     monthly_tokens: Option<u64>,
 }
 
+/// Replaces all of a key's limits and budgets.
+#[utoipa::path(put, path = "/api/keys/{id}/limits", tag = "keys", operation_id = "putKeyLimits",
+    params(("id" = String, Path, description = "the key's id")),
+    request_body = LimitsBody,
+    responses(
+        (status = 200, description = "the updated key", body = KeyView),
+        (status = 404, description = "no key with that id", body = super::shapes::ErrorBody),
+        (status = 422, description = "a limit is out of range (`fields` names it)", body = super::shapes::ErrorBody),
+    ))]
 pub async fn put_limits(
     State(state): State<AppState>,
     Path(id): Path<String>,

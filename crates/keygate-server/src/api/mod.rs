@@ -8,7 +8,9 @@ mod key_create;
 pub(crate) mod keys;
 mod logs;
 mod models;
+mod openapi;
 mod providers;
+mod shapes;
 mod usage;
 
 use axum::Router;
@@ -17,6 +19,7 @@ use axum::{Json, middleware};
 use serde_json::{Value, json};
 
 pub use keys::KeyView;
+pub(crate) use shapes::ModelAbilities;
 
 use crate::guard::admin_auth;
 use crate::{ApiError, AppState};
@@ -71,10 +74,15 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
         .route("/api/models", get(models::list))
         .route("/api/models/price", put(models::set_price))
         .route("/api/models/sync", post(models::sync))
+        .route("/api/openapi.json", get(openapi::serve))
         .route("/api/{*rest}", axum::routing::any(unknown))
         .route_layer(middleware::from_fn_with_state(state, admin_auth))
 }
 
+/// Whether the engine is up; needs no token.
+#[utoipa::path(get, path = "/api/health", tag = "meta", operation_id = "getEngineHealth",
+    security(()),
+    responses((status = 200, description = "the engine is up", body = shapes::EngineHealth)))]
 async fn health() -> Json<Value> {
     // `service` lets the desktop app tell a KeyGate on its port from another program.
     Json(json!({ "status": "ok", "service": "keygate", "version": env!("CARGO_PKG_VERSION") }))
@@ -85,16 +93,26 @@ async fn unknown() -> ApiError {
 }
 
 /// `GET|PUT /api/proxy/state` `{"paused": bool}`: the proxy's pause switch (the tray's too).
+#[utoipa::path(get, path = "/api/proxy/state", tag = "proxy", operation_id = "getProxyState",
+    responses((status = 200, description = "whether the proxy is paused", body = ProxyStateBody)))]
 async fn proxy_state(axum::extract::State(state): axum::extract::State<AppState>) -> Json<Value> {
     Json(json!({ "paused": state.proxy_paused() }))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ProxyState)]
 struct ProxyStateBody {
     paused: bool,
 }
 
+/// Pauses or resumes the proxy at once.
+#[utoipa::path(put, path = "/api/proxy/state", tag = "proxy", operation_id = "putProxyState",
+    request_body = ProxyStateBody,
+    responses(
+        (status = 200, description = "the state in force", body = ProxyStateBody),
+        (status = 422, description = "the body is not `{paused: bool}`", body = shapes::ErrorBody),
+    ))]
 async fn set_proxy_state(
     axum::extract::State(state): axum::extract::State<AppState>,
     body: Result<Json<ProxyStateBody>, axum::extract::rejection::JsonRejection>,

@@ -15,12 +15,18 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ModelsQuery {
+    /// Only this provider's models.
     provider: Option<String>,
 }
 
+/// The model catalog: prices in force, limits and abilities, synced models without a price.
+#[utoipa::path(get, path = "/api/models", tag = "models", operation_id = "listModels",
+    params(ModelsQuery),
+    responses((status = 200, description = "the catalog", body = super::shapes::ModelList)))]
 pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<ModelsQuery>,
@@ -32,7 +38,7 @@ pub async fn list(
 }
 
 /// Prices are strings in USD per million tokens ("2.50"), so they stay exact.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceBody {
     provider: Option<String>,
@@ -44,6 +50,13 @@ pub struct PriceBody {
     from: Option<String>,
 }
 
+/// Sets a model's price from a date on.
+#[utoipa::path(put, path = "/api/models/price", tag = "models", operation_id = "setModelPrice",
+    request_body = PriceBody,
+    responses(
+        (status = 200, description = "the saved price (micro-dollars per million tokens)", body = super::shapes::SavedPrice),
+        (status = 422, description = "a field is wrong (`fields` names it)", body = super::shapes::ErrorBody),
+    ))]
 pub async fn set_price(
     State(state): State<AppState>,
     body: Result<Json<PriceBody>, axum::extract::rejection::JsonRejection>,
@@ -84,12 +97,20 @@ pub async fn set_price(
     Ok(Json(json!({ "price": row })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncBody {
     provider: String,
 }
 
+/// Asks the provider (through one of its keys) which models it offers.
+#[utoipa::path(post, path = "/api/models/sync", tag = "models", operation_id = "syncModels",
+    request_body = SyncBody,
+    responses(
+        (status = 200, description = "the models listed", body = super::shapes::SyncResult),
+        (status = 404, description = "no enabled provider with that name", body = super::shapes::ErrorBody),
+        (status = 502, description = "the provider did not answer with a model list", body = super::shapes::ErrorBody),
+    ))]
 pub async fn sync(
     State(state): State<AppState>,
     body: Result<Json<SyncBody>, axum::extract::rejection::JsonRejection>,

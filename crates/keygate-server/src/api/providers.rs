@@ -5,6 +5,8 @@ use serde_json::{Value, json};
 
 use crate::{ApiError, AppState};
 
+#[utoipa::path(get, path = "/api/providers", tag = "providers", operation_id = "listProviders",
+    responses((status = 200, description = "the providers", body = super::shapes::ProviderList)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let providers = state
         .with_store(|store| Ok(store.list_providers()?))
@@ -29,6 +31,9 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
     Ok(Json(json!({ "providers": providers })))
 }
 
+/// The provider presets a key can be added for: picking one creates the provider.
+#[utoipa::path(get, path = "/api/presets", tag = "providers", operation_id = "listPresets",
+    responses((status = 200, description = "the built-in presets", body = super::shapes::PresetList)))]
 pub async fn presets() -> Json<Value> {
     Json(json!({ "presets": PRESETS }))
 }

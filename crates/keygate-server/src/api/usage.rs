@@ -11,14 +11,25 @@ use serde_json::{Value, json};
 
 use crate::{ApiError, AppState};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct UsageQuery {
+    /// A date (`2026-11-01`) or RFC 3339 time; default 7 days ago.
     from: Option<String>,
+    /// A date or RFC 3339 time; default now.
     to: Option<String>,
+    /// Default `day`.
+    #[param(value_type = Option<super::shapes::UsageGroupBy>)]
     by: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/usage", tag = "usage", operation_id = "getUsage",
+    params(UsageQuery),
+    responses(
+        (status = 200, description = "totals per group", body = super::shapes::UsageReport),
+        (status = 422, description = "a bad period or grouping", body = super::shapes::ErrorBody),
+    ))]
 pub async fn usage(
     State(state): State<AppState>,
     Query(query): Query<UsageQuery>,
@@ -50,15 +61,23 @@ pub async fn usage(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CostQuery {
+    /// `provider` (the default), `model` or `key`.
     group_by: Option<String>,
     from: Option<String>,
     to: Option<String>,
 }
 
 /// `GET /api/usage/cost?group_by=provider|model|key`: cost per group over a period.
+#[utoipa::path(get, path = "/api/usage/cost", tag = "usage", operation_id = "getCost",
+    params(CostQuery),
+    responses(
+        (status = 200, description = "totals per group", body = super::shapes::UsageReport),
+        (status = 422, description = "a bad period or grouping", body = super::shapes::ErrorBody),
+    ))]
 pub async fn cost(
     state: State<AppState>,
     Query(query): Query<CostQuery>,
@@ -84,6 +103,8 @@ pub async fn cost(
 
 /// `GET /api/metrics`: requests, success and error rates, latency and time-to-first-byte
 /// percentiles over the last hour, day and week.
+#[utoipa::path(get, path = "/api/metrics", tag = "usage", operation_id = "getMetrics",
+    responses((status = 200, description = "figures for the last hour, day and week", body = super::shapes::MetricsReport)))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let now = chrono::Utc::now();
     let since = |hours: i64| {

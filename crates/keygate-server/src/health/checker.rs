@@ -26,7 +26,8 @@ const CONCURRENCY: usize = 4;
 /// The longest the checker sleeps without looking again.
 const MAX_NAP: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The background health checker's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckerConfig {
     pub enabled: bool,

@@ -20,7 +20,7 @@ use crate::proxy::outcome::health_update;
 use crate::proxy::upstream::{azure_api_version, endpoint_url, native_headers, request_headers};
 
 /// What a key test found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TestReport {
     pub key_id: String,
     pub label: String,
@@ -37,6 +37,7 @@ pub struct TestReport {
     pub headroom: Option<Headroom>,
     /// Whether a one-token completion was sent as well.
     pub deep: bool,
+    /// One plain sentence: what the result means for the person.
     pub hint: String,
     /// The key's health after the test.
     pub state: HealthState,
