@@ -442,7 +442,9 @@ async fn oversized_headers_and_bodies_get_a_clean_4xx_and_serving_goes_on() {
         .into_iter()
         .chain(std::iter::once(("100 GB content-length", lying_length)).map(|(what, request)| {
             // FINDING (issue 11): a Content-Length past the body limit is not refused up
-            // front; the engine waits for a body that never comes (no body read timeout).
+            // front (refusing before reading breaks honest clients that are still writing:
+            // they see a broken pipe, not the 413); the engine waits for a body that never
+            // comes until the connection closes. A body-read timeout is the fix.
             (what, raw_status_within(&addr, request.as_bytes(), Duration::from_secs(2)))
         }))
         .collect::<Vec<_>>()

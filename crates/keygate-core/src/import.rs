@@ -326,15 +326,18 @@ fn validate_row(raw: RawRow, line: usize, env: EnvLookup<'_>) -> Result<ImportRo
     if !(-1000..=1000).contains(&priority) {
         problems.push(format!("priority {priority} is out of range -1000-1000"));
     }
-    let mut usd = |text: Option<&str>| match text.map(parse_usd_micros).transpose() {
+    // Errors name the column, never the value: in a misaligned row it may be a secret.
+    let mut usd = |column: &str, text: Option<&str>| match text.map(parse_usd_micros).transpose() {
         Ok(v) => v,
-        Err(e) => {
-            problems.push(e);
+        Err(_) => {
+            problems.push(format!(
+                "{column} must be an amount in dollars like 5 or 12.50"
+            ));
             None
         }
     };
-    let daily_budget_micros = usd(raw.daily_budget.as_deref());
-    let monthly_budget_micros = usd(raw.monthly_budget.as_deref());
+    let daily_budget_micros = usd("daily_budget", raw.daily_budget.as_deref());
+    let monthly_budget_micros = usd("monthly_budget", raw.monthly_budget.as_deref());
     match secret {
         Some(secret) if problems.is_empty() => Ok(ImportRow {
             line,
@@ -393,7 +396,8 @@ fn parse_num<T: std::str::FromStr>(name: &str, value: &str, errors: &mut Vec<Str
     match value.parse() {
         Ok(v) => Some(v),
         Err(_) => {
-            errors.push(format!("{name} must be a whole number, got {value:?}"));
+            // The value is not echoed: in a misaligned row it may be another column's secret.
+            errors.push(format!("{name} must be a whole number"));
             None
         }
     }

@@ -4,7 +4,6 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use keygate_core::translate::{anthropic_error_body, anthropic_error_type_for_status};
 use serde_json::{Value, json};
@@ -30,11 +29,7 @@ pub fn anthropic_response(err: ProxyError) -> Response {
         Json(anthropic_error_body(error_type, &err.message)),
     )
         .into_response();
-    if let Some(secs) = err.retry_after_secs
-        && let Ok(value) = HeaderValue::from_str(&secs.to_string())
-    {
-        response.headers_mut().insert("retry-after", value);
-    }
+    err.add_headers(&mut response);
     response
 }
 

@@ -489,6 +489,7 @@ pub async fn serve(
         &model,
         tried_any_provider,
     );
+    error.attempts = Some(ledger.row.attempts.len());
     if !tried_any_provider && inbound == Inbound::CountTokens {
         error.status = StatusCode::NOT_FOUND;
         error.message = format!(

@@ -13,6 +13,8 @@ pub struct ProxyError {
     pub code: &'static str,
     pub message: String,
     pub retry_after_secs: Option<u64>,
+    /// Attempts made before KeyGate gave up (sent as `x-keygate-attempts`, like on answers).
+    pub attempts: Option<usize>,
 }
 
 impl ProxyError {
@@ -28,6 +30,21 @@ impl ProxyError {
             code,
             message: message.into(),
             retry_after_secs: None,
+            attempts: None,
+        }
+    }
+
+    /// Adds `retry-after` and `x-keygate-attempts` to an error answer in either schema.
+    pub fn add_headers(&self, response: &mut Response) {
+        for (name, value) in [
+            ("retry-after", self.retry_after_secs.map(|s| s as usize)),
+            ("x-keygate-attempts", self.attempts),
+        ] {
+            if let Some(value) = value
+                && let Ok(value) = HeaderValue::from_str(&value.to_string())
+            {
+                response.headers_mut().insert(name, value);
+            }
         }
     }
 
@@ -56,11 +73,7 @@ impl IntoResponse for ProxyError {
             "error": { "message": self.message, "type": self.kind, "param": null, "code": self.code }
         });
         let mut response = (self.status, Json(body)).into_response();
-        if let Some(secs) = self.retry_after_secs
-            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
-        {
-            response.headers_mut().insert("retry-after", value);
-        }
+        self.add_headers(&mut response);
         response
     }
 }
