@@ -364,17 +364,18 @@ fn an_import_killed_mid_way_leaves_all_keys_or_none_and_no_orphan_secrets() {
     let in_keyring = keyring_key_ids(&env);
     assert!(ids.is_subset(&in_keyring), "every key row has its secret");
     let orphans: Vec<&String> = in_keyring.difference(&ids).collect();
-    if !orphans.is_empty() {
-        // FINDING (issue 11): reconcile only walks key rows; secrets written to the keyring
-        // by an import killed before its database transaction stay there for good. Turn this
-        // into an assertion once reconcile removes keyring entries that have no row.
-        eprintln!(
-            "FINDING: {} orphaned keyring entries survive the engine's start-up reconcile \
-             ({orphans_after_kill} right after the kill, {} key rows)",
-            orphans.len(),
-            ids.len()
-        );
-    }
+    // Secrets written before the killed import's database transaction were noted as pending;
+    // the engine's start-up reconcile removes them, so no secret outlives its row.
+    assert!(
+        orphans.is_empty(),
+        "{} orphaned keyring entries survived the start-up reconcile ({orphans_after_kill} right after the kill, {} key rows)",
+        orphans.len(),
+        ids.len()
+    );
+    assert!(
+        orphans_after_kill == 0 || log.contains("orphaned"),
+        "the engine says what it cleaned: {log}"
+    );
     assert_no_panic(&log);
     assert_no_secret_anywhere(
         &env,

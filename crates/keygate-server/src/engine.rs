@@ -200,8 +200,16 @@ async fn load_catalog(state: &AppState, reconcile_first: bool) {
             if reconcile_first {
                 let registry = &proxy.registry;
                 match reconcile::reconcile_secrets(store, &vault, &mut |id, secret| registry.cache_secret(id, secret)) {
-                    Ok(report) if !report.missing.is_empty() => {
-                        tracing::warn!(missing = ?report.missing, "keys whose secret is missing are marked red");
+                    Ok(report) if !report.missing.is_empty() || !report.orphans_removed.is_empty() => {
+                        if !report.orphans_removed.is_empty() {
+                            tracing::warn!(
+                                "removed {} orphaned keyring entries left by an interrupted add or import",
+                                report.orphans_removed.len()
+                            );
+                        }
+                        if !report.missing.is_empty() {
+                            tracing::warn!(missing = ?report.missing, "keys whose secret is missing are marked red");
+                        }
                     }
                     Ok(_) => {}
                     Err(err) => tracing::warn!("could not reconcile key secrets: {err}"),

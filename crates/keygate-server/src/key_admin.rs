@@ -38,11 +38,19 @@ pub fn store_keys(
     providers: &[NewProvider],
     pending: &[PendingKey],
 ) -> Result<(), AddKeyError> {
-    if pending.iter().any(|p| p.keyring_secret.is_some()) {
+    let to_keyring: Vec<&str> = pending
+        .iter()
+        .filter(|p| p.keyring_secret.is_some())
+        .map(|p| p.key.id.as_str())
+        .collect();
+    if !to_keyring.is_empty() {
         vault.check()?;
+        // Committed before the first keyring write: a crash from here on leaves a trace that
+        // start-up reconcile cleans up (no secret may outlive its row).
+        store.begin_pending_secrets(&to_keyring)?;
     }
     let mut written: Vec<&str> = Vec::new();
-    let rollback = |written: &[&str]| {
+    let undo = |store: &mut Store, written: &[&str]| {
         for id in written {
             if let Err(err) = vault.remove(id) {
                 tracing::warn!(
@@ -50,11 +58,15 @@ pub fn store_keys(
                 );
             }
         }
+        let ids: Vec<String> = to_keyring.iter().map(|id| id.to_string()).collect();
+        if let Err(err) = store.clear_pending_secrets(&ids) {
+            tracing::warn!("could not clear pending keyring entries: {err}");
+        }
     };
     for item in pending {
         if let Some(secret) = &item.keyring_secret {
             if let Err(err) = vault.store(&item.key.id, secret) {
-                rollback(&written);
+                undo(store, &written);
                 return Err(err.into());
             }
             written.push(&item.key.id);
@@ -62,7 +74,7 @@ pub fn store_keys(
     }
     let keys: Vec<NewKey> = pending.iter().map(|p| p.key.clone()).collect();
     if let Err(err) = store.insert_keys(providers, &keys) {
-        rollback(&written);
+        undo(store, &written);
         return Err(err.into());
     }
     Ok(())

@@ -1,5 +1,7 @@
 //! Start-up reconcile: every key row must have its secret. Rows whose secret is gone are
-//! marked red ("secret missing"), never dropped, so the user can restore or remove them.
+//! marked red ("secret missing"), never dropped, so the user can restore or remove them; and
+//! no secret may outlive its row: keyring entries an interrupted add or import wrote without
+//! committing the rows (noted in `pending_secrets`) are removed.
 
 use keygate_store::{Store, StoreError};
 use keygate_vault::{SecretRef, Sensitive, Vault, VaultError};
@@ -10,6 +12,9 @@ pub struct ReconcileReport {
     pub checked: usize,
     pub missing: Vec<String>,
     pub restored: Vec<String>,
+    /// Keyring entries of keys whose rows were never committed (an add or import that died
+    /// in between), removed.
+    pub orphans_removed: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -25,11 +30,17 @@ pub enum ReconcileError {
 /// be used, stops with that error and changes nothing: an unreachable keyring is not proof
 /// that secrets are missing.
 pub fn reconcile_secrets(
-    store: &Store,
+    store: &mut Store,
     vault: &Vault,
     found_secret: &mut dyn FnMut(&str, Sensitive<String>),
 ) -> Result<ReconcileReport, ReconcileError> {
     let mut report = ReconcileReport::default();
+    let orphans = store.orphaned_pending_secrets()?;
+    for id in &orphans {
+        vault.remove(id)?;
+    }
+    store.clear_pending_secrets(&orphans)?;
+    report.orphans_removed = orphans;
     let mut found = Vec::new();
     for key in store.list_keys()? {
         let secret_ref: SecretRef = match key.secret_ref.parse() {

@@ -87,8 +87,47 @@ impl Store {
         }
         for key in keys {
             insert_key_tx(&tx, key, &now)?;
+            // The key's secret now belongs to a committed row: no longer pending.
+            tx.execute("DELETE FROM pending_secrets WHERE key_id = ?1", [&key.id])?;
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Notes (committed) that keyring entries are about to be written for `ids`, before any is
+    /// written: if the process dies before the rows commit, reconcile finds and removes them.
+    pub fn begin_pending_secrets(&mut self, ids: &[&str]) -> Result<(), StoreError> {
+        let now = self.now();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for id in ids {
+            tx.execute(
+                "INSERT OR REPLACE INTO pending_secrets (key_id, at) VALUES (?1, ?2)",
+                params![id, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Key ids whose keyring entries were being written when a process stopped, and that
+    /// never got a key row.
+    pub fn orphaned_pending_secrets(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT p.key_id FROM pending_secrets p LEFT JOIN keys k ON k.id = p.key_id \
+             WHERE k.id IS NULL ORDER BY p.key_id",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets pending entries (their keyring entries are gone, or their rows exist).
+    pub fn clear_pending_secrets(&mut self, ids: &[String]) -> Result<(), StoreError> {
+        for id in ids {
+            self.conn
+                .execute("DELETE FROM pending_secrets WHERE key_id = ?1", [id])?;
+        }
         Ok(())
     }
 

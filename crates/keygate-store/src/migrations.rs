@@ -187,6 +187,14 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (provider, model)
     ) WITHOUT ROWID;
     "#,
+    // 10: keyring entries being written for keys whose rows are not committed yet, so a crash
+    //     between the two leaves a trace that start-up reconcile can clean.
+    r#"
+    CREATE TABLE pending_secrets (
+        key_id TEXT PRIMARY KEY,
+        at     TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.
