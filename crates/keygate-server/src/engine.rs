@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::middleware;
-use axum::serve::ListenerExt;
 use keygate_store::{Store, StoreError};
 use keygate_vault::{Sensitive, Vault};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::guard::host_guard;
@@ -129,32 +128,14 @@ impl Engine {
 
         let app = router(state);
         let drain_timeout = config.drain_timeout;
-        let (stopping_tx, mut stopping_rx) = watch::channel(false);
         let graceful = async move {
             shutdown.await;
             // Event streams and the checker end now, so draining waits only for requests.
             if let Some(proxy) = stop_proxy.upgrade() {
                 proxy.begin_stop();
             }
-            let _ = stopping_tx.send(true);
         };
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(graceful);
-            let deadline = async move {
-                let _ = stopping_rx.wait_for(|stopping| *stopping).await;
-                tokio::time::sleep(drain_timeout).await;
-            };
-            tokio::select! {
-                result = serve => result,
-                () = deadline => {
-                    tracing::warn!("requests still in flight after {drain_timeout:?}; stopping anyway");
-                    Ok(())
-                }
-            }
-        });
+        let task = tokio::spawn(crate::serve::serve(listener, app, graceful, drain_timeout));
         let info = crate::health::EngineInfo {
             port: addr.port(),
             pid: std::process::id(),

@@ -17,6 +17,7 @@ pub mod model_catalog;
 pub mod monitor;
 pub mod proxy;
 mod reconcile;
+mod serve;
 mod startup;
 mod state;
 mod ui;
