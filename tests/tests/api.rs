@@ -142,3 +142,114 @@ async fn unknown_api_paths_are_json_404s_and_providers_list_counts_keys() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
 }
+
+/// Every operation in the OpenAPI document, with its path parameters filled in.
+fn documented_operations() -> Vec<(http::Method, String)> {
+    let document = keygate_server::openapi_document();
+    let mut operations = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        let concrete = path
+            .split('/')
+            .map(|part| {
+                if part.starts_with('{') {
+                    if part.contains("file") {
+                        "requests.svg"
+                    } else {
+                        "x"
+                    }
+                } else {
+                    part
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in item.as_object().expect("methods").keys() {
+            if let Ok(method) = method.to_uppercase().parse::<http::Method>() {
+                operations.push((method, concrete.clone()));
+            }
+        }
+    }
+    operations
+}
+
+async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, Value) {
+    let response = router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("response");
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Every documented endpoint, not just a sample: no token → 401, a foreign Host → 421 before
+/// anything else, a foreign Origin (a web page calling with a stolen token) → 403; every
+/// refusal in the `{"error":{"code","message"}}` shape.
+#[tokio::test]
+async fn every_documented_endpoint_refuses_missing_tokens_foreign_hosts_and_origins() {
+    let (_dir, state) = state();
+    let operations = documented_operations();
+    assert!(
+        operations.len() > 30,
+        "the document lists the API: {}",
+        operations.len()
+    );
+    for (method, path) in operations {
+        if path == "/api/health" {
+            continue;
+        }
+        let request = |host: &str| {
+            Request::builder()
+                .method(method.clone())
+                .uri(&path)
+                .header("host", host)
+                .header("content-type", "application/json")
+        };
+        let (status, body) = send(
+            &state,
+            request("127.0.0.1:5397")
+                .body(Body::from("{}"))
+                .expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");
+        assert_eq!(body["error"]["code"], "unauthorized", "{method} {path}");
+        let (status, body) = send(
+            &state,
+            request("evil.example:5397")
+                .header("authorization", format!("Bearer {ADMIN}"))
+                .body(Body::from("{}"))
+                .expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{method} {path}");
+        assert_eq!(body["error"]["code"], "bad_host");
+        let (status, body) = send(
+            &state,
+            request("127.0.0.1:5397")
+                .header("authorization", format!("Bearer {ADMIN}"))
+                .header("origin", "https://evil.example")
+                .body(Body::from("{}"))
+                .expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {body}");
+        assert_eq!(body["error"]["code"], "foreign_origin");
+    }
+    // The engine's own page may call it.
+    let own = Request::get("/api/keys")
+        .header("host", "127.0.0.1:5397")
+        .header("origin", "http://127.0.0.1:5397")
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(Body::empty())
+        .expect("req");
+    assert_eq!(send(&state, own).await.0, StatusCode::OK);
+}

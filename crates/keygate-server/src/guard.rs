@@ -2,7 +2,7 @@
 //! rebinding, and the admin-token check for `/api`.
 
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, HOST};
+use axum::http::header::{AUTHORIZATION, HOST, ORIGIN};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
@@ -39,8 +39,25 @@ fn is_own_host(host: &str, port: u16) -> bool {
         )
 }
 
-/// `/api` requires `Authorization: Bearer <admin token>`.
+/// `/api` requires `Authorization: Bearer <admin token>`, and refuses requests a browser
+/// sends on behalf of another site (an `Origin` that is not the engine's own): the UI is
+/// served from the engine itself, so its requests are same-origin or carry no `Origin`.
 pub async fn admin_auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(origin) = request.headers().get(ORIGIN) {
+        let own = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.strip_prefix("http://"))
+            .is_some_and(|host| is_own_host(host, state.port()));
+        if !own {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "foreign_origin",
+                "the admin API answers only the KeyGate UI served by this engine",
+            )
+            .into_response();
+        }
+    }
     let presented = request
         .headers()
         .get(AUTHORIZATION)

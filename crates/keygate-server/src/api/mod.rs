@@ -9,6 +9,8 @@ pub(crate) mod keys;
 mod logs;
 mod models;
 mod openapi;
+
+pub use openapi::document as openapi_document;
 mod providers;
 mod shapes;
 mod usage;
