@@ -104,7 +104,7 @@ async fn foreign_host_headers_are_refused_before_auth() {
         "127.0.0.1.nip.io:5397",
     ] {
         let (status, body) = call(&state, "/api/keys", host, Some(ADMIN)).await;
-        assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{host}");
+        assert_eq!(status, StatusCode::FORBIDDEN, "{host}");
         assert_eq!(body["error"]["code"], "bad_host");
     }
 }
@@ -176,7 +176,7 @@ async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, Value) {
     )
 }
 
-/// Every documented endpoint, not just a sample: no token → 401, a foreign Host → 421 before
+/// Every documented endpoint, not just a sample: no token → 401, a foreign Host → 403 before
 /// anything else, a foreign Origin (a web page calling with a stolen token) → 403; every
 /// refusal in the `{"error":{"code","message"}}` shape.
 #[tokio::test]
@@ -216,7 +216,7 @@ async fn every_documented_endpoint_refuses_missing_tokens_foreign_hosts_and_orig
                 .expect("req"),
         )
         .await;
-        assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{method} {path}");
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}");
         assert_eq!(body["error"]["code"], "bad_host");
         let (status, body) = send(
             &state,

@@ -20,7 +20,7 @@ pub async fn host_guard(State(state): State<AppState>, request: Request, next: N
     match host {
         Some(host) if is_own_host(host, state.port()) => next.run(request).await,
         _ => ApiError::new(
-            StatusCode::MISDIRECTED_REQUEST,
+            StatusCode::FORBIDDEN,
             "bad_host",
             "this KeyGate only answers requests addressed to 127.0.0.1 or localhost on its own port",
         )
