@@ -104,7 +104,7 @@ pub const SETTINGS: [(&str, &str, u64); 7] = [
     ("proxy.body_limit_mib", "largest request body accepted", 32),
     (
         "proxy.idle_timeout_seconds",
-        "longest silence inside an upstream answer",
+        "longest silence inside an upstream answer; longest wait for a request's body",
         120,
     ),
     (
@@ -263,5 +263,67 @@ pub fn routes(state: AppState) -> Router<AppState> {
             axum::routing::any(passthrough::passthrough),
         )
         .layer(DefaultBodyLimit::max(limit))
+        // Added last, so it runs first: only a caller with a token gets its body read.
+        .route_layer(middleware::from_fn_with_state(state.clone(), read_body))
         .route_layer(middleware::from_fn_with_state(state, auth::require_token))
+}
+
+/// Reads the request body before the handler, within the body limit and the idle timeout:
+/// a client that announces a body and never sends it (or dribbles it) is answered 408 instead
+/// of holding its connection, and an oversized body gets a 413 in the endpoint's error schema
+/// after it was read up to the limit (so a client still writing sees the answer, not a broken
+/// pipe).
+async fn read_body(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let settings = &state.proxy().settings;
+    let anthropic = anthropic_error::is_anthropic_path(request.uri().path());
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(
+        settings.idle_timeout,
+        axum::body::to_bytes(body, settings.body_limit),
+    )
+    .await;
+    let err = match read {
+        Ok(Ok(bytes)) => {
+            let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+            return next.run(request).await;
+        }
+        Ok(Err(err)) => {
+            let too_large = std::error::Error::source(&err)
+                .is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                openai_error::ProxyError::new(
+                    http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "invalid_request_error",
+                    "request_too_large",
+                    format!(
+                        "the request body is over {} MiB (setting proxy.body_limit_mib)",
+                        settings.body_limit / (1024 * 1024)
+                    ),
+                )
+            } else {
+                openai_error::ProxyError::invalid_request(
+                    "body_unreadable",
+                    "the request body could not be read",
+                )
+            }
+        }
+        Err(_) => openai_error::ProxyError::new(
+            http::StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {} s (setting proxy.idle_timeout_seconds)",
+                settings.idle_timeout.as_secs()
+            ),
+        ),
+    };
+    if anthropic {
+        anthropic_error::anthropic_response(err)
+    } else {
+        axum::response::IntoResponse::into_response(err)
+    }
 }
