@@ -13,9 +13,61 @@ use super::catalog::{LiveKey, LiveProvider};
 use super::forward::answer;
 use super::ledger::Ledger;
 use super::outcome::record;
-use super::relay::{Dialect, SseRelay, broken_stream_event};
+use super::relay::{Dialect, SseRelay, Usage, broken_stream_event};
 use super::upstream::response_headers;
 use crate::AppState;
+
+/// A streamed attempt still being relayed: settled once, when its stream ends or breaks —
+/// classified and recorded against the key, its ledger finished with the usage seen. Shared
+/// by the untranslated and the translated relay.
+pub(super) struct StreamAttempt {
+    pub state: AppState,
+    pub provider: Arc<LiveProvider>,
+    pub key: Arc<LiveKey>,
+    pub started: Instant,
+    /// Taken when the attempt is settled.
+    pub ledger: Option<Ledger>,
+    pub ttfb: Option<Duration>,
+}
+
+impl StreamAttempt {
+    pub fn settled(&self) -> bool {
+        self.ledger.is_none()
+    }
+
+    /// Notes the time to the first bytes sent to the client.
+    pub fn sent_bytes(&mut self) {
+        if self.ttfb.is_none() {
+            self.ttfb = self.ledger.as_ref().map(|l| l.started.elapsed());
+        }
+    }
+
+    pub fn settle(
+        &mut self,
+        outcome: &UpstreamOutcome,
+        error: Option<String>,
+        usage: Option<Usage>,
+    ) {
+        let decision = classify(outcome);
+        let proxy = self.state.proxy();
+        let took = self.started.elapsed();
+        record(
+            proxy,
+            &self.provider,
+            &self.key,
+            &decision,
+            Some(200),
+            error,
+            took,
+        );
+        if let Some(mut ledger) = self.ledger.take() {
+            ledger.settle_last(decision.class, took);
+            let class =
+                (decision.class != FailureClass::Success).then_some(decision.class.as_str());
+            ledger.finish(proxy, 200, class, self.ttfb, usage, None);
+        }
+    }
+}
 
 pub fn stream_response(
     state: AppState,
@@ -31,54 +83,31 @@ pub fn stream_response(
     let headers = response_headers(upstream.headers());
     let idle = state.proxy().settings.idle_timeout;
     struct Relay {
-        state: AppState,
-        provider: Arc<LiveProvider>,
-        key: Arc<LiveKey>,
+        attempt: StreamAttempt,
         upstream: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
         relay: SseRelay,
         dialect: Dialect,
-        started: Instant,
-        finished: bool,
-        ledger: Option<Ledger>,
-        ttfb: Option<Duration>,
     }
     impl Relay {
         fn settle(&mut self, outcome: UpstreamOutcome, error: Option<String>) {
-            self.finished = true;
-            let decision = classify(&outcome);
-            let proxy = self.state.proxy();
-            let took = self.started.elapsed();
-            record(
-                proxy,
-                &self.provider,
-                &self.key,
-                &decision,
-                Some(200),
-                error,
-                took,
-            );
-            if let Some(mut ledger) = self.ledger.take() {
-                ledger.settle_last(decision.class, took);
-                let class =
-                    (decision.class != FailureClass::Success).then_some(decision.class.as_str());
-                ledger.finish(proxy, 200, class, self.ttfb, self.relay.usage, None);
-            }
+            self.attempt.settle(&outcome, error, self.relay.usage);
         }
     }
     let relay = Relay {
-        state,
-        provider: provider.clone(),
-        key: key.clone(),
+        attempt: StreamAttempt {
+            state,
+            provider: provider.clone(),
+            key: key.clone(),
+            started,
+            ledger: Some(ledger),
+            ttfb: None,
+        },
         upstream: upstream.bytes_stream().boxed(),
         dialect: relay.dialect(),
         relay,
-        started,
-        finished: false,
-        ledger: Some(ledger),
-        ttfb: None,
     };
     let body = futures_util::stream::unfold(relay, move |mut r| async move {
-        if r.finished {
+        if r.attempt.settled() {
             return None;
         }
         loop {
@@ -86,9 +115,7 @@ pub fn stream_response(
                 Ok(Some(Ok(chunk))) => {
                     let out = r.relay.push(&chunk);
                     if !out.is_empty() {
-                        if r.ttfb.is_none() {
-                            r.ttfb = r.ledger.as_ref().map(|l| l.started.elapsed());
-                        }
+                        r.attempt.sent_bytes();
                         return Some((Ok::<Bytes, std::io::Error>(out), r));
                     }
                 }
@@ -118,7 +145,7 @@ pub fn stream_response(
                         r.dialect,
                         &format!(
                         "the upstream stream from provider {:?} (key {:?}) ended before it was complete",
-                            r.provider.name, r.key.label
+                            r.attempt.provider.name, r.attempt.key.label
                         ),
                     ));
                     return Some((Ok(Bytes::from(out)), r));
@@ -132,7 +159,7 @@ pub fn stream_response(
                         r.dialect,
                         &format!(
                             "the upstream stream from provider {:?} (key {:?}) broke mid-way",
-                            r.provider.name, r.key.label
+                            r.attempt.provider.name, r.attempt.key.label
                         ),
                     );
                     return Some((Ok(event), r));

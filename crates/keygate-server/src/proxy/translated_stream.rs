@@ -5,13 +5,13 @@
 //! so far followed by an error event of its own protocol — never a silent truncation.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::response::Response;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use keygate_core::failure::{FailureClass, UpstreamOutcome, classify};
+use keygate_core::failure::UpstreamOutcome;
 use keygate_core::translate::{
     ChatStreamToMessages, MessagesStreamToChat, StreamUsage, TranslateError,
     anthropic_sse_error_event,
@@ -20,8 +20,9 @@ use keygate_core::translate::{
 use super::catalog::{LiveKey, LiveProvider};
 use super::forward::answer;
 use super::ledger::Ledger;
-use super::outcome::{record, scrub};
+use super::outcome::scrub;
 use super::relay::{Dialect, SseRelay, Usage, broken_stream_event};
+use super::stream::StreamAttempt;
 use super::upstream::response_headers;
 use crate::AppState;
 
@@ -99,44 +100,20 @@ impl Translator {
 }
 
 struct Relay {
-    state: AppState,
-    provider: Arc<LiveProvider>,
-    key: Arc<LiveKey>,
+    attempt: StreamAttempt,
     upstream: BoxStream<'static, reqwest::Result<Bytes>>,
     translator: Translator,
-    started: Instant,
-    finished: bool,
-    ledger: Option<Ledger>,
-    ttfb: Option<Duration>,
 }
 
 impl Relay {
     fn settle(&mut self, outcome: &UpstreamOutcome, error: Option<String>) {
-        self.finished = true;
-        let decision = classify(outcome);
-        let proxy = self.state.proxy();
-        let took = self.started.elapsed();
-        record(
-            proxy,
-            &self.provider,
-            &self.key,
-            &decision,
-            Some(200),
-            error,
-            took,
-        );
-        if let Some(mut ledger) = self.ledger.take() {
-            ledger.settle_last(decision.class, took);
-            let class =
-                (decision.class != FailureClass::Success).then_some(decision.class.as_str());
-            let usage = self.translator.usage();
-            let usage = (usage != StreamUsage::default()).then(|| Usage {
-                prompt_tokens: usage.prompt_tokens(),
-                completion_tokens: usage.output_tokens,
-                cached_tokens: usage.cached_input_tokens,
-            });
-            ledger.finish(proxy, 200, class, self.ttfb, usage, None);
-        }
+        let usage = self.translator.usage();
+        let usage = (usage != StreamUsage::default()).then(|| Usage {
+            prompt_tokens: usage.prompt_tokens(),
+            completion_tokens: usage.output_tokens,
+            cached_tokens: usage.cached_input_tokens,
+        });
+        self.attempt.settle(outcome, error, usage);
     }
 
     /// Ends the stream as broken: the attempt counts against the key, the client gets an
@@ -147,17 +124,20 @@ impl Relay {
             Some(TranslateError::Upstream {
                 error_type,
                 message,
-            }) => (error_type.clone(), scrub(message, self.key.secret.expose())),
+            }) => (
+                error_type.clone(),
+                scrub(message, self.attempt.key.secret.expose()),
+            ),
             Some(other) => (
                 "api_error".to_string(),
-                scrub(&other.to_string(), self.key.secret.expose()),
+                scrub(&other.to_string(), self.attempt.key.secret.expose()),
             ),
             None => ("api_error".to_string(), what.to_string()),
         };
         self.settle(&UpstreamOutcome::StreamBroken, Some(detail.clone()));
         let message = format!(
             "the upstream stream from provider {:?} (key {:?}) {what}: {detail}",
-            self.provider.name, self.key.label
+            self.attempt.provider.name, self.attempt.key.label
         );
         self.translator.failed(&error_type, &message)
     }
@@ -177,18 +157,19 @@ pub fn translated_stream(
     let headers = response_headers(upstream.headers());
     let idle = state.proxy().settings.idle_timeout;
     let relay = Relay {
-        state,
-        provider: provider.clone(),
-        key: key.clone(),
+        attempt: StreamAttempt {
+            state,
+            provider: provider.clone(),
+            key: key.clone(),
+            started,
+            ledger: Some(ledger),
+            ttfb: None,
+        },
         upstream: upstream.bytes_stream().boxed(),
         translator,
-        started,
-        finished: false,
-        ledger: Some(ledger),
-        ttfb: None,
     };
     let body = futures_util::stream::unfold(relay, move |mut r| async move {
-        if r.finished {
+        if r.attempt.settled() {
             return None;
         }
         loop {
@@ -216,9 +197,7 @@ pub fn translated_stream(
                 },
                 Ok(Some(Err(_))) | Err(_) => r.break_off(None, "broke or went silent mid-way"),
             };
-            if r.ttfb.is_none() {
-                r.ttfb = r.ledger.as_ref().map(|l| l.started.elapsed());
-            }
+            r.attempt.sent_bytes();
             return Some((Ok::<Bytes, std::io::Error>(out), r));
         }
     });
