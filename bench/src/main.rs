@@ -1,13 +1,16 @@
 //! `make bench`: how much KeyGate adds on top of an upstream, measured on loopback.
 //!
 //! Starts the fake upstream and a release `keygate serve`, then drives both with the same
-//! requests — directly and through KeyGate — at concurrency 1 and 16, for JSON answers and
-//! for streams (time to first byte). Each scenario runs several times and the median run is
-//! reported, since this machine is shared and noisy. Prints a table and writes
+//! requests — directly and through KeyGate — at concurrency 1, 16 and 64, for JSON answers
+//! and for streams (time to first byte). Each scenario runs several rounds with the targets
+//! interleaved within a round, and reports medians (added latency: the median of each round's
+//! own difference), since this machine is shared and noisy. Prints a table and writes
 //! `bench/results/latest.json`.
 //!
-//! For scale it also measures the floor: a do-nothing TCP relay process between the client
-//! and the upstream (column `relay+`), i.e. what any extra loopback hop through another
+//! For scale it also measures two floors: a do-nothing TCP relay process between the client
+//! and the upstream (column `relay+`), and a minimal HTTP proxy built from hyper's server and
+//! pooled client (column `hyper+`: parses and forwards, nothing else), i.e. what any extra
+//! loopback hop through another
 //! process costs on this machine before a single HTTP byte is parsed.
 
 use std::time::{Duration, Instant};
@@ -19,7 +22,9 @@ use keygate_tests::served::{Served, key};
 use serde_json::{Value, json};
 
 const SECRET: &str = "sk-bench-0000000000000000000000001";
-const RUNS: usize = 5;
+const RUNS: usize = 7;
+/// Direct, the two floors, KeyGate.
+const TARGETS: usize = 4;
 const REQUESTS_PER_RUN: usize = 2000;
 const WARMUP: usize = 200;
 
@@ -76,12 +81,59 @@ async fn relay(upstream: String) {
     }
 }
 
-/// Starts the relay floor as a child process and returns it with its port.
-fn spawn_relay(upstream: &str) -> (std::process::Child, u16) {
+/// The second floor: the least an HTTP proxy in Rust does — hyper's server reads the request,
+/// hyper's pooled client forwards it, the answer streams back. No routing, no keys, no log.
+/// Run as `keygate-bench --hyper-to ADDR`; prints `relay PORT` when listening.
+async fn hyper_proxy(upstream: String) {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind hyper proxy");
+    println!("relay {}", listener.local_addr().expect("addr").port());
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: Client<_, Full<hyper::body::Bytes>> =
+        Client::builder(TokioExecutor::new()).build(connector);
+    loop {
+        let Ok((inbound, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = inbound.set_nodelay(true);
+        let (client, upstream) = (client.clone(), upstream.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let (client, upstream) = (client.clone(), upstream.clone());
+                    async move {
+                        let (mut parts, body) = request.into_parts();
+                        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+                        parts.uri = format!("http://{upstream}{path}")
+                            .parse()
+                            .map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
+                        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+                        client
+                            .request(hyper::Request::from_parts(parts, Full::new(body)))
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                },
+            );
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(inbound), service)
+                .await;
+        });
+    }
+}
+
+/// Starts a floor (`--relay-to` or `--hyper-to`) as a child process; returns it with its port.
+fn spawn_floor(flag: &str, upstream: &str) -> (std::process::Child, u16) {
     use std::io::BufRead;
     let exe = std::env::current_exe().expect("own path");
     let mut child = std::process::Command::new(exe)
-        .args(["--relay-to", upstream])
+        .args([flag, upstream])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn relay");
@@ -101,10 +153,12 @@ fn spawn_relay(upstream: &str) -> (std::process::Child, u16) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let [_, flag, upstream] = args.as_slice()
-        && flag == "--relay-to"
-    {
-        relay(upstream.clone()).await;
+    if let [_, flag, upstream] = args.as_slice() {
+        match flag.as_str() {
+            "--relay-to" => relay(upstream.clone()).await,
+            "--hyper-to" => hyper_proxy(upstream.clone()).await,
+            _ => eprintln!("usage: keygate-bench [--relay-to ADDR | --hyper-to ADDR]"),
+        }
         return;
     }
     let fake = FakeUpstream::start().await;
@@ -122,9 +176,14 @@ async fn main() {
         url: format!("{}/chat/completions", fake.base_url()),
         auth: SECRET.to_string(),
     };
-    let (mut relay_child, relay_port) = spawn_relay(&fake.addr.to_string());
+    let (mut relay_child, relay_port) = spawn_floor("--relay-to", &fake.addr.to_string());
     let relayed = Target {
         url: format!("http://127.0.0.1:{relay_port}/v1/chat/completions"),
+        auth: SECRET.to_string(),
+    };
+    let (mut hyper_child, hyper_port) = spawn_floor("--hyper-to", &fake.addr.to_string());
+    let hyper_proxied = Target {
+        url: format!("http://127.0.0.1:{hyper_port}/v1/chat/completions"),
         auth: SECRET.to_string(),
     };
     let through = Target {
@@ -142,11 +201,12 @@ async fn main() {
     let mut sent_through = 0usize;
     let mut results = Vec::new();
     println!(
-        "{:<8} {:>3}  {:>10} {:>10} {:>10} {:>10}  {:>10} {:>10}  {:>10} {:>9}",
+        "{:<8} {:>3}  {:>10} {:>10} {:>10} {:>10} {:>10}  {:>10} {:>10}  {:>10} {:>9}",
         "kind",
         "c",
         "direct p50",
         "relay+",
+        "hyper+",
         "via p50",
         "added p50",
         "direct p99",
@@ -165,21 +225,22 @@ async fn main() {
             if !only.is_empty() && only != format!("{name}:{concurrency}") {
                 continue;
             }
-            let d = median_run(&client, &direct, kind, concurrency).await;
-            let r = median_run(&client, &relayed, kind, concurrency).await;
-            let k = median_run(&client, &through, kind, concurrency).await;
+            let targets = [&direct, &relayed, &hyper_proxied, &through];
+            let m = measure(&client, targets, kind, concurrency).await;
+            let (d, k) = (m.direct, m.through);
             sent_through += k.sent;
             println!(
-                "{:<8} {:>3}  {:>8.0}us {:>8.0}us {:>8.0}us {:>8.0}us  {:>8.0}us {:>8.0}us  {:>8.0}us {:>5.0}/{:<5.0} ({:.0}%)",
+                "{:<8} {:>3}  {:>8.0}us {:>8.0}us {:>8.0}us {:>8.0}us {:>8.0}us  {:>8.0}us {:>8.0}us  {:>8.0}us {:>5.0}/{:<5.0} ({:.0}%)",
                 name,
                 concurrency,
                 d.p50_us,
-                r.p50_us - d.p50_us,
+                m.relay_added_p50_us,
+                m.hyper_added_p50_us,
                 k.p50_us,
-                k.p50_us - d.p50_us,
+                m.added_p50_us,
                 d.p99_us,
                 k.p99_us,
-                k.p99_us - d.p99_us,
+                m.added_p99_us,
                 k.rps,
                 d.rps,
                 100.0 * k.rps / d.rps
@@ -188,8 +249,9 @@ async fn main() {
                 "kind": name, "concurrency": concurrency,
                 "direct": { "p50_us": d.p50_us, "p99_us": d.p99_us, "rps": d.rps },
                 "keygate": { "p50_us": k.p50_us, "p99_us": k.p99_us, "rps": k.rps },
-                "added_p50_us": k.p50_us - d.p50_us, "added_p99_us": k.p99_us - d.p99_us,
-                "tcp_relay_floor_added_p50_us": r.p50_us - d.p50_us,
+                "added_p50_us": m.added_p50_us, "added_p99_us": m.added_p99_us,
+                "tcp_relay_floor_added_p50_us": m.relay_added_p50_us,
+                "hyper_proxy_floor_added_p50_us": m.hyper_added_p50_us,
                 "throughput_ratio": k.rps / d.rps,
             }));
         }
@@ -231,36 +293,74 @@ async fn main() {
     } else {
         println!("wrote {}", path.display());
     }
-    let _ = relay_child.kill();
-    let _ = relay_child.wait();
+    for child in [&mut relay_child, &mut hyper_child] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     let _ = tokio::task::spawn_blocking(move || served.stop()).await;
 }
 
-/// Runs the scenario `RUNS` times and returns the run with the median p50.
-async fn median_run(
+/// What one scenario measured: the median run of each target, and the added latency as the
+/// median of per-round differences.
+struct Measured {
+    direct: Run,
+    through: Run,
+    added_p50_us: f64,
+    added_p99_us: f64,
+    relay_added_p50_us: f64,
+    hyper_added_p50_us: f64,
+}
+
+/// Runs the scenario `RUNS` rounds against `[direct, relay, hyper, keygate]`, the targets
+/// interleaved within each round, so a noisy neighbour slows all three alike; the added
+/// latency is the median of the rounds' own differences (paired), not a difference of
+/// medians taken minutes apart.
+async fn measure(
     client: &reqwest::Client,
-    target: &Target,
+    targets: [&Target; TARGETS],
     kind: Kind,
     concurrency: usize,
-) -> Run {
-    let warmup = one_run(
-        client,
-        target,
-        kind,
-        concurrency,
-        WARMUP.min(requests_per_run()),
-    )
-    .await;
-    let mut runs = Vec::new();
-    for _ in 0..RUNS {
-        runs.push(one_run(client, target, kind, concurrency, requests_per_run()).await);
+) -> Measured {
+    let mut sent = [0usize; TARGETS];
+    for (i, target) in targets.iter().enumerate() {
+        let warmup = WARMUP.min(requests_per_run());
+        sent[i] += one_run(client, target, kind, concurrency, warmup)
+            .await
+            .sent;
     }
-    // Counted as sent, not as asked: workers split a run evenly, so c=64 sends 192 of 200.
-    let sent = runs.iter().map(|r| r.sent).sum::<usize>() + warmup.sent;
-    runs.sort_by(|a, b| a.p50_us.total_cmp(&b.p50_us));
-    Run {
-        sent,
-        ..runs[RUNS / 2]
+    let mut rounds: Vec<Vec<Run>> = Vec::new();
+    for _ in 0..RUNS {
+        let mut round = Vec::with_capacity(TARGETS);
+        for target in targets {
+            round.push(one_run(client, target, kind, concurrency, requests_per_run()).await);
+        }
+        rounds.push(round);
+    }
+    for round in &rounds {
+        for (i, run) in round.iter().enumerate() {
+            sent[i] += run.sent;
+        }
+    }
+    let median_run = |i: usize| {
+        let mut runs: Vec<Run> = rounds.iter().map(|r| r[i]).collect();
+        runs.sort_by(|a, b| a.p50_us.total_cmp(&b.p50_us));
+        Run {
+            sent: sent[i],
+            ..runs[RUNS / 2]
+        }
+    };
+    let median_of = |f: &dyn Fn(&[Run]) -> f64| {
+        let mut values: Vec<f64> = rounds.iter().map(|r| f(r)).collect();
+        values.sort_by(f64::total_cmp);
+        values[RUNS / 2]
+    };
+    Measured {
+        direct: median_run(0),
+        through: median_run(3),
+        added_p50_us: median_of(&|r| r[3].p50_us - r[0].p50_us),
+        added_p99_us: median_of(&|r| r[3].p99_us - r[0].p99_us),
+        relay_added_p50_us: median_of(&|r| r[1].p50_us - r[0].p50_us),
+        hyper_added_p50_us: median_of(&|r| r[2].p50_us - r[0].p50_us),
     }
 }
 

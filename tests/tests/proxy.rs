@@ -4,7 +4,7 @@
 
 use keygate_tests::fake_upstream::{Behaviour, FakeUpstream, STREAM_DELTAS};
 use keygate_tests::proxy_client::{chat, header, key_state, logged, post, prio, setup};
-use keygate_tests::served::key;
+use keygate_tests::served::{Served, key};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -395,4 +395,49 @@ async fn header_injection_attempts_go_nowhere() {
     assert_eq!(response.status(), 200);
     let stderr = served.stop();
     assert!(!stderr.contains("sk-fake-inject"), "{stderr}");
+}
+
+/// Proxied requests go through KeyGate's own hyper client, unless the environment names an
+/// HTTP proxy: then through reqwest, which honours `HTTP_PROXY` and `NO_PROXY`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_system_proxy_in_the_environment_is_honoured() {
+    const SECRET: &str = "sk-fake-proxied-00000000000000001";
+    let fake = FakeUpstream::start().await;
+    fake.set(SECRET, Behaviour::Ok);
+    // A port nothing listens on, as the system proxy.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let proxy = format!("http://{closed}");
+    for (no_proxy, reaches_upstream) in [("", false), ("127.0.0.1", true)] {
+        let (base, proxy) = (fake.base_url(), proxy.clone());
+        let served = tokio::task::spawn_blocking(move || {
+            let env = keygate_tests::TestEnv::new();
+            let secrets = Served::provider(&env, "fake", &base, 0, &[key("k", SECRET)]);
+            Served::start_with_env(
+                env,
+                secrets,
+                &[("HTTP_PROXY", &proxy), ("NO_PROXY", no_proxy)],
+            )
+        })
+        .await
+        .expect("start");
+        let before = fake.received().len();
+        let response = post(&served, "/v1/chat/completions", &chat(false)).await;
+        let reached = fake.received().len() > before;
+        assert_eq!(reached, reaches_upstream, "NO_PROXY={no_proxy:?}");
+        if reaches_upstream {
+            assert_eq!(response.status(), 200);
+        } else {
+            assert!(
+                response.status().is_server_error(),
+                "an unreachable proxy is a failed attempt, got {}",
+                response.status()
+            );
+        }
+        let stderr = tokio::task::spawn_blocking(move || served.stop())
+            .await
+            .expect("stop");
+        assert!(!stderr.contains(SECRET), "the secret leaked: {stderr}");
+    }
 }

@@ -196,8 +196,7 @@ async fn load_catalog(state: &AppState, reconcile_first: bool) {
                     Err(err) => tracing::warn!("could not reconcile key secrets: {err}"),
                 }
             }
-            let catalog = proxy.registry.build(store, &vault, proxy.clock.now_ms())?;
-            proxy.replace_catalog(catalog);
+            proxy.rebuild_catalog(store, &vault)?;
             Ok(())
         })
         .await;

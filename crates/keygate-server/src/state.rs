@@ -75,13 +75,8 @@ impl AppState {
     /// Rebuilds the proxy's catalog from `store` now, so an admin change (a token, a route,
     /// a key, a price) applies to the next request rather than at the writer's next look.
     pub fn reload_catalog(&self, store: &Store) {
-        let proxy = self.proxy();
-        match proxy
-            .registry
-            .build(store, self.vault(), proxy.clock.now_ms())
-        {
-            Ok(catalog) => proxy.replace_catalog(catalog),
-            Err(err) => tracing::warn!("could not reload providers and keys: {err}"),
+        if let Err(err) = self.proxy().rebuild_catalog(store, self.vault()) {
+            tracing::warn!("could not reload providers and keys: {err}");
         }
     }
 

@@ -3,26 +3,30 @@
 
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use keygate_core::failure::{UpstreamOutcome, parse_reset_duration};
 use serde_json::Value;
 
 use super::ProxyState;
+use super::upstream_client::{SendFailure, UpstreamResponse};
 
-/// Sends `request`; resolves when the upstream's response headers arrive.
+/// Sends a request upstream; resolves when the upstream's response headers arrive.
 pub async fn send(
     proxy: &ProxyState,
-    request: reqwest::RequestBuilder,
+    (method, uri): (Method, &Uri),
+    headers: HeaderMap,
+    body: Bytes,
     deadline: Instant,
-) -> Result<reqwest::Response, UpstreamOutcome> {
+) -> Result<UpstreamResponse, UpstreamOutcome> {
     let wait = proxy
         .settings
         .first_byte_timeout
         .min(deadline.saturating_duration_since(Instant::now()));
-    match tokio::time::timeout(wait, request.send()).await {
-        Err(_) => Err(UpstreamOutcome::Timeout),
-        Ok(Err(e)) if e.is_timeout() => Err(UpstreamOutcome::Timeout),
-        Ok(Err(_)) => Err(UpstreamOutcome::ConnectError),
+    let request = proxy.upstream.send(method, uri, headers, body);
+    match tokio::time::timeout(wait, request).await {
+        Err(_) | Ok(Err(SendFailure::Timeout)) => Err(UpstreamOutcome::Timeout),
+        Ok(Err(SendFailure::Connect)) => Err(UpstreamOutcome::ConnectError),
         Ok(Ok(response)) => Ok(response),
     }
 }
@@ -30,7 +34,7 @@ pub async fn send(
 /// The outcome of a complete (non-streamed) answer, and the upstream's error text if it failed.
 pub fn answered(
     status: StatusCode,
-    headers: &reqwest::header::HeaderMap,
+    headers: &HeaderMap,
     body: &[u8],
 ) -> (UpstreamOutcome, Option<String>) {
     let failed = !status.is_success();
@@ -71,7 +75,7 @@ fn error_message(body: &[u8]) -> Option<String> {
 }
 
 /// `Retry-After`, else the later of OpenAI's request and token reset hints.
-pub fn retry_hint(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub fn retry_hint(headers: &HeaderMap) -> Option<Duration> {
     let read = |name: &str| {
         headers
             .get(name)

@@ -253,7 +253,7 @@ pub struct LiveProvider {
     pub runtime: Arc<ProviderRuntime>,
     /// The OpenAI-style endpoint URLs that do not depend on the model, parsed once here
     /// rather than on every request.
-    pub endpoints: HashMap<&'static str, reqwest::Url>,
+    pub endpoints: HashMap<&'static str, axum::http::Uri>,
 }
 
 pub struct LiveToken {

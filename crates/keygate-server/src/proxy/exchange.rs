@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use keygate_core::failure::{FailureClass, RequestAction, UpstreamOutcome, classify};
 use keygate_core::provider::ProviderKind;
@@ -33,7 +33,7 @@ use super::relay::{Dialect, SseRelay};
 use super::sticky::key_tag;
 use super::stream::stream_response;
 use super::translated_stream::{Translator, translated_stream};
-use super::upstream::{endpoint_url, native_headers, request_headers, response_headers};
+use super::upstream::{endpoint_uri, native_headers, request_headers, response_headers};
 use crate::AppState;
 
 /// The protocol and endpoint the client called.
@@ -77,14 +77,12 @@ enum Leg {
 }
 
 /// The leg and URL for a tier, or `None` when the tier cannot serve this endpoint.
-fn leg(inbound: Inbound, provider: &LiveProvider, model: &str) -> Option<(Leg, reqwest::Url)> {
+fn leg(inbound: Inbound, provider: &LiveProvider, model: &str) -> Option<(Leg, Uri)> {
     let anthropic = provider.kind == ProviderKind::Anthropic;
     let anthropic_url = |path: &str| {
-        reqwest::Url::parse(&format!(
-            "{}{path}",
-            provider.base_url.trim_end_matches('/')
-        ))
-        .ok()
+        format!("{}{path}", provider.base_url.trim_end_matches('/'))
+            .parse()
+            .ok()
     };
     match (inbound, anthropic) {
         (Inbound::Messages, true) => Some((Leg::Native, anthropic_url("/v1/messages")?)),
@@ -94,16 +92,16 @@ fn leg(inbound: Inbound, provider: &LiveProvider, model: &str) -> Option<(Leg, r
         (Inbound::CountTokens, false) => None,
         (Inbound::Messages, false) => Some((
             Leg::ToChat,
-            endpoint_url(provider, "/chat/completions", model)?,
+            endpoint_uri(provider, "/chat/completions", model)?,
         )),
         (Inbound::Chat, true) => Some((Leg::ToMessages, anthropic_url("/v1/messages")?)),
         (Inbound::Chat, false) => Some((
             Leg::Native,
-            endpoint_url(provider, "/chat/completions", model)?,
+            endpoint_uri(provider, "/chat/completions", model)?,
         )),
         (Inbound::Completions | Inbound::Embeddings | Inbound::Responses, _) => Some((
             Leg::Native,
-            endpoint_url(provider, inbound.endpoint(), model)?,
+            endpoint_uri(provider, inbound.endpoint(), model)?,
         )),
     }
 }
@@ -283,12 +281,15 @@ pub async fn serve(
                 }
                 let tried_at = Instant::now();
                 key.runtime.limiter.note_request(now_ms);
-                let request = proxy
-                    .client
-                    .post(url.clone())
-                    .headers(leg_headers(leg, headers, provider, &key))
-                    .body(upstream_body.clone());
-                let upstream = match send(proxy, request, deadline).await {
+                let upstream = match send(
+                    proxy,
+                    (Method::POST, &url),
+                    leg_headers(leg, headers, provider, &key),
+                    upstream_body.clone(),
+                    deadline,
+                )
+                .await
+                {
                     Ok(upstream) => upstream,
                     Err(outcome) => {
                         let decision = classify(&outcome);

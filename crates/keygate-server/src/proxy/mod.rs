@@ -24,9 +24,11 @@ mod sticky;
 mod stream;
 mod translated_stream;
 pub(crate) mod upstream;
+mod upstream_client;
 mod writer;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -196,9 +198,14 @@ pub enum WriteOp {
 /// Everything the proxy needs at run time.
 pub struct ProxyState {
     catalog: ArcSwap<Catalog>,
+    /// Catalog builds started, and the newest build installed (see `rebuild_catalog`).
+    catalog_builds: AtomicU64,
+    catalog_installed: std::sync::Mutex<u64>,
     pub registry: Registry,
     pub clock: Clock,
     pub client: reqwest::Client,
+    /// The client for proxied requests (reqwest's layers cost too much on the request path).
+    pub upstream: upstream_client::UpstreamClient,
     pub settings: ProxySettings,
     pub writer_tx: mpsc::UnboundedSender<WriteOp>,
     pub models: models::ModelCache,
@@ -215,11 +222,18 @@ impl ProxyState {
         settings: ProxySettings,
         writer_tx: mpsc::UnboundedSender<WriteOp>,
     ) -> reqwest::Result<Self> {
+        let client = upstream::client(settings.connect_timeout)?;
         Ok(Self {
             catalog: ArcSwap::from_pointee(Catalog::default()),
+            catalog_builds: AtomicU64::new(0),
+            catalog_installed: std::sync::Mutex::new(0),
             registry: Registry::default(),
             clock: Clock::new(),
-            client: upstream::client(settings.connect_timeout)?,
+            upstream: upstream_client::UpstreamClient::new(
+                settings.connect_timeout,
+                client.clone(),
+            ),
+            client,
             settings,
             writer_tx,
             models: models::ModelCache::default(),
@@ -243,8 +257,26 @@ impl ProxyState {
         self.catalog.load_full()
     }
 
-    pub fn replace_catalog(&self, catalog: Catalog) {
-        self.catalog.store(Arc::new(catalog));
+    /// Builds the catalog from `store` and installs it, unless a build that started later was
+    /// installed meanwhile. The writer's background reload can race an admin change's own
+    /// reload: a build that read the store before the change must not replace, after the
+    /// change was acknowledged, one that read it after.
+    pub fn rebuild_catalog(
+        &self,
+        store: &keygate_store::Store,
+        vault: &keygate_vault::Vault,
+    ) -> Result<(), keygate_store::StoreError> {
+        let generation = self.catalog_builds.fetch_add(1, Ordering::SeqCst) + 1;
+        let catalog = self.registry.build(store, vault, self.clock.now_ms())?;
+        let mut installed = self
+            .catalog_installed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if generation > *installed {
+            *installed = generation;
+            self.catalog.store(Arc::new(catalog));
+        }
+        Ok(())
     }
 }
 

@@ -26,6 +26,7 @@ use super::ledger::{Ledger, new_request_id};
 use super::openai_error::ProxyError;
 use super::outcome::record;
 use super::upstream::{azure_api_version, native_headers, response_headers};
+use super::upstream_client::{BodyError, UpstreamResponse};
 use crate::AppState;
 
 pub async fn passthrough(
@@ -109,7 +110,14 @@ async fn relay(
             ),
         ));
     }
-    let url = upstream_url(&provider, path, uri.query());
+    let url: Uri = upstream_url(&provider, path, uri.query())
+        .parse()
+        .map_err(|_| {
+            ProxyError::invalid_request(
+                "invalid_path",
+                "the provider's base URL and this path do not make a valid URL",
+            )
+        })?;
     let stream = uri.query().is_some_and(|q| q.contains("alt=sse"))
         || path.ends_with(":streamGenerateContent")
         || request_json
@@ -135,12 +143,15 @@ async fn relay(
         attempts += 1;
         let tried_at = Instant::now();
         key.runtime.limiter.note_request(proxy.clock.now_ms());
-        let request = proxy
-            .client
-            .request(method.clone(), &url)
-            .headers(native_headers(headers, &provider, &key))
-            .body(body.clone());
-        let upstream = match send(proxy, request, deadline).await {
+        let upstream = match send(
+            proxy,
+            (method.clone(), &url),
+            native_headers(headers, &provider, &key),
+            body.clone(),
+            deadline,
+        )
+        .await
+        {
             Ok(upstream) => upstream,
             Err(outcome) => {
                 let decision = classify(&outcome);
@@ -268,7 +279,7 @@ fn raw_body(
     state: &AppState,
     provider: Arc<LiveProvider>,
     key: Arc<LiveKey>,
-    upstream: reqwest::Response,
+    upstream: UpstreamResponse,
     tried_at: Instant,
     ledger: Ledger,
 ) -> Body {
@@ -277,7 +288,7 @@ fn raw_body(
         state: AppState,
         provider: Arc<LiveProvider>,
         key: Arc<LiveKey>,
-        upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+        upstream: BoxStream<'static, Result<Bytes, BodyError>>,
         tried_at: Instant,
         ledger: Option<Ledger>,
         status: u16,
@@ -318,7 +329,7 @@ fn raw_body(
         provider,
         key,
         status: upstream.status().as_u16(),
-        upstream: upstream.bytes_stream().boxed(),
+        upstream: upstream.bytes_stream(),
         tried_at,
         ledger: Some(ledger),
         ttfb: None,

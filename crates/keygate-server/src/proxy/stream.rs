@@ -15,6 +15,7 @@ use super::ledger::Ledger;
 use super::outcome::record;
 use super::relay::{Dialect, SseRelay, Usage, broken_stream_event};
 use super::upstream::response_headers;
+use super::upstream_client::{BodyError, UpstreamResponse};
 use crate::AppState;
 
 /// A streamed attempt still being relayed: settled once, when its stream ends or breaks —
@@ -73,7 +74,7 @@ pub fn stream_response(
     state: AppState,
     provider: Arc<LiveProvider>,
     key: Arc<LiveKey>,
-    upstream: reqwest::Response,
+    upstream: UpstreamResponse,
     relay: SseRelay,
     started: Instant,
     ledger: Ledger,
@@ -84,7 +85,7 @@ pub fn stream_response(
     let idle = state.proxy().settings.idle_timeout;
     struct Relay {
         attempt: StreamAttempt,
-        upstream: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+        upstream: futures_util::stream::BoxStream<'static, Result<Bytes, BodyError>>,
         relay: SseRelay,
         dialect: Dialect,
     }
@@ -102,7 +103,7 @@ pub fn stream_response(
             ledger: Some(ledger),
             ttfb: None,
         },
-        upstream: upstream.bytes_stream().boxed(),
+        upstream: upstream.bytes_stream(),
         dialect: relay.dialect(),
         relay,
     };

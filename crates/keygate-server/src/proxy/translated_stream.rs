@@ -24,6 +24,7 @@ use super::outcome::scrub;
 use super::relay::{Dialect, SseRelay, Usage, broken_stream_event};
 use super::stream::StreamAttempt;
 use super::upstream::response_headers;
+use super::upstream_client::{BodyError, UpstreamResponse};
 use crate::AppState;
 
 /// Which way a stream is translated.
@@ -101,7 +102,7 @@ impl Translator {
 
 struct Relay {
     attempt: StreamAttempt,
-    upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+    upstream: BoxStream<'static, Result<Bytes, BodyError>>,
     translator: Translator,
 }
 
@@ -147,7 +148,7 @@ pub fn translated_stream(
     state: AppState,
     provider: Arc<LiveProvider>,
     key: Arc<LiveKey>,
-    upstream: reqwest::Response,
+    upstream: UpstreamResponse,
     translator: Translator,
     started: Instant,
     ledger: Ledger,
@@ -165,7 +166,7 @@ pub fn translated_stream(
             ledger: Some(ledger),
             ttfb: None,
         },
-        upstream: upstream.bytes_stream().boxed(),
+        upstream: upstream.bytes_stream(),
         translator,
     };
     let body = futures_util::stream::unfold(relay, move |mut r| async move {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use keygate_core::provider::ProviderKind;
 
 use super::catalog::{LiveKey, LiveProvider};
@@ -26,6 +26,7 @@ const RETURNED: &[&str] = &[
     "request-id",
 ];
 
+/// The reqwest client for probes, model lists and requests through a system proxy.
 pub fn client(connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .use_rustls_tls()
@@ -47,27 +48,28 @@ pub const OPENAI_ENDPOINTS: [&str; 5] = [
 ];
 
 /// The URL of an OpenAI-style endpoint (`suffix` like `/chat/completions`) on a provider, or
-/// `None` when the provider does not speak that protocol.
+/// `None` when the provider does not speak that protocol. For reqwest (probes, model lists).
 pub fn endpoint_url(provider: &LiveProvider, suffix: &str, model: &str) -> Option<reqwest::Url> {
-    if let Some(url) = provider.endpoints.get(suffix) {
-        return Some(url.clone());
-    }
     endpoint_text(provider, suffix, model).and_then(|text| reqwest::Url::parse(&text).ok())
 }
 
+/// [`endpoint_url`] for the proxy's own client: parsed once per catalog when the URL does not
+/// name the model.
+pub fn endpoint_uri(provider: &LiveProvider, suffix: &str, model: &str) -> Option<Uri> {
+    if let Some(uri) = provider.endpoints.get(suffix) {
+        return Some(uri.clone());
+    }
+    endpoint_text(provider, suffix, model).and_then(|text| text.parse().ok())
+}
+
 /// The parsed endpoints of a provider whose URLs do not name the model (all kinds but Azure).
-pub fn model_free_endpoints(provider: &LiveProvider) -> HashMap<&'static str, reqwest::Url> {
+pub fn model_free_endpoints(provider: &LiveProvider) -> HashMap<&'static str, Uri> {
     if matches!(provider.kind, ProviderKind::Azure | ProviderKind::Anthropic) {
         return HashMap::new();
     }
     OPENAI_ENDPOINTS
         .into_iter()
-        .filter_map(|suffix| {
-            Some((
-                suffix,
-                reqwest::Url::parse(&endpoint_text(provider, suffix, "")?).ok()?,
-            ))
-        })
+        .filter_map(|suffix| Some((suffix, endpoint_text(provider, suffix, "")?.parse().ok()?)))
         .collect()
 }
 

@@ -216,9 +216,8 @@ fn reload_if_changed(store: &Store, seen: &mut i64, proxy: &Weak<ProxyState>, va
     }
     *seen = version;
     let Some(proxy) = proxy.upgrade() else { return };
-    match proxy.registry.build(store, vault, proxy.clock.now_ms()) {
-        Ok(catalog) => proxy.replace_catalog(catalog),
-        Err(err) => tracing::warn!("could not reload providers and keys: {err}"),
+    if let Err(err) = proxy.rebuild_catalog(store, vault) {
+        tracing::warn!("could not reload providers and keys: {err}");
     }
 }
 
