@@ -28,7 +28,6 @@ mod upstream_client;
 mod writer;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -198,9 +197,8 @@ pub enum WriteOp {
 /// Everything the proxy needs at run time.
 pub struct ProxyState {
     catalog: ArcSwap<Catalog>,
-    /// Catalog builds started, and the newest build installed (see `rebuild_catalog`).
-    catalog_builds: AtomicU64,
-    catalog_installed: std::sync::Mutex<u64>,
+    /// Held while a catalog is built and installed (see `rebuild_catalog`).
+    catalog_rebuild: std::sync::Mutex<()>,
     pub registry: Registry,
     pub clock: Clock,
     pub client: reqwest::Client,
@@ -222,15 +220,16 @@ impl ProxyState {
         settings: ProxySettings,
         writer_tx: mpsc::UnboundedSender<WriteOp>,
     ) -> reqwest::Result<Self> {
-        let client = upstream::client(settings.connect_timeout)?;
+        let tls = upstream::tls_config();
+        let client = upstream::client_with_tls(settings.connect_timeout, tls.clone())?;
         Ok(Self {
             catalog: ArcSwap::from_pointee(Catalog::default()),
-            catalog_builds: AtomicU64::new(0),
-            catalog_installed: std::sync::Mutex::new(0),
+            catalog_rebuild: std::sync::Mutex::new(()),
             registry: Registry::default(),
             clock: Clock::new(),
             upstream: upstream_client::UpstreamClient::new(
                 settings.connect_timeout,
+                tls,
                 client.clone(),
             ),
             client,
@@ -257,25 +256,21 @@ impl ProxyState {
         self.catalog.load_full()
     }
 
-    /// Builds the catalog from `store` and installs it, unless a build that started later was
-    /// installed meanwhile. The writer's background reload can race an admin change's own
-    /// reload: a build that read the store before the change must not replace, after the
-    /// change was acknowledged, one that read it after.
+    /// Builds the catalog from `store` and installs it. Rebuilds take turns: the writer's
+    /// background reload can race an admin change's own reload, and a build that read the
+    /// store before the change must not be installed after the one that read it after (it
+    /// would bring back, after the change was acknowledged, what the change removed).
     pub fn rebuild_catalog(
         &self,
         store: &keygate_store::Store,
         vault: &keygate_vault::Vault,
     ) -> Result<(), keygate_store::StoreError> {
-        let generation = self.catalog_builds.fetch_add(1, Ordering::SeqCst) + 1;
-        let catalog = self.registry.build(store, vault, self.clock.now_ms())?;
-        let mut installed = self
-            .catalog_installed
+        let _turn = self
+            .catalog_rebuild
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if generation > *installed {
-            *installed = generation;
-            self.catalog.store(Arc::new(catalog));
-        }
+        let catalog = self.registry.build(store, vault, self.clock.now_ms())?;
+        self.catalog.store(Arc::new(catalog));
         Ok(())
     }
 }

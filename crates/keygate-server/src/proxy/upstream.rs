@@ -26,16 +26,50 @@ const RETURNED: &[&str] = &[
     "request-id",
 ];
 
+/// The `user-agent` KeyGate sends when the client named none.
+pub const USER_AGENT: &str = concat!("KeyGate/", env!("CARGO_PKG_VERSION"));
+
+/// How long an idle upstream connection is kept for reuse.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// The reqwest client for probes, model lists and requests through a system proxy.
 pub fn client(connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    client_with_tls(connect_timeout, tls_config())
+}
+
+/// [`client`] over an already built TLS configuration (the roots are loaded once per engine,
+/// shared with the proxy's own client).
+pub fn client_with_tls(
+    connect_timeout: Duration,
+    mut tls: rustls::ClientConfig,
+) -> reqwest::Result<reqwest::Client> {
+    // reqwest leaves ALPN to a preconfigured TLS setup; offer HTTP/2 as it would itself.
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     reqwest::Client::builder()
-        .use_rustls_tls()
+        .use_preconfigured_tls(tls)
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
-        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("KeyGate/", env!("CARGO_PKG_VERSION")))
+        .user_agent(USER_AGENT)
         .build()
+}
+
+/// rustls with the bundled web PKI roots plus the system's (no ALPN set: each client adds
+/// its own).
+pub fn tls_config() -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in rustls_native_certs::load_native_certs().certs {
+        // A system certificate rustls cannot use is skipped, as reqwest does.
+        let _ = roots.add(cert);
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|_| rustls::ClientConfig::builder())
+        .with_root_certificates(roots)
+        .with_no_client_auth()
 }
 
 /// The OpenAI-style endpoints KeyGate serves.

@@ -6,7 +6,6 @@
 //! When the environment names an HTTP proxy (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, any
 //! case), proxied requests go through reqwest instead, which honours it (and `NO_PROXY`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -18,6 +17,8 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use super::upstream::{POOL_IDLE_TIMEOUT, USER_AGENT};
 
 /// An error while reading an upstream body.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -31,9 +32,6 @@ pub enum SendFailure {
 
 type Direct = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-const USER_AGENT: &str = concat!("KeyGate/", env!("CARGO_PKG_VERSION"));
-const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-
 pub struct UpstreamClient {
     /// `None` when a system proxy is configured: then every request goes through `fallback`.
     direct: Option<Direct>,
@@ -41,9 +39,14 @@ pub struct UpstreamClient {
 }
 
 impl UpstreamClient {
-    /// `fallback` is the engine's reqwest client (it carries any system proxy settings).
-    pub fn new(connect_timeout: Duration, fallback: reqwest::Client) -> Self {
-        let direct = (!system_proxy_configured()).then(|| direct_client(connect_timeout));
+    /// `fallback` is the engine's reqwest client (it carries any system proxy settings); `tls`
+    /// the engine's TLS configuration, without ALPN.
+    pub fn new(
+        connect_timeout: Duration,
+        tls: rustls::ClientConfig,
+        fallback: reqwest::Client,
+    ) -> Self {
+        let direct = (!system_proxy_configured()).then(|| direct_client(connect_timeout, tls));
         Self { direct, fallback }
     }
 
@@ -156,39 +159,22 @@ impl UpstreamResponse {
     }
 }
 
-fn direct_client(connect_timeout: Duration) -> Direct {
+fn direct_client(connect_timeout: Duration, tls: rustls::ClientConfig) -> Direct {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(connect_timeout));
     let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls_config())
+        .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
     Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(IDLE_TIMEOUT)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())
         .build(https)
-}
-
-/// rustls with the bundled web PKI roots plus the system's (like the reqwest client's).
-fn tls_config() -> rustls::ClientConfig {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        // A system certificate rustls cannot use is skipped, as reqwest does.
-        let _ = roots.add(cert);
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap_or_else(|_| rustls::ClientConfig::builder())
-        .with_root_certificates(roots)
-        .with_no_client_auth()
 }
 
 /// Whether the environment names an HTTP proxy reqwest would use.
