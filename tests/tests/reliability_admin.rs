@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone)]
 struct Sent {
     at: Instant,
+    /// When the answer's head arrived: the request was routed between `at` and this.
+    answered: Instant,
     model: &'static str,
     status: u16,
     key: String,
@@ -61,7 +63,9 @@ fn violations(sent: &[Sent], changes: &[Change]) -> (Vec<String>, usize) {
     let mut found = Vec::new();
     let mut checked = 0;
     for (i, change) in changes.iter().enumerate() {
-        // Until the next change that undoes this one is *sent*, this one holds.
+        // Until the next change that undoes this one is *sent*, this one holds: a request
+        // started after the acknowledgement and answered before the undo was sent must obey
+        // it (one still in flight when the undo is sent may see either).
         let undone = |undo: &dyn Fn(&Edit) -> bool| {
             changes[i + 1..]
                 .iter()
@@ -99,7 +103,7 @@ fn violations(sent: &[Sent], changes: &[Change]) -> (Vec<String>, usize) {
             Edit::Enable(_) => continue,
         };
         for s in sent {
-            let after = s.at > change.acked && until.is_none_or(|u| s.at < u);
+            let after = s.at > change.acked && until.is_none_or(|u| s.answered < u);
             checked += usize::from(after);
             if after && (s.status == 200 || !s.key.is_empty()) && rule(s) {
                 found.push(format!(
@@ -178,6 +182,7 @@ async fn no_request_started_after_an_acknowledged_change_uses_what_it_removed() 
                         .expect("the engine keeps serving");
                     let sent = Sent {
                         at,
+                        answered: Instant::now(),
                         model,
                         status: response.status().as_u16(),
                         key: header(&response, "x-keygate-key").to_string(),
