@@ -178,6 +178,19 @@ async fn a_paused_proxy_answers_503_and_the_admin_api_keeps_working() {
     assert_eq!(response.status(), 503);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["error"]["code"], "proxy_paused");
+    // An Anthropic client gets the same refusal in its own schema.
+    let messages = json!({ "model": "gpt-4o-mini", "max_tokens": 8,
+        "messages": [{ "role": "user", "content": "hi" }] });
+    let response = post(&served, "/v1/messages", &messages).await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["type"], "error", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("paused")),
+        "{body}"
+    );
     assert!(fake.keys_tried().is_empty(), "nothing went upstream");
     let health: Value = client
         .get(format!("{}/api/health", served.base))

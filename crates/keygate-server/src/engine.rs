@@ -158,12 +158,7 @@ impl Engine {
 
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
-        .merge(
-            proxy::routes(state.clone()).layer(middleware::from_fn_with_state(
-                state.clone(),
-                crate::monitor::pause_guard,
-            )),
-        )
+        .merge(proxy::routes(state.clone()))
         .merge(api::public_routes())
         .merge(api::admin_routes(state.clone()))
         .fallback(ui::serve)

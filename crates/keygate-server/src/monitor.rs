@@ -4,10 +4,6 @@
 
 use std::sync::Weak;
 
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use keygate_core::health::HealthState;
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -88,15 +84,4 @@ impl EngineMonitor {
             state.set_proxy_paused(paused);
         }
     }
-}
-
-/// Refuses proxy requests while the proxy is paused (one atomic load otherwise).
-pub async fn pause_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if !state.proxy_paused() {
-        return next.run(request).await;
-    }
-    let body = serde_json::json!({ "error": {
-        "message": "the KeyGate proxy is paused: resume it from the tray menu or the Settings page",
-        "type": "proxy_paused", "code": "proxy_paused" } });
-    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
 }

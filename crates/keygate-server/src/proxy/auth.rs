@@ -2,14 +2,10 @@
 //! `x-api-key` or `x-goog-api-key`. Only SHA-256 hashes are held; the comparison runs over
 //! every token in constant time per token. Inbound credentials are never forwarded upstream.
 
-use axum::extract::{Request, State};
 use axum::http::HeaderMap;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use keygate_core::token::glob_matches;
 use sha2::{Digest, Sha256};
 
-use super::anthropic_error::{anthropic_response, is_anthropic_path};
 use super::openai_error::ProxyError;
 use crate::AppState;
 
@@ -42,22 +38,10 @@ pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-pub async fn require_token(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    // Anthropic clients get their own error schema.
-    let anthropic = is_anthropic_path(request.uri().path());
-    let reject = |err: ProxyError| {
-        if anthropic {
-            anthropic_response(err)
-        } else {
-            err.into_response()
-        }
-    };
-    let Some(token) = presented_token(request.headers()) else {
-        return reject(ProxyError::unauthorized(
+/// The caller named by the request's access token, or the error to answer with.
+pub fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ProxyError> {
+    let Some(token) = presented_token(headers) else {
+        return Err(ProxyError::unauthorized(
             "missing KeyGate access token: send `Authorization: Bearer kg-…` or `x-api-key: kg-…` (create one with `keygate token create NAME`)",
         ));
     };
@@ -75,19 +59,18 @@ pub async fn require_token(
         }
     }
     let Some(token) = found else {
-        return reject(ProxyError::unauthorized(
+        return Err(ProxyError::unauthorized(
             "invalid KeyGate access token (revoked, mistyped, or not a kg- token)",
         ));
     };
     if token.expires_at.is_some_and(|at| at <= chrono::Utc::now()) {
-        return reject(ProxyError::unauthorized(format!(
+        return Err(ProxyError::unauthorized(format!(
             "the KeyGate access token {:?} has expired",
             token.name
         )));
     }
-    request.extensions_mut().insert(Caller {
+    Ok(Caller {
         token_name: token.name.clone(),
         models: token.models.clone(),
-    });
-    next.run(request).await
+    })
 }

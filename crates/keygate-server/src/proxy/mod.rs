@@ -290,9 +290,41 @@ pub fn routes(state: AppState) -> Router<AppState> {
             axum::routing::any(passthrough::passthrough),
         )
         .layer(DefaultBodyLimit::max(limit))
-        // Added last, so it runs first: only a caller with a token gets its body read.
-        .route_layer(middleware::from_fn_with_state(state.clone(), read_body))
-        .route_layer(middleware::from_fn_with_state(state, auth::require_token))
+        .route_layer(middleware::from_fn_with_state(state, entry))
+}
+
+/// What every proxy route does before its handler, in one layer (each layer costs a boxed
+/// future and a clone of the service behind it, per request): refuse while the proxy is
+/// paused, name the caller by its access token, and only then read the body. Errors come in
+/// the schema of the endpoint called.
+async fn entry(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let anthropic = anthropic_error::is_anthropic_path(request.uri().path());
+    let admitted = if state.proxy_paused() {
+        Err(openai_error::ProxyError::new(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "proxy_paused",
+            "proxy_paused",
+            "the KeyGate proxy is paused: resume it from the tray menu or the Settings page",
+        ))
+    } else {
+        auth::caller(&state, request.headers())
+    };
+    let read = match admitted {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            read_body(&state.proxy().settings, request).await
+        }
+        Err(err) => Err(err),
+    };
+    match read {
+        Ok(request) => next.run(request).await,
+        Err(err) if anthropic => anthropic_error::anthropic_response(err),
+        Err(err) => axum::response::IntoResponse::into_response(err),
+    }
 }
 
 /// Reads the request body before the handler, within the body limit and the idle timeout:
@@ -301,27 +333,24 @@ pub fn routes(state: AppState) -> Router<AppState> {
 /// after it was read up to the limit (so a client still writing sees the answer, not a broken
 /// pipe).
 async fn read_body(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    settings: &ProxySettings,
     request: axum::extract::Request,
-    next: middleware::Next,
-) -> axum::response::Response {
-    let settings = &state.proxy().settings;
-    let anthropic = anthropic_error::is_anthropic_path(request.uri().path());
+) -> Result<axum::extract::Request, openai_error::ProxyError> {
     let (parts, body) = request.into_parts();
     let read = tokio::time::timeout(
         settings.idle_timeout,
         axum::body::to_bytes(body, settings.body_limit),
     )
     .await;
-    let err = match read {
-        Ok(Ok(bytes)) => {
-            let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
-            return next.run(request).await;
-        }
+    match read {
+        Ok(Ok(bytes)) => Ok(axum::extract::Request::from_parts(
+            parts,
+            axum::body::Body::from(bytes),
+        )),
         Ok(Err(err)) => {
             let too_large = std::error::Error::source(&err)
                 .is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
-            if too_large {
+            Err(if too_large {
                 openai_error::ProxyError::new(
                     http::StatusCode::PAYLOAD_TOO_LARGE,
                     "invalid_request_error",
@@ -336,9 +365,9 @@ async fn read_body(
                     "body_unreadable",
                     "the request body could not be read",
                 )
-            }
+            })
         }
-        Err(_) => openai_error::ProxyError::new(
+        Err(_) => Err(openai_error::ProxyError::new(
             http::StatusCode::REQUEST_TIMEOUT,
             "invalid_request_error",
             "request_timeout",
@@ -346,11 +375,6 @@ async fn read_body(
                 "the request body did not arrive within {} s (setting proxy.idle_timeout_seconds)",
                 settings.idle_timeout.as_secs()
             ),
-        ),
-    };
-    if anthropic {
-        anthropic_error::anthropic_response(err)
-    } else {
-        axum::response::IntoResponse::into_response(err)
+        )),
     }
 }
