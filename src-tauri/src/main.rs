@@ -11,6 +11,10 @@ mod shell;
 mod status;
 mod tray;
 
+/// The engine runs in this process: same allocator as `keygate serve` (see its `main`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     shell::run()
 }

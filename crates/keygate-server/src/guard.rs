@@ -33,10 +33,9 @@ fn is_own_host(host: &str, port: u16) -> bool {
         return false;
     };
     host_port.parse::<u16>().is_ok_and(|p| p == port)
-        && matches!(
-            name.to_ascii_lowercase().as_str(),
-            "127.0.0.1" | "localhost" | "[::1]"
-        )
+        && ["127.0.0.1", "localhost", "[::1]"]
+            .iter()
+            .any(|own| name.eq_ignore_ascii_case(own))
 }
 
 /// `/api` requires `Authorization: Bearer <admin token>`, and refuses requests a browser

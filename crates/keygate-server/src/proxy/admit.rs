@@ -26,7 +26,7 @@ pub fn admit(
     body: &Bytes,
 ) -> Result<Admitted, ProxyError> {
     let content_type = headers
-        .get("content-type")
+        .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
     if !content_type

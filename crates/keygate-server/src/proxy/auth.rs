@@ -2,12 +2,50 @@
 //! `x-api-key` or `x-goog-api-key`. Only SHA-256 hashes are held; the comparison runs over
 //! every token in constant time per token. Inbound credentials are never forwarded upstream.
 
-use axum::http::HeaderMap;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderName, header};
+use axum::response::{IntoResponse, Response};
 use keygate_core::token::glob_matches;
 use sha2::{Digest, Sha256};
 
 use super::openai_error::ProxyError;
 use crate::AppState;
+
+/// A proxy request as its handler needs it, taken apart without copies: the caller the
+/// entry layer named, the headers, and the body the entry layer read.
+pub struct ProxyRequest {
+    pub caller: Caller,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl<S: Send + Sync> FromRequest<S> for ProxyRequest {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let Some(caller) = parts.extensions.remove::<Caller>() else {
+            return Err(ProxyError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "internal_error",
+                "the request reached its handler without passing the access-token check",
+            )
+            .into_response());
+        };
+        // Already in memory: the entry layer read it within the limits.
+        let body = axum::body::to_bytes(body, usize::MAX).await.map_err(|_| {
+            ProxyError::invalid_request("body_unreadable", "the request body could not be read")
+                .into_response()
+        })?;
+        Ok(Self {
+            caller,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
 
 /// The caller, as its token names it. Put into request extensions for handlers.
 #[derive(Debug, Clone)]
@@ -23,17 +61,20 @@ impl Caller {
     }
 }
 
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+const X_GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
+
 pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
     let bearer = headers
-        .get("authorization")
+        .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         });
     bearer
-        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
-        .or_else(|| headers.get("x-goog-api-key").and_then(|v| v.to_str().ok()))
+        .or_else(|| headers.get(&X_API_KEY).and_then(|v| v.to_str().ok()))
+        .or_else(|| headers.get(&X_GOOG_API_KEY).and_then(|v| v.to_str().ok()))
         .map(str::trim)
         .filter(|t| !t.is_empty())
 }

@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use keygate_core::failure::{FailureClass, RequestAction, UpstreamOutcome, classify};
@@ -184,7 +185,7 @@ fn leg_headers(leg: Leg, client: &HeaderMap, provider: &LiveProvider, key: &Live
         request_headers(client, provider, key)
     };
     if leg != Leg::Native {
-        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
     headers
 }
@@ -311,7 +312,7 @@ pub async fn serve(
                 key.runtime.note_rate_headers(upstream.headers());
                 let is_sse = upstream
                     .headers()
-                    .get("content-type")
+                    .get(CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .is_some_and(|ct| ct.starts_with("text/event-stream"));
                 if stream && status.is_success() && is_sse {
@@ -459,7 +460,7 @@ pub async fn serve(
                 };
                 if leg != Leg::Native {
                     response_headers
-                        .insert("content-type", HeaderValue::from_static("application/json"));
+                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 }
                 return Ok(answer(
                     status,

@@ -6,16 +6,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use keygate_core::select::{Candidate, Strategy, try_order};
 
 use super::ProxyState;
 use super::admit::admit;
-use super::auth::Caller;
+use super::auth::{Caller, ProxyRequest};
 use super::catalog::{LiveKey, LiveProvider, max_errors};
 use super::exchange::{Inbound, serve};
 use super::ledger::new_request_id;
@@ -24,57 +23,36 @@ use super::routing::Tier;
 use super::sticky::{Session, key_tag};
 use crate::AppState;
 
-pub async fn chat_completions(
-    state: State<AppState>,
-    caller: Extension<Caller>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    forward(state, caller, headers, body, Inbound::Chat).await
+pub async fn chat_completions(State(state): State<AppState>, request: ProxyRequest) -> Response {
+    forward(&state, request, Inbound::Chat).await
 }
 
-pub async fn completions(
-    state: State<AppState>,
-    caller: Extension<Caller>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    forward(state, caller, headers, body, Inbound::Completions).await
+pub async fn completions(State(state): State<AppState>, request: ProxyRequest) -> Response {
+    forward(&state, request, Inbound::Completions).await
 }
 
-pub async fn responses(
-    state: State<AppState>,
-    caller: Extension<Caller>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    forward(state, caller, headers, body, Inbound::Responses).await
+pub async fn responses(State(state): State<AppState>, request: ProxyRequest) -> Response {
+    forward(&state, request, Inbound::Responses).await
 }
 
-pub async fn embeddings(
-    state: State<AppState>,
-    caller: Extension<Caller>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    forward(state, caller, headers, body, Inbound::Embeddings).await
+pub async fn embeddings(State(state): State<AppState>, request: ProxyRequest) -> Response {
+    forward(&state, request, Inbound::Embeddings).await
 }
 
-async fn forward(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    body: Bytes,
-    inbound: Inbound,
-) -> Response {
+async fn forward(state: &AppState, request: ProxyRequest, inbound: Inbound) -> Response {
+    let ProxyRequest {
+        caller,
+        headers,
+        body,
+    } = request;
     let request_id = new_request_id();
     let mut response =
-        match forward_inner(&state, &caller, &headers, body, inbound, &request_id).await {
+        match forward_inner(state, &caller, &headers, body, inbound, &request_id).await {
             Ok(response) => response,
             Err(err) => err.into_response(),
         };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-keygate-request-id", value);
+        response.headers_mut().insert(REQUEST_ID, value);
     }
     response
 }
@@ -170,6 +148,12 @@ pub(super) fn key_order(
 
 /// The client's answer: the upstream's status and allowed headers, the body, and KeyGate's
 /// own headers naming who served it.
+/// The headers KeyGate adds to its answers.
+pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-keygate-request-id");
+const PROVIDER: HeaderName = HeaderName::from_static("x-keygate-provider");
+const KEY: HeaderName = HeaderName::from_static("x-keygate-key");
+const ATTEMPTS: HeaderName = HeaderName::from_static("x-keygate-attempts");
+
 pub(super) fn answer(
     status: StatusCode,
     headers: HeaderMap,
@@ -183,11 +167,11 @@ pub(super) fn answer(
     *response.headers_mut() = headers;
     let headers = response.headers_mut();
     for (name, value) in [
-        ("x-keygate-provider", provider.to_string()),
-        ("x-keygate-key", key_label.to_string()),
-        ("x-keygate-attempts", attempts.to_string()),
+        (PROVIDER, HeaderValue::from_str(provider)),
+        (KEY, HeaderValue::from_str(key_label)),
+        (ATTEMPTS, Ok(HeaderValue::from(attempts))),
     ] {
-        if let Ok(value) = HeaderValue::from_str(&value) {
+        if let Ok(value) = value {
             headers.insert(name, value);
         }
     }

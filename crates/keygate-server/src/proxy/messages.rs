@@ -6,52 +6,39 @@
 //! counts, so a model routed to OpenAI-style providers only gets a 404 `not_found_error` that
 //! says so.
 
-use axum::Extension;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderValue;
 use axum::response::Response;
 
 use super::admit::admit;
 use super::anthropic_error::anthropic_response;
-use super::auth::Caller;
+use super::auth::ProxyRequest;
 use super::exchange::{Inbound, serve};
 use super::ledger::new_request_id;
 use crate::AppState;
 
-pub async fn messages(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(&state, &caller, &headers, body, Inbound::Messages).await
+pub async fn messages(State(state): State<AppState>, request: ProxyRequest) -> Response {
+    handle(&state, request, Inbound::Messages).await
 }
 
-pub async fn count_tokens(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(&state, &caller, &headers, body, Inbound::CountTokens).await
+pub async fn count_tokens(State(state): State<AppState>, request: ProxyRequest) -> Response {
+    handle(&state, request, Inbound::CountTokens).await
 }
 
-async fn handle(
-    state: &AppState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    body: Bytes,
-    inbound: Inbound,
-) -> Response {
+async fn handle(state: &AppState, request: ProxyRequest, inbound: Inbound) -> Response {
+    let ProxyRequest {
+        caller,
+        headers,
+        body,
+    } = request;
     let request_id = new_request_id();
     let catalog = state.proxy().catalog();
-    let served = match admit(&catalog, caller, headers, &body) {
+    let served = match admit(&catalog, &caller, &headers, &body) {
         Ok(admitted) => {
             serve(
                 state,
-                caller,
-                headers,
+                &caller,
+                &headers,
                 &body,
                 inbound,
                 admitted,
@@ -63,7 +50,9 @@ async fn handle(
     };
     let mut response = served.unwrap_or_else(anthropic_response);
     if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-keygate-request-id", value);
+        response
+            .headers_mut()
+            .insert(super::forward::REQUEST_ID, value);
     }
     response
 }

@@ -43,12 +43,25 @@ impl Usage {
     }
 
     /// The usage of a whole JSON answer: OpenAI's and Anthropic's `usage`, or Gemini's
-    /// `usageMetadata`.
-    pub fn of_answer(answer: &Value) -> Option<Self> {
-        if let Some(usage) = answer.get("usage").and_then(Self::from_json) {
-            return Some(usage);
+    /// `usageMetadata`. Only those two fields are parsed; the rest of the answer (the
+    /// completion itself) is skipped, not built.
+    pub fn of_answer(body: &[u8]) -> Option<Self> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            usage: Value,
+            #[serde(default, rename = "usageMetadata")]
+            usage_metadata: Value,
         }
-        let meta = answer.get("usageMetadata").filter(|m| m.is_object())?;
+        let answer: Answer = serde_json::from_slice(body).ok()?;
+        Self::from_json(&answer.usage).or_else(|| Self::from_metadata(&answer.usage_metadata))
+    }
+
+    /// Gemini's `usageMetadata`.
+    pub fn from_metadata(meta: &Value) -> Option<Self> {
+        if !meta.is_object() {
+            return None;
+        }
         let n = |v: &Value| v.as_u64().unwrap_or(0);
         Some(Self {
             prompt_tokens: n(&meta["promptTokenCount"]),
@@ -435,15 +448,27 @@ mod tests {
 
     #[test]
     fn anthropic_usage_of_a_whole_answer_counts_cache_tokens_as_prompt() {
-        let answer = serde_json::json!({"usage": {"input_tokens": 11, "output_tokens": 3, "cache_creation_input_tokens": 5, "cache_read_input_tokens": 7}});
+        let answer = br#"{"id":"msg_1","content":[{"type":"text","text":"hi"}],"usage": {"input_tokens": 11, "output_tokens": 3, "cache_creation_input_tokens": 5, "cache_read_input_tokens": 7}}"#;
         assert_eq!(
-            Usage::of_answer(&answer),
+            Usage::of_answer(answer),
             Some(Usage {
                 prompt_tokens: 23,
                 completion_tokens: 3,
                 cached_tokens: 7
             })
         );
+        let gemini =
+            br#"{"choices":[],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":2}}"#;
+        assert_eq!(
+            Usage::of_answer(gemini),
+            Some(Usage {
+                prompt_tokens: 4,
+                completion_tokens: 2,
+                cached_tokens: 0
+            })
+        );
+        assert_eq!(Usage::of_answer(b"[1,2]"), None);
+        assert_eq!(Usage::of_answer(b"not json"), None);
     }
 
     #[test]

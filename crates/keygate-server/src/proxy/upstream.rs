@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use keygate_core::provider::ProviderKind;
 
 use super::catalog::{LiveKey, LiveProvider};
@@ -14,16 +14,21 @@ pub const AZURE_API_VERSION: &str = "2024-10-21";
 
 /// Client headers worth passing on. Everything else (cookies, the client's auth, hop-by-hop
 /// headers, `accept-encoding` — KeyGate reads the bytes) stays behind.
-const FORWARDED: &[&str] = &["content-type", "accept", "user-agent", "openai-beta"];
+const FORWARDED: [HeaderName; 4] = [
+    header::CONTENT_TYPE,
+    header::ACCEPT,
+    header::USER_AGENT,
+    HeaderName::from_static("openai-beta"),
+];
 
 /// Upstream headers passed back to the client.
-const RETURNED: &[&str] = &[
-    "content-type",
-    "cache-control",
-    "x-request-id",
-    "openai-processing-ms",
-    "openai-version",
-    "request-id",
+const RETURNED: [HeaderName; 6] = [
+    header::CONTENT_TYPE,
+    header::CACHE_CONTROL,
+    HeaderName::from_static("x-request-id"),
+    HeaderName::from_static("openai-processing-ms"),
+    HeaderName::from_static("openai-version"),
+    HeaderName::from_static("request-id"),
 ];
 
 /// The `user-agent` KeyGate sends when the client named none.
@@ -145,9 +150,9 @@ pub fn request_headers(
     key: &LiveKey,
 ) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    for name in FORWARDED {
-        if let Some(value) = client_headers.get(*name) {
-            headers.insert(HeaderName::from_static(name), value.clone());
+    for name in &FORWARDED {
+        if let Some(value) = client_headers.get(name) {
+            headers.insert(name.clone(), value.clone());
         }
     }
     for (name, value) in &provider.headers {
@@ -219,9 +224,9 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// The upstream response headers the client may see.
 pub fn response_headers(upstream: &reqwest::header::HeaderMap) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    for name in RETURNED {
-        if let Some(value) = upstream.get(*name) {
-            headers.insert(HeaderName::from_static(name), value.clone());
+    for name in &RETURNED {
+        if let Some(value) = upstream.get(name) {
+            headers.insert(name.clone(), value.clone());
         }
     }
     for (name, value) in upstream {

@@ -61,8 +61,11 @@ impl UpstreamClient {
         let Some(direct) = &self.direct else {
             return self.send_fallback(method, uri, headers, body).await;
         };
-        if !headers.contains_key("user-agent") {
-            headers.insert("user-agent", HeaderValue::from_static(USER_AGENT));
+        if !headers.contains_key(http::header::USER_AGENT) {
+            headers.insert(
+                http::header::USER_AGENT,
+                HeaderValue::from_static(USER_AGENT),
+            );
         }
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = method;

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use keygate_store::{HealthUpdate, RequestRow, Store};
 use keygate_vault::Vault;
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::task::JoinHandle;
@@ -105,7 +104,7 @@ fn write_batch(
                 health.push(update);
             }
             Some(WriteOp::Request(mut row, body, key)) => {
-                if let Some(usage) = body.as_deref().and_then(usage_of) {
+                if let Some(usage) = body.as_deref().and_then(Usage::of_answer) {
                     row.prompt_tokens = Some(usage.prompt_tokens);
                     row.completion_tokens = Some(usage.completion_tokens);
                     row.cached_tokens = Some(usage.cached_tokens);
@@ -219,10 +218,4 @@ fn reload_if_changed(store: &Store, seen: &mut i64, proxy: &Weak<ProxyState>, va
     if let Err(err) = proxy.rebuild_catalog(store, vault) {
         tracing::warn!("could not reload providers and keys: {err}");
     }
-}
-
-/// The usage of a JSON answer (OpenAI, Anthropic or Gemini style).
-fn usage_of(body: &[u8]) -> Option<Usage> {
-    let json: Value = serde_json::from_slice(body).ok()?;
-    Usage::of_answer(&json)
 }
