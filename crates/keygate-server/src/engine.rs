@@ -5,14 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::middleware;
 use keygate_store::{Store, StoreError};
 use keygate_vault::{Sensitive, Vault};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::guard::host_guard;
+use crate::guard::HostGuard;
 use crate::health::{CONFIG_SETTING, CheckerConfig, spawn_checker};
 use crate::proxy::{ProxySettings, ProxyState};
 use crate::{AppState, api, proxy, reconcile, ui};
@@ -162,7 +161,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(api::public_routes())
         .merge(api::admin_routes(state.clone()))
         .fallback(ui::serve)
-        .layer(middleware::from_fn_with_state(state.clone(), host_guard))
+        .layer(HostGuard { port: state.port() })
         .with_state(state)
 }
 

@@ -1,30 +1,73 @@
 //! Cross-cutting request checks, applied once as layers: the Host-header guard against DNS
 //! rebinding, and the admin-token check for `/api`.
 
+use std::future::{Ready, ready};
+use std::task::{Context, Poll};
+
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, HOST, ORIGIN};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::future::Either;
 use http::StatusCode;
+use tower::{Layer, Service};
 
 use crate::{ApiError, AppState};
 
 /// Only `127.0.0.1:PORT`, `localhost:PORT` and `[::1]:PORT` may address the engine: a web page
 /// that rebinds its own hostname to 127.0.0.1 still sends its own name and is refused.
-pub async fn host_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let host = request
-        .headers()
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()));
-    match host {
-        Some(host) if is_own_host(host, state.port()) => next.run(request).await,
-        _ => ApiError::new(
+/// A plain tower layer rather than `middleware::from_fn`: it runs before every request, and
+/// from_fn's boxed future, service clone and state clone were about 6 % of a proxied
+/// request's instructions.
+#[derive(Debug, Clone, Copy)]
+pub struct HostGuard {
+    pub port: u16,
+}
+
+impl<S> Layer<S> for HostGuard {
+    type Service = HostGuarded<S>;
+
+    fn layer(&self, inner: S) -> HostGuarded<S> {
+        HostGuarded {
+            inner,
+            port: self.port,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HostGuarded<S> {
+    inner: S,
+    port: u16,
+}
+
+impl<S, B> Service<http::Request<B>> for HostGuarded<S>
+where
+    S: Service<http::Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let host = request
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()));
+        if host.is_some_and(|host| is_own_host(host, self.port)) {
+            return Either::Right(self.inner.call(request));
+        }
+        Either::Left(ready(Ok(ApiError::new(
             StatusCode::FORBIDDEN,
             "bad_host",
             "this KeyGate only answers requests addressed to 127.0.0.1 or localhost on its own port",
         )
-        .into_response(),
+        .into_response())))
     }
 }
 
