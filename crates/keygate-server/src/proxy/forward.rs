@@ -1,12 +1,13 @@
-//! The OpenAI-style endpoints (chat, completions, embeddings, Responses): admit the request
-//! (token, model, tiers) and hand it to the attempt loop in `exchange.rs`; plus the helpers
+//! The OpenAI-style endpoints (chat, completions, embeddings, Responses) and `forward`, which
+//! every proxy endpoint (`messages.rs` too) uses: admit the request (model, tiers) and hand
+//! it to the attempt loop in `exchange.rs`; plus the helpers
 //! that loop uses to order keys, prefer a session's key, wait for a cooling key and answer.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,11 +15,11 @@ use keygate_core::select::{Candidate, Strategy, try_order};
 
 use super::ProxyState;
 use super::admit::admit;
-use super::auth::{Caller, ProxyRequest};
+use super::anthropic_error::anthropic_response;
+use super::auth::ProxyRequest;
 use super::catalog::{LiveKey, LiveProvider, max_errors};
 use super::exchange::{Inbound, serve};
 use super::ledger::new_request_id;
-use super::openai_error::ProxyError;
 use super::routing::Tier;
 use super::sticky::{Session, key_tag};
 use crate::AppState;
@@ -39,35 +40,42 @@ pub async fn embeddings(State(state): State<AppState>, request: ProxyRequest) ->
     forward(&state, request, Inbound::Embeddings).await
 }
 
-async fn forward(state: &AppState, request: ProxyRequest, inbound: Inbound) -> Response {
+/// Admits and serves one request on any endpoint (`messages.rs` too); errors come in the
+/// schema of the endpoint called.
+pub(super) async fn forward(state: &AppState, request: ProxyRequest, inbound: Inbound) -> Response {
     let ProxyRequest {
         caller,
         headers,
         body,
     } = request;
     let request_id = new_request_id();
-    let mut response =
-        match forward_inner(state, &caller, &headers, body, inbound, &request_id).await {
-            Ok(response) => response,
-            Err(err) => err.into_response(),
-        };
+    let catalog = state.proxy().catalog();
+    let served = match admit(&catalog, &caller, &headers, &body) {
+        Ok(admitted) => {
+            serve(
+                state,
+                &caller,
+                &headers,
+                &body,
+                inbound,
+                admitted,
+                &request_id,
+            )
+            .await
+        }
+        Err(err) => Err(err),
+    };
+    let mut response = match served {
+        Ok(response) => response,
+        Err(err) if matches!(inbound, Inbound::Messages | Inbound::CountTokens) => {
+            anthropic_response(err)
+        }
+        Err(err) => err.into_response(),
+    };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response
-}
-
-async fn forward_inner(
-    state: &AppState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    body: Bytes,
-    inbound: Inbound,
-    request_id: &str,
-) -> Result<Response, ProxyError> {
-    let catalog = state.proxy().catalog();
-    let admitted = admit(&catalog, caller, headers, &body)?;
-    serve(state, caller, headers, &body, inbound, admitted, request_id).await
 }
 
 /// Moves the key that last served `session` to the front, if it is among `keys` (available).

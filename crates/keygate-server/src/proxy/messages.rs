@@ -7,52 +7,17 @@
 //! says so.
 
 use axum::extract::State;
-use axum::http::HeaderValue;
 use axum::response::Response;
 
-use super::admit::admit;
-use super::anthropic_error::anthropic_response;
 use super::auth::ProxyRequest;
-use super::exchange::{Inbound, serve};
-use super::ledger::new_request_id;
+use super::exchange::Inbound;
+use super::forward::forward;
 use crate::AppState;
 
 pub async fn messages(State(state): State<AppState>, request: ProxyRequest) -> Response {
-    handle(&state, request, Inbound::Messages).await
+    forward(&state, request, Inbound::Messages).await
 }
 
 pub async fn count_tokens(State(state): State<AppState>, request: ProxyRequest) -> Response {
-    handle(&state, request, Inbound::CountTokens).await
-}
-
-async fn handle(state: &AppState, request: ProxyRequest, inbound: Inbound) -> Response {
-    let ProxyRequest {
-        caller,
-        headers,
-        body,
-    } = request;
-    let request_id = new_request_id();
-    let catalog = state.proxy().catalog();
-    let served = match admit(&catalog, &caller, &headers, &body) {
-        Ok(admitted) => {
-            serve(
-                state,
-                &caller,
-                &headers,
-                &body,
-                inbound,
-                admitted,
-                &request_id,
-            )
-            .await
-        }
-        Err(err) => Err(err),
-    };
-    let mut response = served.unwrap_or_else(anthropic_response);
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response
-            .headers_mut()
-            .insert(super::forward::REQUEST_ID, value);
-    }
-    response
+    forward(&state, request, Inbound::CountTokens).await
 }
