@@ -17,8 +17,7 @@ use crate::{ApiError, AppState};
 /// Only `127.0.0.1:PORT`, `localhost:PORT` and `[::1]:PORT` may address the engine: a web page
 /// that rebinds its own hostname to 127.0.0.1 still sends its own name and is refused.
 /// A plain tower layer rather than `middleware::from_fn`: it runs before every request, and
-/// from_fn's boxed future, service clone and state clone were about 6 % of a proxied
-/// request's instructions.
+/// this way costs no boxed future, service clone or state clone per request.
 #[derive(Debug, Clone, Copy)]
 pub struct HostGuard {
     pub port: u16,

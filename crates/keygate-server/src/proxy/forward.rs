@@ -1,7 +1,7 @@
 //! The OpenAI-style endpoints (chat, completions, embeddings, Responses) and `forward`, which
 //! every proxy endpoint (`messages.rs` too) uses: admit the request (model, tiers) and hand
-//! it to the attempt loop in `exchange.rs`; plus the helpers
-//! that loop uses to order keys, prefer a session's key, wait for a cooling key and answer.
+//! it to the attempt loop in `exchange.rs`; plus the helpers that loop uses to order keys,
+//! prefer a session's key, wait for a cooling key and answer.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -154,14 +154,14 @@ pub(super) fn key_order(
     .collect()
 }
 
-/// The client's answer: the upstream's status and allowed headers, the body, and KeyGate's
-/// own headers naming who served it.
 /// The headers KeyGate adds to its answers.
 pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-keygate-request-id");
 const PROVIDER: HeaderName = HeaderName::from_static("x-keygate-provider");
 const KEY: HeaderName = HeaderName::from_static("x-keygate-key");
 const ATTEMPTS: HeaderName = HeaderName::from_static("x-keygate-attempts");
 
+/// The client's answer: the upstream's status and allowed headers, the body, and KeyGate's
+/// own headers naming who served it.
 pub(super) fn answer(
     status: StatusCode,
     headers: HeaderMap,
