@@ -263,6 +263,19 @@ async fn api_tests_one_key_and_batches_run_concurrently() {
     assert_eq!(report["ok"], true, "{report}");
     assert!(report["latency_ms"].as_u64().unwrap_or(0) >= 800);
     assert_eq!(report["models"], json!(["fake-model-a", "fake-model-b"]));
+    // The answer comes once the verdict is saved: a reload right after it shows it (the
+    // writer would otherwise store it with its next batch, up to ~50 ms later).
+    let saved: Value = client
+        .get(format!("{}/api/keys/{}", served.base, ids[0]))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("get key")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(saved["health"]["state"], "healthy", "{saved}");
+    assert!(saved["health"]["last_checked_at"].is_string(), "{saved}");
 
     let started = Instant::now();
     let response = client

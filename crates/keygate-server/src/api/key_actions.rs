@@ -174,5 +174,9 @@ pub async fn run_tests(
             }
         }
     });
-    Ok(futures_util::future::join_all(tests).await)
+    let reports = futures_util::future::join_all(tests).await;
+    // The answer (and a reload after it) shows what was saved, not what the writer will save
+    // within its next batch.
+    proxy.flush_writes().await;
+    Ok(reports)
 }

@@ -192,6 +192,8 @@ pub enum WriteOp {
         Option<Bytes>,
         Option<Arc<catalog::LiveKey>>,
     ),
+    /// Write the batch being gathered now, then answer: everything sent before is stored.
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// Everything the proxy needs at run time.
@@ -250,6 +252,15 @@ impl ProxyState {
 
     pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
         self.stopping.subscribe()
+    }
+
+    /// Waits (at most a second) until everything queued for the store so far is written: for
+    /// admin actions that answer with what they saved (a key test), not for the request path.
+    pub async fn flush_writes(&self) {
+        let (ack, written) = tokio::sync::oneshot::channel();
+        if self.writer_tx.send(WriteOp::Flush(ack)).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), written).await;
+        }
     }
 
     pub fn catalog(&self) -> Arc<Catalog> {

@@ -94,8 +94,13 @@ fn write_batch(
     let mut health: Vec<HealthUpdate> = Vec::new();
     let mut events = Vec::new();
     let mut checks = Vec::new();
+    let mut flushed = Vec::new();
     loop {
         match next.take() {
+            Some(WriteOp::Flush(ack)) => {
+                flushed.push(ack);
+                break;
+            }
             Some(WriteOp::Event(event)) => events.push(event),
             Some(WriteOp::Check(check)) => checks.push(check),
             Some(WriteOp::Health(update)) => {
@@ -167,6 +172,9 @@ fn write_batch(
             events.len(),
             checks.len()
         );
+    }
+    for ack in flushed {
+        let _ = ack.send(());
     }
 }
 
