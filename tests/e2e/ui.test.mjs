@@ -972,6 +972,14 @@ describe('web UI served by keygate serve', () => {
     await page.getByTestId('proxy-state').filter({ hasText: /^Running/ }).waitFor();
     assert.equal((await proxyChat('fakeprov/fake-a')).status, 200);
 
+    // Paused elsewhere (the tray, another window): the open page follows without a reload.
+    await api('PUT', 'api/proxy/state', { paused: true });
+    await page.getByTestId('proxy-state').filter({ hasText: /^Paused/ }).waitFor();
+    assert.equal(await pause.isChecked(), true);
+    await api('PUT', 'api/proxy/state', { paused: false });
+    await page.getByTestId('proxy-state').filter({ hasText: /^Running/ }).waitFor();
+    assert.equal(await pause.isChecked(), false);
+
     // The health checker's field errors show inline; a valid value is saved at once.
     await page.getByLabel('Every', { exact: true }).fill('0');
     await page.getByRole('button', { name: 'Save health checker' }).click();

@@ -53,6 +53,8 @@ export type EventKind =
   | 'failover'
   | 'provider_paused'
   | 'provider_resumed'
+  | 'proxy_paused'
+  | 'proxy_resumed'
   | 'budget_alert'
   | 'budget_reached'
   | 'budget_reset';
