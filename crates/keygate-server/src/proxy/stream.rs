@@ -32,6 +32,23 @@ pub(super) struct StreamAttempt {
 }
 
 impl StreamAttempt {
+    pub fn new(
+        state: AppState,
+        provider: &Arc<LiveProvider>,
+        key: &Arc<LiveKey>,
+        started: Instant,
+        ledger: Ledger,
+    ) -> Self {
+        Self {
+            state,
+            provider: provider.clone(),
+            key: key.clone(),
+            started,
+            ledger: Some(ledger),
+            ttfb: None,
+        }
+    }
+
     pub fn settled(&self) -> bool {
         self.ledger.is_none()
     }
@@ -95,14 +112,7 @@ pub fn stream_response(
         }
     }
     let relay = Relay {
-        attempt: StreamAttempt {
-            state,
-            provider: provider.clone(),
-            key: key.clone(),
-            started,
-            ledger: Some(ledger),
-            ttfb: None,
-        },
+        attempt: StreamAttempt::new(state, &provider, &key, started, ledger),
         upstream: upstream.bytes_stream(),
         dialect: relay.dialect(),
         relay,

@@ -158,14 +158,7 @@ pub fn translated_stream(
     let headers = response_headers(upstream.headers());
     let idle = state.proxy().settings.idle_timeout;
     let relay = Relay {
-        attempt: StreamAttempt {
-            state,
-            provider: provider.clone(),
-            key: key.clone(),
-            started,
-            ledger: Some(ledger),
-            ttfb: None,
-        },
+        attempt: StreamAttempt::new(state, &provider, &key, started, ledger),
         upstream: upstream.bytes_stream(),
         translator,
     };
