@@ -17,6 +17,7 @@ pub mod models;
 pub mod prices;
 pub mod probe;
 pub mod provider;
+pub mod redact;
 pub mod select;
 pub mod token;
 pub mod translate;

@@ -136,6 +136,9 @@ pub async fn check_secret(
     let key = LiveKey {
         id: "unsaved".into(),
         label: "new key".into(),
+        redactor: std::sync::Arc::new(keygate_core::redact::Redactor::new([secret
+            .expose()
+            .as_str()])),
         secret,
         priority: 0,
         weight: 1,

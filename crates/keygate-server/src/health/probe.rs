@@ -163,7 +163,7 @@ pub async fn test_key(
         hint: hint(class, status, retry_at.as_deref()),
         state: HealthState::Unknown,
         reason: None,
-        error: error.map(|e| crate::proxy::outcome::scrub(&e, key.secret.expose())),
+        error: error.map(|e| key.redactor.scrub_for_storage(&e)),
         tested_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         decision: Some(decision),
     }
@@ -203,10 +203,7 @@ pub async fn fetch_models(
             hint(decision.class, status, None),
             decision.class.as_str(),
             error
-                .map(|e| format!(
-                    ": {}",
-                    crate::proxy::outcome::scrub(&e, key.secret.expose())
-                ))
+                .map(|e| format!(": {}", key.redactor.scrub_for_storage(&e)))
                 .unwrap_or_default()
         )),
     }

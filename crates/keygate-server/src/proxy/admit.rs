@@ -55,18 +55,11 @@ pub fn admit(
             "the request has no \"model\"",
         ));
     };
-    if !caller.may_use(&model) {
-        return Err(ProxyError::new(
-            StatusCode::FORBIDDEN,
-            "permission_error",
-            "model_not_allowed",
-            format!(
-                "the access token {:?} may not use model {model:?}",
-                caller.token_name
-            ),
-        ));
-    }
     let tiers = tiers(catalog, &model).map_err(|e| match e {
+        // A scoped token learns nothing about models outside its scope.
+        _ if !caller.models.is_empty() && !caller.may_use(&model) => {
+            caller.out_of_scope(&format!("{model:?} is not one of them"))
+        }
         RouteError::UnknownProvider(p) => ProxyError::new(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
@@ -80,6 +73,19 @@ pub fn admit(
             format!("no provider with keys is known to serve {m:?}: ask for PROVIDER/{m}, or add a key for a provider that serves it"),
         ),
     })?;
+    // The scope holds for the models that will really be served, after aliases and routes.
+    let tiers = if caller.models.is_empty() {
+        tiers
+    } else {
+        let allowed: Vec<Tier> = tiers
+            .into_iter()
+            .filter(|t| caller.may_serve(&t.provider.name, &t.model))
+            .collect();
+        if allowed.is_empty() {
+            return Err(caller.out_of_scope(&format!("{model:?} is not served by any of them")));
+        }
+        allowed
+    };
     Ok(Admitted {
         request,
         model,

@@ -5,11 +5,11 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::response::{IntoResponse, Response};
+use keygate_core::redact::Redactor;
 use keygate_core::translate::{anthropic_error_body, anthropic_error_type_for_status};
 use serde_json::{Value, json};
 
 use super::openai_error::ProxyError;
-use super::outcome::scrub;
 
 /// True for the paths whose clients expect Anthropic's error schema.
 pub fn is_anthropic_path(path: &str) -> bool {
@@ -35,13 +35,19 @@ pub fn anthropic_response(err: ProxyError) -> Response {
 
 /// An upstream's error answer in the other protocol's schema, rewritten into the client's:
 /// `to_anthropic` for a Messages client served by an OpenAI-style tier, else for a chat client
-/// served by an Anthropic tier. The message is scrubbed of anything shaped like a key.
-pub fn translated_error_body(to_anthropic: bool, status: u16, body: &[u8], secret: &str) -> Bytes {
+/// served by an Anthropic tier. The message is scrubbed of the provider's secrets and anything
+/// shaped like a key.
+pub fn translated_error_body(
+    to_anthropic: bool,
+    status: u16,
+    body: &[u8],
+    redactor: &Redactor,
+) -> Bytes {
     let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let error = &json["error"];
     let message = error["message"].as_str().map_or_else(
         || format!("the provider answered HTTP {status}"),
-        |m| scrub(m, secret),
+        |m| redactor.scrub_for_storage(m),
     );
     let body = if to_anthropic {
         anthropic_error_body(anthropic_error_type_for_status(status), &message)
@@ -77,14 +83,24 @@ mod tests {
     #[test]
     fn upstream_errors_cross_protocols_scrubbed() {
         let openai = br#"{"error":{"message":"bad key sk-abcdefghijklmnopqrstuvwxyz","type":"invalid_request_error","code":"invalid_api_key"}}"#;
-        let out: Value = serde_json::from_slice(&translated_error_body(true, 400, openai, "sk-x"))
-            .unwrap_or_default();
+        let out: Value = serde_json::from_slice(&translated_error_body(
+            true,
+            400,
+            openai,
+            &Redactor::default(),
+        ))
+        .unwrap_or_default();
         assert_eq!(out["type"], "error");
         assert_eq!(out["error"]["type"], "invalid_request_error");
         assert!(!out.to_string().contains("abcdefghij"), "{out}");
         let anthropic = br#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long"}}"#;
-        let out: Value = serde_json::from_slice(&translated_error_body(false, 400, anthropic, "k"))
-            .unwrap_or_default();
+        let out: Value = serde_json::from_slice(&translated_error_body(
+            false,
+            400,
+            anthropic,
+            &Redactor::default(),
+        ))
+        .unwrap_or_default();
         assert_eq!(out["error"]["message"], "prompt is too long");
         assert_eq!(out["error"]["type"], "invalid_request_error");
         assert!(is_anthropic_path("/v1/messages/count_tokens"));

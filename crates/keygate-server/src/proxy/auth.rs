@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderMap, HeaderName, header};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keygate_core::token::glob_matches;
 use sha2::{Digest, Sha256};
@@ -58,6 +58,30 @@ pub struct Caller {
 impl Caller {
     pub fn may_use(&self, model: &str) -> bool {
         self.models.is_empty() || self.models.iter().any(|glob| glob_matches(glob, model))
+    }
+
+    /// Whether the token may have `model` served by `provider`: a glob may name the model or
+    /// `provider/model`.
+    pub fn may_serve(&self, provider: &str, model: &str) -> bool {
+        self.models.is_empty()
+            || self.models.iter().any(|glob| {
+                glob_matches(glob, model)
+                    || glob.contains('/') && glob_matches(glob, &format!("{provider}/{model}"))
+            })
+    }
+
+    /// The 403 for a request outside the token's model scope, naming the scope.
+    pub fn out_of_scope(&self, what: &str) -> ProxyError {
+        ProxyError::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "model_not_allowed",
+            format!(
+                "the access token {:?} is limited to the models {}, and {what}",
+                self.token_name,
+                self.models.join(", ")
+            ),
+        )
     }
 }
 

@@ -17,6 +17,7 @@ use keygate_core::key::KeyLimits;
 use keygate_core::limits::Limiter;
 use keygate_core::prices::{Price, PriceBook, PriceOverride};
 use keygate_core::provider::ProviderKind;
+use keygate_core::redact::Redactor;
 use keygate_core::select::Strategy;
 use keygate_store::Store;
 use keygate_vault::{SecretRef, Sensitive, Vault};
@@ -223,6 +224,9 @@ pub struct LiveKey {
     pub id: String,
     pub label: String,
     pub secret: Sensitive<String>,
+    /// Finds the secrets of every key of this key's provider in what the upstream sends back
+    /// (shared by the provider's keys).
+    pub redactor: Arc<Redactor>,
     pub priority: i64,
     pub weight: u32,
     pub limits: KeyLimits,
@@ -341,7 +345,7 @@ impl Registry {
         let (day_start, month_start) = period_starts(now_s);
         let mut live: Vec<Arc<LiveProvider>> = Vec::new();
         for p in providers.into_iter().filter(|p| p.enabled) {
-            let mut keys = Vec::new();
+            let mut resolved = Vec::new();
             for row in rows.iter().filter(|r| r.provider == p.name && r.enabled) {
                 let secret = match secrets.get(&row.id) {
                     Some(s) => s.clone(),
@@ -381,10 +385,20 @@ impl Registry {
                 });
                 // Limits may have changed: a raised budget lets the key back in at once.
                 runtime.apply_budgets(&row.limits, now_s, now_ms);
+                resolved.push((row, secret, runtime.clone()));
+            }
+            let redactor = Arc::new(Redactor::new(
+                resolved
+                    .iter()
+                    .map(|(_, secret, _)| secret.expose().as_str()),
+            ));
+            let mut keys = Vec::new();
+            for (row, secret, runtime) in resolved {
                 keys.push(Arc::new(LiveKey {
                     id: row.id.clone(),
                     label: row.label.clone(),
                     secret,
+                    redactor: redactor.clone(),
                     priority: row.priority,
                     weight: u32::try_from(row.weight).unwrap_or(1),
                     limits: row.limits.clone(),
@@ -393,7 +407,7 @@ impl Registry {
                         .as_deref()
                         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                         .map(|t| t.timestamp()),
-                    runtime: runtime.clone(),
+                    runtime,
                 }));
             }
             let runtime = provider_runtimes.entry(p.name.clone()).or_default().clone();

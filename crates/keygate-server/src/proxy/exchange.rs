@@ -30,6 +30,7 @@ use super::ledger::Ledger;
 use super::openai_error::ProxyError;
 use super::outcome::record;
 use super::peek::upstream_body;
+use super::redacted;
 use super::relay::{Dialect, SseRelay};
 use super::sticky::key_tag;
 use super::stream::stream_response;
@@ -450,12 +451,15 @@ pub async fn serve(
                 let mut response_headers = response_headers(&upstream_headers);
                 let client_body = match translated {
                     Some(translated) => translated,
-                    None if leg == Leg::Native => body,
+                    None if leg == Leg::Native && success && !redacted::mentions_error(&body) => {
+                        body
+                    }
+                    None if leg == Leg::Native => redacted::body(&key.redactor, body),
                     None => translated_error_body(
                         leg == Leg::ToChat,
                         status.as_u16(),
                         &body,
-                        key.secret.expose(),
+                        &key.redactor,
                     ),
                 };
                 if leg != Leg::Native {

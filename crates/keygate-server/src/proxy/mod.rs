@@ -18,6 +18,7 @@ mod openai_error;
 pub(crate) mod outcome;
 mod passthrough;
 mod peek;
+mod redacted;
 mod relay;
 mod routing;
 mod sticky;

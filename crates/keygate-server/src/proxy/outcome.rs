@@ -144,7 +144,8 @@ fn send_health(
     let _ = proxy.writer_tx.send(WriteOp::Health(update));
 }
 
-/// The key's current live health as a row for the store; `error` is scrubbed here.
+/// The key's current live health as a row for the store; `error` is scrubbed here of every
+/// secret of the key's provider and anything else shaped like a key.
 pub fn health_update(
     key: &LiveKey,
     status: Option<u16>,
@@ -169,7 +170,7 @@ pub fn health_update(
         consecutive_errors: i64::from(health.consecutive_errors),
         consecutive_successes: i64::from(health.consecutive_successes),
         last_status: status.map(i64::from),
-        last_error: error.map(|e| scrub(&e, key.secret.expose())),
+        last_error: error.map(|e| key.redactor.scrub_for_storage(&e)),
         at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
         success,
         cooldown_until: (cooling > now).then(|| wall(cooling - now)),
@@ -184,56 +185,4 @@ fn pool_wide_rate_limit(provider: &LiveProvider, now: u64) -> bool {
             let at = k.runtime.snapshot().last_429_ms;
             at > 0 && now.saturating_sub(at) <= POOL_WIDE_429_WINDOW_MS
         })
-}
-
-/// Removes the key itself and anything shaped like an API key from upstream error text before
-/// it is stored or shown, and bounds its length.
-pub fn scrub(text: &str, secret: &str) -> String {
-    let mut out = if secret.len() >= 8 {
-        text.replace(secret, "<redacted>")
-    } else {
-        text.to_string()
-    };
-    out = out
-        .split_inclusive(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',')
-        .map(|word| {
-            let core = word
-                .trim_end_matches(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',');
-            let looks_like_key = core.len() >= 20
-                && (core.starts_with("sk-")
-                    || core.starts_with("AIza")
-                    || core.starts_with("kg-")
-                    || core.starts_with("key-"))
-                || core.len() >= 32
-                    && core
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                    && core.chars().any(|c| c.is_ascii_digit());
-            if looks_like_key {
-                word.replacen(core, "<redacted>", 1)
-            } else {
-                word.to_string()
-            }
-        })
-        .collect();
-    out.chars().take(500).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::scrub;
-
-    #[test]
-    fn scrub_removes_the_key_and_key_shaped_words() {
-        let text = "Incorrect API key provided: sk-proj-abcdefghijklmnopqrstuvwxyz1234. You can find your key at https://platform.openai.com";
-        let out = scrub(text, "sk-proj-abcdefghijklmnopqrstuvwxyz1234");
-        assert!(!out.contains("abcdefghij"), "{out}");
-        let out = scrub(
-            "bad key \"sk-other-0123456789abcdefghij\" here",
-            "unrelated-secret",
-        );
-        assert!(!out.contains("0123456789abcdefghij"), "{out}");
-        assert!(out.contains("bad key"), "{out}");
-        assert!(scrub(&"x".repeat(2000), "secret-x").len() <= 500);
-    }
 }

@@ -25,6 +25,7 @@ use super::forward::{answer, key_order};
 use super::ledger::{Ledger, new_request_id};
 use super::openai_error::ProxyError;
 use super::outcome::record;
+use super::redacted::{self, ChunkScrubber};
 use super::upstream::{azure_api_version, native_headers, response_headers};
 use super::upstream_client::{BodyError, UpstreamResponse};
 use crate::AppState;
@@ -94,22 +95,29 @@ async fn relay(
         ));
     }
     let request_json = serde_json::from_slice::<Value>(&body).ok();
-    let model = request_json
+    // Only a request that sends a body acts on the model it names (a `model` in the body of
+    // a GET or DELETE is ignored upstream, so it cannot open a scope either).
+    let sends_body = matches!(method, Method::POST | Method::PUT | Method::PATCH);
+    let body_model = request_json
         .as_ref()
-        .and_then(|v| v.get("model").and_then(Value::as_str).map(str::to_string))
-        .or_else(|| gemini_model(path));
-    // A token limited to some models may only send requests that name an allowed model.
-    if !caller.models.is_empty() && !model.as_deref().is_some_and(|m| caller.may_use(m)) {
-        return Err(ProxyError::new(
-            StatusCode::FORBIDDEN,
-            "permission_error",
-            "model_not_allowed",
-            format!(
-                "the access token {:?} is limited to some models, and this request does not name one of them",
-                caller.token_name
-            ),
-        ));
+        .filter(|_| sends_body)
+        .and_then(|v| v.get("model").and_then(Value::as_str).map(str::to_string));
+    let path_model = path_model(path);
+    // A token limited to some models may only send requests that name models, and only
+    // allowed ones: the path's model (what Gemini and Azure really serve) and the body's.
+    if !caller.models.is_empty() {
+        let named: Vec<&str> = [path_model.as_deref(), body_model.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        if named.is_empty() {
+            return Err(caller.out_of_scope("this request names no model"));
+        }
+        if let Some(denied) = named.iter().find(|m| !caller.may_serve(&provider.name, m)) {
+            return Err(caller.out_of_scope(&format!("{denied:?} is not one of them")));
+        }
     }
+    let model = path_model.or(body_model);
     let url: Uri = upstream_url(&provider, path, uri.query())
         .parse()
         .map_err(|_| {
@@ -233,15 +241,20 @@ async fn relay(
             return Ok(answer(
                 status,
                 headers,
-                Body::from(body),
+                Body::from(redacted::body(&key.redactor, body)),
                 &provider.name,
                 &key.label,
                 attempts,
             ));
         }
-        last = Some((status, response_headers(&upstream_headers), body));
+        last = Some((
+            status,
+            response_headers(&upstream_headers),
+            redacted::body(&key.redactor, body),
+        ));
     }
-    // Every key failed: hand the client the last upstream answer, as the provider wrote it.
+    // Every key failed: hand the client the last upstream answer, as the provider wrote it
+    // (less any secret it echoed).
     let status = last.as_ref().map_or(503, |(status, _, _)| status.as_u16());
     let class = ledger
         .row
@@ -274,7 +287,8 @@ async fn relay(
 /// A successful raw answer on its way to the client, bytes as they arrive. When it ends the
 /// attempt is settled: a body that breaks or goes silent counts against the key and provider
 /// (and the client's connection is cut, since a raw body has no protocol-neutral error event);
-/// the first MiB of a JSON answer goes to the writer for its usage.
+/// the first MiB of a JSON answer goes to the writer for its usage. From the first chunk that
+/// mentions an error on, chunks are scrubbed of the provider's secrets.
 fn raw_body(
     state: &AppState,
     provider: Arc<LiveProvider>,
@@ -294,6 +308,7 @@ fn raw_body(
         status: u16,
         ttfb: Option<std::time::Duration>,
         captured: Option<Vec<u8>>,
+        scrubber: ChunkScrubber,
     }
     impl Raw {
         fn settle(&mut self, outcome: &UpstreamOutcome) {
@@ -334,6 +349,7 @@ fn raw_body(
         ledger: Some(ledger),
         ttfb: None,
         captured: json.then(Vec::new),
+        scrubber: ChunkScrubber::default(),
     };
     let idle = state.proxy().settings.idle_timeout;
     let stream = futures_util::stream::unfold(raw, move |mut r| async move {
@@ -350,6 +366,7 @@ fn raw_body(
                         r.captured = None;
                     }
                 }
+                let chunk = r.scrubber.pass(&r.key.redactor, chunk);
                 Some((Ok(chunk), r))
             }
             Ok(None) => {
@@ -408,10 +425,29 @@ fn join_url(base: &str, path: &str, query: Option<&str>, api_version: Option<&st
     url
 }
 
-/// Gemini names the model in the path: `models/gemini-2.5-pro:generateContent`.
-fn gemini_model(path: &str) -> Option<String> {
-    let rest = path.split("models/").nth(1)?;
-    Some(rest.split([':', '/']).next()?.to_string())
+/// The model a provider path names: Gemini's `models/gemini-2.5-pro:generateContent`, a
+/// model resource (`models/ft:…`), or an Azure deployment (`openai/deployments/gpt-4o/…`).
+fn path_model(path: &str) -> Option<String> {
+    let segments: Vec<&str> = path.split('/').collect();
+    segments
+        .windows(2)
+        .find(|pair| matches!(pair[0], "models" | "deployments") && !pair[1].is_empty())
+        .map(|pair| {
+            let name = pair[1];
+            // `gemini-pro:generateContent` names the model before the method; a fine-tuned
+            // OpenAI model (`ft:gpt-4o:org::id`) keeps its colons.
+            match name.rsplit_once(':') {
+                Some((model, method))
+                    if !model.is_empty()
+                        && method.chars().next().is_some_and(char::is_lowercase)
+                        && method.chars().all(char::is_alphanumeric)
+                        && !name.starts_with("ft:") =>
+                {
+                    model.to_string()
+                }
+                _ => name.to_string(),
+            }
+        })
 }
 
 #[cfg(test)]
@@ -459,11 +495,25 @@ mod tests {
     }
 
     #[test]
-    fn gemini_model_names_come_from_the_path() {
+    fn path_models_are_read_for_gemini_azure_and_model_resources() {
         assert_eq!(
-            gemini_model("models/gemini-2.5-pro:generateContent").as_deref(),
+            path_model("models/gemini-2.5-pro:generateContent").as_deref(),
             Some("gemini-2.5-pro")
         );
-        assert_eq!(gemini_model("chat/completions"), None);
+        assert_eq!(
+            path_model("v1beta/models/gemini-2.5-flash:streamGenerateContent").as_deref(),
+            Some("gemini-2.5-flash")
+        );
+        assert_eq!(
+            path_model("openai/deployments/gpt-4o/chat/completions").as_deref(),
+            Some("gpt-4o")
+        );
+        assert_eq!(
+            path_model("models/ft:gpt-4o-mini:org::abc123").as_deref(),
+            Some("ft:gpt-4o-mini:org::abc123")
+        );
+        assert_eq!(path_model("models").as_deref(), None);
+        assert_eq!(path_model("chat/completions"), None);
+        assert_eq!(path_model("files"), None);
     }
 }

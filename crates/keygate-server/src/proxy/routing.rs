@@ -113,6 +113,7 @@ mod tests {
                 id: format!("k_{name}"),
                 label: name.into(),
                 secret: Sensitive::new("sk-test".into()),
+                redactor: Arc::default(),
                 priority: 0,
                 weight: 1,
                 limits: Default::default(),

@@ -13,6 +13,7 @@ use super::catalog::{LiveKey, LiveProvider};
 use super::forward::answer;
 use super::ledger::Ledger;
 use super::outcome::record;
+use super::redacted;
 use super::relay::{Dialect, SseRelay, Usage, broken_stream_event};
 use super::upstream::response_headers;
 use super::upstream_client::{BodyError, UpstreamResponse};
@@ -110,6 +111,15 @@ pub fn stream_response(
         fn settle(&mut self, outcome: UpstreamOutcome, error: Option<String>) {
             self.attempt.settle(&outcome, error, self.relay.usage);
         }
+
+        /// Whole events, scrubbed of the provider's secrets when one is an upstream error.
+        fn scrubbed(&self, events: Bytes) -> Bytes {
+            if redacted::mentions_error(&events) {
+                redacted::body(&self.attempt.key.redactor, events)
+            } else {
+                events
+            }
+        }
     }
     let relay = Relay {
         attempt: StreamAttempt::new(state, &provider, &key, started, ledger),
@@ -126,12 +136,14 @@ pub fn stream_response(
                 Ok(Some(Ok(chunk))) => {
                     let out = r.relay.push(&chunk);
                     if !out.is_empty() {
+                        let out = r.scrubbed(out);
                         r.attempt.sent_bytes();
                         return Some((Ok::<Bytes, std::io::Error>(out), r));
                     }
                 }
                 Ok(None) => {
                     let rest = r.relay.finish();
+                    let rest = r.scrubbed(rest);
                     if r.relay.done {
                         r.settle(
                             UpstreamOutcome::Answered {

@@ -20,7 +20,6 @@ use keygate_core::translate::{
 use super::catalog::{LiveKey, LiveProvider};
 use super::forward::answer;
 use super::ledger::Ledger;
-use super::outcome::scrub;
 use super::relay::{Dialect, SseRelay, Usage, broken_stream_event};
 use super::stream::StreamAttempt;
 use super::upstream::response_headers;
@@ -127,11 +126,14 @@ impl Relay {
                 message,
             }) => (
                 error_type.clone(),
-                scrub(message, self.attempt.key.secret.expose()),
+                self.attempt.key.redactor.scrub_for_storage(message),
             ),
             Some(other) => (
                 "api_error".to_string(),
-                scrub(&other.to_string(), self.attempt.key.secret.expose()),
+                self.attempt
+                    .key
+                    .redactor
+                    .scrub_for_storage(&other.to_string()),
             ),
             None => ("api_error".to_string(), what.to_string()),
         };
