@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
-use keygate_core::bounds::{check_client_text, check_name};
+use keygate_core::bounds::check_client_text;
 
 use super::auth::Caller;
 use super::catalog::Catalog;
@@ -70,14 +70,9 @@ pub fn admit(
         ));
     };
     // Before anything quotes or stores them: the model goes to the request log, the session
-    // id picks a key.
+    // id picks a key. Only the length: a model name is the client's business with its
+    // provider, control characters included (it stays inside JSON everywhere).
     check_client_string("model", &model)?;
-    if let Err(e) = check_name(&model) {
-        return Err(ProxyError::invalid_request(
-            "invalid_model",
-            format!("`model` {e}"),
-        ));
-    }
     if let Some(session) = &request.session {
         check_client_string(
             "session id (prompt_cache_key, user or metadata.user_id)",
