@@ -140,9 +140,11 @@ pub fn spawn_writer(
                 }
                 match runtime.block_on(tokio::time::timeout(CATALOG_POLL, rx.recv())) {
                     Ok(Some(first)) => {
-                        take(&mut backlog, first, &mut rows);
-                        let deadline = Instant::now() + MAX_BATCH_AGE;
-                        open = gather(&runtime, &mut rx, &mut backlog, &mut rows, deadline);
+                        // A flush is written at once; anything else starts a batch.
+                        if !take(&mut backlog, first, &mut rows) {
+                            let deadline = Instant::now() + MAX_BATCH_AGE;
+                            open = gather(&runtime, &mut rx, &mut backlog, &mut rows, deadline);
+                        }
                     }
                     Ok(None) => open = false,
                     Err(_) => {}
