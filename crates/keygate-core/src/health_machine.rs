@@ -147,20 +147,30 @@ pub fn expiry(expires_at: Option<i64>, now: i64) -> Expiry {
 }
 
 /// Reads an expiry given by a user: `YYYY-MM-DD` (the end of that day, UTC) or an RFC 3339
-/// time; returns unix seconds.
+/// time; returns unix seconds. Years 1970 to 9999 only: stored times are RFC 3339 text that
+/// must sort as it reads, which a year 10000 or a negative one would not.
 pub fn parse_expiry(text: &str) -> Result<i64, String> {
+    /// 9999-12-31T23:59:59Z.
+    const LAST: i64 = 253_402_300_799;
     let text = text.trim();
-    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+    let at = if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         let end = date
             .and_hms_opt(23, 59, 59)
             .ok_or_else(|| format!("invalid date {text:?}"))?;
-        return Ok(end.and_utc().timestamp());
+        end.and_utc().timestamp()
+    } else {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| t.timestamp())
+            .map_err(|_| {
+                format!("invalid expiry {text:?}: write a date like 2026-12-31 or an RFC 3339 time")
+            })?
+    };
+    if !(0..=LAST).contains(&at) {
+        return Err(format!(
+            "invalid expiry {text:?}: give a time between 1970 and 9999"
+        ));
     }
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| t.timestamp())
-        .map_err(|_| {
-            format!("invalid expiry {text:?}: write a date like 2026-12-31 or an RFC 3339 time")
-        })
+    Ok(at)
 }
 
 #[cfg(test)]
@@ -331,6 +341,8 @@ mod tests {
         assert_eq!(expiry(Some(at), at), Expiry::Expired);
         assert!(parse_expiry("2026-12-31T10:00:00+02:00").is_ok());
         assert!(parse_expiry("next tuesday").is_err());
+        assert!(parse_expiry("+100000-01-01").is_err(), "a year past 9999");
+        assert!(parse_expiry("1969-12-31T00:00:00Z").is_err());
     }
 
     #[test]

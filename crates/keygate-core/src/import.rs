@@ -319,12 +319,12 @@ fn validate_row(raw: RawRow, line: usize, env: EnvLookup<'_>) -> Result<ImportRo
         problems.push("the secret is empty or contains whitespace".into());
     }
     let weight = raw.weight.unwrap_or(1);
-    if !(1..=1000).contains(&weight) {
-        problems.push(format!("weight {weight} is out of range 1-1000"));
+    if let Err(e) = crate::bounds::check_weight(weight) {
+        problems.push(format!("weight {e}"));
     }
     let priority = raw.priority.unwrap_or(0);
-    if !(-1000..=1000).contains(&priority) {
-        problems.push(format!("priority {priority} is out of range -1000-1000"));
+    if let Err(e) = crate::bounds::check_priority(priority) {
+        problems.push(format!("priority {e}"));
     }
     // Errors name the column, never the value: in a misaligned row it may be a secret.
     let mut usd = |column: &str, text: Option<&str>| match text.map(parse_usd_micros).transpose() {
@@ -338,6 +338,18 @@ fn validate_row(raw: RawRow, line: usize, env: EnvLookup<'_>) -> Result<ImportRo
     };
     let daily_budget_micros = usd("daily_budget", raw.daily_budget.as_deref());
     let monthly_budget_micros = usd("monthly_budget", raw.monthly_budget.as_deref());
+    let limits = KeyLimits {
+        rpm: raw.rpm,
+        tpm: raw.tpm,
+        rpd: raw.rpd,
+        daily_budget_micros,
+        monthly_budget_micros,
+        daily_token_budget: raw.daily_tokens,
+        monthly_token_budget: raw.monthly_tokens,
+    };
+    for (column, e) in limits.problems() {
+        problems.push(format!("{column} {e}"));
+    }
     match secret {
         Some(secret) if problems.is_empty() => Ok(ImportRow {
             line,
@@ -347,15 +359,7 @@ fn validate_row(raw: RawRow, line: usize, env: EnvLookup<'_>) -> Result<ImportRo
             tags: raw.tags,
             priority,
             weight,
-            limits: KeyLimits {
-                rpm: raw.rpm,
-                tpm: raw.tpm,
-                rpd: raw.rpd,
-                daily_budget_micros,
-                monthly_budget_micros,
-                daily_token_budget: raw.daily_tokens,
-                monthly_token_budget: raw.monthly_tokens,
-            },
+            limits,
         }),
         _ => Err(problems),
     }

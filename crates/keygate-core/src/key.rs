@@ -48,6 +48,37 @@ pub struct KeyLimits {
     pub monthly_token_budget: Option<u64>,
 }
 
+impl KeyLimits {
+    /// What is wrong with these limits, per field (`rpm`, `daily_budget`, `daily_tokens`, …):
+    /// the same rules for the admin API, the CLI and import files. A zero request limit would
+    /// silently block the key; a token budget over `i64::MAX` does not fit the store.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        for (field, value) in [("rpm", self.rpm), ("tpm", self.tpm), ("rpd", self.rpd)] {
+            if value == Some(0) {
+                problems.push((field, "must be at least 1 (or none for no limit)".into()));
+            }
+        }
+        for (field, value) in [
+            ("daily_budget", self.daily_budget_micros),
+            ("monthly_budget", self.monthly_budget_micros),
+        ] {
+            if value.is_some_and(|v| v < 0) {
+                problems.push((field, "must not be negative".into()));
+            }
+        }
+        for (field, value) in [
+            ("daily_tokens", self.daily_token_budget),
+            ("monthly_tokens", self.monthly_token_budget),
+        ] {
+            if let Some(Err(e)) = value.map(crate::bounds::check_stored_integer) {
+                problems.push((field, e));
+            }
+        }
+        problems
+    }
+}
+
 /// Parses a dollar amount such as `5`, `12.5` or `0.000001` into micro-dollars, exactly.
 pub fn parse_usd_micros(text: &str) -> Result<i64, String> {
     let bad = || format!("invalid amount {text:?}: use dollars like 5 or 12.50");
@@ -154,5 +185,18 @@ mod tests {
         assert!(validate_label("Main key (prod)").is_ok());
         assert!(validate_label("two\nlines").is_err());
         assert!(validate_label("  ").is_err());
+    }
+
+    #[test]
+    fn a_token_budget_over_i64_is_a_problem_of_its_field() {
+        let limits = KeyLimits {
+            rpm: Some(0),
+            daily_token_budget: Some(9_223_372_036_854_775_808),
+            monthly_token_budget: Some(i64::MAX as u64),
+            ..KeyLimits::default()
+        };
+        let fields: Vec<&str> = limits.problems().iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["rpm", "daily_tokens"]);
+        assert!(KeyLimits::default().problems().is_empty());
     }
 }

@@ -79,3 +79,46 @@ impl IntoResponse for ApiError {
         (self.status, Json(body)).into_response()
     }
 }
+
+/// Where a JSON body went wrong, from axum's rejection: the field path (`rpm`,
+/// `tiers[0].model`; `body` when the body as a whole is wrong) and what serde said about it
+/// (`invalid value: integer `5000000000`, expected u32`). A number out of a field's type is
+/// then a 422 that names the field, like any other out-of-range value.
+pub fn rejected_field(rejection: &axum::extract::rejection::JsonRejection) -> (String, String) {
+    type PathError = serde_path_to_error::Error<serde_json::Error>;
+    let mut source = std::error::Error::source(rejection);
+    while let Some(err) = source {
+        if let Some(err) = err.downcast_ref::<PathError>() {
+            let path = err.path().to_string();
+            let field = if path == "." {
+                "body".to_string()
+            } else {
+                path
+            };
+            // serde's position ("at line 1 column 30") says nothing to an API client.
+            let text = err.inner().to_string();
+            let message = text.split(" at line ").next().unwrap_or(&text).to_string();
+            return (field, message);
+        }
+        source = err.source();
+    }
+    ("body".into(), rejection.body_text())
+}
+
+impl ApiError {
+    /// A 422 for a body axum could not read into its type, naming the field at fault;
+    /// `shape` says what the body should look like when the body as a whole is wrong.
+    pub fn rejected(
+        code: &'static str,
+        shape: &str,
+        rejection: &axum::extract::rejection::JsonRejection,
+    ) -> Self {
+        let (field, message) = rejected_field(rejection);
+        let message = if field == "body" {
+            format!("expected {shape} ({message})")
+        } else {
+            message
+        };
+        Self::invalid(code, vec![(field, message)])
+    }
+}

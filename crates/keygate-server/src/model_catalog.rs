@@ -3,6 +3,7 @@
 //! providers listed at their last `keygate model sync`, flagged when KeyGate has no price for
 //! them, each with what the built-in catalog knows of its limits and abilities.
 
+use keygate_core::bounds::{MAX_PRICE_MICROS, check_name, clip};
 use keygate_core::models::{ModelSpec, builtin_spec};
 use keygate_core::prices::{
     PRICES_AS_OF, Price, PriceBook, PriceOverride, builtin_prices, usd_text,
@@ -139,28 +140,42 @@ pub fn price_row(
         let value = keygate_core::key::parse_usd_micros(text)
             .ok()
             .and_then(|v| u64::try_from(v).ok());
-        if value.is_none() {
-            problems.push((
+        match value {
+            Some(v) if v <= MAX_PRICE_MICROS => {}
+            Some(_) => problems.push((
                 field,
-                format!("{text:?} is not a price in USD per million tokens (like 2.50)"),
-            ));
+                format!(
+                    "must be at most {} USD per million tokens",
+                    MAX_PRICE_MICROS / 1_000_000
+                ),
+            )),
+            // The text is quoted clipped: it is the caller's, and may be long.
+            None => problems.push((
+                field,
+                format!(
+                    "{:?} is not a price in USD per million tokens (like 2.50)",
+                    clip(text)
+                ),
+            )),
         }
-        value.unwrap_or(0)
+        value.filter(|v| *v <= MAX_PRICE_MICROS).unwrap_or(0)
     };
     let input_micros = dollars("input", input);
     let output_micros = dollars("output", output);
     let cached_micros = cached.map_or(input_micros, |c| dollars("cached", c));
     let model = model.trim();
-    if model.is_empty() || model.len() > 200 {
-        problems.push((
-            "model",
-            "give a model name or prefix (at most 200 characters)".into(),
-        ));
+    if model.is_empty() {
+        problems.push(("model", "give a model name or prefix".into()));
+    } else if let Err(e) = check_name(model) {
+        problems.push(("model", e));
     }
     let provider = provider
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .unwrap_or("*");
+    if let Err(e) = check_name(provider) {
+        problems.push(("provider", e));
+    }
     let effective_from = match from {
         Some(text) => keygate_core::prices::period_bound(text).unwrap_or_else(|e| {
             problems.push(("from", e));
@@ -184,6 +199,43 @@ pub fn price_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_price_for_a_model_with_a_nul_or_a_huge_amount_is_refused() {
+        let now = "2026-11-30T12:00:00.000Z";
+        let fields = |r: Result<PriceRow, Vec<(&'static str, String)>>| -> Vec<&'static str> {
+            r.err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(f, _)| f)
+                .collect()
+        };
+        assert_eq!(
+            fields(price_row(None, "a\u{0}b", "1", "2", None, None, now)),
+            ["model"]
+        );
+        assert_eq!(
+            fields(price_row(None, &"m".repeat(300), "1", "2", None, None, now)),
+            ["model"]
+        );
+        assert_eq!(
+            fields(price_row(Some("x\ny"), "m", "1", "2", None, None, now)),
+            ["provider"]
+        );
+        assert_eq!(
+            fields(price_row(
+                None,
+                "m",
+                "-1",
+                "NaN",
+                Some("9000000000000"),
+                None,
+                now
+            )),
+            ["input", "output", "cached"]
+        );
+        assert!(price_row(None, "m", "100000", "0.5", None, None, now).is_ok());
+    }
 
     #[test]
     fn synced_models_get_prefix_prices_or_are_flagged_unpriced() {

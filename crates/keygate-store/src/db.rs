@@ -59,6 +59,13 @@ impl Store {
         })
     }
 
+    /// How long a statement waits for another connection's write lock before it fails with
+    /// a busy error (10 s unless changed). The batch writer waits less and retries instead,
+    /// so it can keep taking rows in meanwhile.
+    pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), StoreError> {
+        Ok(self.conn.busy_timeout(timeout)?)
+    }
+
     /// Replaces the clock (tests).
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;

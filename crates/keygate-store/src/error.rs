@@ -23,3 +23,15 @@ pub enum StoreError {
     #[error("corrupt value in the database: {0}")]
     Corrupt(String),
 }
+
+impl StoreError {
+    /// Whether another connection held the database (busy or locked past the busy timeout):
+    /// the same write may succeed later, so a caller that can keep it retries.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            Self::Sql(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}

@@ -1,3 +1,4 @@
+use keygate_core::bounds::{MAX_TEXT_BYTES, clip, saturate};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
@@ -69,25 +70,32 @@ impl Store {
             for r in requests {
                 let attempts = serde_json::to_string(&r.attempts)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                // The last line of defence against what the proxy let through: texts are
+                // clipped and numbers saturated, so no row can grow the log without bound or
+                // fail the whole batch (`u64` over `i64::MAX` is an error in SQLite).
+                fn text(t: &Option<String>) -> Option<&str> {
+                    t.as_deref().map(clip)
+                }
+                let number = |n: Option<u64>| n.map(saturate);
                 let inserted = stmt.execute(params![
-                    r.id,
-                    r.at,
-                    r.token,
-                    r.endpoint,
-                    r.model_requested,
-                    r.model_served,
-                    r.provider,
-                    r.key_id,
+                    clip(&r.id),
+                    clip(&r.at),
+                    text(&r.token),
+                    clip(&r.endpoint),
+                    clip(&r.model_requested),
+                    text(&r.model_served),
+                    text(&r.provider),
+                    text(&r.key_id),
                     r.status,
-                    r.error_class,
+                    text(&r.error_class),
                     attempts,
-                    r.latency_ms,
-                    r.ttfb_ms,
+                    saturate(r.latency_ms),
+                    number(r.ttfb_ms),
                     r.stream,
-                    r.prompt_tokens,
-                    r.completion_tokens,
-                    r.cached_tokens,
-                    r.cost_micros
+                    number(r.prompt_tokens),
+                    number(r.completion_tokens),
+                    number(r.cached_tokens),
+                    number(r.cost_micros)
                 ])?;
                 // A row already saved (same id) must not count twice in the rollups.
                 if inserted == 1 {
@@ -118,13 +126,16 @@ impl Store {
         Ok(())
     }
 
-    /// The newest requests first.
+    /// The newest requests first. Texts come back clipped (rows saved before the store
+    /// clipped them may hold megabytes), so a page of rows stays small.
     pub fn recent_requests(&self, limit: u32) -> Result<Vec<RequestRow>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, at, token, endpoint, model_requested, model_served, provider, key_id, status, error_class, \
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT id, at, substr(token, 1, {n}), substr(endpoint, 1, {n}), substr(model_requested, 1, {n}), \
+             substr(model_served, 1, {n}), provider, key_id, status, substr(error_class, 1, {n}), \
              attempts, latency_ms, ttfb_ms, stream, prompt_tokens, completion_tokens, cached_tokens, cost_micros \
              FROM requests ORDER BY at DESC, rowid DESC LIMIT ?1",
-        )?;
+            n = MAX_TEXT_BYTES
+        ))?;
         let rows = stmt.query_map([limit], |r| {
             Ok(RequestRow {
                 id: r.get(0)?,
@@ -148,5 +159,76 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, model: String) -> RequestRow {
+        RequestRow {
+            id: id.into(),
+            at: "2026-11-01T10:00:00.000Z".into(),
+            token: Some("cli".into()),
+            endpoint: "/chat/completions".into(),
+            model_requested: model.clone(),
+            model_served: Some(model),
+            provider: Some("openai".into()),
+            key_id: None,
+            status: 200,
+            error_class: None,
+            attempts: Vec::new(),
+            latency_ms: 10,
+            ttfb_ms: None,
+            stream: false,
+            prompt_tokens: Some(u64::MAX),
+            completion_tokens: Some(10),
+            cached_tokens: None,
+            cost_micros: Some(u64::MAX),
+        }
+    }
+
+    #[test]
+    fn a_megabyte_model_name_and_huge_counts_are_clipped_not_a_failed_batch() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::open_in(dir.path()).expect("store");
+        let long = "é".repeat(512 * 1024);
+        store
+            .write_batch(&[row("a", long), row("b", "gpt-4o".into())], &[])
+            .expect("one odd row must not fail the batch");
+        let rows = store.recent_requests(10).expect("rows");
+        assert_eq!(rows.len(), 2);
+        let odd = rows.iter().find(|r| r.id == "a").expect("a");
+        assert!(odd.model_requested.len() <= MAX_TEXT_BYTES);
+        assert_eq!(odd.prompt_tokens, Some(i64::MAX as u64));
+        let stored: i64 = store
+            .conn
+            .query_row(
+                "SELECT max(length(CAST(model_requested AS BLOB))) FROM requests",
+                [],
+                |r| r.get(0),
+            )
+            .expect("length");
+        assert!(stored <= MAX_TEXT_BYTES as i64, "{stored} bytes stored");
+    }
+
+    #[test]
+    fn a_batch_meets_a_busy_error_while_another_connection_holds_the_write_lock() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::open_in(dir.path()).expect("store");
+        let other = Store::open_in(dir.path()).expect("other");
+        other.conn.execute_batch("BEGIN IMMEDIATE").expect("lock");
+        store
+            .set_busy_timeout(std::time::Duration::from_millis(20))
+            .expect("timeout");
+        let err = store
+            .write_batch(&[row("a", "m".into())], &[])
+            .expect_err("locked");
+        assert!(err.is_busy(), "{err}");
+        other.conn.execute_batch("ROLLBACK").expect("unlock");
+        store
+            .write_batch(&[row("a", "m".into())], &[])
+            .expect("the same batch later");
     }
 }

@@ -1,5 +1,5 @@
-//! Hourly rollups of the request log, kept forever (request rows are pruned after the
-//! retention period). The batch writer folds each batch into them in the same transaction
+//! Hourly rollups of the request log, kept for `retention.rollup_days` (request rows go
+//! much sooner, after `retention.request_days`). The batch writer folds each batch into them in the same transaction
 //! as the rows, so reports and charts over months read a few thousand rollup rows instead of
 //! millions of requests, and the rollups never disagree with the log.
 //!
@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use keygate_core::bounds::{clip, saturate};
 use rusqlite::{Transaction, params};
 use serde::Serialize;
 
@@ -45,26 +46,28 @@ pub(crate) struct RollupBatch {
 impl RollupBatch {
     pub(crate) fn add(&mut self, r: &RequestRow) {
         let hour = hour_of(&r.at).to_string();
+        // Clipped and saturated like the row itself (see `write_batch`).
+        let text = |t: &Option<String>| clip(t.as_deref().unwrap_or_default()).to_string();
         let key = (
             hour.clone(),
-            r.provider.clone().unwrap_or_default(),
-            r.model_served
-                .clone()
-                .unwrap_or_else(|| r.model_requested.clone()),
-            r.key_id.clone().unwrap_or_default(),
-            r.token.clone().unwrap_or_default(),
+            text(&r.provider),
+            clip(r.model_served.as_deref().unwrap_or(&r.model_requested)).to_string(),
+            text(&r.key_id),
+            text(&r.token),
         );
         let t = self.usage.entry(key).or_default();
+        let add =
+            |sum: &mut u64, n: Option<u64>| *sum = saturate(sum.saturating_add(n.unwrap_or(0)));
         t.requests += 1;
         t.errors += u64::from(r.failed());
-        t.prompt_tokens += r.prompt_tokens.unwrap_or(0);
-        t.completion_tokens += r.completion_tokens.unwrap_or(0);
-        t.cached_tokens += r.cached_tokens.unwrap_or(0);
+        add(&mut t.prompt_tokens, r.prompt_tokens);
+        add(&mut t.completion_tokens, r.completion_tokens);
+        add(&mut t.cached_tokens, r.cached_tokens);
         match r.cost_micros {
-            Some(cost) => t.cost_micros += cost,
+            Some(cost) => add(&mut t.cost_micros, Some(cost)),
             None => t.unpriced += 1,
         }
-        t.latency_ms_sum += r.latency_ms;
+        add(&mut t.latency_ms_sum, Some(r.latency_ms));
         *self
             .latency
             .entry((

@@ -209,6 +209,30 @@ impl Store {
         )?)
     }
 
+    /// Deletes hourly rollups and latency histograms of hours before `before_hour`
+    /// (`YYYY-MM-DDTHH`), at most `batch` rows of each table per call, in one short
+    /// transaction; returns how many went. Call until it returns less than `batch`.
+    pub fn prune_rollups(&mut self, before_hour: &str, batch: u32) -> Result<usize, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Both tables are keyed by hour first, so each pick is an index range.
+        let usage = tx.execute(
+            "DELETE FROM usage_hourly WHERE (hour, provider, model, key_id, token) IN \
+             (SELECT hour, provider, model, key_id, token FROM usage_hourly \
+              WHERE hour < ?1 ORDER BY hour LIMIT ?2)",
+            params![before_hour, batch],
+        )?;
+        let latency = tx.execute(
+            "DELETE FROM latency_hourly WHERE (hour, metric, bucket) IN \
+             (SELECT hour, metric, bucket FROM latency_hourly \
+              WHERE hour < ?1 ORDER BY hour LIMIT ?2)",
+            params![before_hour, batch],
+        )?;
+        tx.commit()?;
+        Ok(usage.max(latency))
+    }
+
     /// Metrics over requests since `from` (stored time format, see [`Store::usage_report`]).
     /// Whole hours come from the rollups and latency histograms (percentiles within about
     /// 6 %), only the partial first hour from request rows: a week of millions of requests
@@ -407,5 +431,49 @@ mod tests {
             .expect("metrics");
         assert_eq!(none.requests, 0);
         assert_eq!(none.success_rate, None);
+    }
+
+    #[test]
+    fn rollups_older_than_the_retention_are_pruned_in_batches() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::open_in(dir.path()).expect("store");
+        let rows: Vec<RequestRow> = (0..30)
+            .map(|i| {
+                let at = format!("2026-11-{:02}T10:00:00.000Z", i + 1);
+                row(&format!("r{i}"), &at, "openai", "gpt-4o", 200, Some(1))
+            })
+            .collect();
+        store.write_batch(&rows, &[]).expect("write");
+        let report = |store: &Store| {
+            store
+                .usage_report(
+                    "2026-01-01T00:00:00.000Z",
+                    "2027-01-01T00:00:00.000Z",
+                    GroupBy::Day,
+                )
+                .expect("report")
+                .len()
+        };
+        assert_eq!(report(&store), 30);
+        // Two at a time, as the writer does in bigger batches: the first 20 days go.
+        let mut pruned = 0;
+        loop {
+            let n = store.prune_rollups("2026-11-21T00", 2).expect("prune");
+            pruned += n;
+            if n < 2 {
+                break;
+            }
+        }
+        assert_eq!(pruned, 20);
+        assert_eq!(report(&store), 10);
+        let latency = store
+            .latency_series(
+                "2026-01-01T00",
+                "2027-01-01T00",
+                crate::Bucket::Day,
+                crate::LatencyMetric::Latency,
+            )
+            .expect("latency");
+        assert_eq!(latency.len(), 10, "the histograms go with the rollups");
     }
 }

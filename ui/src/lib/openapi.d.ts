@@ -65,7 +65,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Whether the engine is up; needs no token. */
+        /**
+         * Whether the engine is up, and whether the request log keeps up (rows
+         *     waiting for a locked database, rows lost); needs no token.
+         */
         get: operations["getEngineHealth"];
         put?: never;
         post?: never;
@@ -260,7 +263,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The newest proxied requests, each with its attempts (which key, what failed, why). */
+        /**
+         * The newest proxied requests, each with its attempts (which key, what failed, why), and
+         *     the writer's state: rows not saved yet show up later.
+         */
         get: operations["listLogs"];
         put?: never;
         post?: never;
@@ -680,6 +686,8 @@ export interface components {
             /** @description `ok`. */
             status: string;
             version: string;
+            /** @description The request-log writer: rows waiting, rows lost, its last error. */
+            writer: components["schemas"]["WriterHealth"];
         };
         EngineSetting: {
             about: string;
@@ -1048,6 +1056,8 @@ export interface components {
         /** @description `logs::list`. */
         RequestList: {
             requests: components["schemas"]["RequestRow"][];
+            /** @description Whether rows are still on their way (the database was locked) or were lost. */
+            writer: components["schemas"]["WriterHealth"];
         };
         /** @description One proxied request, as the request log keeps it. */
         RequestRow: {
@@ -1239,6 +1249,25 @@ export interface components {
             cost_micros: number;
             /** Format: int64 */
             requests: number;
+        };
+        /** @description The writer's state as the API shows it. */
+        WriterHealth: {
+            /**
+             * Format: int64
+             * @description Request rows lost since the engine started: only when the database could not be
+             *     written for long enough that the rows held in memory reached their bound.
+             */
+            dropped_rows: number;
+            /** @description The last write error since the engine started, with its time (RFC 3339). */
+            last_error: string | null;
+            /**
+             * Format: int64
+             * @description Request rows answered but not in the database yet (normally a handful, for under
+             *     50 ms; many while another process holds the database).
+             */
+            pending_rows: number;
+            /** @description True while the writer waits for the database and retries. */
+            retrying: boolean;
         };
     };
     responses: never;

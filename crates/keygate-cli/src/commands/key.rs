@@ -1,4 +1,5 @@
 use anyhow::{Context as _, Result, anyhow};
+use keygate_core::bounds::{check_priority, check_weight};
 use keygate_core::fingerprint::fingerprint;
 use keygate_core::health_machine::parse_expiry;
 use keygate_core::key::{
@@ -41,9 +42,8 @@ fn add(ctx: &Context, args: KeyAddArgs) -> Result<()> {
     for tag in &args.tags {
         validate_tag(tag).map_err(usage)?;
     }
-    if !(1..=1000).contains(&args.weight) {
-        return Err(usage("--weight must be between 1 and 1000"));
-    }
+    check_weight(args.weight).map_err(|e| usage(format!("--weight {e}")))?;
+    check_priority(args.priority).map_err(|e| usage(format!("--priority {e}")))?;
     let limits = apply_limits(&args.limits, KeyLimits::default()).map_err(usage)?;
     let mut store = ctx.store()?;
     let new_provider = provider_to_create(&store, &args.provider).map_err(usage)?;
@@ -267,6 +267,16 @@ fn apply_limits(args: &LimitArgs, mut limits: KeyLimits) -> Result<KeyLimits, St
     }
     if let Some(t) = &args.monthly_tokens {
         limits.monthly_token_budget = number("monthly-tokens", t)?;
+    }
+    // The same rules as the admin API: a limit the store cannot hold is the flag's error,
+    // not a database error later.
+    let problems: Vec<String> = limits
+        .problems()
+        .into_iter()
+        .map(|(field, e)| format!("--{} {e}", field.replace('_', "-")))
+        .collect();
+    if !problems.is_empty() {
+        return Err(problems.join("; "));
     }
     Ok(limits)
 }

@@ -35,6 +35,8 @@ pub fn run(ctx: &Context, command: ProviderCommand) -> Result<()> {
 
 fn add(ctx: &Context, args: ProviderAddArgs) -> Result<()> {
     validate_provider_name(&args.name).map_err(usage)?;
+    keygate_core::bounds::check_priority(args.priority)
+        .map_err(|e| usage(format!("--priority {e}")))?;
     let preset = find_preset(&args.name);
     let kind = match (&args.kind, preset) {
         (Some(kind), _) => kind
@@ -88,8 +90,8 @@ fn parse_headers(raw: &[String]) -> Result<BTreeMap<String, String>> {
                 "header {name:?} would carry a credential in plain configuration; add the key with `keygate key add` so it lives in the OS keyring"
             )));
         }
-        if value.chars().any(char::is_control) {
-            return Err(usage(format!("invalid value for header {name:?}")));
+        if let Err(e) = keygate_core::bounds::check_name(value) {
+            return Err(usage(format!("invalid value for header {name:?}: it {e}")));
         }
         headers.insert(name, value.trim().to_string());
     }

@@ -46,7 +46,10 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> Result<()> {
                 "unpriced",
             ])?;
             for r in &rows {
-                out.write_record(cells(r))?;
+                // The group is text (a model, a key label, a token name); the rest are numbers.
+                let mut row = cells(r);
+                row[0] = output::csv_text(&row[0]);
+                out.write_record(row)?;
             }
             out.flush()?;
             Ok(())

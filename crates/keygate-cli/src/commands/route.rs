@@ -36,6 +36,8 @@ fn add(ctx: &Context, alias: &str, to: &[String], strategy: &str) -> Result<()> 
                         "invalid tier {item:?}: write provider:model, e.g. openai:gpt-4o"
                     ))
                 })?;
+            keygate_core::bounds::check_name(model)
+                .map_err(|e| usage(format!("invalid tier {provider:?}: the model {e}")))?;
             Ok(RouteTier {
                 provider: provider.to_string(),
                 model: model.to_string(),

@@ -1,5 +1,5 @@
 use anyhow::{Result, anyhow};
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use keygate_core::token::{
     token_from_random_bytes, token_hash, token_hint, validate_model_glob, validate_token_name,
 };
@@ -63,19 +63,17 @@ fn create(ctx: &Context, name: String, models: Vec<String>, expires: Option<Stri
     Ok(())
 }
 
-/// `YYYY-MM-DD` means through the end of that day (UTC); RFC 3339 is taken as given.
+/// `YYYY-MM-DD` means through the end of that day (UTC); RFC 3339 is taken as given. The
+/// same rules (and year range) as the admin API's, from core.
 fn parse_expiry(text: &str, now: DateTime<Utc>) -> Result<String, String> {
-    let at = if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        day.and_hms_opt(23, 59, 59)
-            .map(|t| t.and_utc())
-            .ok_or("invalid date")?
-    } else {
-        DateTime::parse_from_rfc3339(text)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| {
-                format!("invalid --expires {text:?}: use YYYY-MM-DD or an RFC 3339 time")
-            })?
-    };
+    let at = keygate_core::health_machine::parse_expiry(text)
+        .ok()
+        .and_then(|at| DateTime::from_timestamp(at, 0))
+        .ok_or_else(|| {
+            format!(
+                "invalid --expires {text:?}: use YYYY-MM-DD or an RFC 3339 time between 1970 and 9999"
+            )
+        })?;
     if at <= now {
         return Err(format!("--expires {text} is in the past"));
     }

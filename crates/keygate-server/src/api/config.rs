@@ -6,6 +6,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use keygate_core::bounds::check_name;
 use keygate_core::health_machine::parse_expiry;
 use keygate_core::select::{Strategy, validate_alias};
 use keygate_core::token::{
@@ -21,15 +22,8 @@ use crate::{ApiError, AppState};
 type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 fn body<T>(body: JsonBody<T>, code: &'static str, shape: &str) -> Result<T, ApiError> {
-    body.map(|Json(b)| b).map_err(|e| {
-        ApiError::invalid(
-            code,
-            vec![(
-                "body".into(),
-                format!("expected {shape} ({})", e.body_text()),
-            )],
-        )
-    })
+    body.map(|Json(b)| b)
+        .map_err(|e| ApiError::rejected(code, shape, &e))
 }
 
 #[utoipa::path(get, path = "/api/tokens", tag = "tokens", operation_id = "listTokens",
@@ -201,6 +195,14 @@ pub async fn put_route(
             "tiers".into(),
             "every tier needs a provider and a model".into(),
         ));
+    }
+    for (i, tier) in request.tiers.iter().enumerate() {
+        if let Err(e) = check_name(&tier.model) {
+            problems.push((format!("tiers[{i}].model"), e));
+        }
+        if let Err(e) = check_name(&tier.provider) {
+            problems.push((format!("tiers[{i}].provider"), e));
+        }
     }
     if !problems.is_empty() {
         return Err(ApiError::invalid("invalid_route", problems));

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
 use keygate_core::breaker::BreakerState;
@@ -17,6 +16,17 @@ use tokio::sync::broadcast::error::RecvError;
 use super::KeyView;
 use crate::health::{CONFIG_SETTING, CheckerConfig};
 use crate::{ApiError, AppState};
+
+/// Whether the engine is up, and whether the request log keeps up (rows
+/// waiting for a locked database, rows lost); needs no token.
+#[utoipa::path(get, path = "/api/health", tag = "meta", operation_id = "getEngineHealth",
+    security(()),
+    responses((status = 200, description = "the engine is up", body = super::shapes::EngineHealth)))]
+pub async fn engine(State(state): State<AppState>) -> Json<super::shapes::EngineHealth> {
+    Json(super::shapes::EngineHealth::now(
+        state.proxy().writer.health(),
+    ))
+}
 
 /// `GET /api/keys/{id}/health`: the key's health and its newest checks.
 #[utoipa::path(get, path = "/api/keys/{id}/health", tag = "health", operation_id = "getKeyHealth",
@@ -113,13 +123,10 @@ pub async fn put_config(
     body: Result<Json<CheckerConfig>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<CheckerConfig>, ApiError> {
     let Json(config) = body.map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        ApiError::rejected(
             "invalid_config",
-            format!(
-                "the body must be {{enabled, interval_minutes, max_error_count, retry_after_minutes}}: {}",
-                e.body_text()
-            ),
+            "{enabled, interval_minutes, max_error_count, retry_after_minutes}",
+            &e,
         )
     })?;
     let problems = config.problems();

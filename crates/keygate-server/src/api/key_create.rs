@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use keygate_core::bounds::{check_priority, check_weight};
 use keygate_core::fingerprint::fingerprint;
 use keygate_core::health_machine::parse_expiry;
 use keygate_core::import::{ImportError, parse_csv, parse_toml};
@@ -38,6 +39,22 @@ pub struct NewKeyBody {
     expires: Option<String>,
 }
 
+/// A 422 for a body that did not fit its type, naming the field but never quoting serde's
+/// text: it can quote a value, and a misplaced value may be the secret.
+fn secret_safe_rejection(
+    code: &'static str,
+    shape: &str,
+    rejection: &axum::extract::rejection::JsonRejection,
+) -> ApiError {
+    let (field, _) = crate::error::rejected_field(rejection);
+    let message = if field == "body" {
+        format!("expected {shape} ({})", rejection.status())
+    } else {
+        "has the wrong type or is out of range".to_string()
+    };
+    ApiError::invalid(code, vec![(field, message)])
+}
+
 fn add_error(err: AddKeyError) -> ApiError {
     match err {
         AddKeyError::Store(e) => e.into(),
@@ -63,15 +80,10 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<KeyView>), ApiError> {
     // The rejection text can quote the body, and the body holds the secret: say only where.
     let Json(body) = body.map_err(|e| {
-        ApiError::invalid(
+        secret_safe_rejection(
             "invalid_key",
-            vec![(
-                "body".into(),
-                format!(
-                    "expected {{provider, secret, label?, tags?, priority?, weight?, expires?}} ({})",
-                    e.status()
-                ),
-            )],
+            "{provider, secret, label?, tags?, priority?, weight?, expires?}",
+            &e,
         )
     })?;
     let mut problems: Vec<(String, String)> = Vec::new();
@@ -93,11 +105,11 @@ pub async fn create(
         }
     }
     let weight = body.weight.unwrap_or(1);
-    if !(1..=1000).contains(&weight) {
-        problems.push(("weight".into(), "must be between 1 and 1000".into()));
+    if let Err(e) = check_weight(weight) {
+        problems.push(("weight".into(), e));
     }
-    if !(-1000..=1000).contains(&body.priority) {
-        problems.push(("priority".into(), "must be between -1000 and 1000".into()));
+    if let Err(e) = check_priority(body.priority) {
+        problems.push(("priority".into(), e));
     }
     let expires_at = match body.expires.as_deref().map(parse_expiry).transpose() {
         Ok(at) => at.and_then(|at| {
@@ -194,16 +206,7 @@ pub async fn import(
     body: Result<Json<ImportBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body.map_err(|e| {
-        ApiError::invalid(
-            "invalid_import",
-            vec![(
-                "body".into(),
-                format!(
-                    "expected {{format: csv|toml, text, dry_run?}} ({})",
-                    e.status()
-                ),
-            )],
-        )
+        secret_safe_rejection("invalid_import", "{format: csv|toml, text, dry_run?}", &e)
     })?;
     // The engine's environment is not the caller's: no `${VAR}` expansion through the API.
     let no_env = |_: &str| None;
@@ -269,15 +272,8 @@ pub async fn check(
     State(state): State<AppState>,
     body: Result<Json<CheckBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Json(body) = body.map_err(|e| {
-        ApiError::invalid(
-            "invalid_check",
-            vec![(
-                "body".into(),
-                format!("expected {{provider, secret}} ({})", e.status()),
-            )],
-        )
-    })?;
+    let Json(body) =
+        body.map_err(|e| secret_safe_rejection("invalid_check", "{provider, secret}", &e))?;
     if body.secret.expose().trim().is_empty() {
         return Err(ApiError::invalid(
             "invalid_check",

@@ -208,8 +208,13 @@ pub async fn put_limits(
     Path(id): Path<String>,
     body: Result<Json<LimitsBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<KeyView>, ApiError> {
-    let Json(body) = body
-        .map_err(|e| ApiError::invalid("invalid_limits", vec![("body".into(), e.body_text())]))?;
+    let Json(body) = body.map_err(|e| {
+        ApiError::rejected(
+            "invalid_limits",
+            "{rpm?, tpm?, rpd?, daily_budget_usd?, monthly_budget_usd?, daily_tokens?, monthly_tokens?}",
+            &e,
+        )
+    })?;
     let mut problems = Vec::new();
     let mut usd = |field: &str, text: Option<String>| {
         text.and_then(|t| match parse_usd_micros(&t) {
@@ -229,17 +234,12 @@ pub async fn put_limits(
         daily_token_budget: body.daily_tokens,
         monthly_token_budget: body.monthly_tokens,
     };
-    for (field, value) in [
-        ("rpm", limits.rpm),
-        ("tpm", limits.tpm),
-        ("rpd", limits.rpd),
-    ] {
-        if value == Some(0) {
-            problems.push((
-                field.into(),
-                "must be at least 1 (or null for no limit)".into(),
-            ));
-        }
+    for (field, e) in limits.problems() {
+        let field = match field {
+            "daily_budget" | "monthly_budget" => format!("{field}_usd"),
+            other => other.to_string(),
+        };
+        problems.push((field, e));
     }
     if !problems.is_empty() {
         return Err(ApiError::invalid("invalid_limits", problems));

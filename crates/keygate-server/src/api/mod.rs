@@ -28,7 +28,7 @@ use crate::{ApiError, AppState};
 
 /// Routes that need no admin token.
 pub fn public_routes() -> Router<AppState> {
-    Router::new().route("/api/health", get(health))
+    Router::new().route("/api/health", get(health::engine))
 }
 
 /// Routes behind the admin token.
@@ -79,15 +79,6 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
         .route("/api/openapi.json", get(openapi::serve))
         .route("/api/{*rest}", axum::routing::any(unknown))
         .route_layer(middleware::from_fn_with_state(state, admin_auth))
-}
-
-/// Whether the engine is up; needs no token.
-#[utoipa::path(get, path = "/api/health", tag = "meta", operation_id = "getEngineHealth",
-    security(()),
-    responses((status = 200, description = "the engine is up", body = shapes::EngineHealth)))]
-async fn health() -> Json<Value> {
-    // `service` lets the desktop app tell a KeyGate on its port from another program.
-    Json(json!({ "status": "ok", "service": "keygate", "version": env!("CARGO_PKG_VERSION") }))
 }
 
 async fn unknown() -> ApiError {

@@ -61,8 +61,13 @@ pub async fn set_price(
     State(state): State<AppState>,
     body: Result<Json<PriceBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Json(body) =
-        body.map_err(|e| ApiError::invalid("invalid_price", vec![("body".into(), e.body_text())]))?;
+    let Json(body) = body.map_err(|e| {
+        ApiError::rejected(
+            "invalid_price",
+            "{provider?, model, input_usd, output_usd, cached_usd?, from?}",
+            &e,
+        )
+    })?;
     let row = price_row(
         body.provider.as_deref(),
         &body.model,
@@ -115,8 +120,7 @@ pub async fn sync(
     State(state): State<AppState>,
     body: Result<Json<SyncBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Json(body) =
-        body.map_err(|e| ApiError::invalid("invalid_sync", vec![("body".into(), e.body_text())]))?;
+    let Json(body) = body.map_err(|e| ApiError::rejected("invalid_sync", "{provider}", &e))?;
     let proxy = state.proxy_arc();
     let catalog = proxy.catalog();
     if catalog.provider(&body.provider).is_none() {

@@ -24,7 +24,7 @@ const ADMIN_TOKEN: &str = "admin_token";
             loopback address. Errors are `{\"error\": {code, message, fields?}}`."
     ),
     paths(
-        super::health,
+        super::health::engine,
         super::proxy_state,
         super::set_proxy_state,
         serve,

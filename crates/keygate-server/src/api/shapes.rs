@@ -19,6 +19,7 @@ use super::KeyView;
 use super::keys::HealthView;
 use crate::health::TestReport;
 use crate::model_catalog::ModelEntry;
+use crate::proxy::WriterHealth;
 
 /// Every error: `{"error": {code, message, fields?}}` with a fitting status.
 #[derive(Serialize, ToSchema)]
@@ -45,6 +46,19 @@ pub struct EngineHealth {
     /// `keygate`: tells a KeyGate on its port from another program.
     service: String,
     version: String,
+    /// The request-log writer: rows waiting, rows lost, its last error.
+    writer: WriterHealth,
+}
+
+impl EngineHealth {
+    pub fn now(writer: WriterHealth) -> Self {
+        Self {
+            status: "ok".into(),
+            service: "keygate".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            writer,
+        }
+    }
 }
 
 /// Where a key's expiry date stands.
@@ -259,7 +273,9 @@ pub struct PresetList {
 /// `logs::list`.
 #[derive(Serialize, ToSchema)]
 pub struct RequestList {
-    requests: Vec<RequestRow>,
+    pub requests: Vec<RequestRow>,
+    /// Whether rows are still on their way (the database was locked) or were lost.
+    pub writer: WriterHealth,
 }
 
 /// `usage::usage` and `usage::cost`; costs in micro-dollars.

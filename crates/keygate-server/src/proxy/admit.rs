@@ -4,12 +4,26 @@
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
+use keygate_core::bounds::check_client_text;
 
 use super::auth::Caller;
 use super::catalog::Catalog;
 use super::openai_error::ProxyError;
 use super::peek::{Peek, peek};
 use super::routing::{RouteError, Tier, tiers};
+
+/// The headers a client may name its session with (see `sticky.rs`).
+const SESSION_HEADERS: [&str; 2] = ["x-keygate-session", "x-session-id"];
+
+/// Refuses a text a client sent that KeyGate would store, log or quote (a model name, a
+/// session id, a `/p/` path) when it is longer than
+/// [`keygate_core::bounds::MAX_TEXT_BYTES`]: a 400 in the OpenAI schema (the Anthropic
+/// endpoints rewrite it into theirs) that names `field` and never quotes the value. Call it
+/// before building the request's [`super::ledger::Ledger`].
+pub fn check_client_string(field: &str, value: &str) -> Result<(), ProxyError> {
+    check_client_text(value)
+        .map_err(|e| ProxyError::invalid_request("string_too_long", format!("`{field}` {e}")))
+}
 
 /// A request that passed the checks.
 pub struct Admitted {
@@ -55,6 +69,21 @@ pub fn admit(
             "the request has no \"model\"",
         ));
     };
+    // Before anything quotes or stores them: the model goes to the request log, the session
+    // id picks a key. Only the length: a model name is the client's business with its
+    // provider, control characters included (it stays inside JSON everywhere).
+    check_client_string("model", &model)?;
+    if let Some(session) = &request.session {
+        check_client_string(
+            "session id (prompt_cache_key, user or metadata.user_id)",
+            session,
+        )?;
+    }
+    for name in SESSION_HEADERS {
+        if let Some(value) = headers.get(name) {
+            check_client_string(name, value.to_str().unwrap_or_default())?;
+        }
+    }
     let tiers = tiers(catalog, &model).map_err(|e| match e {
         // A scoped token learns nothing about models outside its scope.
         _ if !caller.models.is_empty() && !caller.may_use(&model) => {

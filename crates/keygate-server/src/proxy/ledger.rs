@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use keygate_core::bounds::clip_in_place;
 use keygate_core::failure::FailureClass;
 use keygate_store::{AttemptLog, RequestRow};
 
@@ -22,14 +23,19 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// A new row for a request that starts now.
+    /// A new row for a request that starts now. The endpoint and model are clipped to
+    /// [`keygate_core::bounds::MAX_TEXT_BYTES`] (the store clips again): callers refuse longer
+    /// ones first with [`super::admit::check_client_string`], this only bounds what a caller
+    /// that forgot would store.
     pub fn new(
         request_id: &str,
         token: &str,
-        endpoint: String,
-        model: String,
+        mut endpoint: String,
+        mut model: String,
         stream: bool,
     ) -> Self {
+        clip_in_place(&mut endpoint);
+        clip_in_place(&mut model);
         Self {
             row: RequestRow {
                 id: request_id.to_string(),
@@ -115,9 +121,14 @@ impl Ledger {
             announce_failover(proxy, &self.row);
         }
         let key = self.last_key.filter(|_| served.is_some());
-        let _ = proxy
+        proxy.writer.queued();
+        if proxy
             .writer_tx
-            .send(WriteOp::Request(Box::new(self.row), body, key));
+            .send(WriteOp::Request(Box::new(self.row), body, key))
+            .is_err()
+        {
+            proxy.writer.saved(1);
+        }
     }
 }
 

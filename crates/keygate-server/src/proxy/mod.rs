@@ -27,6 +27,7 @@ mod translated_stream;
 pub(crate) mod upstream;
 mod upstream_client;
 mod writer;
+mod writer_status;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +42,7 @@ use tokio::sync::mpsc;
 
 pub use catalog::{Catalog, Clock, Registry};
 pub use relay::Usage;
-pub use writer::spawn_writer;
+pub use writer::{MAX_BATCH_AGE, MAX_PENDING_ROWS, WriterHealth, WriterStatus, spawn_writer};
 
 use crate::AppState;
 
@@ -82,7 +83,7 @@ impl Default for ProxySettings {
 
 /// The proxy settings a user may change (`keygate settings set NAME VALUE`), stored in the
 /// settings table and read when the engine starts: name, what it means, and its default.
-pub const SETTINGS: [(&str, &str, u64); 7] = [
+pub const SETTINGS: [(&str, &str, u64); 8] = [
     (
         "proxy.max_attempts",
         "attempts per request, across keys and tiers",
@@ -114,6 +115,11 @@ pub const SETTINGS: [(&str, &str, u64); 7] = [
         "days request-log rows are kept (older ones are pruned hourly)",
         90,
     ),
+    (
+        "retention.rollup_days",
+        "days hourly usage rollups (reports, charts) are kept; 0 = forever",
+        730,
+    ),
 ];
 
 /// Checks a value for one of [`SETTINGS`]; the error names the allowed range.
@@ -126,6 +132,9 @@ pub fn validate_setting(name: &str, value: u64) -> Result<(), String> {
         "proxy.body_limit_mib" => 1..=1024,
         "proxy.idle_timeout_seconds" => 1..=3600,
         "retention.request_days" => 1..=3650,
+        // Budgets start from a month of rollups, so less than 32 days would forget spend.
+        "retention.rollup_days" if value == 0 => return Ok(()),
+        "retention.rollup_days" => 32..=36_500,
         _ => {
             let known: Vec<&str> = SETTINGS.iter().map(|(n, _, _)| *n).collect();
             return Err(format!(
@@ -137,8 +146,13 @@ pub fn validate_setting(name: &str, value: u64) -> Result<(), String> {
     if range.contains(&value) {
         Ok(())
     } else {
+        let forever = if name == "retention.rollup_days" {
+            " (or 0 to keep them forever)"
+        } else {
+            ""
+        };
         Err(format!(
-            "{name} must be between {} and {}, not {value}",
+            "{name} must be between {} and {}{forever}, not {value}",
             range.start(),
             range.end()
         ))
@@ -209,6 +223,8 @@ pub struct ProxyState {
     pub upstream: upstream_client::UpstreamClient,
     pub settings: ProxySettings,
     pub writer_tx: mpsc::UnboundedSender<WriteOp>,
+    /// What the writer holds, lost and last failed on (`/api/health`).
+    pub writer: Arc<WriterStatus>,
     pub models: models::ModelCache,
     pub sessions: sticky::Sessions,
     pub events: tokio::sync::broadcast::Sender<crate::events::Event>,
@@ -238,6 +254,7 @@ impl ProxyState {
             client,
             settings,
             writer_tx,
+            writer: Arc::default(),
             models: models::ModelCache::default(),
             sessions: sticky::Sessions::default(),
             events: tokio::sync::broadcast::channel(crate::events::BUS_CAPACITY).0,

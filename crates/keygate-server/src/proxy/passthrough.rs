@@ -18,6 +18,7 @@ use keygate_core::provider::ProviderKind;
 use keygate_core::select::Strategy;
 use serde_json::Value;
 
+use super::admit::check_client_string;
 use super::attempt::{answered, send};
 use super::auth::Caller;
 use super::catalog::{LiveKey, LiveProvider};
@@ -118,6 +119,10 @@ async fn relay(
         }
     }
     let model = path_model.or(body_model);
+    check_client_string("path", path)?;
+    if let Some(model) = &model {
+        check_client_string("model", model)?;
+    }
     let url: Uri = upstream_url(&provider, path, uri.query())
         .parse()
         .map_err(|_| {
