@@ -7,6 +7,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use keygate_core::failure::{UpstreamOutcome, classify};
+use keygate_core::redact::{Redactor, mentions_error};
 use keygate_core::select::{Candidate, Strategy, try_order};
 use keygate_core::translate::{ChatStreamToMessages, MessagesStreamToChat};
 
@@ -71,6 +72,29 @@ fn messages_stream() -> Vec<u8> {
 }
 
 fn main() {
+    // Redaction: what a successful stream pays per chunk (one byte search), and what an
+    // error body pays (the scan for the provider's secrets).
+    let content = chat_stream();
+    bench(
+        "redact: mentions_error on a whole content stream",
+        100_000,
+        || {
+            black_box(mentions_error(black_box(&content)));
+        },
+    );
+    let redactor = Redactor::new([
+        "sk-proj-Q7vXn2Lm9KpR4tWz8YbC3dFg6HjS1aE5uN0oIq",
+        "sk-proj-Zr8Tq3Wm6Np1Ks9Lx4Vc7Bd2Gf5Hj0YuE6iOa",
+    ]);
+    let error = br#"{"error":{"message":"Incorrect API key provided: sk-proj-Q7vXn2Lm9KpR4tWz8YbC3dFg6HjS1aE5uN0oIq. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#;
+    bench(
+        "redact: an OpenAI 401 body with the key in it",
+        20_000,
+        || {
+            black_box(redactor.redact_bytes(black_box(error)));
+        },
+    );
+
     for (label, n) in [("key selection, 4 keys", 4), ("key selection, 64 keys", 64)] {
         let keys = candidates(n);
         for strategy in [

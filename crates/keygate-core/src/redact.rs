@@ -15,6 +15,8 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use memchr::memmem;
+
 /// The shortest piece of a secret that is recognised (and the length of the pieces compared).
 pub const MIN_FRAGMENT: usize = 8;
 /// What a redacted piece is replaced with.
@@ -272,6 +274,18 @@ fn decode_at(text: &[u8], i: usize) -> (u8, usize) {
         _ => {}
     }
     (text[i], 1)
+}
+
+/// True when the bytes may carry an upstream error: a JSON `"error"` key or value (OpenAI's
+/// `{"error":…}`, Anthropic's and Responses' `"type":"error"`, Gemini's stream errors) or an SSE
+/// `event: error`. Model output cannot trip it: inside a JSON string its quotes are escaped.
+pub fn mentions_error(bytes: &[u8]) -> bool {
+    memmem::find_iter(bytes, b"error").any(|i| {
+        let (before, after) = (&bytes[..i], &bytes[i + 5..]);
+        (before.ends_with(b"\"") && after.starts_with(b"\""))
+            || before.ends_with(b"event: ")
+            || before.ends_with(b"event:")
+    })
 }
 
 fn floor_char_boundary(text: &str, mut i: usize) -> usize {

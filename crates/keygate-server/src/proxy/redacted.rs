@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use keygate_core::redact::Redactor;
-use memchr::memmem;
+pub use keygate_core::redact::mentions_error;
 
 /// A whole body (an error answer) without the provider's secrets; the same bytes, not a
 /// copy, when there was nothing to cut.
@@ -13,18 +13,6 @@ pub fn body(redactor: &Redactor, body: Bytes) -> Bytes {
         std::borrow::Cow::Borrowed(_) => body,
         std::borrow::Cow::Owned(cut) => Bytes::from(cut),
     }
-}
-
-/// True when the bytes may carry an upstream error: a JSON `"error"` key or value (OpenAI's
-/// `{"error":…}`, Anthropic's and Responses' `"type":"error"`, Gemini's stream errors) or an SSE
-/// `event: error`. Model output cannot trip it: inside a JSON string its quotes are escaped.
-pub fn mentions_error(bytes: &[u8]) -> bool {
-    memmem::find_iter(bytes, b"error").any(|i| {
-        let (before, after) = (&bytes[..i], &bytes[i + 5..]);
-        (before.ends_with(b"\"") && after.starts_with(b"\""))
-            || before.ends_with(b"event: ")
-            || before.ends_with(b"event:")
-    })
 }
 
 /// A successful raw answer (`/p/`) relayed chunk by chunk: chunks pass untouched until one
