@@ -7,6 +7,7 @@
 
 mod api;
 pub mod charts;
+mod connections;
 mod engine;
 mod error;
 pub mod events;
