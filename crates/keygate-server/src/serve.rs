@@ -31,6 +31,10 @@ use crate::connections::{Full, Lobby, LobbyTicket, Slots};
 pub const FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a client may take to send a request's headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
+/// The kernel's queue of connections not yet accepted. Binders use the standard library's 128,
+/// and a burst past the queue has its SYNs dropped: each such client waits a second for its
+/// retry, however quickly the engine then accepts. The kernel caps this at `somaxconn`.
+const LISTEN_BACKLOG: i32 = 4096;
 /// Connections waiting for their first bytes; when full, the oldest of them is closed. Well
 /// below the usual 1024 open files, so a flood of them cannot exhaust the engine's descriptors.
 pub const LOBBY_CAPACITY: usize = 512;
@@ -51,6 +55,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
     drain: Duration,
 ) -> std::io::Result<()> {
+    // Listening again only changes the queue's length.
+    if let Err(err) = socket2::SockRef::from(&listener).listen(LISTEN_BACKLOG) {
+        tracing::debug!("cannot widen the accept queue: {err}");
+    }
     let protocols = Arc::new(Protocols::new());
     let lobby = Lobby::new(LOBBY_CAPACITY);
     let slots = Slots::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER);
