@@ -46,6 +46,9 @@ pub const MAX_CONNECTIONS_PER_PEER: usize = 256;
 /// as long: HTTP/2 has no header-read timeout to end a peer that went silent.
 const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(20);
 
+/// The longest pause between two looks at a connection that sent part of the HTTP/2 preface.
+const MAX_PEEK_PAUSE: Duration = Duration::from_millis(200);
+
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains for at most `drain`.
@@ -74,9 +77,15 @@ pub async fn serve(
             Ok(accepted) => accepted,
             Err(err) => {
                 // Out of file descriptors and the like: free one held by a connection that has
-                // sent nothing yet, and back off instead of spinning.
-                tracing::warn!("accept error: {err}");
-                let pause = if lobby.evict_oldest() { 5 } else { 100 };
+                // sent nothing yet (quietly: that is the flood's doing), or back off instead of
+                // spinning.
+                let pause = if lobby.evict_oldest() {
+                    tracing::debug!("accept error: {err}; closed the oldest silent connection");
+                    5
+                } else {
+                    tracing::warn!("accept error: {err}");
+                    100
+                };
                 tokio::time::sleep(Duration::from_millis(pause)).await;
                 continue;
             }
@@ -155,7 +164,10 @@ impl Connection {
         };
         let slot = match slots.take(peer.ip()) {
             Ok(slot) => slot,
-            Err(full) => return refuse(stream, protocol, full).await,
+            Err(full) => {
+                drop(watcher);
+                return refuse(stream, protocol, full).await;
+            }
         };
         let _ = stream.set_nodelay(true);
         let io = TokioIo::new(stream);
@@ -180,6 +192,7 @@ impl Connection {
 /// cannot be; `None` when the peer closed first.
 async fn sniff(stream: &TcpStream) -> Option<Protocol> {
     let mut head = [0u8; H2_PREFACE.len()];
+    let mut pause = Duration::from_millis(1);
     loop {
         let n = stream.peek(&mut head).await.ok()?;
         if n == 0 {
@@ -191,16 +204,21 @@ async fn sniff(stream: &TcpStream) -> Option<Protocol> {
         if n == H2_PREFACE.len() {
             return Some(Protocol::Http2);
         }
-        // Part of the preface (or the `P` of `POST`) and no more yet. Peeking again at once
-        // would spin: the bytes already there keep the socket readable.
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        // Part of the preface (or the `P` of `POST`) and no more yet: real clients write the
+        // preface or request line at once, so this is nearly always someone stalling. Peeking
+        // again at once would spin (the bytes already there keep the socket readable); a
+        // growing pause keeps a lobby full of stallers to a few peeks a second each.
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_PEEK_PAUSE);
     }
 }
 
 /// Answers a connection that got no slot and closes it: a 503 an HTTP/1 client can show
 /// (in a shape OpenAI, Anthropic and admin-API clients all read), a plain close for HTTP/2.
 async fn refuse(mut stream: TcpStream, protocol: Protocol, full: Full) {
-    tracing::warn!(?full, "refused a connection: no free connection slot");
+    // Debug, not warn: a flood of refusals must not become a flood of log lines; the client
+    // is told why.
+    tracing::debug!(?full, "refused a connection: no free connection slot");
     if protocol == Protocol::Http2 {
         return;
     }
