@@ -5,16 +5,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::{Method, Uri};
+use axum::response::{IntoResponse, Response};
 use keygate_store::{Store, StoreError};
 use keygate_vault::{Sensitive, Vault};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::guard::HostGuard;
+use crate::guard::{HostGuard, NoSniff};
 use crate::health::{CONFIG_SETTING, CheckerConfig, spawn_checker};
 use crate::proxy::{ProxySettings, ProxyState};
-use crate::{AppState, api, proxy, reconcile, ui};
+use crate::{ApiError, AppState, api, proxy, reconcile, ui};
 
 /// Everything the engine needs, passed in by the binary that starts it.
 pub struct EngineConfig {
@@ -160,9 +162,23 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(proxy::routes(state.clone()))
         .merge(api::public_routes())
         .merge(api::admin_routes(state.clone()))
-        .fallback(ui::serve)
+        .fallback(unmatched)
         .layer(HostGuard { port: state.port() })
+        .layer(NoSniff)
         .with_state(state)
+}
+
+/// What no route serves: under the proxy's and the API's paths a JSON 404 in their schema
+/// (their clients are programs), else the UI, for a browser's navigation (GET) only.
+async fn unmatched(method: Method, uri: Uri) -> Response {
+    let path = uri.path();
+    if proxy::is_proxy_path(path) {
+        return proxy::not_found(&method, path);
+    }
+    if (method == Method::GET || method == Method::HEAD) && !api::is_api_path(path) {
+        return ui::serve(uri).await;
+    }
+    ApiError::not_found(format!("no such endpoint: {method} {path}")).into_response()
 }
 
 /// Builds the proxy's catalog from the store; at start-up, reconciles secrets first and reuses

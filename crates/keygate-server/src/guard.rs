@@ -1,14 +1,17 @@
-//! Cross-cutting request checks, applied once as layers: the Host-header guard against DNS
-//! rebinding, and the admin-token check for `/api`.
+//! Cross-cutting request checks, applied once as layers: the Host guard against DNS
+//! rebinding, the admin-token check for `/api`, and `X-Content-Type-Options: nosniff` on every
+//! answer.
 
 use std::future::{Ready, ready};
 use std::task::{Context, Poll};
 
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, HOST, ORIGIN};
+use axum::http::header::{AUTHORIZATION, HOST, ORIGIN, X_CONTENT_TYPE_OPTIONS};
+use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use futures_util::future::Either;
+use futures_util::TryFutureExt;
+use futures_util::future::{Either, MapOk};
 use http::StatusCode;
 use tower::{Layer, Service};
 
@@ -53,12 +56,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let host = request
-            .headers()
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| request.uri().authority().map(|a| a.as_str()));
-        if host.is_some_and(|host| is_own_host(host, self.port)) {
+        if is_addressed_to_us(request.headers(), request.uri(), self.port) {
             return Either::Right(self.inner.call(request));
         }
         Either::Left(ready(Ok(ApiError::new(
@@ -70,14 +68,85 @@ where
     }
 }
 
+/// Every name a request carries must be ours: exactly one `Host` header, and the URI's
+/// authority when there is one (an absolute-form HTTP/1 target, HTTP/2's `:authority`); when
+/// both are present they must agree, so no layer can read one while the guard checked the
+/// other.
+fn is_addressed_to_us(headers: &HeaderMap, uri: &Uri, port: u16) -> bool {
+    let mut hosts = headers.get_all(HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return false;
+    }
+    let host = match host.map(HeaderValue::to_str) {
+        Some(Ok(host)) => Some(host),
+        Some(Err(_)) => return false,
+        None => None,
+    };
+    match (host, uri.authority().map(|a| a.as_str())) {
+        (Some(host), Some(authority)) => {
+            is_own_host(host, port) && host.eq_ignore_ascii_case(authority)
+        }
+        (Some(name), None) | (None, Some(name)) => is_own_host(name, port),
+        (None, None) => false,
+    }
+}
+
+/// `name:port` exactly: one of our loopback names, and our port as 1 to 5 ASCII digits (no
+/// sign: `u16::from_str` alone takes `+5397`).
 fn is_own_host(host: &str, port: u16) -> bool {
-    let Some((name, host_port)) = host.rsplit_once(':') else {
+    let Some((name, digits)) = host.rsplit_once(':') else {
         return false;
     };
-    host_port.parse::<u16>().is_ok_and(|p| p == port)
+    (1..=5).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && digits.parse::<u16>().is_ok_and(|p| p == port)
         && ["127.0.0.1", "localhost", "[::1]"]
             .iter()
             .any(|own| name.eq_ignore_ascii_case(own))
+}
+
+/// `X-Content-Type-Options: nosniff` on every answer (proxy, API, UI, refusals), so a browser
+/// never runs an error body or an upstream's answer as something else than its declared type.
+/// A plain tower layer with a static value: no allocation, no boxed future.
+#[derive(Debug, Clone, Copy)]
+pub struct NoSniff;
+
+impl<S> Layer<S> for NoSniff {
+    type Service = NoSniffed<S>;
+
+    fn layer(&self, inner: S) -> NoSniffed<S> {
+        NoSniffed { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NoSniffed<S> {
+    inner: S,
+}
+
+impl<S, B> Service<http::Request<B>> for NoSniffed<S>
+where
+    S: Service<http::Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = MapOk<S::Future, fn(Response) -> Response>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        self.inner.call(request).map_ok(add_nosniff)
+    }
+}
+
+fn add_nosniff(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
 }
 
 /// `/api` requires `Authorization: Bearer <admin token>`, and refuses requests a browser
@@ -113,7 +182,8 @@ pub async fn admin_auth(State(state): State<AppState>, request: Request, next: N
 
 #[cfg(test)]
 mod tests {
-    use super::is_own_host;
+    use super::{is_addressed_to_us, is_own_host};
+    use axum::http::{HeaderMap, HeaderValue, Uri};
 
     #[test]
     fn only_loopback_names_on_our_port_pass_the_host_guard() {
@@ -125,5 +195,68 @@ mod tests {
         assert!(!is_own_host("evil.example:5397", 5397));
         assert!(!is_own_host("127.0.0.1", 5397));
         assert!(!is_own_host("127.0.0.1.evil.example:5397", 5397));
+    }
+
+    #[test]
+    fn a_port_with_a_sign_or_junk_fails_the_host_guard() {
+        for host in [
+            "127.0.0.1:+5397",
+            "127.0.0.1:-5397",
+            "127.0.0.1: 5397",
+            "127.0.0.1:5397 ",
+            "127.0.0.1:005397",
+            "127.0.0.1:",
+            "user@127.0.0.1:5397",
+            "127.0.0.1:5397:5397",
+        ] {
+            assert!(!is_own_host(host, 5397), "{host}");
+        }
+    }
+
+    fn hosts(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append("host", HeaderValue::from_str(value).expect("header"));
+        }
+        headers
+    }
+
+    #[test]
+    fn every_name_a_request_carries_must_be_ours_and_agree() {
+        let own = "127.0.0.1:5397";
+        let origin_form: Uri = "/api/keys".parse().expect("uri");
+        let absolute =
+            |host: &str| -> Uri { format!("http://{host}/api/keys").parse().expect("uri") };
+        assert!(is_addressed_to_us(&hosts(&[own]), &origin_form, 5397));
+        assert!(is_addressed_to_us(&hosts(&[own]), &absolute(own), 5397));
+        assert!(
+            is_addressed_to_us(&hosts(&[]), &absolute(own), 5397),
+            "HTTP/2 without host"
+        );
+        assert!(
+            !is_addressed_to_us(&hosts(&[]), &origin_form, 5397),
+            "no name at all"
+        );
+        assert!(!is_addressed_to_us(
+            &hosts(&[own, "evil:5397"]),
+            &origin_form,
+            5397
+        ));
+        assert!(!is_addressed_to_us(&hosts(&[own, own]), &origin_form, 5397));
+        assert!(!is_addressed_to_us(&hosts(&[own]), &absolute("evil"), 5397));
+        assert!(!is_addressed_to_us(
+            &hosts(&[own]),
+            &absolute("evil:5397"),
+            5397
+        ));
+        assert!(!is_addressed_to_us(
+            &hosts(&["evil:5397"]),
+            &absolute(own),
+            5397
+        ));
+        assert!(
+            !is_addressed_to_us(&hosts(&["localhost:5397"]), &absolute(own), 5397),
+            "both ours, but they disagree"
+        );
     }
 }

@@ -7,6 +7,7 @@
 
 mod api;
 pub mod charts;
+mod connections;
 mod engine;
 mod error;
 pub mod events;
@@ -27,6 +28,7 @@ pub use api::openapi_document;
 pub use engine::{DEFAULT_DRAIN_TIMEOUT, Engine, EngineConfig, EngineError, EngineHandle};
 pub use error::ApiError;
 pub use reconcile::{ReconcileReport, reconcile_secrets};
+pub use serve::{FIRST_BYTES_TIMEOUT, LOBBY_CAPACITY, MAX_CONNECTIONS_PER_PEER};
 pub use startup::{
     ADMIN_TOKEN_ACCOUNT, ADMIN_TOKEN_ENV, StartupError, bind_listener, load_or_create_admin_token,
     resolve_home, vault_from_env,

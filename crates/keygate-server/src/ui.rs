@@ -9,7 +9,8 @@ use rust_embed::RustEmbed;
 #[allow_missing = true]
 struct UiAssets;
 
-/// Serves a built asset, or `index.html` for client-side routes.
+/// Serves a built asset, or `index.html` for client-side routes: a browser's navigation (the
+/// router sends only GETs outside the API paths here).
 pub async fn serve(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     if let Some(response) = asset(path) {

@@ -12,6 +12,7 @@ mod openapi;
 
 pub use openapi::document as openapi_document;
 mod providers;
+mod reject;
 mod shapes;
 mod usage;
 
@@ -26,9 +27,16 @@ pub(crate) use shapes::ModelAbilities;
 use crate::guard::admin_auth;
 use crate::{ApiError, AppState};
 
+/// True for the admin API's paths: what no route serves there is a JSON 404, not the UI.
+pub(crate) fn is_api_path(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
 /// Routes that need no admin token.
 pub fn public_routes() -> Router<AppState> {
-    Router::new().route("/api/health", get(health::engine))
+    Router::new()
+        .route("/api/health", get(health::engine))
+        .layer(middleware::from_fn(reject::json_errors))
 }
 
 /// Routes behind the admin token.
@@ -79,6 +87,7 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
         .route("/api/openapi.json", get(openapi::serve))
         .route("/api/{*rest}", axum::routing::any(unknown))
         .route_layer(middleware::from_fn_with_state(state, admin_auth))
+        .layer(middleware::from_fn(reject::json_errors))
 }
 
 async fn unknown() -> ApiError {

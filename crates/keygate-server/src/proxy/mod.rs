@@ -24,6 +24,7 @@ mod routing;
 mod sticky;
 mod stream;
 mod translated_stream;
+mod unmatched;
 pub(crate) mod upstream;
 mod upstream_client;
 mod writer;
@@ -42,6 +43,7 @@ use tokio::sync::mpsc;
 
 pub use catalog::{Catalog, Clock, Registry};
 pub use relay::Usage;
+pub(crate) use unmatched::{is_proxy_path, not_found};
 pub use writer::{MAX_BATCH_AGE, MAX_PENDING_ROWS, WriterHealth, WriterStatus, spawn_writer};
 
 use crate::AppState;
@@ -314,12 +316,14 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/messages", post(messages::messages))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(models::list))
+        .route("/v1/models/{*id}", get(models::get))
         .route(
             "/p/{provider}/{*path}",
             axum::routing::any(passthrough::passthrough),
         )
         .layer(DefaultBodyLimit::max(limit))
         .route_layer(middleware::from_fn_with_state(state, entry))
+        .method_not_allowed_fallback(unmatched::method_not_allowed)
 }
 
 /// What every proxy route does before its handler, in one layer (each layer costs a boxed

@@ -1,17 +1,19 @@
-//! `GET /v1/models`: the union of the models every provider with a usable key lists, plus the
+//! `GET /v1/models` (and `/v1/models/{id}`): the union of the models every provider with a usable key lists, plus the
 //! route aliases, filtered by what the caller's token may use. Upstream lists are cached for a
 //! minute, so tools that poll this endpoint do not hammer providers.
 
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::catalog::LiveProvider;
+use super::openai_error::ProxyError;
 use super::upstream::{endpoint_url, request_headers};
 use crate::AppState;
 
@@ -28,6 +30,46 @@ pub struct ModelCache {
 }
 
 pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Response {
+    let data: Vec<Value> = visible(&state, &caller)
+        .await
+        .into_iter()
+        .map(|(id, owner)| model_object(&id, &owner))
+        .collect();
+    Json(json!({ "object": "list", "data": data })).into_response()
+}
+
+/// `GET /v1/models/{id}`: one model `/v1/models` lists (aliases too), in OpenAI's shape; ids
+/// may hold slashes (`openrouter/anthropic/claude-…`), so the route takes the rest of the path.
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    id: Result<Path<String>, PathRejection>,
+) -> Response {
+    // An id that does not decode (bad percent-encoding) names no model either.
+    let id = id.map(|Path(id)| id).unwrap_or_default();
+    match visible(&state, &caller)
+        .await
+        .into_iter()
+        .find(|(m, _)| *m == id)
+    {
+        Some((id, owner)) => Json(model_object(&id, &owner)).into_response(),
+        None => ProxyError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "model_not_found",
+            format!("The model `{id}` does not exist or you do not have access to it."),
+        )
+        .into_response(),
+    }
+}
+
+fn model_object(id: &str, owner: &str) -> Value {
+    json!({ "id": id, "object": "model", "created": 0, "owned_by": owner })
+}
+
+/// Every model the caller may use: the providers' lists (cached) and the route aliases,
+/// sorted, each id once.
+async fn visible(state: &AppState, caller: &Caller) -> Vec<ModelEntry> {
     let proxy = state.proxy();
     let cached = proxy.models.entries.lock().ok().and_then(|c| {
         c.as_ref()
@@ -42,7 +84,7 @@ pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Ca
                 .providers
                 .iter()
                 .filter(|p| !p.keys.is_empty())
-                .map(|p| list_provider(&state, p));
+                .map(|p| list_provider(state, p));
             let entries: Vec<ModelEntry> = futures_util::future::join_all(lists)
                 .await
                 .into_iter()
@@ -63,12 +105,8 @@ pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Ca
     );
     entries.sort();
     entries.dedup_by(|a, b| a.0 == b.0);
-    let data: Vec<Value> = entries
-        .into_iter()
-        .filter(|(id, _)| caller.may_use(id))
-        .map(|(id, owner)| json!({ "id": id, "object": "model", "created": 0, "owned_by": owner }))
-        .collect();
-    Json(json!({ "object": "list", "data": data })).into_response()
+    entries.retain(|(id, _)| caller.may_use(id));
+    entries
 }
 
 /// One provider's model ids, through its first usable key; empty when it cannot be listed.
