@@ -203,6 +203,28 @@ impl Served {
         )
     }
 
+    /// `keygate ARGS` on this engine's home, able to reach the engine as a user's CLI does:
+    /// serve took its admin token from the environment, so the CLI gets it there too.
+    /// Returns the output whatever the exit code.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = self.env.keygate();
+        cmd.env("KEYGATE_ADMIN_TOKEN", ADMIN_TOKEN);
+        crate::run_with_stdin(cmd.args(args), "")
+    }
+
+    /// Like [`Served::cli`], and asserts success; returns stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "keygate {args:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// The engine's process id.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

@@ -432,6 +432,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/reload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Rebuilds the proxy's catalog from the store and answers once the new one is in force. */
+        post: operations["reloadCatalog"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/routes": {
         parameters: {
             query?: never;
@@ -1052,6 +1069,19 @@ export interface components {
         };
         ProxyState: {
             paused: boolean;
+        };
+        /** @description What the catalog in force holds after the reload. */
+        Reloaded: {
+            /** @description Keys the proxy may pick (enabled, on an enabled provider, secret found). */
+            keys: number;
+            /** @description Enabled providers. */
+            providers: number;
+            /** @description Always true: the catalog in force was built from the store after the request arrived. */
+            reloaded: boolean;
+            /** @description Model aliases. */
+            routes: number;
+            /** @description Access tokens (revoked ones are gone). */
+            tokens: number;
         };
         /** @description `logs::list`. */
         RequestList: {
@@ -2301,6 +2331,44 @@ export interface operations {
             };
             /** @description the body is not `{paused: bool}` */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reloadCatalog: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the catalog in force was built from the store after this request arrived */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reloaded"];
+                };
+            };
+            /** @description no admin token, or a wrong one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the store could not be read; the catalog in force is unchanged */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,3 +1,4 @@
+use super::engine::{self, Change};
 use crate::cli::ImportArgs;
 use crate::context::{Context, UsageError};
 use crate::output;
@@ -28,6 +29,7 @@ pub fn run(ctx: &Context, args: ImportArgs) -> Result<()> {
     }
     store_keys(&ctx.vault, &mut store, &plan.providers, &plan.pending)
         .with_context(|| format!("{shown}: nothing was imported"))?;
+    engine::apply(ctx, Change::Catalog);
     if ctx.json {
         let ids: Vec<&str> = plan.pending.iter().map(|p| p.key.id.as_str()).collect();
         return output::json(&serde_json::json!({ "imported": ids }));

@@ -9,6 +9,7 @@ use keygate_server::KeyView;
 use keygate_store::{KeyRow, NewKey, NewProvider};
 use keygate_vault::SecretRef;
 
+use super::engine::{self, Change};
 use crate::cli::{KeyAddArgs, KeyCommand, LimitArgs};
 use crate::context::{Context, usage};
 use crate::output;
@@ -104,6 +105,7 @@ fn add(ctx: &Context, args: KeyAddArgs) -> Result<()> {
     let row = store
         .get_key(&id)?
         .context("the key vanished right after it was added")?;
+    engine::apply(ctx, Change::Catalog);
     if ctx.json {
         return output::json(&KeyView::from(row));
     }
@@ -182,6 +184,7 @@ fn check_ids(ids: &[String]) -> Result<()> {
 fn set_enabled(ctx: &Context, ids: &[String], enabled: bool) -> Result<()> {
     check_ids(ids)?;
     ctx.store()?.set_keys_enabled(ids, enabled)?;
+    engine::apply(ctx, Change::Catalog);
     let verb = if enabled { "Enabled" } else { "Disabled" };
     println!("{verb} {}.", ids.join(", "));
     Ok(())
@@ -190,6 +193,7 @@ fn set_enabled(ctx: &Context, ids: &[String], enabled: bool) -> Result<()> {
 fn remove(ctx: &Context, ids: &[String]) -> Result<()> {
     check_ids(ids)?;
     let deleted = ctx.store()?.delete_keys(ids)?;
+    engine::apply(ctx, Change::Catalog);
     let mut leftovers = Vec::new();
     for key in &deleted {
         if key.secret_ref == SecretRef::Keyring.to_string()
@@ -217,6 +221,7 @@ fn reset(ctx: &Context, ids: &[String], failed: bool) -> Result<()> {
     }
     check_ids(ids)?;
     let reset = ctx.store()?.reset_keys(ids, failed)?;
+    engine::apply(ctx, Change::KeysReset(&reset));
     if ctx.json {
         return output::json(&reset);
     }
@@ -289,6 +294,7 @@ fn set_limits(ctx: &Context, id: &str, args: &LimitArgs) -> Result<()> {
     let limits = apply_limits(args, key.limits.clone()).map_err(usage)?;
     if limits != key.limits {
         store.set_key_limits(id, &limits)?;
+        engine::apply(ctx, Change::Catalog);
     }
     let usd = |v: Option<i64>| v.map_or("-".to_string(), |m| format!("${}", format_usd_micros(m)));
     let n = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());

@@ -5,6 +5,7 @@ use anyhow::Result;
 use keygate_core::prices::usd_text;
 use keygate_server::model_catalog::{ModelEntry, entries, price_row};
 
+use super::engine::{self, Change};
 use crate::cli::ModelCommand;
 use crate::context::{Context, usage};
 use crate::output;
@@ -44,6 +45,7 @@ pub fn run(ctx: &Context, command: ModelCommand) -> Result<()> {
                 usage(text.join("; "))
             })?;
             ctx.store()?.set_price(&row)?;
+            engine::apply(ctx, Change::Catalog);
             println!(
                 "{} on {}: ${} in / ${} out / ${} cached per 1M tokens from {}.",
                 row.model,

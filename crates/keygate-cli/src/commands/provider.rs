@@ -6,6 +6,7 @@ use keygate_core::provider::{
 };
 use keygate_store::NewProvider;
 
+use super::engine::{self, Change};
 use crate::cli::{ProviderAddArgs, ProviderCommand};
 use crate::context::{Context, usage};
 use crate::output;
@@ -26,6 +27,7 @@ pub fn run(ctx: &Context, command: ProviderCommand) -> Result<()> {
         ProviderCommand::List => list(ctx),
         ProviderCommand::Rm { name } => {
             ctx.store()?.delete_provider(&name)?;
+            engine::apply(ctx, Change::Catalog);
             println!("Removed provider {name}.");
             Ok(())
         }
@@ -64,6 +66,7 @@ fn add(ctx: &Context, args: ProviderAddArgs) -> Result<()> {
         headers,
         priority: args.priority,
     })?;
+    engine::apply(ctx, Change::Catalog);
     if ctx.json {
         return output::json(
             &serde_json::json!({ "name": args.name, "kind": kind, "base_url": base_url }),

@@ -2,6 +2,7 @@ use anyhow::Result;
 use keygate_core::select::{Strategy, validate_alias};
 use keygate_store::RouteTier;
 
+use super::engine::{self, Change};
 use crate::cli::RouteCommand;
 use crate::context::{Context, usage};
 use crate::output;
@@ -16,6 +17,7 @@ pub fn run(ctx: &Context, command: RouteCommand) -> Result<()> {
         RouteCommand::List => list(ctx),
         RouteCommand::Rm { alias } => {
             ctx.store()?.delete_route(&alias)?;
+            engine::apply(ctx, Change::Catalog);
             println!("Removed route {alias}.");
             Ok(())
         }
@@ -46,6 +48,7 @@ fn add(ctx: &Context, alias: &str, to: &[String], strategy: &str) -> Result<()> 
         .collect::<Result<Vec<_>>>()?;
     ctx.store()?
         .upsert_route(alias, &tiers, strategy.as_str())?;
+    engine::apply(ctx, Change::Catalog);
     let shown: Vec<String> = tiers
         .iter()
         .map(|t| format!("{}:{}", t.provider, t.model))

@@ -29,7 +29,9 @@ pub fn run(ctx: &Context, command: SettingsCommand) -> Result<()> {
                 return Ok(());
             };
             ctx.store()?.set_setting(&name, default)?;
-            println!("{name} = {default} (the default).");
+            println!(
+                "{name} = {default} (the default; a running engine applies it when restarted)."
+            );
             Ok(())
         }
     }

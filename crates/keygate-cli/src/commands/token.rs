@@ -5,6 +5,7 @@ use keygate_core::token::{
 };
 use keygate_store::NewToken;
 
+use super::engine::{self, Change};
 use crate::cli::TokenCommand;
 use crate::context::{Context, usage};
 use crate::output::{self, or_dash};
@@ -19,6 +20,7 @@ pub fn run(ctx: &Context, command: TokenCommand) -> Result<()> {
         TokenCommand::List => list(ctx),
         TokenCommand::Revoke { name } => {
             ctx.store()?.revoke_token(&name)?;
+            engine::apply(ctx, Change::Catalog);
             println!("Revoked token {name}; tools using it are refused from now on.");
             Ok(())
         }
@@ -50,6 +52,7 @@ fn create(ctx: &Context, name: String, models: Vec<String>, expires: Option<Stri
         models: models.clone(),
         expires_at: expires_at.clone(),
     })?;
+    engine::apply(ctx, Change::Catalog);
     if ctx.json {
         return output::json(
             &serde_json::json!({ "name": name, "token": token, "models": models, "expires_at": expires_at }),

@@ -13,6 +13,7 @@ mod openapi;
 pub use openapi::document as openapi_document;
 mod providers;
 mod reject;
+mod reload;
 mod shapes;
 mod usage;
 
@@ -84,6 +85,7 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
         .route("/api/models", get(models::list))
         .route("/api/models/price", put(models::set_price))
         .route("/api/models/sync", post(models::sync))
+        .route("/api/reload", post(reload::reload))
         .route("/api/openapi.json", get(openapi::serve))
         .route("/api/{*rest}", axum::routing::any(unknown))
         .route_layer(middleware::from_fn_with_state(state, admin_auth))

@@ -61,6 +61,7 @@ const ADMIN_TOKEN: &str = "admin_token";
         super::models::list,
         super::models::set_price,
         super::models::sync,
+        super::reload::reload,
     ),
     // Sent on the event stream, which the document can only describe as text.
     components(schemas(crate::events::Event)),
