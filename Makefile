@@ -39,11 +39,12 @@ test-ui:
 # No background health probes in tests: they would call real providers for preset keys.
 test-rust test-python test-e2e: export KEYGATE_HEALTH_CHECKER = off
 
-# Everything except the lock test runs in one session; the lock test locks its session's
-# keyring, so it gets a session of its own.
+# Everything except the lock tests runs in one session; a lock test locks its session's
+# keyring, so each gets a session of its own.
 test-rust:
 	tests/run-in-session.sh $(CARGO) test --workspace -- --skip a_locked_keyring_fails_clearly_and_writes_nothing
 	KEYGATE_TEST_LOCKABLE=1 tests/run-in-session.sh $(CARGO) test -p keygate-tests --test keyring_cli a_locked_keyring_fails_clearly_and_writes_nothing
+	KEYGATE_TEST_LOCKABLE=1 tests/run-in-session.sh $(CARGO) test -p keygate-tests --test reliability_keyring
 
 # The proxy driven by the official openai Python SDK (tests/python, venv from setup.sh).
 test-python:

@@ -60,7 +60,7 @@ fn json_body(reply: &str) -> Value {
 
 /// How many silent connections this process may open: 5,000 (more than the engine's old
 /// global cap of 4,096) when the open-files limit allows, else what it allows minus headroom
-/// for the other tests of this file (the per-peer test holds 256). Read from /proc, no libc.
+/// for the other tests of this file (the per-peer test holds MAX_CONNECTIONS_PER_PEER). Read from /proc, no libc.
 fn silent_connection_budget() -> usize {
     let soft = std::fs::read_to_string("/proc/self/limits")
         .ok()

@@ -28,6 +28,8 @@ pub enum HealthReason {
     RateLimited,
     Errors,
     SecretMissing,
+    /// The keyring is locked or unreachable, so the secret cannot be read (red until it is).
+    SecretUnavailable,
     Expired,
     /// A spend or token budget is used up until its period resets (yellow, not red).
     Budget,
@@ -71,6 +73,7 @@ text_enum!(HealthReason, "health reason", {
     RateLimited => "rate_limited",
     Errors => "errors",
     SecretMissing => "secret_missing",
+    SecretUnavailable => "secret_unavailable",
     Expired => "expired",
     Budget => "budget",
 });
@@ -96,6 +99,7 @@ impl HealthReason {
             Self::RateLimited => "rate limited, cooling down",
             Self::Errors => "too many consecutive errors",
             Self::SecretMissing => "secret missing from the keyring or environment",
+            Self::SecretUnavailable => "the keyring is locked or unavailable: unlock it",
             Self::Expired => "key expired",
             Self::Budget => "budget reached, back when the period resets",
         }

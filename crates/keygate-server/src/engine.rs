@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use crate::guard::{HostGuard, NoSniff};
 use crate::health::{CONFIG_SETTING, CheckerConfig, spawn_checker};
 use crate::proxy::{ProxySettings, ProxyState};
-use crate::{ApiError, AppState, api, proxy, reconcile, ui};
+use crate::{ApiError, AppState, api, proxy, ui};
 
 /// Everything the engine needs, passed in by the binary that starts it.
 pub struct EngineConfig {
@@ -115,7 +115,8 @@ impl Engine {
             addr.port(),
             proxy.clone(),
         );
-        load_catalog(&state, true).await;
+        crate::keyring_watch::reconcile_and_load(&state).await;
+        crate::keyring_watch::spawn_watch(state.clone());
         let monitor = crate::monitor::EngineMonitor::new(&state);
         let writer = proxy::spawn_writer(
             writer_store,
@@ -179,38 +180,4 @@ async fn unmatched(method: Method, uri: Uri) -> Response {
         return ui::serve(uri).await;
     }
     ApiError::not_found(format!("no such endpoint: {method} {path}")).into_response()
-}
-
-/// Builds the proxy's catalog from the store; at start-up, reconciles secrets first and reuses
-/// what it read, so each secret is read from the keyring once.
-async fn load_catalog(state: &AppState, reconcile_first: bool) {
-    let vault = state.vault().clone();
-    let proxy = state.proxy_arc();
-    let result = state
-        .with_store(move |store| {
-            if reconcile_first {
-                let registry = &proxy.registry;
-                match reconcile::reconcile_secrets(store, &vault, &mut |id, secret| registry.cache_secret(id, secret)) {
-                    Ok(report) if !report.missing.is_empty() || !report.orphans_removed.is_empty() => {
-                        if !report.orphans_removed.is_empty() {
-                            tracing::warn!(
-                                "removed {} orphaned keyring entries left by an interrupted add or import",
-                                report.orphans_removed.len()
-                            );
-                        }
-                        if !report.missing.is_empty() {
-                            tracing::warn!(missing = ?report.missing, "keys whose secret is missing are marked red");
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(err) => tracing::warn!("could not reconcile key secrets: {err}"),
-                }
-            }
-            proxy.rebuild_catalog(store, &vault)?;
-            Ok(())
-        })
-        .await;
-    if let Err(err) = result {
-        tracing::warn!("could not load providers and keys: {}", err.message);
-    }
 }

@@ -14,6 +14,7 @@ pub mod events;
 mod guard;
 pub mod health;
 pub mod key_admin;
+mod keyring_watch;
 pub mod model_catalog;
 pub mod monitor;
 pub mod proxy;

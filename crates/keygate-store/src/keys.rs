@@ -261,6 +261,27 @@ impl Store {
         )?;
         Ok(())
     }
+
+    /// Marks a key red because the keyring is locked or unreachable; `cause` is the keyring's
+    /// own reason (it never carries a secret) and shows as the key's last error.
+    pub fn mark_secret_unavailable(&self, id: &str, cause: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE key_health SET state = 'unhealthy', reason = 'secret_unavailable', last_error = ?2, \
+             last_checked_at = ?3 WHERE key_id = ?1",
+            params![id, cause, self.now()],
+        )?;
+        Ok(())
+    }
+
+    /// Undoes [`Store::mark_secret_unavailable`] once the keyring answers again.
+    pub fn clear_secret_unavailable(&self, id: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE key_health SET state = 'unknown', reason = NULL, last_error = NULL \
+             WHERE key_id = ?1 AND reason = 'secret_unavailable'",
+            [id],
+        )?;
+        Ok(())
+    }
 }
 
 fn insert_key_tx(tx: &Transaction<'_>, key: &NewKey, now: &str) -> Result<(), StoreError> {

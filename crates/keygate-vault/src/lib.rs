@@ -8,10 +8,12 @@
 //! This crate must never write a secret to a file, never fall back to a mock or a file when the
 //! keyring is missing, and never put a secret into an error message.
 
+mod lock;
 mod secret_ref;
 mod sensitive;
 mod vault;
 
+pub use lock::LockState;
 pub use secret_ref::{SecretRef, SecretRefError};
 pub use sensitive::Sensitive;
 pub use vault::{DEFAULT_SERVICE, SERVICE_ENV, Vault, VaultError};

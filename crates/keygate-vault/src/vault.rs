@@ -55,6 +55,8 @@ impl Vault {
     pub fn check(&self) -> Result<(), VaultError> {
         match Entry::store_status() {
             Ok(()) => Ok(()),
+            // The store keyring 4 found no service for at start-up, installed since.
+            Err(_) if keyring_core::get_default_store().is_some() => Ok(()),
             Err(err) => Err(VaultError::Unavailable {
                 cause: describe(err),
             }),
@@ -104,8 +106,11 @@ impl Vault {
         }
     }
 
-    fn entry(&self, account: &str) -> Result<Entry, VaultError> {
-        Entry::new(&self.service, account).map_err(|err| map_error(err, account))
+    /// An entry of the default store: the platform's, installed by keyring 4 on first use, or
+    /// the one [`Vault::reconnect`] installed after the keyring daemon came (back).
+    fn entry(&self, account: &str) -> Result<keyring_core::Entry, VaultError> {
+        let _ = Entry::store_status();
+        keyring_core::Entry::new(&self.service, account).map_err(|err| map_error(err, account))
     }
 }
 

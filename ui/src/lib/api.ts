@@ -37,7 +37,8 @@ export type TestClass =
   | 'connect'
   | 'client_error'
   | 'disabled'
-  | 'secret_missing';
+  | 'secret_missing'
+  | 'secret_unavailable';
 
 /** Rate-limit headers the provider sent with the test, when it sends them. */
 export type Headroom = Schemas['Headroom'];

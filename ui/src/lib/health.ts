@@ -22,6 +22,7 @@ export const STATE_LABELS: Record<HealthState, string> = {
 
 const REASONS: Record<string, string> = {
   secret_missing: 'Secret missing: the keyring entry or environment variable is gone',
+  secret_unavailable: 'Keyring locked or not running: unlock it and KeyGate reads the secret again',
   auth: 'The provider rejected the key (401/403)',
   quota: 'Quota or billing exhausted',
   rate_limited: 'Rate limited, cooling down',
@@ -32,6 +33,7 @@ const REASONS: Record<string, string> = {
 
 const SHORT_REASONS: Record<string, string> = {
   secret_missing: 'Secret missing',
+  secret_unavailable: 'Keyring locked',
   auth: 'Auth failed',
   quota: 'Quota exhausted',
   rate_limited: 'Rate limited',

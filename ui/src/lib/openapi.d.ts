@@ -754,7 +754,7 @@ export interface components {
          * @description Why a key is not healthy.
          * @enum {string}
          */
-        HealthReason: "auth" | "quota" | "rate_limited" | "errors" | "secret_missing" | "expired" | "budget";
+        HealthReason: "auth" | "quota" | "rate_limited" | "errors" | "secret_missing" | "secret_unavailable" | "expired" | "budget";
         /**
          * @description A key's health: green, yellow, red, grey, or switched off by the user.
          * @enum {string}

@@ -144,12 +144,17 @@ pub async fn batch(
 }
 
 /// Tests the keys concurrently against the live catalog and applies what each test learned.
-/// Keys the proxy cannot use (disabled, secret missing) get a report saying so.
+/// Keys the proxy cannot use (disabled, secret missing) get a report saying so; a key whose
+/// keyring would not give its secret is read again first (the person may have unlocked it).
 pub async fn run_tests(
     state: &AppState,
     ids: &[String],
     deep: bool,
 ) -> Result<Vec<TestReport>, ApiError> {
+    let unavailable = state.proxy().registry.unavailable();
+    if ids.iter().any(|id| unavailable.contains_key(id)) {
+        crate::keyring_watch::retry_now(state).await;
+    }
     let wanted = ids.to_vec();
     let rows = state
         .with_store(move |store| {

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 pub use checker::{CONFIG_SETTING, CheckerConfig, spawn_checker, time_scale};
 pub use probe::{TestReport, apply_report, test_key};
 
-use crate::proxy::catalog::{Catalog, Clock, LiveKey, LiveProvider, Registry};
+use crate::proxy::Registry;
+use crate::proxy::catalog::{Catalog, Clock, LiveKey, LiveProvider};
 use crate::proxy::{ProxyState, WriteOp};
 
 /// Probes a key of the running engine: applies the outcome to its live state, queues its
@@ -131,6 +132,7 @@ pub async fn check_secret(
         keys: Vec::new(),
         runtime: std::sync::Arc::default(),
         endpoints: std::collections::HashMap::new(),
+        keyring_problem: None,
     };
     live.endpoints = crate::proxy::upstream::model_free_endpoints(&live);
     let key = LiveKey {

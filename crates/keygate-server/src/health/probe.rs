@@ -66,14 +66,24 @@ impl TestReport {
         }
     }
 
-    /// The report for a key the proxy cannot use at all: disabled, or its secret is missing.
+    /// The report for a key the proxy cannot use at all: disabled, its keyring would not give
+    /// the secret, or the secret is missing.
     pub fn unavailable(row: &keygate_store::KeyRow) -> Self {
+        let mut error = None;
         let (class, hint, state, reason) = if !row.enabled {
             (
                 "disabled",
                 "the key is disabled: enable it to test it".to_string(),
                 HealthState::Disabled,
                 None,
+            )
+        } else if row.health.reason == Some(HealthReason::SecretUnavailable) {
+            error = row.health.last_error.clone();
+            (
+                "secret_unavailable",
+                "the OS keyring would not give the key's secret (locked or not running): unlock it, then test again".to_string(),
+                HealthState::Unhealthy,
+                Some(HealthReason::SecretUnavailable),
             )
         } else {
             (
@@ -98,7 +108,7 @@ impl TestReport {
             hint,
             state,
             reason,
-            error: None,
+            error,
             tested_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             decision: None,
         }

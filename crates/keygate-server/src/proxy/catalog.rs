@@ -9,18 +9,17 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use keygate_core::breaker::{BreakerConfig, CircuitBreaker};
-use keygate_core::budget::{BudgetMeter, period_starts};
+use keygate_core::budget::BudgetMeter;
 use keygate_core::failure::KeyEffect;
 use keygate_core::health::{HealthReason, HealthState};
 use keygate_core::health_machine::{KeyHealth, Signal};
 use keygate_core::key::KeyLimits;
 use keygate_core::limits::Limiter;
-use keygate_core::prices::{Price, PriceBook, PriceOverride};
+use keygate_core::prices::PriceBook;
 use keygate_core::provider::ProviderKind;
 use keygate_core::redact::Redactor;
 use keygate_core::select::Strategy;
-use keygate_store::Store;
-use keygate_vault::{SecretRef, Sensitive, Vault};
+use keygate_vault::Sensitive;
 
 /// Milliseconds on the engine's monotonic clock.
 #[derive(Debug, Clone, Copy)]
@@ -258,6 +257,9 @@ pub struct LiveProvider {
     /// The OpenAI-style endpoint URLs that do not depend on the model, parsed once here
     /// rather than on every request.
     pub endpoints: HashMap<&'static str, axum::http::Uri>,
+    /// Why keys of this provider are missing from `keys`: the keyring would not give their
+    /// secret (its reason, with the fix), for the 503 when no key is left.
+    pub keyring_problem: Option<String>,
 }
 
 pub struct LiveToken {
@@ -287,192 +289,6 @@ impl Catalog {
     pub fn provider(&self, name: &str) -> Option<&Arc<LiveProvider>> {
         self.providers.iter().find(|p| p.name == name)
     }
-}
-
-/// Runtime state by id, kept across reloads so a reload never forgives a cooling key.
-#[derive(Default)]
-pub struct Registry {
-    keys: Mutex<HashMap<String, Arc<KeyRuntime>>>,
-    providers: Mutex<HashMap<String, Arc<ProviderRuntime>>>,
-    secrets: Mutex<HashMap<String, Sensitive<String>>>,
-}
-
-impl Registry {
-    /// Remembers a secret read elsewhere (start-up reconcile), so `build` need not read it again.
-    pub fn cache_secret(&self, key_id: &str, secret: Sensitive<String>) {
-        self.secrets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(key_id.to_string(), secret);
-    }
-
-    /// Builds a catalog from the store. Secrets are resolved once per key and cached; keys whose
-    /// secret cannot be resolved are left out (start-up reconcile marks them red).
-    pub fn build(
-        &self,
-        store: &Store,
-        vault: &Vault,
-        now_ms: u64,
-    ) -> Result<Catalog, keygate_store::StoreError> {
-        let rows = store.list_keys()?;
-        let providers = store.list_providers()?;
-        let tokens = store.list_tokens()?;
-        let routes = store
-            .list_routes()?
-            .into_iter()
-            .map(|r| {
-                let tiers = r.tiers.into_iter().map(|t| (t.provider, t.model)).collect();
-                let strategy = r.strategy.parse().unwrap_or_default();
-                (r.alias, LiveRoute { tiers, strategy })
-            })
-            .collect();
-        let mut key_runtimes = self
-            .keys
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut provider_runtimes = self
-            .providers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut secrets = self
-            .secrets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        secrets.retain(|id, _| rows.iter().any(|r| &r.id == id));
-        key_runtimes.retain(|id, _| rows.iter().any(|r| &r.id == id));
-
-        let now_s = chrono::Utc::now().timestamp();
-        let (day_start, month_start) = period_starts(now_s);
-        let mut live: Vec<Arc<LiveProvider>> = Vec::new();
-        for p in providers.into_iter().filter(|p| p.enabled) {
-            let mut resolved = Vec::new();
-            for row in rows.iter().filter(|r| r.provider == p.name && r.enabled) {
-                let secret = match secrets.get(&row.id) {
-                    Some(s) => s.clone(),
-                    None => {
-                        let Ok(secret_ref) = row.secret_ref.parse::<SecretRef>() else {
-                            continue;
-                        };
-                        match vault.resolve(&secret_ref, &row.id) {
-                            Ok(Some(s)) => {
-                                secrets.insert(row.id.clone(), s.clone());
-                                s
-                            }
-                            Ok(None) => continue,
-                            Err(err) => {
-                                tracing::warn!(key = %row.id, "cannot read the key's secret: {err}");
-                                continue;
-                            }
-                        }
-                    }
-                };
-                let runtime = key_runtimes.entry(row.id.clone()).or_insert_with(|| {
-                    let rt = KeyRuntime::default();
-                    // A key the store already knows as benched stays benched until its backoff.
-                    if row.health.state == HealthState::Unhealthy
-                        && let Some(reason @ (HealthReason::Auth | HealthReason::Quota)) =
-                            row.health.reason
-                    {
-                        rt.quarantine(reason, now_ms);
-                    }
-                    // Budgets continue from what the rollups hold for this day and month.
-                    let day = store.key_spend_since(&row.id, &day_start);
-                    let month = store.key_spend_since(&row.id, &month_start);
-                    if let (Ok(day), Ok(month)) = (day, month) {
-                        rt.budget.seed(now_s, day, month);
-                    }
-                    Arc::new(rt)
-                });
-                // Limits may have changed: a raised budget lets the key back in at once.
-                runtime.apply_budgets(&row.limits, now_s, now_ms);
-                resolved.push((row, secret, runtime.clone()));
-            }
-            let redactor = Arc::new(Redactor::new(
-                resolved
-                    .iter()
-                    .map(|(_, secret, _)| secret.expose().as_str()),
-            ));
-            let mut keys = Vec::new();
-            for (row, secret, runtime) in resolved {
-                keys.push(Arc::new(LiveKey {
-                    id: row.id.clone(),
-                    label: row.label.clone(),
-                    secret,
-                    redactor: redactor.clone(),
-                    priority: row.priority,
-                    weight: u32::try_from(row.weight).unwrap_or(1),
-                    limits: row.limits.clone(),
-                    expires_at: row
-                        .expires_at
-                        .as_deref()
-                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                        .map(|t| t.timestamp()),
-                    runtime,
-                }));
-            }
-            let runtime = provider_runtimes.entry(p.name.clone()).or_default().clone();
-            let mut provider = LiveProvider {
-                name: p.name,
-                kind: p.kind,
-                base_url: p.base_url,
-                headers: p.headers,
-                priority: p.priority,
-                keys,
-                runtime,
-                endpoints: HashMap::new(),
-            };
-            provider.endpoints = super::upstream::model_free_endpoints(&provider);
-            live.push(Arc::new(provider));
-        }
-        let tokens = tokens
-            .into_iter()
-            .filter_map(|t| {
-                let mut hash = [0u8; 32];
-                hex_to_bytes(&t.hash, &mut hash)?;
-                Some(LiveToken {
-                    name: t.name,
-                    hash,
-                    models: t.models,
-                    expires_at: t
-                        .expires_at
-                        .and_then(|e| chrono::DateTime::parse_from_rfc3339(&e).ok())
-                        .map(|e| e.with_timezone(&chrono::Utc)),
-                })
-            })
-            .collect();
-        let prices = Arc::new(PriceBook::new(
-            store
-                .list_prices()?
-                .into_iter()
-                .map(|p| PriceOverride {
-                    provider: p.provider,
-                    model: p.model,
-                    effective_from: p.effective_from,
-                    price: Price {
-                        input: p.input_micros,
-                        output: p.output_micros,
-                        cached_input: p.cached_micros,
-                    },
-                })
-                .collect(),
-        ));
-        Ok(Catalog {
-            providers: live,
-            tokens,
-            routes,
-            prices,
-        })
-    }
-}
-
-fn hex_to_bytes(hex: &str, out: &mut [u8; 32]) -> Option<()> {
-    if hex.len() != 64 {
-        return None;
-    }
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
-    Some(())
 }
 
 #[cfg(test)]

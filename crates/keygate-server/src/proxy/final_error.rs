@@ -54,7 +54,9 @@ pub fn final_error(
                     .iter()
                     .filter(|k| k.runtime.quarantine_reason().is_some())
                     .count();
-                if p.keys.is_empty() {
+                if let (true, Some(problem)) = (p.keys.is_empty(), &p.keyring_problem) {
+                    format!("{}: no key's secret can be read: {problem}", p.name)
+                } else if p.keys.is_empty() {
                     format!("{} has no usable key", p.name)
                 } else {
                     format!(

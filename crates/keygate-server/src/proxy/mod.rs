@@ -19,6 +19,7 @@ pub(crate) mod outcome;
 mod passthrough;
 mod peek;
 mod redacted;
+mod registry;
 mod relay;
 mod routing;
 mod sticky;
@@ -41,7 +42,8 @@ use bytes::Bytes;
 use keygate_store::{HealthUpdate, RequestRow};
 use tokio::sync::mpsc;
 
-pub use catalog::{Catalog, Clock, Registry};
+pub use catalog::{Catalog, Clock};
+pub use registry::Registry;
 pub use relay::Usage;
 pub(crate) use unmatched::{is_proxy_path, not_found};
 pub use writer::{MAX_BATCH_AGE, MAX_PENDING_ROWS, WriterHealth, WriterStatus, spawn_writer};

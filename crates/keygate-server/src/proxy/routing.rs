@@ -66,10 +66,12 @@ pub fn tiers(catalog: &Catalog, requested: &str) -> Result<Vec<Tier>, RouteError
             strategy: Strategy::Priority,
         }]);
     }
+    // Keys the keyring will not give still count: the caller learns that the keyring is
+    // locked (a 503 with the fix), not that no provider serves the model.
     let with_keys: Vec<&Arc<LiveProvider>> = catalog
         .providers
         .iter()
-        .filter(|p| !p.keys.is_empty())
+        .filter(|p| !p.keys.is_empty() || p.keyring_problem.is_some())
         .collect();
     let mut matching: Vec<&Arc<LiveProvider>> = with_keys
         .iter()
@@ -132,6 +134,7 @@ mod tests {
             keys,
             runtime: Arc::new(ProviderRuntime::default()),
             endpoints: std::collections::HashMap::new(),
+            keyring_problem: None,
         })
     }
 
