@@ -34,7 +34,10 @@ fn error(status: u16, kind: &str, message: &str) -> Response {
 /// Every fault that is not about the success body, Anthropic style; `None`: answer normally.
 async fn fault(behaviour: &Behaviour) -> Option<Response> {
     match behaviour {
-        Behaviour::Ok | Behaviour::CutAfter(_) | Behaviour::RateLimitedThenOk { .. } => None,
+        Behaviour::Ok
+        | Behaviour::CutAfter(_)
+        | Behaviour::NoDone
+        | Behaviour::RateLimitedThenOk { .. } => None,
         Behaviour::Slow(wait) => {
             tokio::time::sleep(*wait).await;
             None

@@ -50,6 +50,9 @@ pub enum Behaviour {
     Slow(Duration),
     /// Streams this many chunks, then ends without `[DONE]`.
     CutAfter(usize),
+    /// A whole answer whose stream closes after its `finish_reason` (and usage) chunk without
+    /// `data: [DONE]`, as several OpenAI-compatible servers do.
+    NoDone,
     /// 200 with a body that is not JSON.
     Malformed,
 }
@@ -202,7 +205,10 @@ fn error(status: u16, kind: &str, code: &str, message: &str) -> Response {
 /// Answers every fault that is not about the success body; `None` means "answer normally".
 async fn fault(behaviour: &Behaviour) -> Option<Response> {
     match behaviour {
-        Behaviour::Ok | Behaviour::CutAfter(_) | Behaviour::RateLimitedThenOk { .. } => None,
+        Behaviour::Ok
+        | Behaviour::CutAfter(_)
+        | Behaviour::NoDone
+        | Behaviour::RateLimitedThenOk { .. } => None,
         Behaviour::Slow(wait) => {
             tokio::time::sleep(*wait).await;
             None
@@ -341,7 +347,9 @@ async fn chat(
         let chunk = json!({ "id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage });
         events.push(format!("data: {chunk}\n\n"));
     }
-    events.push("data: [DONE]\n\n".to_string());
+    if !matches!(behaviour, Behaviour::NoDone) {
+        events.push("data: [DONE]\n\n".to_string());
+    }
     sse(events, cut_after(&behaviour))
 }
 

@@ -130,6 +130,12 @@ const MATRIX: &[Case] = &[
     // A stream cut mid-way: bytes were sent, so no failover; an error event, never [DONE].
     Case { by: By::Faulty, attempts: 1, body: Body::StreamError("stream_broken"), key: BROKEN_STREAM, ..case(Behaviour::CutAfter(2), true, true) },
     Case { by: By::Faulty, attempts: 1, body: Body::StreamError("stream_broken"), key: BROKEN_STREAM, ..case(Behaviour::CutAfter(0), true, false) },
+    // A whole answer whose stream closes without `data: [DONE]` (several OpenAI-compatible
+    // servers): a success with its usage, the client gets the [DONE], nobody is blamed. It
+    // used to be `stream_broken`: an error event after a complete answer and a breaker fault.
+    Case { by: By::Faulty, attempts: 1, key: HEALTHY, body: Body::StreamDone, ..case(Behaviour::NoDone, true, true) },
+    Case { by: By::Faulty, attempts: 1, key: HEALTHY, body: Body::StreamDone, ..case(Behaviour::NoDone, true, false) },
+    Case { by: By::Faulty, attempts: 1, key: HEALTHY, ..case(Behaviour::NoDone, false, false) },
     // The cut only exists in streams: a plain answer arrives whole.
     Case { by: By::Faulty, attempts: 1, key: HEALTHY, ..case(Behaviour::CutAfter(2), false, true) },
     // 200 with a body that is not JSON, asked for plain or streamed: passed on untouched and

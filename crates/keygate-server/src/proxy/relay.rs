@@ -1,7 +1,9 @@
 //! Relaying an OpenAI-style SSE stream: events go out as soon as they are complete, the usage
 //! chunk KeyGate asked for is captured (and removed when the client did not ask for it), and
 //! the terminal event is noticed so a stream that stops early counts as broken. Chat and
-//! completions streams end with `data: [DONE]`; Responses streams end with
+//! completions streams end with `data: [DONE]`, or, from the OpenAI-compatible servers that
+//! never send it, close after a chunk with a `finish_reason`: that answer is whole, and the
+//! client gets the `[DONE]` the upstream left out. Responses streams end with
 //! `response.completed` (or `.incomplete` / `.failed`), whose `response.usage` holds the tokens.
 //! Anthropic Messages streams end with `message_stop`; usage comes from `message_start` (input
 //! and cache tokens) and `message_delta` (output tokens).
@@ -129,6 +131,8 @@ pub struct SseRelay {
     anthropic: Option<AnthropicUsage>,
     pub usage: Option<Usage>,
     pub done: bool,
+    /// A chat chunk named a `finish_reason`: the answer is whole, `[DONE]` or not.
+    finished: bool,
     /// The upstream sent an error event of its own (Anthropic `event: error`): the client has
     /// its error already, and the stream is not complete.
     pub upstream_error: bool,
@@ -145,6 +149,7 @@ impl SseRelay {
             anthropic: None,
             usage: None,
             done: false,
+            finished: false,
             upstream_error: false,
             bytes_out: 0,
         }
@@ -168,14 +173,23 @@ impl SseRelay {
         out.freeze()
     }
 
-    /// The rest when the upstream ended: an unterminated last event is passed on as is.
+    /// The rest when the upstream ended: an unterminated last event is passed on as is, and a
+    /// chat stream that finished without `[DONE]` gets it.
     pub fn finish(&mut self) -> Bytes {
         let rest = self.pending.split().freeze();
+        let mut out = BytesMut::new();
         if !rest.is_empty() && self.keep(&rest) {
-            self.bytes_out += rest.len() as u64;
-            return rest;
+            out.extend_from_slice(&rest);
         }
-        Bytes::new()
+        if self.dialect == Dialect::Chat && self.finished && !self.done {
+            self.done = true;
+            if !out.is_empty() && !out.ends_with(b"\n\n") {
+                out.extend_from_slice(b"\n\n");
+            }
+            out.extend_from_slice(CHAT_DONE);
+        }
+        self.bytes_out += out.len() as u64;
+        out.freeze()
     }
 
     /// Looks at one complete event; false when it must not reach the client. Most events are
@@ -191,6 +205,9 @@ impl SseRelay {
                 return true;
             }
             Dialect::Chat => {}
+        }
+        if !self.finished && names_finish_reason(event) {
+            self.finished = true;
         }
         let mentions_usage = contains(event, b"\"usage\"");
         if !mentions_usage {
@@ -273,8 +290,27 @@ impl SseRelay {
     }
 }
 
+const CHAT_DONE: &[u8] = b"data: [DONE]\n\n";
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(haystack, needle).is_some()
+}
+
+/// Whether a chat chunk names a finish reason: `"finish_reason"` followed by a string, where
+/// content chunks carry `null` (or leave the field out).
+fn names_finish_reason(event: &[u8]) -> bool {
+    const FIELD: &[u8] = b"\"finish_reason\"";
+    let mut rest = event;
+    while let Some(at) = memchr::memmem::find(rest, FIELD) {
+        rest = &rest[at + FIELD.len()..];
+        let value = rest
+            .iter()
+            .find(|b| !b.is_ascii_whitespace() && **b != b':');
+        if value == Some(&b'"') {
+            return true;
+        }
+    }
+    false
 }
 
 /// The `data:` lines of an SSE event, joined as the spec says.
@@ -375,6 +411,39 @@ mod tests {
         assert_eq!(relay.push(b.as_bytes()), Bytes::from(CHUNK));
         assert!(!relay.done);
         assert!(relay.finish().is_empty());
+    }
+
+    const FINISH: &str = "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\": \"stop\"}]}\n\n";
+
+    #[test]
+    fn a_chat_stream_that_finished_without_done_is_complete_and_gets_its_done() {
+        let mut relay = SseRelay::new(true, Dialect::Chat);
+        let mut out = relay
+            .push(format!("{CHUNK}{FINISH}{USAGE}").as_bytes())
+            .to_vec();
+        assert!(!relay.done);
+        out.extend_from_slice(&relay.finish());
+        assert!(
+            relay.done,
+            "finish_reason then a clean close is a whole answer"
+        );
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            format!("{CHUNK}{FINISH}{DONE}")
+        );
+        assert_eq!(relay.usage.map(|u| u.completion_tokens), Some(2));
+    }
+
+    #[test]
+    fn a_chat_stream_cut_before_its_finish_reason_is_not_done() {
+        let mut relay = SseRelay::new(false, Dialect::Chat);
+        let null_finish = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":null}]}\n\n";
+        relay.push(format!("{CHUNK}{null_finish}").as_bytes());
+        assert!(relay.finish().is_empty());
+        assert!(!relay.done);
+        assert!(names_finish_reason(FINISH.as_bytes()));
+        assert!(!names_finish_reason(null_finish.as_bytes()));
+        assert!(!names_finish_reason(b"data: {\"text\":\"finish_reason\"}"));
     }
 
     #[test]
