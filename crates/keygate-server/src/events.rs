@@ -4,11 +4,7 @@
 
 use chrono::{SecondsFormat, Utc};
 use keygate_core::health::{HealthReason, HealthState};
-use keygate_store::NewEvent;
 use serde::Serialize;
-use tokio::sync::broadcast;
-
-use crate::proxy::{ProxyState, WriteOp};
 
 /// Buffered events per subscriber before a slow one starts missing some.
 pub const BUS_CAPACITY: usize = 256;
@@ -70,39 +66,5 @@ impl Event {
                 format!("key {label:?} of {provider} is now {}{why}", to.0),
             )
         }
-    }
-}
-
-impl ProxyState {
-    /// Publishes an event to subscribers and queues it for the events table.
-    pub fn emit(&self, event: Event) {
-        let row = NewEvent {
-            at: event.at.clone(),
-            kind: event.kind.to_string(),
-            key_id: event.key_id.clone(),
-            provider: event.provider.clone(),
-            message: event.message.clone(),
-        };
-        let _ = self.events.send(event);
-        let _ = self.writer_tx.send(WriteOp::Event(row));
-    }
-
-    /// Announces a key's change of health, if `before` and `after` differ.
-    pub fn announce_change(
-        &self,
-        key: &crate::proxy::catalog::LiveKey,
-        provider: &str,
-        before: (HealthState, Option<HealthReason>),
-        after: (HealthState, Option<HealthReason>),
-    ) {
-        if before != after {
-            self.emit(Event::key_state(
-                &key.id, &key.label, provider, before, after,
-            ));
-        }
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
     }
 }

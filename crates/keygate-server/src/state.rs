@@ -6,7 +6,7 @@ use keygate_vault::{Sensitive, Vault};
 use sha2::{Digest, Sha256};
 
 use crate::ApiError;
-use crate::proxy::ProxyState;
+use crate::proxy::state::ProxyState;
 
 /// What every request handler can reach. Cheap to clone.
 #[derive(Clone)]

@@ -9,7 +9,7 @@ use keygate_store::KeyRow;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::proxy::ProxyState;
+use crate::proxy::state::ProxyState;
 use crate::{ApiError, AppState};
 
 /// Where a stored expiry time stands now.

@@ -11,60 +11,20 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use keygate_core::health::HealthState;
-use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
 use keygate_core::health_machine::{Expiry, expiry};
 
+use super::config::CheckerConfig;
 use crate::events::Event;
-use crate::proxy::ProxyState;
+use crate::proxy::state::ProxyState;
 
-/// The setting the configuration is stored under.
-pub const CONFIG_SETTING: &str = "health_check";
 /// Probes in flight at once.
 const CONCURRENCY: usize = 4;
 /// The longest the checker sleeps without looking again.
 const MAX_NAP: Duration = Duration::from_secs(30);
 
-/// The background health checker's configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CheckerConfig {
-    pub enabled: bool,
-    pub interval_minutes: u32,
-    /// Consecutive errors that make a key red.
-    pub max_error_count: u32,
-    /// The first re-probe delay for an unhealthy key; later ones grow ×5, ×15, ×60.
-    pub retry_after_minutes: u32,
-}
-
-impl Default for CheckerConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            interval_minutes: 5,
-            max_error_count: 5,
-            retry_after_minutes: 1,
-        }
-    }
-}
-
 impl CheckerConfig {
-    /// Field-level problems, `field: message`.
-    pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if !(1..=1440).contains(&self.interval_minutes) {
-            problems.push("interval_minutes: between 1 and 1440".to_string());
-        }
-        if !(1..=100).contains(&self.max_error_count) {
-            problems.push("max_error_count: between 1 and 100".to_string());
-        }
-        if !(1..=1440).contains(&self.retry_after_minutes) {
-            problems.push("retry_after_minutes: between 1 and 1440".to_string());
-        }
-        problems
-    }
-
     fn interval_ms(&self, scale: f64) -> u64 {
         scaled(u64::from(self.interval_minutes) * 60_000, scale)
     }

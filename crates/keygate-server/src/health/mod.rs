@@ -2,6 +2,7 @@
 //! that probe a key without spending tokens, and apply what they learn to the key's live state.
 
 mod checker;
+pub mod config;
 mod probe;
 
 use std::path::{Path, PathBuf};
@@ -11,12 +12,13 @@ use keygate_store::{HealthUpdate, KeyRow, Store};
 use keygate_vault::Vault;
 use serde::{Deserialize, Serialize};
 
-pub use checker::{CONFIG_SETTING, CheckerConfig, spawn_checker, time_scale};
+pub use checker::{spawn_checker, time_scale};
+pub use config::{CONFIG_SETTING, CheckerConfig};
 pub use probe::{TestReport, apply_report, test_key};
 
 use crate::proxy::Registry;
 use crate::proxy::catalog::{Catalog, Clock, LiveKey, LiveProvider};
-use crate::proxy::{ProxyState, WriteOp};
+use crate::proxy::state::{ProxyState, WriteOp};
 
 /// Probes a key of the running engine: applies the outcome to its live state, queues its
 /// health and the check for the store, and announces a change of state.

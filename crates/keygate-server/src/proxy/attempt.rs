@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use keygate_core::failure::{UpstreamOutcome, parse_reset_duration};
 use serde_json::Value;
 
-use super::ProxyState;
+use super::state::ProxyState;
 use super::upstream_client::{SendFailure, UpstreamResponse};
 
 /// Sends a request upstream; resolves when the upstream's response headers arrive.

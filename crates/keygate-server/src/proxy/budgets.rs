@@ -9,10 +9,10 @@ use keygate_core::budget::{BudgetKind, Crossing};
 use keygate_core::health::{HealthReason, HealthState};
 use keygate_core::key::format_usd_micros;
 
-use super::ProxyState;
-use super::WriteOp;
 use super::catalog::{Clock, LiveKey};
 use super::outcome::health_update;
+use super::state::ProxyState;
+use super::state::WriteOp;
 use crate::events::Event;
 
 /// Keys whose budget is spent, watched until their period resets.

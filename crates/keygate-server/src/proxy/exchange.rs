@@ -20,18 +20,19 @@ use keygate_core::translate::{
 use serde_json::Value;
 
 use super::admit::Admitted;
+use super::answer::answer;
 use super::anthropic_error::translated_error_body;
 use super::attempt::{answered, send};
 use super::auth::Caller;
 use super::catalog::{LiveKey, LiveProvider};
 use super::final_error::final_error;
-use super::forward::{answer, first_cool, key_order, prefer_session_key};
 use super::ledger::Ledger;
 use super::openai_error::ProxyError;
 use super::outcome::record;
 use super::peek::upstream_body;
 use super::redacted;
 use super::relay::{Dialect, SseRelay};
+use super::select::{first_cool, key_order, prefer_session_key};
 use super::sticky::key_tag;
 use super::stream::stream_response;
 use super::translated_stream::{Translator, translated_stream};

@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use keygate_core::failure::FailureClass;
 use keygate_store::AttemptLog;
 
-use super::ProxyState;
 use super::openai_error::ProxyError;
 use super::routing::Tier;
+use super::state::ProxyState;
 
 pub fn final_error(
     proxy: &ProxyState,

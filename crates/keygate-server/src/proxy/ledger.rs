@@ -12,7 +12,7 @@ use keygate_store::{AttemptLog, RequestRow};
 
 use super::catalog::{LiveKey, LiveProvider};
 use super::relay::Usage;
-use super::{ProxyState, WriteOp};
+use super::state::{ProxyState, WriteOp};
 
 /// What the request log will say about this request, filled in as it goes.
 pub struct Ledger {

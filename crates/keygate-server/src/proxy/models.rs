@@ -2,7 +2,7 @@
 //! route aliases, filtered by what the caller's token may use. Upstream lists are cached for a
 //! minute, so tools that poll this endpoint do not hammer providers.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -14,20 +14,12 @@ use serde_json::{Value, json};
 use super::auth::Caller;
 use super::catalog::LiveProvider;
 use super::openai_error::ProxyError;
+use super::state::ModelEntry;
 use super::upstream::{endpoint_url, request_headers};
 use crate::AppState;
 
 const CACHE_FOR: Duration = Duration::from_secs(60);
 const LIST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `(model id, owner)`.
-type ModelEntry = (String, String);
-
-/// The last upstream listing and when it was made.
-#[derive(Default)]
-pub struct ModelCache {
-    entries: std::sync::Mutex<Option<(Instant, Vec<ModelEntry>)>>,
-}
 
 pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Response {
     let data: Vec<Value> = visible(&state, &caller)
@@ -71,12 +63,7 @@ fn model_object(id: &str, owner: &str) -> Value {
 /// sorted, each id once.
 async fn visible(state: &AppState, caller: &Caller) -> Vec<ModelEntry> {
     let proxy = state.proxy();
-    let cached = proxy.models.entries.lock().ok().and_then(|c| {
-        c.as_ref()
-            .filter(|(at, _)| at.elapsed() < CACHE_FOR)
-            .map(|(_, e)| e.clone())
-    });
-    let mut entries = match cached {
+    let mut entries = match proxy.models.fresh(CACHE_FOR) {
         Some(entries) => entries,
         None => {
             let catalog = proxy.catalog();
@@ -90,9 +77,7 @@ async fn visible(state: &AppState, caller: &Caller) -> Vec<ModelEntry> {
                 .into_iter()
                 .flatten()
                 .collect();
-            if let Ok(mut cache) = proxy.models.entries.lock() {
-                *cache = Some((Instant::now(), entries.clone()));
-            }
+            proxy.models.put(entries.clone());
             entries
         }
     };

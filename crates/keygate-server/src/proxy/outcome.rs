@@ -11,7 +11,7 @@ use keygate_core::health_machine::Signal;
 use keygate_store::HealthUpdate;
 
 use super::catalog::{LiveKey, LiveProvider};
-use super::{ProxyState, WriteOp};
+use super::state::{ProxyState, WriteOp};
 use crate::events::Event;
 
 /// Keys of one provider that all got a 429 within this window mean the provider (or the

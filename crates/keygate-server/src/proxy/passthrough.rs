@@ -19,14 +19,15 @@ use keygate_core::select::Strategy;
 use serde_json::Value;
 
 use super::admit::check_client_string;
+use super::answer::answer;
 use super::attempt::{answered, send};
 use super::auth::Caller;
 use super::catalog::{LiveKey, LiveProvider};
-use super::forward::{answer, key_order};
 use super::ledger::{Ledger, new_request_id};
 use super::openai_error::ProxyError;
 use super::outcome::record;
 use super::redacted::{self, ChunkScrubber};
+use super::select::key_order;
 use super::upstream::{azure_api_version, native_headers, response_headers};
 use super::upstream_client::{BodyError, UpstreamResponse};
 use crate::AppState;

@@ -9,8 +9,8 @@ use axum::response::Response;
 use futures_util::StreamExt;
 use keygate_core::failure::{FailureClass, UpstreamOutcome, classify};
 
+use super::answer::answer;
 use super::catalog::{LiveKey, LiveProvider};
-use super::forward::answer;
 use super::ledger::Ledger;
 use super::outcome::record;
 use super::redacted;

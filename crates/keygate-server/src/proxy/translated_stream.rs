@@ -17,8 +17,8 @@ use keygate_core::translate::{
     anthropic_sse_error_event,
 };
 
+use super::answer::answer;
 use super::catalog::{LiveKey, LiveProvider};
-use super::forward::answer;
 use super::ledger::Ledger;
 use super::relay::{Dialect, SseRelay, Usage, broken_stream_event};
 use super::stream::StreamAttempt;

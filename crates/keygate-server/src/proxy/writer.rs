@@ -25,12 +25,12 @@ use tokio::task::JoinHandle;
 
 use keygate_core::prices::{PriceBook, cost_micros};
 
-pub use super::writer_status::{WriterHealth, WriterStatus};
+pub use super::writer_status::{MAX_PENDING_ROWS, WriterHealth, WriterStatus};
 
 use super::budgets::BudgetWatch;
 use super::catalog::Clock;
 use super::relay::Usage;
-use super::{ProxyState, WriteOp};
+use super::state::{ProxyState, WriteOp};
 
 const MAX_BATCH: usize = 1024;
 /// How long the writer gathers after the first item of a batch: one transaction per ~50 ms
@@ -40,9 +40,6 @@ const MAX_BATCH: usize = 1024;
 pub const MAX_BATCH_AGE: Duration = Duration::from_millis(50);
 /// How often the writer looks for changes made by other connections while it is idle.
 const CATALOG_POLL: Duration = Duration::from_millis(500);
-/// Rows held in memory while the database cannot be written; past this, new rows are dropped
-/// (and counted). About 1 KB each (texts are at most 256 bytes): tens of MB at worst.
-pub const MAX_PENDING_ROWS: usize = 50_000;
 /// Events and health checks held in memory while the database cannot be written.
 const MAX_PENDING_ACTIVITY: usize = 2_000;
 /// How long one write waits for another connection's lock before the writer backs off and
@@ -363,7 +360,7 @@ fn prune(store: &mut Store) {
             .get_setting::<u64>(name)
             .ok()
             .flatten()
-            .filter(|d| super::validate_setting(name, *d).is_ok())
+            .filter(|d| super::settings::validate_setting(name, *d).is_ok())
             .unwrap_or(default)
     };
     let (request_days, rollup_days) = (

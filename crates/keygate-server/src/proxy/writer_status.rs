@@ -9,6 +9,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+/// Rows held in memory while the database cannot be written; past this, new rows are dropped
+/// (and counted). About 1 KB each (texts are at most 256 bytes): tens of MB at worst.
+pub const MAX_PENDING_ROWS: usize = 50_000;
+
 /// The writer's state as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WriterHealth {
@@ -66,7 +70,7 @@ impl WriterStatus {
             tracing::error!(
                 "the request log is dropping rows: the database could not be written and {} rows \
                  are held in memory already (`dropped_rows` in /api/health counts them)",
-                super::writer::MAX_PENDING_ROWS
+                MAX_PENDING_ROWS
             );
         }
     }

@@ -1,0 +1,150 @@
+//! The proxy's limits and timeouts, and the settings a user may change
+//! (`keygate settings set NAME VALUE`), read when the engine starts.
+
+use std::time::Duration;
+
+/// Limits and timeouts of the proxy.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    pub max_attempts: usize,
+    /// The whole request, all attempts included, until the response starts.
+    pub total_deadline: Duration,
+    pub connect_timeout: Duration,
+    /// From sending the request to the upstream's response headers.
+    pub first_byte_timeout: Duration,
+    /// The longest silence inside a response body or stream.
+    pub idle_timeout: Duration,
+    pub body_limit: usize,
+    /// When every key that could serve a request is cooling down (429), wait up to this long
+    /// for the first one to cool instead of failing. Zero: fail at once.
+    pub max_wait: Duration,
+    /// Keep a client conversation (a session id) on the key that served it while that key is
+    /// healthy, so provider-side prompt caches keep working.
+    pub sticky_sessions: bool,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            total_deadline: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(90),
+            idle_timeout: Duration::from_secs(120),
+            body_limit: 32 * 1024 * 1024,
+            max_wait: Duration::ZERO,
+            sticky_sessions: true,
+        }
+    }
+}
+
+/// The proxy settings a user may change (`keygate settings set NAME VALUE`), stored in the
+/// settings table and read when the engine starts: name, what it means, and its default.
+pub const SETTINGS: [(&str, &str, u64); 8] = [
+    (
+        "proxy.max_attempts",
+        "attempts per request, across keys and tiers",
+        3,
+    ),
+    (
+        "proxy.deadline_seconds",
+        "total time for all attempts of a request",
+        120,
+    ),
+    (
+        "proxy.max_wait_ms",
+        "wait up to this long for a cooling key instead of failing (0 = never wait)",
+        0,
+    ),
+    (
+        "proxy.sticky_sessions",
+        "keep a session on its key while healthy (1 = on, 0 = off)",
+        1,
+    ),
+    ("proxy.body_limit_mib", "largest request body accepted", 32),
+    (
+        "proxy.idle_timeout_seconds",
+        "longest silence inside an upstream answer; longest wait for a request's body",
+        120,
+    ),
+    (
+        "retention.request_days",
+        "days request-log rows are kept (older ones are pruned hourly)",
+        90,
+    ),
+    (
+        "retention.rollup_days",
+        "days hourly usage rollups (reports, charts) are kept; 0 = forever",
+        730,
+    ),
+];
+
+/// Checks a value for one of [`SETTINGS`]; the error names the allowed range.
+pub fn validate_setting(name: &str, value: u64) -> Result<(), String> {
+    let range = match name {
+        "proxy.max_attempts" => 1..=10,
+        "proxy.deadline_seconds" => 1..=3600,
+        "proxy.max_wait_ms" => 0..=600_000,
+        "proxy.sticky_sessions" => 0..=1,
+        "proxy.body_limit_mib" => 1..=1024,
+        "proxy.idle_timeout_seconds" => 1..=3600,
+        "retention.request_days" => 1..=3650,
+        // Budgets start from a month of rollups, so less than 32 days would forget spend.
+        "retention.rollup_days" if value == 0 => return Ok(()),
+        "retention.rollup_days" => 32..=36_500,
+        _ => {
+            let known: Vec<&str> = SETTINGS.iter().map(|(n, _, _)| *n).collect();
+            return Err(format!(
+                "unknown setting {name:?}; known: {}",
+                known.join(", ")
+            ));
+        }
+    };
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        let forever = if name == "retention.rollup_days" {
+            " (or 0 to keep them forever)"
+        } else {
+            ""
+        };
+        Err(format!(
+            "{name} must be between {} and {}{forever}, not {value}",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
+impl ProxySettings {
+    /// The defaults, overridden by what the user stored.
+    pub fn load(store: &keygate_store::Store) -> Self {
+        let mut settings = Self::default();
+        let get = |name: &str| {
+            store
+                .get_setting::<u64>(name)
+                .ok()
+                .flatten()
+                .filter(|v| validate_setting(name, *v).is_ok())
+        };
+        if let Some(v) = get("proxy.max_attempts") {
+            settings.max_attempts = usize::try_from(v).unwrap_or(settings.max_attempts);
+        }
+        if let Some(v) = get("proxy.deadline_seconds") {
+            settings.total_deadline = Duration::from_secs(v);
+        }
+        if let Some(v) = get("proxy.max_wait_ms") {
+            settings.max_wait = Duration::from_millis(v);
+        }
+        if let Some(v) = get("proxy.sticky_sessions") {
+            settings.sticky_sessions = v == 1;
+        }
+        if let Some(v) = get("proxy.body_limit_mib") {
+            settings.body_limit = usize::try_from(v * 1024 * 1024).unwrap_or(settings.body_limit);
+        }
+        if let Some(v) = get("proxy.idle_timeout_seconds") {
+            settings.idle_timeout = Duration::from_secs(v);
+        }
+        settings
+    }
+}
