@@ -5,7 +5,7 @@
 //! way), else through `keygate_core::translate` — so a route may mix kinds and failover may
 //! cross protocols. Translation happens only for a tier that needs it, once per request.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::http::header::CONTENT_TYPE;
@@ -25,6 +25,7 @@ use super::anthropic_error::translated_error_body;
 use super::attempt::{answered, send};
 use super::auth::Caller;
 use super::catalog::{LiveKey, LiveProvider};
+use super::failover::{Candidate, Failover};
 use super::final_error::final_error;
 use super::ledger::Ledger;
 use super::openai_error::ProxyError;
@@ -32,7 +33,7 @@ use super::outcome::record;
 use super::peek::upstream_body;
 use super::redacted;
 use super::relay::{Dialect, SseRelay};
-use super::select::{first_cool, key_order, prefer_session_key};
+use super::routing::Tier;
 use super::sticky::key_tag;
 use super::stream::stream_response;
 use super::translated_stream::{Translator, translated_stream};
@@ -236,22 +237,38 @@ pub async fn serve(
     } else {
         None
     };
-    let mut tried_any_provider = false;
-    let mut waited = Duration::ZERO;
-    'rounds: loop {
-        'tiers: for tier in &tiers {
-            let provider = &tier.provider;
-            let Some((leg, url)) = leg(inbound, provider, &tier.model) else {
-                continue;
-            };
-            tried_any_provider = true;
-            ledger.row.model_served = Some(tier.model.clone());
-            let rename = (tier.model != model || leg != Leg::Native).then_some(tier.model.as_str());
-            let upstream_body =
+    // Tiers that cannot serve this endpoint (count_tokens needs an Anthropic-kind provider)
+    // are left out; each kept tier's leg and URL are worked out once.
+    let (tiers, legs): (Vec<Tier>, Vec<(Leg, Uri)>) = tiers
+        .into_iter()
+        .filter_map(|tier| {
+            let leg = leg(inbound, &tier.provider, &tier.model)?;
+            Some((tier, leg))
+        })
+        .unzip();
+    let tried_any_provider = !tiers.is_empty();
+    // The body for the tier being tried, built when the driver first reaches it.
+    let mut tier_body: Option<(usize, Bytes)> = None;
+    let mut failover = Failover::new(proxy, &tiers, session, deadline);
+    while let Some(candidate) = failover.next().await {
+        let Candidate { index, tier, .. } = candidate;
+        let key = candidate.key.clone();
+        let provider = &tier.provider;
+        let (leg, url) = (legs[index].0, &legs[index].1);
+        ledger.row.model_served = Some(tier.model.clone());
+        let upstream_body = match &tier_body {
+            Some((built_for, body)) if *built_for == index => body.clone(),
+            _ => {
+                let rename =
+                    (tier.model != model || leg != Leg::Native).then_some(tier.model.as_str());
                 match bodies.for_tier(leg, rename, strip_usage && leg == Leg::Native) {
-                    Ok(body) => body,
+                    Ok(body) => {
+                        tier_body = Some((index, body.clone()));
+                        body
+                    }
                     Err(err) => {
                         // The client's request is at fault: nobody upstream is asked or blamed.
+                        failover.unused(&candidate);
                         ledger.finish(
                             proxy,
                             err.status.as_u16(),
@@ -262,164 +279,112 @@ pub async fn serve(
                         );
                         return Err(err);
                     }
-                };
-            let mut keys = key_order(proxy, provider, tier.strategy);
-            if let Some(session) = session {
-                prefer_session_key(proxy, session, &mut keys);
+                }
             }
-            for key in keys {
-                if ledger.row.attempts.len() >= settings.max_attempts || Instant::now() >= deadline
-                {
-                    break 'rounds;
-                }
-                let now_ms = proxy.clock.now_ms();
-                let acquired = provider
-                    .runtime
-                    .breaker
-                    .lock()
-                    .map(|mut b| b.try_acquire(now_ms))
-                    .unwrap_or(true);
-                if !acquired {
-                    continue 'tiers;
-                }
-                let tried_at = Instant::now();
-                key.runtime.limiter.note_request(now_ms);
-                let upstream = match send(
-                    proxy,
-                    (Method::POST, &url),
-                    leg_headers(leg, headers, provider, &key),
-                    upstream_body.clone(),
-                    deadline,
-                )
-                .await
-                {
-                    Ok(upstream) => upstream,
-                    Err(outcome) => {
-                        let decision = classify(&outcome);
-                        let error = Some(decision.class.as_str().to_string());
-                        record(
-                            proxy,
-                            provider,
-                            &key,
-                            &decision,
-                            None,
-                            error,
-                            tried_at.elapsed(),
-                        );
-                        ledger.attempt(provider, &key, decision.class, None, tried_at.elapsed());
-                        continue;
-                    }
-                };
-                let status = upstream.status();
-                key.runtime.note_rate_headers(upstream.headers());
-                let is_sse = upstream
-                    .headers()
-                    .get(CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|ct| ct.starts_with("text/event-stream"));
-                if stream && status.is_success() && is_sse {
-                    ledger.attempt(
-                        provider,
-                        &key,
-                        FailureClass::Success,
-                        Some(status.as_u16()),
-                        tried_at.elapsed(),
-                    );
-                    if let Some(session) = session {
-                        proxy.sessions.remember(session, key_tag(&key.id));
-                    }
-                    let (state, provider, key) = (state.clone(), provider.clone(), key.clone());
-                    return Ok(match (leg, inbound) {
-                        (
-                            Leg::Native,
-                            Inbound::Chat | Inbound::Completions | Inbound::Embeddings,
-                        ) => stream_response(
-                            state,
-                            provider,
-                            key,
-                            upstream,
-                            SseRelay::new(strip_usage, Dialect::Chat),
-                            tried_at,
-                            ledger,
-                        ),
-                        (Leg::Native, Inbound::Responses) => stream_response(
-                            state,
-                            provider,
-                            key,
-                            upstream,
-                            SseRelay::new(false, Dialect::Responses),
-                            tried_at,
-                            ledger,
-                        ),
-                        (Leg::Native, _) => stream_response(
-                            state,
-                            provider,
-                            key,
-                            upstream,
-                            SseRelay::new(false, Dialect::Messages),
-                            tried_at,
-                            ledger,
-                        ),
-                        (Leg::ToChat, _) => translated_stream(
-                            state,
-                            provider,
-                            key,
-                            upstream,
-                            Translator::to_messages(&model),
-                            tried_at,
-                            ledger,
-                        ),
-                        (Leg::ToMessages, _) => translated_stream(
-                            state,
-                            provider,
-                            key,
-                            upstream,
-                            Translator::to_chat(&model, strip_usage),
-                            tried_at,
-                            ledger,
-                        ),
-                    });
-                }
-                let ttfb = started.elapsed();
-                let upstream_headers = upstream.headers().clone();
-                let body = match tokio::time::timeout(settings.idle_timeout, upstream.bytes()).await
-                {
-                    Ok(Ok(body)) => body,
-                    Ok(Err(_)) | Err(_) => {
-                        let decision = classify(&UpstreamOutcome::Timeout);
-                        let error = Some("the answer's body was not received".to_string());
-                        let took = tried_at.elapsed();
-                        record(
-                            proxy,
-                            provider,
-                            &key,
-                            &decision,
-                            Some(status.as_u16()),
-                            error,
-                            took,
-                        );
-                        ledger.attempt(provider, &key, decision.class, None, took);
-                        continue;
-                    }
-                };
-                let (mut outcome, mut error_text) = answered(status, &upstream_headers, &body);
-                let mut translated = None;
-                if status.is_success() && leg != Leg::Native {
-                    match translate_answer(leg, &body) {
-                        Ok(body) => translated = Some(body),
-                        // An answer that cannot be translated is the provider's fault, like a
-                        // malformed one: try another key or tier.
-                        Err(e) => {
-                            outcome = UpstreamOutcome::Answered {
-                                status: 502,
-                                error_code: None,
-                                retry_after: None,
-                            };
-                            error_text = Some(format!("the answer could not be translated: {e}"));
-                        }
-                    }
-                }
+        };
+        let tried_at = Instant::now();
+        let upstream = match send(
+            proxy,
+            (Method::POST, url),
+            leg_headers(leg, headers, provider, &key),
+            upstream_body.clone(),
+            deadline,
+        )
+        .await
+        {
+            Ok(upstream) => upstream,
+            Err(outcome) => {
                 let decision = classify(&outcome);
+                let error = Some(decision.class.as_str().to_string());
+                record(
+                    proxy,
+                    provider,
+                    &key,
+                    &decision,
+                    None,
+                    error,
+                    tried_at.elapsed(),
+                );
+                ledger.attempt(provider, &key, decision.class, None, tried_at.elapsed());
+                continue;
+            }
+        };
+        let status = upstream.status();
+        key.runtime.note_rate_headers(upstream.headers());
+        let is_sse = upstream
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        if stream && status.is_success() && is_sse {
+            ledger.attempt(
+                provider,
+                &key,
+                FailureClass::Success,
+                Some(status.as_u16()),
+                tried_at.elapsed(),
+            );
+            if let Some(session) = session {
+                proxy.sessions.remember(session, key_tag(&key.id));
+            }
+            let (state, provider, key) = (state.clone(), provider.clone(), key.clone());
+            return Ok(match (leg, inbound) {
+                (Leg::Native, Inbound::Chat | Inbound::Completions | Inbound::Embeddings) => {
+                    stream_response(
+                        state,
+                        provider,
+                        key,
+                        upstream,
+                        SseRelay::new(strip_usage, Dialect::Chat),
+                        tried_at,
+                        ledger,
+                    )
+                }
+                (Leg::Native, Inbound::Responses) => stream_response(
+                    state,
+                    provider,
+                    key,
+                    upstream,
+                    SseRelay::new(false, Dialect::Responses),
+                    tried_at,
+                    ledger,
+                ),
+                (Leg::Native, _) => stream_response(
+                    state,
+                    provider,
+                    key,
+                    upstream,
+                    SseRelay::new(false, Dialect::Messages),
+                    tried_at,
+                    ledger,
+                ),
+                (Leg::ToChat, _) => translated_stream(
+                    state,
+                    provider,
+                    key,
+                    upstream,
+                    Translator::to_messages(&model),
+                    tried_at,
+                    ledger,
+                ),
+                (Leg::ToMessages, _) => translated_stream(
+                    state,
+                    provider,
+                    key,
+                    upstream,
+                    Translator::to_chat(&model, strip_usage),
+                    tried_at,
+                    ledger,
+                ),
+            });
+        }
+        let ttfb = started.elapsed();
+        let upstream_headers = upstream.headers().clone();
+        let body = match tokio::time::timeout(settings.idle_timeout, upstream.bytes()).await {
+            Ok(Ok(body)) => body,
+            Ok(Err(_)) | Err(_) => {
+                let decision = classify(&UpstreamOutcome::Timeout);
+                let error = Some("the answer's body was not received".to_string());
                 let took = tried_at.elapsed();
                 record(
                     proxy,
@@ -427,67 +392,80 @@ pub async fn serve(
                     &key,
                     &decision,
                     Some(status.as_u16()),
-                    error_text,
+                    error,
                     took,
                 );
-                ledger.attempt(provider, &key, decision.class, Some(status.as_u16()), took);
-                if decision.request != RequestAction::Deliver {
-                    continue;
+                ledger.attempt(provider, &key, decision.class, None, took);
+                continue;
+            }
+        };
+        let (mut outcome, mut error_text) = answered(status, &upstream_headers, &body);
+        let mut translated = None;
+        if status.is_success() && leg != Leg::Native {
+            match translate_answer(leg, &body) {
+                Ok(body) => translated = Some(body),
+                // An answer that cannot be translated is the provider's fault, like a
+                // malformed one: try another key or tier.
+                Err(e) => {
+                    outcome = UpstreamOutcome::Answered {
+                        status: 502,
+                        error_code: None,
+                        retry_after: None,
+                    };
+                    error_text = Some(format!("the answer could not be translated: {e}"));
                 }
-                let attempts = ledger.row.attempts.len();
-                let success = decision.class == FailureClass::Success;
-                if success && let Some(session) = session {
-                    proxy.sessions.remember(session, key_tag(&key.id));
-                }
-                let class = (!success).then_some(decision.class.as_str());
-                // The writer reads usage from the upstream's own answer, in either protocol.
-                ledger.finish(
-                    proxy,
-                    status.as_u16(),
-                    class,
-                    Some(ttfb),
-                    None,
-                    success.then(|| body.clone()),
-                );
-                let mut response_headers = response_headers(&upstream_headers);
-                let client_body = match translated {
-                    Some(translated) => translated,
-                    None if leg == Leg::Native && success && !redacted::mentions_error(&body) => {
-                        body
-                    }
-                    None if leg == Leg::Native => redacted::body(&key.redactor, body),
-                    None => translated_error_body(
-                        leg == Leg::ToChat,
-                        status.as_u16(),
-                        &body,
-                        &key.redactor,
-                    ),
-                };
-                if leg != Leg::Native {
-                    response_headers
-                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                }
-                return Ok(answer(
-                    status,
-                    response_headers,
-                    Body::from(client_body),
-                    &provider.name,
-                    &key.label,
-                    attempts,
-                ));
             }
         }
-        match first_cool(proxy, &tiers) {
-            Some(wait)
-                if waited + wait <= settings.max_wait
-                    && Instant::now() + wait < deadline
-                    && ledger.row.attempts.len() < settings.max_attempts =>
-            {
-                waited += wait;
-                tokio::time::sleep(wait).await;
-            }
-            _ => break 'rounds,
+        let decision = classify(&outcome);
+        let took = tried_at.elapsed();
+        record(
+            proxy,
+            provider,
+            &key,
+            &decision,
+            Some(status.as_u16()),
+            error_text,
+            took,
+        );
+        ledger.attempt(provider, &key, decision.class, Some(status.as_u16()), took);
+        if decision.request != RequestAction::Deliver {
+            continue;
         }
+        let attempts = ledger.row.attempts.len();
+        let success = decision.class == FailureClass::Success;
+        if success && let Some(session) = session {
+            proxy.sessions.remember(session, key_tag(&key.id));
+        }
+        let class = (!success).then_some(decision.class.as_str());
+        // The writer reads usage from the upstream's own answer, in either protocol.
+        ledger.finish(
+            proxy,
+            status.as_u16(),
+            class,
+            Some(ttfb),
+            None,
+            success.then(|| body.clone()),
+        );
+        let mut response_headers = response_headers(&upstream_headers);
+        let client_body = match translated {
+            Some(translated) => translated,
+            None if leg == Leg::Native && success && !redacted::mentions_error(&body) => body,
+            None if leg == Leg::Native => redacted::body(&key.redactor, body),
+            None => {
+                translated_error_body(leg == Leg::ToChat, status.as_u16(), &body, &key.redactor)
+            }
+        };
+        if leg != Leg::Native {
+            response_headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        return Ok(answer(
+            status,
+            response_headers,
+            Body::from(client_body),
+            &provider.name,
+            &key.label,
+            attempts,
+        ));
     }
     let mut error = final_error(
         proxy,

@@ -11,6 +11,7 @@ mod budgets;
 pub(crate) mod catalog;
 mod entry;
 mod exchange;
+mod failover;
 mod final_error;
 mod forward;
 mod ledger;

@@ -23,11 +23,13 @@ use super::answer::answer;
 use super::attempt::{answered, send};
 use super::auth::Caller;
 use super::catalog::{LiveKey, LiveProvider};
+use super::failover::{Candidate, Failover};
+use super::final_error::final_error;
 use super::ledger::{Ledger, new_request_id};
 use super::openai_error::ProxyError;
 use super::outcome::record;
 use super::redacted::{self, ChunkScrubber};
-use super::select::key_order;
+use super::routing::Tier;
 use super::upstream::{azure_api_version, native_headers, response_headers};
 use super::upstream_client::{BodyError, UpstreamResponse};
 use crate::AppState;
@@ -148,15 +150,16 @@ async fn relay(
     );
     ledger.row.model_served = model;
     let deadline = ledger.started + proxy.settings.total_deadline;
-    let mut attempts = 0;
+    let tiers = [Tier {
+        provider: provider.clone(),
+        model: ledger.row.model_served.clone().unwrap_or_default(),
+        strategy: Strategy::Priority,
+    }];
+    let mut failover = Failover::new(proxy, &tiers, None, deadline);
     let mut last: Option<(StatusCode, HeaderMap, Bytes)> = None;
-    for key in key_order(proxy, &provider, Strategy::Priority) {
-        if attempts >= proxy.settings.max_attempts || Instant::now() >= deadline {
-            break;
-        }
-        attempts += 1;
+    while let Some(Candidate { key, .. }) = failover.next().await {
+        let attempts = failover.attempts();
         let tried_at = Instant::now();
-        key.runtime.limiter.note_request(proxy.clock.now_ms());
         let upstream = match send(
             proxy,
             (method.clone(), &url),
@@ -260,34 +263,36 @@ async fn relay(
         ));
     }
     // Every key failed: hand the client the last upstream answer, as the provider wrote it
-    // (less any secret it echoed).
-    let status = last.as_ref().map_or(503, |(status, _, _)| status.as_u16());
+    // (less any secret it echoed); with none, why no key could be tried.
+    let attempts = failover.attempts();
+    let Some((status, headers, body)) = last else {
+        let what = tiers[0].model.as_str();
+        let what = if what.is_empty() { path } else { what };
+        let mut error = final_error(proxy, &tiers, &ledger.row.attempts, what, true);
+        error.attempts = Some(attempts);
+        ledger.finish(
+            proxy,
+            error.status.as_u16(),
+            Some(error.code),
+            None,
+            None,
+            None,
+        );
+        return Err(error);
+    };
     let class = ledger
         .row
         .attempts
         .last()
         .map_or("no_key_available", |a| a.class.as_str())
         .to_string();
-    ledger.finish(proxy, status, Some(&class), None, None, None);
-    match last {
-        Some((status, headers, body)) => {
-            let mut response = (status, body).into_response();
-            response.headers_mut().extend(headers);
-            if let Ok(value) = attempts.to_string().parse() {
-                response.headers_mut().insert("x-keygate-attempts", value);
-            }
-            Ok(response)
-        }
-        None => Err(ProxyError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            "no_key_available",
-            format!(
-                "provider {:?} has no key that answered ({attempts} attempt(s))",
-                provider.name
-            ),
-        )),
+    ledger.finish(proxy, status.as_u16(), Some(&class), None, None, None);
+    let mut response = (status, body).into_response();
+    response.headers_mut().extend(headers);
+    if let Ok(value) = attempts.to_string().parse() {
+        response.headers_mut().insert("x-keygate-attempts", value);
     }
+    Ok(response)
 }
 
 /// A successful raw answer on its way to the client, bytes as they arrive. When it ends the
