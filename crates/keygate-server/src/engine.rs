@@ -105,7 +105,9 @@ impl Engine {
             .await??;
         let (writer_tx, writer_rx) = mpsc::unbounded_channel();
         let proxy = Arc::new(ProxyState::new(settings, writer_tx)?);
-        crate::proxy::catalog::set_max_errors(checker_config.max_error_count);
+        proxy
+            .registry
+            .set_max_errors(checker_config.max_error_count);
         proxy.health_config.send_replace(checker_config);
         let state = AppState::new(
             config.home.clone(),

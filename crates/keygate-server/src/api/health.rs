@@ -145,7 +145,10 @@ pub async fn put_config(
     state
         .with_store(move |store| Ok(store.set_setting(CONFIG_SETTING, &saved)?))
         .await?;
-    crate::proxy::catalog::set_max_errors(config.max_error_count);
+    state
+        .proxy()
+        .registry
+        .set_max_errors(config.max_error_count);
     state.proxy().health_config.send_replace(config.clone());
     Ok(Json(config))
 }

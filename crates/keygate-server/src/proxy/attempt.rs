@@ -1,13 +1,18 @@
 //! One upstream attempt, shared by the OpenAI endpoints and the raw pass-through: sending with
-//! the first-byte timeout and deadline, and turning an answer into an [`UpstreamOutcome`].
+//! the first-byte timeout and deadline, turning an answer into an [`UpstreamOutcome`], and
+//! concluding it: classified, applied to the key's and provider's live state, logged.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use keygate_core::failure::{UpstreamOutcome, parse_reset_duration};
+use keygate_core::failure::{Decision, UpstreamOutcome, classify, parse_reset_duration};
 use serde_json::Value;
 
+use super::catalog::{LiveKey, LiveProvider};
+use super::ledger::Ledger;
+use super::outcome::{Attempted, record};
 use super::state::ProxyState;
 use super::upstream_client::{SendFailure, UpstreamResponse};
 
@@ -91,4 +96,39 @@ pub fn retry_hint(headers: &HeaderMap) -> Option<Duration> {
         .flatten()
         .max()
     })
+}
+
+/// One finished upstream attempt.
+pub struct Tried {
+    pub outcome: UpstreamOutcome,
+    /// The upstream's status, if it answered.
+    pub status: Option<u16>,
+    /// The upstream's error text (scrubbed before it is stored).
+    pub error: Option<String>,
+    pub took: Duration,
+}
+
+/// Classifies an attempt, applies it to the key's and provider's live state and logs it in
+/// the request's ledger; returns what to do next.
+pub fn conclude(
+    proxy: &ProxyState,
+    ledger: &mut Ledger,
+    provider: &LiveProvider,
+    key: &Arc<LiveKey>,
+    tried: Tried,
+) -> Decision {
+    let decision = classify(&tried.outcome);
+    ledger.attempt(provider, key, decision.class, tried.status, tried.took);
+    record(
+        proxy,
+        provider,
+        key,
+        Attempted {
+            decision: &decision,
+            status: tried.status,
+            error: tried.error,
+            took: tried.took,
+        },
+    );
+    decision
 }

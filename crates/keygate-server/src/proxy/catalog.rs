@@ -51,6 +51,8 @@ impl Clock {
 #[derive(Debug, Default)]
 pub struct KeyRuntime {
     health: ArcSwap<KeyHealth>,
+    /// The consecutive-error limit in force, shared by the engine's keys.
+    max_errors: ErrorLimit,
     pub uses: AtomicU64,
     pub latency_us: AtomicU64,
     /// When a success last reached the health writer (ms), to refresh steady keys sparingly.
@@ -69,18 +71,41 @@ pub struct KeyRuntime {
 /// Consecutive errors that take a key out (DESIGN §5 default).
 pub const MAX_CONSECUTIVE_ERRORS: u32 = 5;
 
-/// The consecutive-error limit in force (the health checker's `max_error_count`).
-static MAX_ERRORS: AtomicU32 = AtomicU32::new(MAX_CONSECUTIVE_ERRORS);
+/// The consecutive-error limit in force (the health checker's `max_error_count`), shared by
+/// every key of one engine: the registry sets it, each key reads it with one atomic load.
+#[derive(Debug, Clone)]
+pub struct ErrorLimit(Arc<AtomicU32>);
 
-pub fn max_errors() -> u32 {
-    MAX_ERRORS.load(Ordering::Relaxed)
+impl Default for ErrorLimit {
+    fn default() -> Self {
+        Self(Arc::new(AtomicU32::new(MAX_CONSECUTIVE_ERRORS)))
+    }
 }
 
-pub fn set_max_errors(n: u32) {
-    MAX_ERRORS.store(n.max(1), Ordering::Relaxed);
+impl ErrorLimit {
+    pub fn get(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub fn set(&self, n: u32) {
+        self.0.store(n.max(1), Ordering::Relaxed);
+    }
 }
 
 impl KeyRuntime {
+    /// A key's state under the engine's consecutive-error limit.
+    pub fn new(max_errors: ErrorLimit) -> Self {
+        Self {
+            max_errors,
+            ..Self::default()
+        }
+    }
+
+    /// Consecutive errors that take this key out.
+    pub fn max_errors(&self) -> u32 {
+        self.max_errors.get()
+    }
+
     /// The key's health now (a consistent snapshot).
     pub fn snapshot(&self) -> Arc<KeyHealth> {
         self.health.load_full()
@@ -88,7 +113,7 @@ impl KeyRuntime {
 
     /// Moves the key's health by `signal` (compare-and-swap; concurrent signals all apply).
     pub fn signal(&self, signal: Signal, now_ms: u64) {
-        let max = max_errors();
+        let max = self.max_errors.get();
         self.health
             .rcu(|current| Arc::new(current.apply(signal, now_ms, max)));
     }
@@ -171,13 +196,13 @@ impl KeyRuntime {
     /// Whether the key may be tried at `now_ms`. A quarantine expires into a trial by traffic,
     /// so a key benched for a transient reason comes back by itself.
     pub fn available(&self, now_ms: u64) -> bool {
-        self.health.load().available(now_ms, max_errors()) && !self.budget_blocked(now_ms)
+        self.health.load().available(now_ms, self.max_errors.get()) && !self.budget_blocked(now_ms)
     }
 
     /// The health state this runtime implies, for the store and the UI. A spent budget shows
     /// yellow unless something worse is wrong with the key.
     pub fn health(&self, now_ms: u64) -> (HealthState, Option<HealthReason>) {
-        let state = self.health.load().state(now_ms, max_errors());
+        let state = self.health.load().state(now_ms, self.max_errors.get());
         if state.0 != HealthState::Unhealthy && self.budget_blocked(now_ms) {
             return (HealthState::Degraded, Some(HealthReason::Budget));
         }

@@ -22,14 +22,13 @@ use serde_json::Value;
 use super::admit::Admitted;
 use super::answer::answer;
 use super::anthropic_error::translated_error_body;
-use super::attempt::{answered, send};
+use super::attempt::{Tried, answered, conclude, send};
 use super::auth::Caller;
 use super::catalog::{LiveKey, LiveProvider};
 use super::failover::{Candidate, Failover};
 use super::final_error::final_error;
-use super::ledger::Ledger;
+use super::ledger::{Ledger, Settled};
 use super::openai_error::ProxyError;
-use super::outcome::record;
 use super::peek::upstream_body;
 use super::redacted;
 use super::relay::{Dialect, SseRelay};
@@ -269,14 +268,7 @@ pub async fn serve(
                     Err(err) => {
                         // The client's request is at fault: nobody upstream is asked or blamed.
                         failover.unused(&candidate);
-                        ledger.finish(
-                            proxy,
-                            err.status.as_u16(),
-                            Some("client_error"),
-                            None,
-                            None,
-                            None,
-                        );
+                        ledger.finish(proxy, Settled::failed(err.status.as_u16(), "client_error"));
                         return Err(err);
                     }
                 }
@@ -294,18 +286,14 @@ pub async fn serve(
         {
             Ok(upstream) => upstream,
             Err(outcome) => {
-                let decision = classify(&outcome);
-                let error = Some(decision.class.as_str().to_string());
-                record(
-                    proxy,
-                    provider,
-                    &key,
-                    &decision,
-                    None,
+                let error = Some(classify(&outcome).class.as_str().to_string());
+                let tried = Tried {
+                    outcome,
+                    status: None,
                     error,
-                    tried_at.elapsed(),
-                );
-                ledger.attempt(provider, &key, decision.class, None, tried_at.elapsed());
+                    took: tried_at.elapsed(),
+                };
+                conclude(proxy, &mut ledger, provider, &key, tried);
                 continue;
             }
         };
@@ -383,19 +371,13 @@ pub async fn serve(
         let body = match tokio::time::timeout(settings.idle_timeout, upstream.bytes()).await {
             Ok(Ok(body)) => body,
             Ok(Err(_)) | Err(_) => {
-                let decision = classify(&UpstreamOutcome::Timeout);
-                let error = Some("the answer's body was not received".to_string());
-                let took = tried_at.elapsed();
-                record(
-                    proxy,
-                    provider,
-                    &key,
-                    &decision,
-                    Some(status.as_u16()),
-                    error,
-                    took,
-                );
-                ledger.attempt(provider, &key, decision.class, None, took);
+                let tried = Tried {
+                    outcome: UpstreamOutcome::Timeout,
+                    status: Some(status.as_u16()),
+                    error: Some("the answer's body was not received".to_string()),
+                    took: tried_at.elapsed(),
+                };
+                conclude(proxy, &mut ledger, provider, &key, tried);
                 continue;
             }
         };
@@ -416,18 +398,13 @@ pub async fn serve(
                 }
             }
         }
-        let decision = classify(&outcome);
-        let took = tried_at.elapsed();
-        record(
-            proxy,
-            provider,
-            &key,
-            &decision,
-            Some(status.as_u16()),
-            error_text,
-            took,
-        );
-        ledger.attempt(provider, &key, decision.class, Some(status.as_u16()), took);
+        let tried = Tried {
+            outcome,
+            status: Some(status.as_u16()),
+            error: error_text,
+            took: tried_at.elapsed(),
+        };
+        let decision = conclude(proxy, &mut ledger, provider, &key, tried);
         if decision.request != RequestAction::Deliver {
             continue;
         }
@@ -440,11 +417,13 @@ pub async fn serve(
         // The writer reads usage from the upstream's own answer, in either protocol.
         ledger.finish(
             proxy,
-            status.as_u16(),
-            class,
-            Some(ttfb),
-            None,
-            success.then(|| body.clone()),
+            Settled {
+                status: status.as_u16(),
+                error_class: class,
+                ttfb: Some(ttfb),
+                body: success.then(|| body.clone()),
+                ..Settled::default()
+            },
         );
         let mut response_headers = response_headers(&upstream_headers);
         let client_body = match translated {
@@ -482,13 +461,6 @@ pub async fn serve(
             inbound.endpoint()
         );
     }
-    ledger.finish(
-        proxy,
-        error.status.as_u16(),
-        Some(error.code),
-        None,
-        None,
-        None,
-    );
+    ledger.finish(proxy, Settled::failed(error.status.as_u16(), error.code));
     Err(error)
 }

@@ -14,6 +14,31 @@ use super::catalog::{LiveKey, LiveProvider};
 use super::relay::Usage;
 use super::state::{ProxyState, WriteOp};
 
+/// How a request ended, for its row.
+#[derive(Default)]
+pub struct Settled<'a> {
+    pub status: u16,
+    /// The failure class; `None` for a success.
+    pub error_class: Option<&'a str>,
+    /// Time to the first byte the client got.
+    pub ttfb: Option<Duration>,
+    /// A stream's usage, as the relay saw it.
+    pub usage: Option<Usage>,
+    /// A whole (non-streamed) answer whose usage the writer reads, off the request path.
+    pub body: Option<Bytes>,
+}
+
+impl<'a> Settled<'a> {
+    /// A request that ended with an error and no answer worth reading.
+    pub fn failed(status: u16, class: &'a str) -> Self {
+        Self {
+            status,
+            error_class: Some(class),
+            ..Self::default()
+        }
+    }
+}
+
 /// What the request log will say about this request, filled in as it goes.
 pub struct Ledger {
     pub row: RequestRow,
@@ -89,17 +114,15 @@ impl Ledger {
         }
     }
 
-    /// Completes the row and queues it for the writer. `body` is a non-streamed answer whose
-    /// usage the writer reads.
-    pub fn finish(
-        mut self,
-        proxy: &ProxyState,
-        status: u16,
-        error_class: Option<&str>,
-        ttfb: Option<Duration>,
-        usage: Option<Usage>,
-        body: Option<Bytes>,
-    ) {
+    /// Completes the row and queues it for the writer.
+    pub fn finish(mut self, proxy: &ProxyState, end: Settled<'_>) {
+        let Settled {
+            status,
+            error_class,
+            ttfb,
+            usage,
+            body,
+        } = end;
         let served = self
             .row
             .attempts

@@ -20,32 +20,32 @@ const POOL_WIDE_429_WINDOW_MS: u64 = 10_000;
 /// How often a steadily healthy key's health row is refreshed.
 const HEALTHY_REFRESH_MS: u64 = 1_000;
 
+/// What one attempt came to, as the key's and provider's live state take it.
+pub struct Attempted<'a> {
+    pub decision: &'a Decision,
+    /// The upstream's status, if it answered.
+    pub status: Option<u16>,
+    /// The upstream's error text (scrubbed before it is stored).
+    pub error: Option<String>,
+    pub took: Duration,
+}
+
 /// Applies one attempt's outcome; a key whose health changes because of it is announced on
 /// the event bus.
-pub fn record(
-    proxy: &ProxyState,
-    provider: &LiveProvider,
-    key: &LiveKey,
-    decision: &Decision,
-    status: Option<u16>,
-    error: Option<String>,
-    latency: Duration,
-) {
+pub fn record(proxy: &ProxyState, provider: &LiveProvider, key: &LiveKey, attempt: Attempted<'_>) {
     let before = key.runtime.health(proxy.clock.now_ms());
-    apply(proxy, provider, key, decision, status, error, latency);
+    apply(proxy, provider, key, attempt);
     let after = key.runtime.health(proxy.clock.now_ms());
     proxy.announce_change(key, &provider.name, before, after);
 }
 
-fn apply(
-    proxy: &ProxyState,
-    provider: &LiveProvider,
-    key: &LiveKey,
-    decision: &Decision,
-    status: Option<u16>,
-    error: Option<String>,
-    latency: Duration,
-) {
+fn apply(proxy: &ProxyState, provider: &LiveProvider, key: &LiveKey, attempt: Attempted<'_>) {
+    let Attempted {
+        decision,
+        status,
+        error,
+        took: latency,
+    } = attempt;
     let now = proxy.clock.now_ms();
     let rt = &key.runtime;
     rt.uses.fetch_add(1, Ordering::Relaxed);

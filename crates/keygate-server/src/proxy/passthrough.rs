@@ -20,14 +20,14 @@ use serde_json::Value;
 
 use super::admit::check_client_string;
 use super::answer::answer;
-use super::attempt::{answered, send};
+use super::attempt::{Tried, answered, conclude, send};
 use super::auth::Caller;
 use super::catalog::{LiveKey, LiveProvider};
 use super::failover::{Candidate, Failover};
 use super::final_error::final_error;
-use super::ledger::{Ledger, new_request_id};
+use super::ledger::{Ledger, Settled, new_request_id};
 use super::openai_error::ProxyError;
-use super::outcome::record;
+use super::outcome::{Attempted, record};
 use super::redacted::{self, ChunkScrubber};
 use super::routing::Tier;
 use super::upstream::{azure_api_version, native_headers, response_headers};
@@ -171,17 +171,14 @@ async fn relay(
         {
             Ok(upstream) => upstream,
             Err(outcome) => {
-                let decision = classify(&outcome);
-                record(
-                    proxy,
-                    &provider,
-                    &key,
-                    &decision,
-                    None,
-                    Some(decision.class.as_str().into()),
-                    tried_at.elapsed(),
-                );
-                ledger.attempt(&provider, &key, decision.class, None, tried_at.elapsed());
+                let error = Some(classify(&outcome).class.as_str().to_string());
+                let tried = Tried {
+                    outcome,
+                    status: None,
+                    error,
+                    took: tried_at.elapsed(),
+                };
+                conclude(proxy, &mut ledger, &provider, &key, tried);
                 continue;
             }
         };
@@ -220,31 +217,22 @@ async fn relay(
             .and_then(Result::ok)
             .unwrap_or_default();
         let (outcome, error_text) = answered(status, &upstream_headers, &body);
-        let decision = classify(&outcome);
-        record(
-            proxy,
-            &provider,
-            &key,
-            &decision,
-            Some(status.as_u16()),
-            error_text,
-            tried_at.elapsed(),
-        );
-        ledger.attempt(
-            &provider,
-            &key,
-            decision.class,
-            Some(status.as_u16()),
-            tried_at.elapsed(),
-        );
+        let tried = Tried {
+            outcome,
+            status: Some(status.as_u16()),
+            error: error_text,
+            took: tried_at.elapsed(),
+        };
+        let decision = conclude(proxy, &mut ledger, &provider, &key, tried);
         if decision.request == RequestAction::Deliver || decision.class == FailureClass::Success {
             ledger.finish(
                 proxy,
-                status.as_u16(),
-                Some(decision.class.as_str()),
-                Some(tried_at.elapsed()),
-                None,
-                None,
+                Settled {
+                    status: status.as_u16(),
+                    error_class: Some(decision.class.as_str()),
+                    ttfb: Some(tried_at.elapsed()),
+                    ..Settled::default()
+                },
             );
             let headers = response_headers(&upstream_headers);
             return Ok(answer(
@@ -270,14 +258,7 @@ async fn relay(
         let what = if what.is_empty() { path } else { what };
         let mut error = final_error(proxy, &tiers, &ledger.row.attempts, what, true);
         error.attempts = Some(attempts);
-        ledger.finish(
-            proxy,
-            error.status.as_u16(),
-            Some(error.code),
-            None,
-            None,
-            None,
-        );
+        ledger.finish(proxy, Settled::failed(error.status.as_u16(), error.code));
         return Err(error);
     };
     let class = ledger
@@ -286,7 +267,7 @@ async fn relay(
         .last()
         .map_or("no_key_available", |a| a.class.as_str())
         .to_string();
-    ledger.finish(proxy, status.as_u16(), Some(&class), None, None, None);
+    ledger.finish(proxy, Settled::failed(status.as_u16(), &class));
     let mut response = (status, body).into_response();
     response.headers_mut().extend(headers);
     if let Ok(value) = attempts.to_string().parse() {
@@ -328,20 +309,27 @@ fn raw_body(
             let took = self.tried_at.elapsed();
             let broken = decision.class != FailureClass::Success;
             let error = broken.then(|| "the answer's body broke or went silent".to_string());
-            record(
-                proxy,
-                &self.provider,
-                &self.key,
-                &decision,
-                Some(self.status),
+            let attempt = Attempted {
+                decision: &decision,
+                status: Some(self.status),
                 error,
                 took,
-            );
+            };
+            record(proxy, &self.provider, &self.key, attempt);
             if let Some(mut ledger) = self.ledger.take() {
                 ledger.settle_last(decision.class, took);
                 let body = self.captured.take().filter(|_| !broken).map(Bytes::from);
                 let class = broken.then_some(decision.class.as_str());
-                ledger.finish(proxy, self.status, class, self.ttfb, None, body);
+                ledger.finish(
+                    proxy,
+                    Settled {
+                        status: self.status,
+                        error_class: class,
+                        ttfb: self.ttfb,
+                        body,
+                        ..Settled::default()
+                    },
+                );
             }
         }
     }

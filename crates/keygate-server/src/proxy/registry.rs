@@ -15,7 +15,7 @@ use keygate_store::{KeyRow, Store};
 use keygate_vault::{SecretRef, Sensitive, Vault};
 
 use super::catalog::{
-    Catalog, KeyRuntime, LiveKey, LiveProvider, LiveRoute, LiveToken, ProviderRuntime,
+    Catalog, ErrorLimit, KeyRuntime, LiveKey, LiveProvider, LiveRoute, LiveToken, ProviderRuntime,
 };
 
 /// Runtime state by id, kept across reloads so a reload never forgives a cooling key.
@@ -26,9 +26,16 @@ pub struct Registry {
     secrets: Mutex<HashMap<String, Sensitive<String>>>,
     /// Keys whose secret the keyring would not give, with the keyring's reason.
     unavailable: Mutex<HashMap<String, String>>,
+    /// The consecutive-error limit every key of this engine shares.
+    max_errors: ErrorLimit,
 }
 
 impl Registry {
+    /// Sets the consecutive-error limit (the health checker's `max_error_count`) for every key.
+    pub fn set_max_errors(&self, n: u32) {
+        self.max_errors.set(n);
+    }
+
     /// Remembers a secret read elsewhere (start-up reconcile), so `build` need not read it again.
     pub fn cache_secret(&self, key_id: &str, secret: Sensitive<String>) {
         self.secrets
@@ -106,7 +113,7 @@ impl Registry {
                     Err(None) => continue,
                 };
                 let runtime = key_runtimes.entry(row.id.clone()).or_insert_with(|| {
-                    let rt = KeyRuntime::default();
+                    let rt = KeyRuntime::new(self.max_errors.clone());
                     // A key the store already knows as benched stays benched until its backoff.
                     if row.health.state == HealthState::Unhealthy
                         && let Some(reason @ (HealthReason::Auth | HealthReason::Quota)) =

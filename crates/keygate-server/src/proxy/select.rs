@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use keygate_core::select::{Candidate, Strategy, try_order};
 
-use super::catalog::{LiveKey, LiveProvider, max_errors};
+use super::catalog::{LiveKey, LiveProvider};
 use super::routing::Tier;
 use super::state::ProxyState;
 use super::sticky::{Session, key_tag};
@@ -36,8 +36,8 @@ pub(super) fn first_cool(proxy: &ProxyState, tiers: &[Tier]) -> Option<Duration>
                 .load(Ordering::Relaxed);
             tier.provider.keys.iter().filter_map(move |key| {
                 let health = key.runtime.snapshot();
-                let benched =
-                    health.bench_reason.is_some() || health.consecutive_errors >= max_errors();
+                let benched = health.bench_reason.is_some()
+                    || health.consecutive_errors >= key.runtime.max_errors();
                 let until = health.cooling_until_ms.max(paused);
                 (!benched && until > now).then(|| until - now)
             })

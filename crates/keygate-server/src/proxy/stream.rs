@@ -11,8 +11,8 @@ use keygate_core::failure::{FailureClass, UpstreamOutcome, classify};
 
 use super::answer::answer;
 use super::catalog::{LiveKey, LiveProvider};
-use super::ledger::Ledger;
-use super::outcome::record;
+use super::ledger::{Ledger, Settled};
+use super::outcome::{Attempted, record};
 use super::redacted;
 use super::relay::{Dialect, SseRelay, Usage, broken_stream_event};
 use super::upstream::response_headers;
@@ -70,20 +70,27 @@ impl StreamAttempt {
         let decision = classify(outcome);
         let proxy = self.state.proxy();
         let took = self.started.elapsed();
-        record(
-            proxy,
-            &self.provider,
-            &self.key,
-            &decision,
-            Some(200),
+        let attempt = Attempted {
+            decision: &decision,
+            status: Some(200),
             error,
             took,
-        );
+        };
+        record(proxy, &self.provider, &self.key, attempt);
         if let Some(mut ledger) = self.ledger.take() {
             ledger.settle_last(decision.class, took);
             let class =
                 (decision.class != FailureClass::Success).then_some(decision.class.as_str());
-            ledger.finish(proxy, 200, class, self.ttfb, usage, None);
+            ledger.finish(
+                proxy,
+                Settled {
+                    status: 200,
+                    error_class: class,
+                    ttfb: self.ttfb,
+                    usage,
+                    ..Settled::default()
+                },
+            );
         }
     }
 }
