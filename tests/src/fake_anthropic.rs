@@ -37,7 +37,8 @@ async fn fault(behaviour: &Behaviour) -> Option<Response> {
         Behaviour::Ok
         | Behaviour::CutAfter(_)
         | Behaviour::NoDone
-        | Behaviour::RateLimitedThenOk { .. } => None,
+        | Behaviour::RateLimitedThenOk { .. }
+        | Behaviour::ServerErrorThenOk { .. } => None,
         Behaviour::Slow(wait) => {
             tokio::time::sleep(*wait).await;
             None

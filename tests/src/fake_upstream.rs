@@ -44,6 +44,8 @@ pub enum Behaviour {
     RateLimitedThenOk { times: usize, retry_after_secs: u64 },
     /// A 5xx with an OpenAI-style error body.
     ServerError(u16),
+    /// A 500 for the first `times` requests with this key, then `Ok`.
+    ServerErrorThenOk { times: usize },
     /// A 4xx that is the request's own fault.
     BadRequest,
     /// Waits this long before answering (normally).
@@ -167,18 +169,16 @@ pub(crate) fn note(
         .get(&key)
         .cloned()
         .unwrap_or(Behaviour::Unauthorized);
-    if let Behaviour::RateLimitedThenOk {
-        times,
-        retry_after_secs,
-    } = behaviour
-    {
-        let seen = shared.received.iter().filter(|r| r.key == key).count();
-        behaviour = if seen < times {
-            Behaviour::RateLimited { retry_after_secs }
-        } else {
-            Behaviour::Ok
-        };
-    }
+    let seen = || shared.received.iter().filter(|r| r.key == key).count();
+    behaviour = match behaviour {
+        Behaviour::RateLimitedThenOk {
+            times,
+            retry_after_secs,
+        } if seen() < times => Behaviour::RateLimited { retry_after_secs },
+        Behaviour::ServerErrorThenOk { times } if seen() < times => Behaviour::ServerError(500),
+        Behaviour::RateLimitedThenOk { .. } | Behaviour::ServerErrorThenOk { .. } => Behaviour::Ok,
+        other => other,
+    };
     shared.received.push(Received {
         path: path.to_string(),
         uri: uri
@@ -208,7 +208,8 @@ async fn fault(behaviour: &Behaviour) -> Option<Response> {
         Behaviour::Ok
         | Behaviour::CutAfter(_)
         | Behaviour::NoDone
-        | Behaviour::RateLimitedThenOk { .. } => None,
+        | Behaviour::RateLimitedThenOk { .. }
+        | Behaviour::ServerErrorThenOk { .. } => None,
         Behaviour::Slow(wait) => {
             tokio::time::sleep(*wait).await;
             None

@@ -604,7 +604,8 @@ async fn a_route_fails_over_from_an_anthropic_tier_to_an_openai_tier_across_prot
     let response = post_anthropic(&served, "/v1/messages", &request).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-keygate-provider"), "gpt");
-    assert_eq!(header(&response, "x-keygate-attempts"), "2");
+    // The 529 (overloaded) is tried once more on the asked-for tier before the fallback.
+    assert_eq!(header(&response, "x-keygate-attempts"), "3");
     let parsed = events(&response.text().await.expect("text"));
     assert_eq!(stream_content(&parsed).0, "Hello!");
     assert_eq!(
@@ -613,7 +614,8 @@ async fn a_route_fails_over_from_an_anthropic_tier_to_an_openai_tier_across_prot
     );
     let received = fake.received();
     assert_eq!(received[0].body["model"], "claude-sonnet-4-5");
-    assert_eq!(received[1].body["model"], "gpt-4o");
-    assert_eq!(received[1].path, "/v1/chat/completions");
+    assert_eq!(received[1].body["model"], "claude-sonnet-4-5");
+    assert_eq!(received[2].body["model"], "gpt-4o");
+    assert_eq!(received[2].path, "/v1/chat/completions");
     served.stop();
 }

@@ -155,7 +155,7 @@ fn settings_are_validated_and_listed() {
         .find(|s| s["name"] == "proxy.max_wait_ms")
         .expect("listed");
     assert_eq!(wait["value"], 2500);
-    assert_eq!(wait["default"], 0);
+    assert_eq!(wait["default"], 3000);
 }
 
 #[tokio::test(flavor = "multi_thread")]

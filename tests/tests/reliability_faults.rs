@@ -118,7 +118,9 @@ const MATRIX: &[Case] = &[
     // after which requests are refused at once without an attempt.
     Case { ..case(Behaviour::ServerError(500), false, true) },
     Case { body: Body::StreamDone, ..case(Behaviour::ServerError(503), true, true) },
-    Case { status: 502, body: Body::Error("upstream_failed"), by: By::Nobody, attempts: 1, ..case(Behaviour::ServerError(502), false, false) },
+    // With no other key, the one key is tried once more after a short pause (a 5xx may be
+    // transient), then the request fails.
+    Case { status: 502, body: Body::Error("upstream_failed"), by: By::Nobody, attempts: 2, ..case(Behaviour::ServerError(502), false, false) },
     Case { requests: 6, status: 503, body: Body::Error("no_key_available"), by: By::Nobody, attempts: 0, provider: ("open", false), ..case(Behaviour::ServerError(500), false, false) },
     Case { requests: 6, status: 503, body: Body::Error("no_key_available"), by: By::Nobody, attempts: 0, provider: ("open", false), ..case(Behaviour::ServerError(529), true, false) },
     // A slow first byte inside the deadline is just slow; past the total deadline it is a

@@ -23,10 +23,19 @@ pub struct BreakerConfig {
 
 impl Default for BreakerConfig {
     fn default() -> Self {
+        Self::probing_every(10_000)
+    }
+}
+
+impl BreakerConfig {
+    /// Opens after 5 consecutive faults and lets one trial through every `interval_ms` while
+    /// open, without growing the interval: a provider that recovered serves again within about
+    /// one interval, and a dead one costs one attempt per interval.
+    pub fn probing_every(interval_ms: u64) -> Self {
         Self {
             failure_threshold: 5,
-            open_ms: 15_000,
-            max_open_ms: 300_000,
+            open_ms: interval_ms,
+            max_open_ms: interval_ms,
         }
     }
 }

@@ -236,8 +236,14 @@ pub struct ProviderRuntime {
 
 impl Default for ProviderRuntime {
     fn default() -> Self {
+        Self::new(BreakerConfig::default())
+    }
+}
+
+impl ProviderRuntime {
+    pub fn new(breaker: BreakerConfig) -> Self {
         Self {
-            breaker: Mutex::new(CircuitBreaker::new(BreakerConfig::default())),
+            breaker: Mutex::new(CircuitBreaker::new(breaker)),
             paused_until_ms: AtomicU64::new(0),
             rotation: AtomicU64::new(0),
         }

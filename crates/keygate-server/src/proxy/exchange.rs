@@ -293,7 +293,8 @@ pub async fn serve(
                     error,
                     took: tried_at.elapsed(),
                 };
-                conclude(proxy, &mut ledger, provider, &key, tried);
+                let decision = conclude(proxy, &mut ledger, provider, &key, tried);
+                failover.failed(decision.class, &key);
                 continue;
             }
         };
@@ -377,7 +378,8 @@ pub async fn serve(
                     error: Some("the answer's body was not received".to_string()),
                     took: tried_at.elapsed(),
                 };
-                conclude(proxy, &mut ledger, provider, &key, tried);
+                let decision = conclude(proxy, &mut ledger, provider, &key, tried);
+                failover.failed(decision.class, &key);
                 continue;
             }
         };
@@ -406,6 +408,7 @@ pub async fn serve(
         };
         let decision = conclude(proxy, &mut ledger, provider, &key, tried);
         if decision.request != RequestAction::Deliver {
+            failover.failed(decision.class, &key);
             continue;
         }
         let attempts = ledger.row.attempts.len();

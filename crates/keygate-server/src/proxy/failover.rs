@@ -1,18 +1,35 @@
 //! One failover driver for every endpoint, `/p/` pass-through included: the (tier, key)
 //! candidates a request may try, in order, within its deadline and `proxy.max_attempts`. A
 //! tier's keys come in `select::key_order` order, a session's key first; a provider whose
-//! circuit is open is passed over; when every tier is used up and some key is only cooling
-//! down, the driver waits for it within `proxy.max_wait_ms` and goes round again. Endpoints
-//! try each candidate in their own protocol and record what came of it.
+//! circuit is open is passed over. Endpoints try each candidate in their own protocol and tell
+//! the driver what failed ([`Failover::failed`]), because the asked-for model is preferred:
+//! - a timeout moves on to the next tier at once: another key of a silent provider would wait
+//!   as long;
+//! - a transient server error or reset is tried once more on the same tier (its next key, or
+//!   the same key after a short jittered pause) before the next tier, and no tier gets more
+//!   than [`MAX_FAULTS_PER_TIER`] such attempts in a round (never a tight loop);
+//! - when a tier's keys are all cooling down after 429s and the first is free within what is
+//!   left of `proxy.max_wait_ms`, the driver waits for it rather than dropping to a lower tier;
+//! - when every tier is used up, it waits the same way for any cooling key and goes round again.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use keygate_core::failure::FailureClass;
 
 use super::catalog::LiveKey;
 use super::routing::Tier;
 use super::select::{first_cool, key_order, prefer_session_key};
 use super::state::ProxyState;
 use super::sticky::Session;
+
+/// Attempts on one tier that may fail with a fault of the provider's (5xx, reset, broken
+/// stream) before the next tier is tried.
+pub const MAX_FAULTS_PER_TIER: u32 = 2;
+/// The pause before a key that just failed transiently is tried again: 200 ms plus up to
+/// 300 ms of jitter, so clients retrying together do not arrive together.
+const RETRY_PAUSE_MS: u64 = 200;
+const RETRY_JITTER_MS: u64 = 300;
 
 /// One attempt the driver hands out: the breaker let it through and the key's local limiter
 /// counted it.
@@ -33,6 +50,13 @@ pub(super) struct Failover<'t> {
     /// The tier whose keys are being handed out, and its keys not handed out yet this round.
     tier: usize,
     keys: std::vec::IntoIter<Arc<LiveKey>>,
+    /// This tier's attempts that failed with a provider fault, this round.
+    faults: u32,
+    /// A key of this tier to try once more after a pause (its transient failure was the
+    /// tier's last key).
+    again: Option<Arc<LiveKey>>,
+    /// Whether this tier had its one same-key retry this round.
+    retried: bool,
 }
 
 impl<'t> Failover<'t> {
@@ -51,6 +75,9 @@ impl<'t> Failover<'t> {
             waited: Duration::ZERO,
             tier: 0,
             keys: Vec::new().into_iter(),
+            faults: 0,
+            again: None,
+            retried: false,
         };
         failover.enter(0);
         failover
@@ -59,26 +86,48 @@ impl<'t> Failover<'t> {
     /// The next candidate; `None` when the request has no attempt left: `max_attempts` or the
     /// deadline used up, or no key left to try, also after waiting for a cooling one.
     pub async fn next(&mut self) -> Option<Candidate<'t>> {
-        let settings = &self.proxy.settings;
         loop {
-            if self.attempts >= settings.max_attempts || Instant::now() >= self.deadline {
+            if self.attempts >= self.proxy.settings.max_attempts || Instant::now() >= self.deadline
+            {
                 return None;
             }
             let Some(tier) = self.tiers.get(self.tier) else {
                 // Every tier was tried this round: wait for the first key that is only cooling.
                 let wait = first_cool(self.proxy, self.tiers)?;
-                if self.waited + wait > settings.max_wait || Instant::now() + wait >= self.deadline
-                {
+                if !self.wait(wait).await {
                     return None;
                 }
-                self.waited += wait;
-                tokio::time::sleep(wait).await;
                 self.enter(0);
                 continue;
             };
-            let Some(key) = self.keys.next() else {
-                self.enter(self.tier + 1);
-                continue;
+            let key = match self.keys.next() {
+                Some(key) => key,
+                None => match self.again.take() {
+                    Some(key) => {
+                        let jitter = rand::random::<u64>() % RETRY_JITTER_MS;
+                        let pause = Duration::from_millis(RETRY_PAUSE_MS + jitter);
+                        if Instant::now() + pause >= self.deadline {
+                            return None;
+                        }
+                        tokio::time::sleep(pause).await;
+                        if !key.runtime.available(self.proxy.clock.now_ms()) {
+                            continue;
+                        }
+                        key
+                    }
+                    None => {
+                        // The asked-for tier is only cooling: wait for it if that fits.
+                        let cooling = first_cool(self.proxy, std::slice::from_ref(tier));
+                        if let Some(wait) = cooling
+                            && self.wait(wait).await
+                        {
+                            self.enter(self.tier);
+                        } else {
+                            self.enter(self.tier + 1);
+                        }
+                        continue;
+                    }
+                },
             };
             let now_ms = self.proxy.clock.now_ms();
             let acquired = tier
@@ -102,6 +151,35 @@ impl<'t> Failover<'t> {
         }
     }
 
+    /// Tells the driver that the last candidate (`key`) failed with `class`.
+    pub fn failed(&mut self, class: FailureClass, key: &Arc<LiveKey>) {
+        match class {
+            FailureClass::Timeout => self.enter(self.tier + 1),
+            FailureClass::ServerError | FailureClass::Connect | FailureClass::StreamBroken => {
+                self.faults += 1;
+                if self.faults >= MAX_FAULTS_PER_TIER {
+                    self.enter(self.tier + 1);
+                } else if self.keys.len() == 0 && !self.retried {
+                    self.retried = true;
+                    self.again = Some(key.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Waits `wait` if it fits what is left of `proxy.max_wait_ms` and the deadline.
+    async fn wait(&mut self, wait: Duration) -> bool {
+        if self.waited + wait > self.proxy.settings.max_wait
+            || Instant::now() + wait >= self.deadline
+        {
+            return false;
+        }
+        self.waited += wait;
+        tokio::time::sleep(wait).await;
+        true
+    }
+
     /// Attempts handed out so far.
     pub fn attempts(&self) -> usize {
         self.attempts
@@ -117,6 +195,9 @@ impl<'t> Failover<'t> {
 
     fn enter(&mut self, tier: usize) {
         self.tier = tier;
+        self.faults = 0;
+        self.again = None;
+        self.retried = false;
         let mut keys = self
             .tiers
             .get(tier)

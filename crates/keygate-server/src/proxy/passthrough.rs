@@ -178,7 +178,8 @@ async fn relay(
                     error,
                     took: tried_at.elapsed(),
                 };
-                conclude(proxy, &mut ledger, &provider, &key, tried);
+                let decision = conclude(proxy, &mut ledger, &provider, &key, tried);
+                failover.failed(decision.class, &key);
                 continue;
             }
         };
@@ -244,6 +245,7 @@ async fn relay(
                 attempts,
             ));
         }
+        failover.failed(decision.class, &key);
         last = Some((
             status,
             response_headers(&upstream_headers),
@@ -350,7 +352,14 @@ fn raw_body(
         captured: json.then(Vec::new),
         scrubber: ChunkScrubber::default(),
     };
-    let idle = state.proxy().settings.idle_timeout;
+    // A whole JSON answer may pause as long as the idle timeout; a stream only as long as
+    // a stream may stall.
+    let settings = &state.proxy().settings;
+    let idle = if json {
+        settings.idle_timeout
+    } else {
+        settings.stream_stall
+    };
     let stream = futures_util::stream::unfold(raw, move |mut r| async move {
         r.ledger.as_ref()?;
         match tokio::time::timeout(idle, r.upstream.next()).await {

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use keygate_core::breaker::BreakerConfig;
 use keygate_core::budget::period_starts;
 use keygate_core::health::{HealthReason, HealthState};
 use keygate_core::prices::{Price, PriceBook, PriceOverride};
@@ -28,9 +29,19 @@ pub struct Registry {
     unavailable: Mutex<HashMap<String, String>>,
     /// The consecutive-error limit every key of this engine shares.
     max_errors: ErrorLimit,
+    /// How each provider's circuit breaker behaves (`proxy.breaker_probe_seconds`).
+    breaker: BreakerConfig,
 }
 
 impl Registry {
+    /// A registry whose providers' breakers probe as `breaker` says.
+    pub fn with_breaker(breaker: BreakerConfig) -> Self {
+        Self {
+            breaker,
+            ..Self::default()
+        }
+    }
+
     /// Sets the consecutive-error limit (the health checker's `max_error_count`) for every key.
     pub fn set_max_errors(&self, n: u32) {
         self.max_errors.set(n);
@@ -156,7 +167,10 @@ impl Registry {
                     runtime,
                 }));
             }
-            let runtime = provider_runtimes.entry(p.name.clone()).or_default().clone();
+            let runtime = provider_runtimes
+                .entry(p.name.clone())
+                .or_insert_with(|| Arc::new(ProviderRuntime::new(self.breaker)))
+                .clone();
             let mut provider = LiveProvider {
                 name: p.name,
                 kind: p.kind,

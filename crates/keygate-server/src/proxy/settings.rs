@@ -12,8 +12,13 @@ pub struct ProxySettings {
     pub connect_timeout: Duration,
     /// From sending the request to the upstream's response headers.
     pub first_byte_timeout: Duration,
-    /// The longest silence inside a response body or stream.
+    /// The longest silence inside a stream (SSE) once it started.
+    pub stream_stall: Duration,
+    /// The longest silence inside a whole (JSON) answer's body, and the longest wait for a
+    /// request's body.
     pub idle_timeout: Duration,
+    /// While a provider's circuit is open, one request is let through this often.
+    pub breaker_probe: Duration,
     pub body_limit: usize,
     /// When every key that could serve a request is cooling down (429), wait up to this long
     /// for the first one to cool instead of failing. Zero: fail at once.
@@ -29,10 +34,12 @@ impl Default for ProxySettings {
             max_attempts: 3,
             total_deadline: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(10),
-            first_byte_timeout: Duration::from_secs(90),
+            first_byte_timeout: Duration::from_secs(30),
+            stream_stall: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
+            breaker_probe: Duration::from_secs(10),
             body_limit: 32 * 1024 * 1024,
-            max_wait: Duration::ZERO,
+            max_wait: Duration::from_millis(3000),
             sticky_sessions: true,
         }
     }
@@ -40,7 +47,7 @@ impl Default for ProxySettings {
 
 /// The proxy settings a user may change (`keygate settings set NAME VALUE`), stored in the
 /// settings table and read when the engine starts: name, what it means, and its default.
-pub const SETTINGS: [(&str, &str, u64); 8] = [
+pub const SETTINGS: [(&str, &str, u64); 11] = [
     (
         "proxy.max_attempts",
         "attempts per request, across keys and tiers",
@@ -53,8 +60,23 @@ pub const SETTINGS: [(&str, &str, u64); 8] = [
     ),
     (
         "proxy.max_wait_ms",
-        "wait up to this long for a cooling key instead of failing (0 = never wait)",
-        0,
+        "wait up to this long for a cooling key of the asked-for model instead of a lower tier or failing (0 = never wait)",
+        3000,
+    ),
+    (
+        "proxy.first_byte_timeout_seconds",
+        "longest wait for a provider's answer to start; then the next provider is tried",
+        30,
+    ),
+    (
+        "proxy.stream_stall_seconds",
+        "longest silence inside a stream once it started",
+        30,
+    ),
+    (
+        "proxy.breaker_probe_seconds",
+        "while a provider's circuit is open, one request is let through this often",
+        10,
     ),
     (
         "proxy.sticky_sessions",
@@ -85,6 +107,9 @@ pub fn validate_setting(name: &str, value: u64) -> Result<(), String> {
         "proxy.max_attempts" => 1..=10,
         "proxy.deadline_seconds" => 1..=3600,
         "proxy.max_wait_ms" => 0..=600_000,
+        "proxy.first_byte_timeout_seconds" => 1..=600,
+        "proxy.stream_stall_seconds" => 1..=3600,
+        "proxy.breaker_probe_seconds" => 1..=600,
         "proxy.sticky_sessions" => 0..=1,
         "proxy.body_limit_mib" => 1..=1024,
         "proxy.idle_timeout_seconds" => 1..=3600,
@@ -144,6 +169,15 @@ impl ProxySettings {
         }
         if let Some(v) = get("proxy.idle_timeout_seconds") {
             settings.idle_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = get("proxy.first_byte_timeout_seconds") {
+            settings.first_byte_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = get("proxy.stream_stall_seconds") {
+            settings.stream_stall = Duration::from_secs(v);
+        }
+        if let Some(v) = get("proxy.breaker_probe_seconds") {
+            settings.breaker_probe = Duration::from_secs(v);
         }
         settings
     }

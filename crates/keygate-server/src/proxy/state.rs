@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use keygate_core::breaker::BreakerConfig;
 use keygate_core::health::{HealthReason, HealthState};
 use keygate_store::{HealthUpdate, NewEvent, RequestRow};
 use tokio::sync::{broadcast, mpsc};
@@ -70,7 +71,9 @@ impl ProxyState {
         Ok(Self {
             catalog: ArcSwap::from_pointee(Catalog::default()),
             catalog_rebuild: std::sync::Mutex::new(()),
-            registry: Registry::default(),
+            registry: Registry::with_breaker(BreakerConfig::probing_every(
+                u64::try_from(settings.breaker_probe.as_millis()).unwrap_or(u64::MAX),
+            )),
             clock: Clock::new(),
             upstream: upstream_client::UpstreamClient::new(
                 settings.connect_timeout,

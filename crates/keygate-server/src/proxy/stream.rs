@@ -107,7 +107,7 @@ pub fn stream_response(
     let attempt_no = ledger.row.attempts.len();
     let status = upstream.status();
     let headers = response_headers(upstream.headers());
-    let idle = state.proxy().settings.idle_timeout;
+    let idle = state.proxy().settings.stream_stall;
     struct Relay {
         attempt: StreamAttempt,
         upstream: futures_util::stream::BoxStream<'static, Result<Bytes, BodyError>>,

@@ -158,7 +158,7 @@ pub fn translated_stream(
     let attempt_no = ledger.row.attempts.len();
     let status = upstream.status();
     let headers = response_headers(upstream.headers());
-    let idle = state.proxy().settings.idle_timeout;
+    let idle = state.proxy().settings.stream_stall;
     let relay = Relay {
         attempt: StreamAttempt::new(state, &provider, &key, started, ledger),
         upstream: upstream.bytes_stream(),
