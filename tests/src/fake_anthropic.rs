@@ -37,6 +37,7 @@ async fn fault(behaviour: &Behaviour) -> Option<Response> {
         Behaviour::Ok
         | Behaviour::CutAfter(_)
         | Behaviour::NoDone
+        | Behaviour::SlowFirstToken(_)
         | Behaviour::RateLimitedThenOk { .. }
         | Behaviour::ServerErrorThenOk { .. } => None,
         Behaviour::Slow(wait) => {

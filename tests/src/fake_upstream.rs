@@ -52,6 +52,9 @@ pub enum Behaviour {
     Slow(Duration),
     /// Streams this many chunks, then ends without `[DONE]`.
     CutAfter(usize),
+    /// A stream whose headers and role-only first chunk come at once, and its first content
+    /// only after this long.
+    SlowFirstToken(Duration),
     /// A whole answer whose stream closes after its `finish_reason` (and usage) chunk without
     /// `data: [DONE]`, as several OpenAI-compatible servers do.
     NoDone,
@@ -208,6 +211,7 @@ async fn fault(behaviour: &Behaviour) -> Option<Response> {
         Behaviour::Ok
         | Behaviour::CutAfter(_)
         | Behaviour::NoDone
+        | Behaviour::SlowFirstToken(_)
         | Behaviour::RateLimitedThenOk { .. }
         | Behaviour::ServerErrorThenOk { .. } => None,
         Behaviour::Slow(wait) => {
@@ -351,6 +355,13 @@ async fn chat(
     if !matches!(behaviour, Behaviour::NoDone) {
         events.push("data: [DONE]\n\n".to_string());
     }
+    if let Behaviour::SlowFirstToken(pause) = behaviour {
+        events.insert(
+            0,
+            chunk(json!({ "role": "assistant", "content": "" }), Value::Null),
+        );
+        return sse_pausing(events, 1, pause);
+    }
     sse(events, cut_after(&behaviour))
 }
 
@@ -392,6 +403,24 @@ pub(crate) fn sse(mut events: Vec<String>, cut_after: Option<usize>) -> Response
         events
             .into_iter()
             .map(|e| Ok::<_, std::io::Error>(Bytes::from(e))),
+    );
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Like [`sse`], with a pause of `pause` after the first `before` events.
+fn sse_pausing(events: Vec<String>, before: usize, pause: Duration) -> Response {
+    let stream = futures_util::StreamExt::then(
+        futures_util::stream::iter(events.into_iter().enumerate()),
+        move |(i, event)| async move {
+            if i == before {
+                tokio::time::sleep(pause).await;
+            }
+            Ok::<_, std::io::Error>(Bytes::from(event))
+        },
     );
     Response::builder()
         .header("content-type", "text/event-stream")

@@ -8,6 +8,9 @@
 //! - a provider that accepts the request and never answers held the caller for 90 s and then
 //!   gave the second key of the same silent provider the rest of the deadline; now the first
 //!   byte timeout (`proxy.first_byte_timeout_seconds`) moves on to the next provider at once;
+//! - a stream whose headers came at once but whose first token took 20 s was passed through
+//!   as is (headers sent, no failover possible); now nothing is sent before the first content
+//!   and `proxy.first_token_timeout_seconds` moves on to the next provider;
 //! - a primary that was down and recovers was not used again for minutes (the breaker's
 //!   interval doubled); now it is probed every `proxy.breaker_probe_seconds`.
 
@@ -23,6 +26,7 @@ use serde_json::json;
 /// The first-byte timeout and breaker interval of the engine under test (seconds).
 const FIRST_BYTE_TIMEOUT: u64 = 1;
 const BREAKER_PROBE: u64 = 1;
+const FIRST_TOKEN_TIMEOUT: u64 = 1;
 
 fn primary_secret(case: usize, n: usize) -> String {
     format!("sk-fake-failover-p{case}-{n}-SECRET0000000000")
@@ -73,6 +77,7 @@ async fn serve(fake: &FakeUpstream, primary_keys: &[usize]) -> Served {
         for (name, value) in [
             ("proxy.first_byte_timeout_seconds", FIRST_BYTE_TIMEOUT),
             ("proxy.breaker_probe_seconds", BREAKER_PROBE),
+            ("proxy.first_token_timeout_seconds", FIRST_TOKEN_TIMEOUT),
         ] {
             env.ok(&["settings", "set", name, &value.to_string()], "");
         }
@@ -128,8 +133,9 @@ async fn ask(served: &Served, case: usize, stream: bool) -> Answer {
 async fn the_asked_for_model_is_preferred_and_silent_or_dead_providers_are_left_fast() {
     let fake = FakeUpstream::start().await;
     // Cases 0–1: a 500 once; 2–3: a 429 with Retry-After 2; 4–5: two silent keys;
-    // 6: a primary that is down, then recovers. Even cases plain, odd ones streamed.
-    let primary_keys = [1, 1, 1, 1, 2, 2, 1];
+    // 6: a primary that is down, then recovers; 7: two keys whose streams open at once and
+    // send their first token after 20 s. Even cases plain, odd ones streamed.
+    let primary_keys = [1, 1, 1, 1, 2, 2, 1, 2];
     for case in 0..primary_keys.len() {
         fake.set(&fallback_secret(case), Behaviour::Ok);
     }
@@ -155,13 +161,20 @@ async fn the_asked_for_model_is_preferred_and_silent_or_dead_providers_are_left_
         }
     }
     fake.set(&primary_secret(6, 0), Behaviour::ServerError(500));
+    for n in 0..2 {
+        fake.set(
+            &primary_secret(7, n),
+            Behaviour::SlowFirstToken(Duration::from_secs(20)),
+        );
+    }
     let served = serve(&fake, &primary_keys).await;
 
-    let (retried, waited, silent, recovered) = tokio::join!(
+    let (retried, waited, silent, recovered, slow_token) = tokio::join!(
         async { tokio::join!(ask(&served, 0, false), ask(&served, 1, true)) },
         async { tokio::join!(ask(&served, 2, false), ask(&served, 3, true)) },
         async { tokio::join!(ask(&served, 4, false), ask(&served, 5, true)) },
         outage_then_recovery(&served, &fake),
+        ask(&served, 7, true),
     );
     let mut problems = Vec::new();
     for (case, got) in [(0, retried.0), (1, retried.1)] {
@@ -202,6 +215,23 @@ async fn the_asked_for_model_is_preferred_and_silent_or_dead_providers_are_left_
         }
     }
     problems.extend(recovered);
+    let in_time = slow_token.took < Duration::from_secs(FIRST_TOKEN_TIMEOUT + 2);
+    if slow_token.status != 200 || slow_token.provider != "f7" || !in_time || !slow_token.whole {
+        problems.push(format!(
+            "a first token after 20 s: {slow_token:?} (want f7 within {} s)",
+            FIRST_TOKEN_TIMEOUT + 2
+        ));
+    }
+    let slow_tries = fake
+        .keys_tried()
+        .iter()
+        .filter(|k| k.contains("-p7-"))
+        .count();
+    if slow_tries != 1 {
+        problems.push(format!(
+            "case 7: the slow provider got {slow_tries} attempts (want 1)"
+        ));
+    }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert_no_panic(&served.stop());
 }

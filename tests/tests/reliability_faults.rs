@@ -131,7 +131,10 @@ const MATRIX: &[Case] = &[
     Case { status: 502, body: Body::Error("upstream_failed"), by: By::Nobody, attempts: 1, ..case(HUNG, true, true) },
     // A stream cut mid-way: bytes were sent, so no failover; an error event, never [DONE].
     Case { by: By::Faulty, attempts: 1, body: Body::StreamError("stream_broken"), key: BROKEN_STREAM, ..case(Behaviour::CutAfter(2), true, true) },
-    Case { by: By::Faulty, attempts: 1, body: Body::StreamError("stream_broken"), key: BROKEN_STREAM, ..case(Behaviour::CutAfter(0), true, false) },
+    // A stream that ends before any content sent nothing to the client yet (the commit point
+    // is the first content): it is a failed attempt like any other, tried once more on the
+    // same key, then a JSON 502.
+    Case { status: 502, body: Body::Error("upstream_failed"), by: By::Nobody, attempts: 2, key: BROKEN_STREAM, ..case(Behaviour::CutAfter(0), true, false) },
     // A whole answer whose stream closes without `data: [DONE]` (several OpenAI-compatible
     // servers): a success with its usage, the client gets the [DONE], nobody is blamed. It
     // used to be `stream_broken`: an error event after a complete answer and a breaker fault.

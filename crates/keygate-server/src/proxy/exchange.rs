@@ -25,6 +25,7 @@ use super::anthropic_error::translated_error_body;
 use super::attempt::{Tried, answered, conclude, send};
 use super::auth::Caller;
 use super::catalog::{LiveKey, LiveProvider};
+use super::commit::{NoContent, Opening, first_content};
 use super::failover::{Candidate, Failover};
 use super::final_error::final_error;
 use super::ledger::{Ledger, Settled};
@@ -306,6 +307,34 @@ pub async fn serve(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("text/event-stream"));
         if stream && status.is_success() && is_sse {
+            // Nothing goes to the client before the first content: until then a failure is
+            // still a failover.
+            let opening = match (leg, inbound) {
+                (Leg::Native, Inbound::Responses) => Opening::Responses,
+                (Leg::Native, Inbound::Messages) | (Leg::ToMessages, _) => Opening::Messages,
+                _ => Opening::Chat,
+            };
+            let within = settings
+                .first_token_timeout
+                .min(deadline.saturating_duration_since(Instant::now()));
+            let upstream = match first_content(upstream, opening, within).await {
+                Ok(opened) => opened,
+                Err(no_content) => {
+                    let outcome = match no_content {
+                        NoContent::Timeout => UpstreamOutcome::Timeout,
+                        NoContent::Ended | NoContent::Error(_) => UpstreamOutcome::StreamBroken,
+                    };
+                    let tried = Tried {
+                        outcome,
+                        status: Some(status.as_u16()),
+                        error: Some(no_content.describe(within)),
+                        took: tried_at.elapsed(),
+                    };
+                    let decision = conclude(proxy, &mut ledger, provider, &key, tried);
+                    failover.failed(decision.class, &key);
+                    continue;
+                }
+            };
             ledger.attempt(
                 provider,
                 &key,

@@ -9,6 +9,7 @@ pub(crate) mod attempt;
 mod auth;
 mod budgets;
 pub(crate) mod catalog;
+mod commit;
 mod entry;
 mod exchange;
 mod failover;

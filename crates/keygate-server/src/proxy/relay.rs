@@ -314,7 +314,7 @@ fn names_finish_reason(event: &[u8]) -> bool {
 }
 
 /// The `data:` lines of an SSE event, joined as the spec says.
-fn data_of(event: &[u8]) -> Option<String> {
+pub(super) fn data_of(event: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(event).ok()?;
     let lines: Vec<&str> = text
         .lines()
@@ -325,7 +325,7 @@ fn data_of(event: &[u8]) -> Option<String> {
 }
 
 /// The end (exclusive) of the first complete event in `buf`: after a blank line.
-fn event_end(buf: &[u8]) -> Option<usize> {
+pub(super) fn event_end(buf: &[u8]) -> Option<usize> {
     let mut i = 0;
     while i + 1 < buf.len() {
         if buf[i] == b'\n' {

@@ -12,6 +12,8 @@ pub struct ProxySettings {
     pub connect_timeout: Duration,
     /// From sending the request to the upstream's response headers.
     pub first_byte_timeout: Duration,
+    /// From the upstream's response headers to a stream's first content-bearing event.
+    pub first_token_timeout: Duration,
     /// The longest silence inside a stream (SSE) once it started.
     pub stream_stall: Duration,
     /// The longest silence inside a whole (JSON) answer's body, and the longest wait for a
@@ -35,6 +37,7 @@ impl Default for ProxySettings {
             total_deadline: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(10),
             first_byte_timeout: Duration::from_secs(30),
+            first_token_timeout: Duration::from_secs(15),
             stream_stall: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
             breaker_probe: Duration::from_secs(10),
@@ -47,7 +50,7 @@ impl Default for ProxySettings {
 
 /// The proxy settings a user may change (`keygate settings set NAME VALUE`), stored in the
 /// settings table and read when the engine starts: name, what it means, and its default.
-pub const SETTINGS: [(&str, &str, u64); 11] = [
+pub const SETTINGS: [(&str, &str, u64); 12] = [
     (
         "proxy.max_attempts",
         "attempts per request, across keys and tiers",
@@ -67,6 +70,11 @@ pub const SETTINGS: [(&str, &str, u64); 11] = [
         "proxy.first_byte_timeout_seconds",
         "longest wait for a provider's answer to start; then the next provider is tried",
         30,
+    ),
+    (
+        "proxy.first_token_timeout_seconds",
+        "longest wait for a stream's first content once its headers arrived; then the next provider is tried",
+        15,
     ),
     (
         "proxy.stream_stall_seconds",
@@ -108,6 +116,7 @@ pub fn validate_setting(name: &str, value: u64) -> Result<(), String> {
         "proxy.deadline_seconds" => 1..=3600,
         "proxy.max_wait_ms" => 0..=600_000,
         "proxy.first_byte_timeout_seconds" => 1..=600,
+        "proxy.first_token_timeout_seconds" => 1..=600,
         "proxy.stream_stall_seconds" => 1..=3600,
         "proxy.breaker_probe_seconds" => 1..=600,
         "proxy.sticky_sessions" => 0..=1,
@@ -172,6 +181,9 @@ impl ProxySettings {
         }
         if let Some(v) = get("proxy.first_byte_timeout_seconds") {
             settings.first_byte_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = get("proxy.first_token_timeout_seconds") {
+            settings.first_token_timeout = Duration::from_secs(v);
         }
         if let Some(v) = get("proxy.stream_stall_seconds") {
             settings.stream_stall = Duration::from_secs(v);

@@ -11,12 +11,13 @@ use keygate_core::failure::{FailureClass, UpstreamOutcome, classify};
 
 use super::answer::answer;
 use super::catalog::{LiveKey, LiveProvider};
+use super::commit::Opened;
 use super::ledger::{Ledger, Settled};
 use super::outcome::{Attempted, record};
 use super::redacted;
 use super::relay::{Dialect, SseRelay, Usage, broken_stream_event};
 use super::upstream::response_headers;
-use super::upstream_client::{BodyError, UpstreamResponse};
+use super::upstream_client::BodyError;
 use crate::AppState;
 
 /// A streamed attempt still being relayed: settled once, when its stream ends or breaks —
@@ -99,14 +100,14 @@ pub fn stream_response(
     state: AppState,
     provider: Arc<LiveProvider>,
     key: Arc<LiveKey>,
-    upstream: UpstreamResponse,
+    upstream: Opened,
     relay: SseRelay,
     started: Instant,
     ledger: Ledger,
 ) -> Response {
     let attempt_no = ledger.row.attempts.len();
-    let status = upstream.status();
-    let headers = response_headers(upstream.headers());
+    let status = upstream.status;
+    let headers = response_headers(&upstream.headers);
     let idle = state.proxy().settings.stream_stall;
     struct Relay {
         attempt: StreamAttempt,
@@ -130,7 +131,7 @@ pub fn stream_response(
     }
     let relay = Relay {
         attempt: StreamAttempt::new(state, &provider, &key, started, ledger),
-        upstream: upstream.bytes_stream(),
+        upstream: upstream.body(),
         dialect: relay.dialect(),
         relay,
     };

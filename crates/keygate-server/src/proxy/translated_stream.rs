@@ -19,11 +19,12 @@ use keygate_core::translate::{
 
 use super::answer::answer;
 use super::catalog::{LiveKey, LiveProvider};
+use super::commit::Opened;
 use super::ledger::Ledger;
 use super::relay::{Dialect, SseRelay, Usage, broken_stream_event};
 use super::stream::StreamAttempt;
 use super::upstream::response_headers;
-use super::upstream_client::{BodyError, UpstreamResponse};
+use super::upstream_client::BodyError;
 use crate::AppState;
 
 /// Which way a stream is translated.
@@ -150,18 +151,18 @@ pub fn translated_stream(
     state: AppState,
     provider: Arc<LiveProvider>,
     key: Arc<LiveKey>,
-    upstream: UpstreamResponse,
+    upstream: Opened,
     translator: Translator,
     started: Instant,
     ledger: Ledger,
 ) -> Response {
     let attempt_no = ledger.row.attempts.len();
-    let status = upstream.status();
-    let headers = response_headers(upstream.headers());
+    let status = upstream.status;
+    let headers = response_headers(&upstream.headers);
     let idle = state.proxy().settings.stream_stall;
     let relay = Relay {
         attempt: StreamAttempt::new(state, &provider, &key, started, ledger),
-        upstream: upstream.bytes_stream(),
+        upstream: upstream.body(),
         translator,
     };
     let body = futures_util::stream::unfold(relay, move |mut r| async move {
