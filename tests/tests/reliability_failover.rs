@@ -36,14 +36,15 @@ fn fallback_secret(case: usize) -> String {
     format!("sk-fake-failover-f{case}-SECRET00000000000")
 }
 
-/// An engine with `primary_keys[case]` keys on `p{case}` and one on `f{case}` for every case.
-async fn serve(fake: &FakeUpstream, primary_keys: &[usize]) -> Served {
+/// An engine with, for every case, `keys` keys on `p{case}` (serving `gpt-4o-mini`) and one
+/// on `f{case}` (serving `fallback_model`), routed as `r{case}`.
+async fn serve(fake: &FakeUpstream, cases: &[(usize, &'static str)]) -> Served {
     let base_url = fake.base_url();
-    let primary_keys = primary_keys.to_vec();
+    let cases = cases.to_vec();
     tokio::task::spawn_blocking(move || {
         let env = TestEnv::new();
         let mut secrets = Vec::new();
-        for (case, &count) in primary_keys.iter().enumerate() {
+        for (case, &(count, fallback_model)) in cases.iter().enumerate() {
             let labels: Vec<(String, String)> = (0..count)
                 .map(|n| (format!("p{case}-{n}"), primary_secret(case, n)))
                 .collect();
@@ -69,7 +70,7 @@ async fn serve(fake: &FakeUpstream, primary_keys: &[usize]) -> Served {
                     "add",
                     &format!("r{case}"),
                     "--to",
-                    &format!("p{case}:gpt-4o-mini,f{case}:gpt-4o-mini"),
+                    &format!("p{case}:gpt-4o-mini,f{case}:{fallback_model}"),
                 ],
                 "",
             );
@@ -134,9 +135,23 @@ async fn the_asked_for_model_is_preferred_and_silent_or_dead_providers_are_left_
     let fake = FakeUpstream::start().await;
     // Cases 0–1: a 500 once; 2–3: a 429 with Retry-After 2; 4–5: two silent keys;
     // 6: a primary that is down, then recovers; 7: two keys whose streams open at once and
-    // send their first token after 20 s. Even cases plain, odd ones streamed.
-    let primary_keys = [1, 1, 1, 1, 2, 2, 1, 2];
-    for case in 0..primary_keys.len() {
+    // send their first token after 20 s; 8: a request too long for gpt-4o-mini, with gpt-4.1
+    // (a larger context window) behind it; 9: the same with only gpt-4o (no larger) behind.
+    // Even cases plain, odd ones streamed.
+    const MINI: &str = "gpt-4o-mini";
+    let cases = [
+        (1, MINI),
+        (1, MINI),
+        (1, MINI),
+        (1, MINI),
+        (2, MINI),
+        (2, MINI),
+        (1, MINI),
+        (2, MINI),
+        (1, "gpt-4.1"),
+        (1, "gpt-4o"),
+    ];
+    for case in 0..cases.len() {
         fake.set(&fallback_secret(case), Behaviour::Ok);
     }
     for case in [0, 1] {
@@ -167,14 +182,18 @@ async fn the_asked_for_model_is_preferred_and_silent_or_dead_providers_are_left_
             Behaviour::SlowFirstToken(Duration::from_secs(20)),
         );
     }
-    let served = serve(&fake, &primary_keys).await;
+    for case in [8, 9] {
+        fake.set(&primary_secret(case, 0), Behaviour::BadRequest);
+    }
+    let served = serve(&fake, &cases).await;
 
-    let (retried, waited, silent, recovered, slow_token) = tokio::join!(
+    let (retried, waited, silent, recovered, slow_token, too_long) = tokio::join!(
         async { tokio::join!(ask(&served, 0, false), ask(&served, 1, true)) },
         async { tokio::join!(ask(&served, 2, false), ask(&served, 3, true)) },
         async { tokio::join!(ask(&served, 4, false), ask(&served, 5, true)) },
         outage_then_recovery(&served, &fake),
         ask(&served, 7, true),
+        async { tokio::join!(ask(&served, 8, false), ask(&served, 9, true)) },
     );
     let mut problems = Vec::new();
     for (case, got) in [(0, retried.0), (1, retried.1)] {
@@ -230,6 +249,24 @@ async fn the_asked_for_model_is_preferred_and_silent_or_dead_providers_are_left_
     if slow_tries != 1 {
         problems.push(format!(
             "case 7: the slow provider got {slow_tries} attempts (want 1)"
+        ));
+    }
+    let (larger, none_larger) = too_long;
+    if larger.status != 200 || larger.provider != "f8" || larger.attempts != "2" {
+        problems.push(format!(
+            "too long for gpt-4o-mini: {larger:?} (want f8, the larger window, on attempt 2)"
+        ));
+    }
+    let asked_larger = fake
+        .received()
+        .iter()
+        .any(|r| r.key == fallback_secret(8) && r.body["model"] == "gpt-4.1");
+    if !asked_larger {
+        problems.push("case 8: the larger tier was not asked with its own model".into());
+    }
+    if none_larger.status != 400 || none_larger.attempts != "1" {
+        problems.push(format!(
+            "too long, no larger tier: {none_larger:?} (want the provider's 400, one attempt)"
         ));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));

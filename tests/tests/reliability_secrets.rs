@@ -298,6 +298,9 @@ async fn no_echoed_key_reaches_a_client_the_database_or_the_log() {
         0,
         &[key("gem-a", GEM_KEY)],
     ));
+    // One attempt per request: otherwise every echoed 5xx is tried once more after a pause and
+    // every 429 waited out, and this sweep is about what comes back, not about failover.
+    env.ok(&["settings", "set", "proxy.max_attempts", "1"], "");
     // The harness reads serve's stderr only when it stops: a chattier log level would fill
     // the pipe and stall the engine.
     let served = Served::start(env, secrets);

@@ -187,6 +187,33 @@ pub fn classify(outcome: &UpstreamOutcome) -> Decision {
     }
 }
 
+/// Whether a 400 says the request is longer than the model's context window, in any
+/// provider's words: OpenAI's `context_length_exceeded` (and the "maximum context length"
+/// message OpenAI-compatible servers copy), Anthropic's "prompt is too long", Gemini's "input
+/// token count … exceeds the maximum".
+pub fn is_context_overflow(status: u16, error_code: Option<&str>, message: Option<&str>) -> bool {
+    if status != 400 {
+        return false;
+    }
+    if error_code.is_some_and(|c| c.eq_ignore_ascii_case("context_length_exceeded")) {
+        return true;
+    }
+    let Some(message) = message else {
+        return false;
+    };
+    let message = message.to_ascii_lowercase();
+    [
+        "maximum context length",
+        "context length exceeded",
+        "prompt is too long",
+        "exceed context limit",
+        "exceeds the maximum number of tokens",
+        "context window",
+    ]
+    .iter()
+    .any(|phrase| message.contains(phrase))
+}
+
 /// Parses a rate-limit reset or retry hint: `Retry-After` seconds (`"20"`, `"1.5"`), or
 /// OpenAI's durations (`"1s"`, `"6m0s"`, `"20ms"`, `"1h2m3.5s"`). HTTP dates are not accepted.
 pub fn parse_reset_duration(text: &str) -> Option<Duration> {
@@ -231,6 +258,42 @@ pub fn parse_reset_duration(text: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn context_overflows_are_recognised_in_every_providers_words() {
+        assert!(is_context_overflow(
+            400,
+            Some("context_length_exceeded"),
+            None
+        ));
+        assert!(is_context_overflow(
+            400,
+            Some("invalid_request_error"),
+            Some("prompt is too long: 210000 tokens > 200000 maximum")
+        ));
+        assert!(is_context_overflow(
+            400,
+            Some("INVALID_ARGUMENT"),
+            Some(
+                "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)."
+            )
+        ));
+        assert!(is_context_overflow(
+            400,
+            None,
+            Some("This model's maximum context length is 65536 tokens.")
+        ));
+        assert!(!is_context_overflow(
+            400,
+            Some("invalid_request_error"),
+            Some("messages: required")
+        ));
+        assert!(!is_context_overflow(
+            413,
+            Some("context_length_exceeded"),
+            None
+        ));
+    }
 
     fn answered(status: u16, code: Option<&str>, retry: Option<u64>) -> UpstreamOutcome {
         UpstreamOutcome::Answered {

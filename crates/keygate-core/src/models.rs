@@ -105,6 +105,19 @@ pub fn builtin_spec(provider: &str, model: &str) -> Option<ModelSpec> {
         .map(|(_, _, spec)| *spec)
 }
 
+/// The built-in facts about `model` wherever it is served: on the preset `provider` if it is
+/// one, else by the longest prefix any preset knows (a custom provider serving `gpt-4o`).
+pub fn spec_for(provider: &str, model: &str) -> Option<ModelSpec> {
+    builtin_spec(provider, model).or_else(|| {
+        let model = model.to_ascii_lowercase();
+        SPECS
+            .iter()
+            .filter(|(_, prefix, _)| model.starts_with(prefix))
+            .max_by_key(|(_, prefix, _)| prefix.len())
+            .map(|(_, _, spec)| *spec)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

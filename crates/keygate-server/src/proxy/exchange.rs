@@ -11,7 +11,9 @@ use axum::body::{Body, Bytes};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
-use keygate_core::failure::{FailureClass, RequestAction, UpstreamOutcome, classify};
+use keygate_core::failure::{
+    FailureClass, RequestAction, UpstreamOutcome, classify, is_context_overflow,
+};
 use keygate_core::provider::ProviderKind;
 use keygate_core::translate::{
     TranslateError, chat_request_to_messages, chat_response_to_messages, messages_request_to_chat,
@@ -178,6 +180,11 @@ fn translate_answer(leg: Leg, body: &[u8]) -> Result<Bytes, String> {
     }
     .map_err(|e| e.to_string())?;
     Ok(Bytes::from(translated.to_string()))
+}
+
+/// The context window of `model` on `provider`, from the built-in model catalog.
+fn context_window(provider: &LiveProvider, model: &str) -> Option<u32> {
+    keygate_core::models::spec_for(&provider.name, model).map(|spec| spec.context_window)
 }
 
 /// The headers for an upstream request on `leg` to `provider` with `key`.
@@ -429,6 +436,14 @@ pub async fn serve(
                 }
             }
         }
+        let overflow = match &outcome {
+            UpstreamOutcome::Answered { error_code, .. } => is_context_overflow(
+                status.as_u16(),
+                error_code.as_deref(),
+                error_text.as_deref(),
+            ),
+            _ => false,
+        };
         let tried = Tried {
             outcome,
             status: Some(status.as_u16()),
@@ -439,6 +454,18 @@ pub async fn serve(
         if decision.request != RequestAction::Deliver {
             failover.failed(decision.class, &key);
             continue;
+        }
+        // Too long for this model: a later tier with a larger context window may serve it;
+        // with none, the provider's own error goes back as is.
+        if overflow {
+            let window = context_window(provider, &tier.model);
+            let larger = |t: &Tier| {
+                t.model != tier.model
+                    && window.is_some_and(|w| context_window(&t.provider, &t.model) > Some(w))
+            };
+            if failover.jump_to(larger) {
+                continue;
+            }
         }
         let attempts = ledger.row.attempts.len();
         let success = decision.class == FailureClass::Success;

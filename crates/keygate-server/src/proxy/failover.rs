@@ -10,7 +10,10 @@
 //!   than [`MAX_FAULTS_PER_TIER`] such attempts in a round (never a tight loop);
 //! - when a tier's keys are all cooling down after 429s and the first is free within what is
 //!   left of `proxy.max_wait_ms`, the driver waits for it rather than dropping to a lower tier;
-//! - when every tier is used up, it waits the same way for any cooling key and goes round again.
+//! - when every tier is used up, it waits the same way for any cooling key and goes round again;
+//! - an answer only another model can give (the request is longer than this model's context
+//!   window) moves on to the first later tier whose model has a larger one
+//!   ([`Failover::jump_to`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -165,6 +168,22 @@ impl<'t> Failover<'t> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Moves on to the first later tier that `pick` accepts, for an answer only another model
+    /// can give (a context window too small); false when there is none.
+    pub fn jump_to(&mut self, pick: impl Fn(&Tier) -> bool) -> bool {
+        if self.attempts >= self.proxy.settings.max_attempts {
+            return false;
+        }
+        let later = self.tiers.iter().enumerate().skip(self.tier + 1);
+        match later.filter(|(_, t)| pick(t)).map(|(i, _)| i).next() {
+            Some(tier) => {
+                self.enter(tier);
+                true
+            }
+            None => false,
         }
     }
 
