@@ -38,6 +38,7 @@ async fn fault(behaviour: &Behaviour) -> Option<Response> {
         | Behaviour::CutAfter(_)
         | Behaviour::NoDone
         | Behaviour::SlowFirstToken(_)
+        | Behaviour::MalformedEvent
         | Behaviour::RateLimitedThenOk { .. }
         | Behaviour::ServerErrorThenOk { .. } => None,
         Behaviour::Slow(wait) => {

@@ -55,6 +55,9 @@ pub enum Behaviour {
     /// A stream whose headers and role-only first chunk come at once, and its first content
     /// only after this long.
     SlowFirstToken(Duration),
+    /// A whole stream with an event that is not JSON (`data: {not json`) after its first
+    /// content chunk.
+    MalformedEvent,
     /// A whole answer whose stream closes after its `finish_reason` (and usage) chunk without
     /// `data: [DONE]`, as several OpenAI-compatible servers do.
     NoDone,
@@ -212,6 +215,7 @@ async fn fault(behaviour: &Behaviour) -> Option<Response> {
         | Behaviour::CutAfter(_)
         | Behaviour::NoDone
         | Behaviour::SlowFirstToken(_)
+        | Behaviour::MalformedEvent
         | Behaviour::RateLimitedThenOk { .. }
         | Behaviour::ServerErrorThenOk { .. } => None,
         Behaviour::Slow(wait) => {
@@ -354,6 +358,9 @@ async fn chat(
     }
     if !matches!(behaviour, Behaviour::NoDone) {
         events.push("data: [DONE]\n\n".to_string());
+    }
+    if behaviour == Behaviour::MalformedEvent {
+        events.insert(1, "data: {not json\n\n".to_string());
     }
     if let Behaviour::SlowFirstToken(pause) = behaviour {
         events.insert(

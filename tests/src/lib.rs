@@ -14,4 +14,4 @@ mod session;
 pub mod webdriver;
 pub mod x11;
 
-pub use session::{TestEnv, bin_path, free_port, run_with_stdin, session_available};
+pub use session::{TestEnv, bin_path, free_port, lock_keyring, run_with_stdin, session_available};

@@ -152,3 +152,24 @@ fn grep_dir(dir: &Path, needle: &[u8], hits: &mut Vec<PathBuf>) {
         }
     }
 }
+
+/// Locks the keyring collection at `collection` (the object path `KEYGATE_TEST_LOCKABLE`
+/// names), as a screen lock or a timeout would.
+pub fn lock_keyring(collection: &str) {
+    let out = Command::new("dbus-send")
+        .args([
+            "--session",
+            "--dest=org.freedesktop.secrets",
+            "--print-reply",
+            "/org/freedesktop/secrets",
+            "org.freedesktop.Secret.Service.Lock",
+        ])
+        .arg(format!("array:objpath:{collection}"))
+        .output()
+        .expect("dbus-send");
+    assert!(
+        out.status.success(),
+        "lock failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

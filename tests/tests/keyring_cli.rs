@@ -1,7 +1,7 @@
 //! The CLI against the real OS keyring (gnome-keyring on a private D-Bus, set up by
 //! `make test`): secrets land in the keyring and nowhere else.
 
-use keygate_tests::{TestEnv, session_available};
+use keygate_tests::{TestEnv, lock_keyring, session_available};
 use keygate_vault::Vault;
 use serde_json::Value;
 
@@ -139,22 +139,7 @@ fn a_locked_keyring_fails_clearly_and_writes_nothing() {
     };
     let env = TestEnv::new();
     env.ok(&["provider", "add", "openai"], "");
-    let lock = std::process::Command::new("dbus-send")
-        .args([
-            "--session",
-            "--dest=org.freedesktop.secrets",
-            "--print-reply",
-            "/org/freedesktop/secrets",
-            "org.freedesktop.Secret.Service.Lock",
-        ])
-        .arg(format!("array:objpath:{}", collection.to_string_lossy()))
-        .output()
-        .expect("dbus-send");
-    assert!(
-        lock.status.success(),
-        "lock failed: {}",
-        String::from_utf8_lossy(&lock.stderr)
-    );
+    lock_keyring(&collection.to_string_lossy());
 
     let out = env.run(
         &["key", "add", "--provider", "openai"],

@@ -141,6 +141,9 @@ const MATRIX: &[Case] = &[
     Case { by: By::Faulty, attempts: 1, key: HEALTHY, body: Body::StreamDone, ..case(Behaviour::NoDone, true, true) },
     Case { by: By::Faulty, attempts: 1, key: HEALTHY, body: Body::StreamDone, ..case(Behaviour::NoDone, true, false) },
     Case { by: By::Faulty, attempts: 1, key: HEALTHY, ..case(Behaviour::NoDone, false, false) },
+    // An event that is not JSON in the middle of a stream is passed on; the relay goes on to
+    // the end, and the stream is whole.
+    Case { by: By::Faulty, attempts: 1, key: HEALTHY, body: Body::StreamDone, ..case(Behaviour::MalformedEvent, true, false) },
     // The cut only exists in streams: a plain answer arrives whole.
     Case { by: By::Faulty, attempts: 1, key: HEALTHY, ..case(Behaviour::CutAfter(2), false, true) },
     // 200 with a body that is not JSON, asked for plain or streamed: passed on untouched and

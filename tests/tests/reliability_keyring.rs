@@ -16,32 +16,13 @@ use keygate_tests::fake_upstream::{Behaviour, FakeUpstream};
 use keygate_tests::proxy_client::{chat, post};
 use keygate_tests::reliability::{admin, assert_no_panic, keys};
 use keygate_tests::served::Served;
-use keygate_tests::session_available;
+use keygate_tests::{lock_keyring, session_available};
 use reqwest::Method;
 use serde_json::Value;
 
 const SECRET: &str = "sk-fake-keyring-locked-SECRET0001";
 /// The password `tests/run-in-session.sh` gives the session's keyring.
 const KEYRING_PASSWORD: &str = "keygate-test";
-
-fn lock(collection: &str) {
-    let out = Command::new("dbus-send")
-        .args([
-            "--session",
-            "--dest=org.freedesktop.secrets",
-            "--print-reply",
-            "/org/freedesktop/secrets",
-            "org.freedesktop.Secret.Service.Lock",
-        ])
-        .arg(format!("array:objpath:{collection}"))
-        .output()
-        .expect("dbus-send");
-    assert!(
-        out.status.success(),
-        "lock failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn is_locked(collection: &str) -> bool {
     let out = Command::new("dbus-send")
@@ -106,7 +87,7 @@ async fn a_keyring_locked_at_start_turns_keys_red_and_they_recover_when_it_is_un
             &["key", "add", "--provider", "fake", "--label", "in-keyring"],
             SECRET,
         );
-        lock(&locked_collection);
+        lock_keyring(&locked_collection);
         Served::start(env, Vec::new())
     })
     .await
@@ -163,7 +144,7 @@ async fn a_keyring_locked_at_start_turns_keys_red_and_they_recover_when_it_is_un
 
     // Locked again while running (the secret is already in memory, so serving goes on), then
     // a restart with it locked, and an unlock with nobody testing: the engine notices by itself.
-    tokio::task::block_in_place(|| lock(&collection));
+    tokio::task::block_in_place(|| lock_keyring(&collection));
     let response = post(&served, "/v1/chat/completions", &chat(false)).await;
     assert_eq!(
         response.status(),

@@ -108,6 +108,19 @@ pub struct Tried {
     pub took: Duration,
 }
 
+impl Tried {
+    /// An attempt that got no answer (a timeout, a refused connection): its class is its text.
+    pub fn unanswered(outcome: UpstreamOutcome, took: Duration) -> Self {
+        let error = Some(classify(&outcome).class.as_str().to_string());
+        Self {
+            outcome,
+            status: None,
+            error,
+            took,
+        }
+    }
+}
+
 /// Classifies an attempt, applies it to the key's and provider's live state and logs it in
 /// the request's ledger; returns what to do next.
 pub fn conclude(

@@ -11,9 +11,7 @@ use axum::body::{Body, Bytes};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
-use keygate_core::failure::{
-    FailureClass, RequestAction, UpstreamOutcome, classify, is_context_overflow,
-};
+use keygate_core::failure::{FailureClass, RequestAction, UpstreamOutcome, is_context_overflow};
 use keygate_core::provider::ProviderKind;
 use keygate_core::translate::{
     TranslateError, chat_request_to_messages, chat_response_to_messages, messages_request_to_chat,
@@ -294,13 +292,7 @@ pub async fn serve(
         {
             Ok(upstream) => upstream,
             Err(outcome) => {
-                let error = Some(classify(&outcome).class.as_str().to_string());
-                let tried = Tried {
-                    outcome,
-                    status: None,
-                    error,
-                    took: tried_at.elapsed(),
-                };
+                let tried = Tried::unanswered(outcome, tried_at.elapsed());
                 let decision = conclude(proxy, &mut ledger, provider, &key, tried);
                 failover.failed(decision.class, &key);
                 continue;

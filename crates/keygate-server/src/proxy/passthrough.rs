@@ -171,13 +171,7 @@ async fn relay(
         {
             Ok(upstream) => upstream,
             Err(outcome) => {
-                let error = Some(classify(&outcome).class.as_str().to_string());
-                let tried = Tried {
-                    outcome,
-                    status: None,
-                    error,
-                    took: tried_at.elapsed(),
-                };
+                let tried = Tried::unanswered(outcome, tried_at.elapsed());
                 let decision = conclude(proxy, &mut ledger, &provider, &key, tried);
                 failover.failed(decision.class, &key);
                 continue;
