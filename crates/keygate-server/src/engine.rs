@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::guard::{HostGuard, NoSniff};
+use crate::guard::HostGuard;
 use crate::health::{CONFIG_SETTING, CheckerConfig, spawn_checker};
 use crate::proxy::{ProxySettings, ProxyState};
 use crate::{ApiError, AppState, api, proxy, ui};
@@ -167,7 +167,6 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(api::admin_routes(state.clone()))
         .fallback(unmatched)
         .layer(HostGuard { port: state.port() })
-        .layer(NoSniff)
         .with_state(state)
 }
 

@@ -1,6 +1,5 @@
-//! Cross-cutting request checks, applied once as layers: the Host guard against DNS
-//! rebinding, the admin-token check for `/api`, and `X-Content-Type-Options: nosniff` on every
-//! answer.
+//! Cross-cutting request checks: the Host guard against DNS rebinding, which also puts
+//! `X-Content-Type-Options: nosniff` on every answer, and the admin-token check for `/api`.
 
 use std::future::{Ready, ready};
 use std::task::{Context, Poll};
@@ -19,6 +18,8 @@ use crate::{ApiError, AppState};
 
 /// Only `127.0.0.1:PORT`, `localhost:PORT` and `[::1]:PORT` may address the engine: a web page
 /// that rebinds its own hostname to 127.0.0.1 still sends its own name and is refused.
+/// Every answer, its own refusal included, gets `X-Content-Type-Options: nosniff`, so a browser
+/// never runs an error body or an upstream's answer as something else than its declared type.
 /// A plain tower layer rather than `middleware::from_fn`: it runs before every request, and
 /// this way costs no boxed future, service clone or state clone per request.
 #[derive(Debug, Clone, Copy)]
@@ -49,7 +50,8 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+    type Future =
+        Either<Ready<Result<Response, S::Error>>, MapOk<S::Future, fn(Response) -> Response>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -57,14 +59,16 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         if is_addressed_to_us(request.headers(), request.uri(), self.port) {
-            return Either::Right(self.inner.call(request));
+            return Either::Right(self.inner.call(request).map_ok(add_nosniff as fn(_) -> _));
         }
-        Either::Left(ready(Ok(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "bad_host",
-            "this KeyGate only answers requests addressed to 127.0.0.1 or localhost on its own port",
-        )
-        .into_response())))
+        Either::Left(ready(Ok(add_nosniff(
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "bad_host",
+                "this KeyGate only answers requests addressed to 127.0.0.1 or localhost on its own port",
+            )
+            .into_response(),
+        ))))
     }
 }
 
@@ -104,42 +108,6 @@ fn is_own_host(host: &str, port: u16) -> bool {
         && ["127.0.0.1", "localhost", "[::1]"]
             .iter()
             .any(|own| name.eq_ignore_ascii_case(own))
-}
-
-/// `X-Content-Type-Options: nosniff` on every answer (proxy, API, UI, refusals), so a browser
-/// never runs an error body or an upstream's answer as something else than its declared type.
-/// A plain tower layer with a static value: no allocation, no boxed future.
-#[derive(Debug, Clone, Copy)]
-pub struct NoSniff;
-
-impl<S> Layer<S> for NoSniff {
-    type Service = NoSniffed<S>;
-
-    fn layer(&self, inner: S) -> NoSniffed<S> {
-        NoSniffed { inner }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct NoSniffed<S> {
-    inner: S,
-}
-
-impl<S, B> Service<http::Request<B>> for NoSniffed<S>
-where
-    S: Service<http::Request<B>, Response = Response>,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = MapOk<S::Future, fn(Response) -> Response>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        self.inner.call(request).map_ok(add_nosniff)
-    }
 }
 
 fn add_nosniff(mut response: Response) -> Response {
