@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::fake_upstream::{
-    Behaviour, STREAM_DELTAS, Shared, cut_after, fake_tool_input, first_tool, note, split3, sse,
+    Behaviour, PREFILL_REFUSED, Plan, STREAM_DELTAS, Shared, continued_from, ends_with_assistant,
+    fake_tool_input, first_tool, note, split3,
 };
 
 /// Token counts of every Anthropic answer: input (without cache), output, cache writes and
@@ -39,6 +40,10 @@ async fn fault(behaviour: &Behaviour) -> Option<Response> {
         | Behaviour::NoDone
         | Behaviour::SlowFirstToken(_)
         | Behaviour::MalformedEvent
+        | Behaviour::Long
+        | Behaviour::LongCutAfter(_)
+        | Behaviour::LongStallAfter(_)
+        | Behaviour::RejectsPrefill
         | Behaviour::RateLimitedThenOk { .. }
         | Behaviour::ServerErrorThenOk { .. } => None,
         Behaviour::Slow(wait) => {
@@ -121,13 +126,22 @@ pub(crate) async fn messages(
     if let Some(response) = fault(&behaviour).await {
         return response;
     }
+    if behaviour == Behaviour::RejectsPrefill && ends_with_assistant(&request["messages"]) {
+        return error(400, "invalid_request_error", PREFILL_REFUSED);
+    }
     let model = request["model"].as_str().unwrap_or("unknown").to_string();
     let reply = reply(&request);
     let tool = first_tool(&request["tools"], "/name").filter(|_| reply.is_none());
+    let normal = STREAM_DELTAS.iter().map(|d| d.to_string()).collect();
+    let plan = Plan::new(
+        &behaviour,
+        normal,
+        continued_from(&request["messages"]).as_deref(),
+    );
     let text = match (&reply, &tool) {
         (Some(reply), _) => reply.clone(),
         (None, Some(_)) => "Let me check.".to_string(),
-        (None, None) => STREAM_DELTAS.concat(),
+        (None, None) => plan.text(),
     };
     let stop_reason = if tool.is_some() {
         "tool_use"
@@ -157,10 +171,16 @@ pub(crate) async fn messages(
         ),
         event(json!({ "type": "ping" })),
     ];
+    let opening = events.len();
     let pieces: Vec<String> = if reply.is_none() && tool.is_none() {
-        STREAM_DELTAS.iter().map(|d| d.to_string()).collect()
+        plan.pieces.clone()
     } else {
         vec![text]
+    };
+    let output = if plan.pieces.len() == STREAM_DELTAS.len() {
+        USAGE.1
+    } else {
+        plan.pieces.len() as u64
     };
     for piece in pieces {
         events.push(event(json!({ "type": "content_block_delta", "index": 0, "delta": { "type": "text_delta", "text": piece } })));
@@ -176,9 +196,9 @@ pub(crate) async fn messages(
         events.push(event(json!({ "type": "content_block_stop", "index": 1 })));
     }
     events.push(event(json!({ "type": "message_delta", "delta": { "stop_reason": stop_reason, "stop_sequence": null },
-        "usage": { "output_tokens": USAGE.1 } })));
+        "usage": { "output_tokens": output } })));
     events.push(event(json!({ "type": "message_stop" })));
-    sse(events, cut_after(&behaviour))
+    plan.stream(events, opening, &behaviour)
 }
 
 pub(crate) async fn count_tokens(

@@ -63,6 +63,118 @@ pub enum Behaviour {
     NoDone,
     /// 200 with a body that is not JSON.
     Malformed,
+    /// Answers with [`long_answer`] (60 pieces), in every protocol.
+    Long,
+    /// Streams the first `n` pieces of the long answer, then the connection ends.
+    LongCutAfter(usize),
+    /// Streams the first `n` pieces of the long answer, then goes silent for an hour.
+    LongStallAfter(usize),
+    /// Like `Long`, but a request that ends with an assistant message (a prefill) gets 400
+    /// "This model does not support assistant message prefill", as Claude 4.6 answers.
+    RejectsPrefill,
+}
+
+/// Pieces in the long answer.
+pub const LONG_PIECES: usize = 60;
+
+/// The long answer's pieces: `w0 `, `w1 `, … `w59.`.
+pub fn long_pieces() -> Vec<String> {
+    (0..LONG_PIECES)
+        .map(|i| {
+            if i + 1 == LONG_PIECES {
+                format!("w{i}.")
+            } else {
+                format!("w{i} ")
+            }
+        })
+        .collect()
+}
+
+/// The whole long answer, as a client must receive it, however many attempts it took.
+pub fn long_answer() -> String {
+    long_pieces().concat()
+}
+
+/// What the fake answers for `behaviour`: its pieces, and after how many it cuts or stalls.
+pub(crate) struct Plan {
+    pub pieces: Vec<String>,
+    pub cut: Option<usize>,
+    pub stall: Option<usize>,
+}
+
+impl Plan {
+    /// `normal` for the ordinary behaviours, the long answer for the long ones; in either,
+    /// only what follows `partial` (the answer so far, in a continuation request), as a
+    /// model that continues perfectly would.
+    pub(crate) fn new(behaviour: &Behaviour, normal: Vec<String>, partial: Option<&str>) -> Self {
+        let (pieces, cut, stall) = match behaviour {
+            Behaviour::Long | Behaviour::RejectsPrefill => (long_pieces(), None, None),
+            Behaviour::LongCutAfter(n) => (long_pieces(), Some(*n), None),
+            Behaviour::LongStallAfter(n) => (long_pieces(), None, Some(*n)),
+            _ => (normal, None, None),
+        };
+        Self {
+            pieces: after_partial(pieces, partial),
+            cut,
+            stall,
+        }
+    }
+
+    pub(crate) fn text(&self) -> String {
+        self.pieces.concat()
+    }
+}
+
+/// The pieces still to come after `partial`; all of them when `partial` is not how the answer
+/// starts.
+fn after_partial(pieces: Vec<String>, partial: Option<&str>) -> Vec<String> {
+    let Some(partial) = partial.filter(|p| pieces.concat().starts_with(p)) else {
+        return pieces;
+    };
+    let mut skip = partial.len();
+    let mut rest = Vec::new();
+    for piece in pieces {
+        if skip >= piece.len() {
+            skip -= piece.len();
+        } else {
+            rest.push(piece[skip..].to_string());
+            skip = 0;
+        }
+    }
+    rest
+}
+
+/// The answer so far that a continuation request carries: its trailing assistant message (a
+/// prefill), or the assistant message before a trailing "continue" instruction.
+pub(crate) fn continued_from(messages: &Value) -> Option<String> {
+    let messages = messages.as_array()?;
+    let text = |m: &Value| match &m["content"] {
+        Value::String(text) => Some(text.clone()),
+        Value::Array(blocks) => Some(
+            blocks
+                .iter()
+                .filter_map(|b| b["text"].as_str())
+                .collect::<String>(),
+        ),
+        _ => None,
+    };
+    let last = messages.last()?;
+    if last["role"] == "assistant" {
+        return text(last);
+    }
+    let instructed = text(last).is_some_and(|t| t.contains("cut off"));
+    let before = messages.get(messages.len().checked_sub(2)?)?;
+    (instructed && before["role"] == "assistant")
+        .then(|| text(before))
+        .flatten()
+}
+
+/// Whether a request ends with an assistant message.
+pub(crate) fn ends_with_assistant(messages: &Value) -> bool {
+    messages
+        .as_array()
+        .and_then(|m| m.last())
+        .is_some_and(|m| m["role"] == "assistant")
 }
 
 /// One request the fake received.
@@ -216,6 +328,10 @@ async fn fault(behaviour: &Behaviour) -> Option<Response> {
         | Behaviour::NoDone
         | Behaviour::SlowFirstToken(_)
         | Behaviour::MalformedEvent
+        | Behaviour::Long
+        | Behaviour::LongCutAfter(_)
+        | Behaviour::LongStallAfter(_)
+        | Behaviour::RejectsPrefill
         | Behaviour::RateLimitedThenOk { .. }
         | Behaviour::ServerErrorThenOk { .. } => None,
         Behaviour::Slow(wait) => {
@@ -290,8 +406,23 @@ async fn chat(
     if let Some(response) = fault(&behaviour).await {
         return response;
     }
+    if behaviour == Behaviour::RejectsPrefill && ends_with_assistant(&request["messages"]) {
+        return error(
+            400,
+            "invalid_request_error",
+            "invalid_request_error",
+            PREFILL_REFUSED,
+        );
+    }
+    let normal = STREAM_DELTAS.iter().map(|d| d.to_string()).collect();
+    let plan = Plan::new(
+        &behaviour,
+        normal,
+        continued_from(&request["messages"]).as_deref(),
+    );
     let model = request["model"].as_str().unwrap_or("unknown").to_string();
-    let usage = json!({ "prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14, "prompt_tokens_details": { "cached_tokens": 2 } });
+    let pieces = plan.pieces.len() as u64;
+    let usage = json!({ "prompt_tokens": 11, "completion_tokens": pieces, "total_tokens": 11 + pieces, "prompt_tokens_details": { "cached_tokens": 2 } });
     let tool = first_tool(&request["tools"], "/function/name");
     let reply = chat_reply(&request);
     if request["stream"].as_bool() != Some(true) {
@@ -300,7 +431,7 @@ async fn chat(
                 "id": "call_fake_1", "type": "function",
                 "function": { "name": name, "arguments": fake_tool_input().to_string() } }] }),
             _ => {
-                json!({ "role": "assistant", "content": reply.unwrap_or_else(|| STREAM_DELTAS.concat()) })
+                json!({ "role": "assistant", "content": reply.unwrap_or_else(|| plan.text()) })
             }
         };
         let finish = if message["tool_calls"].is_array() {
@@ -344,7 +475,7 @@ async fn chat(
         }
         _ => {
             events.extend(
-                STREAM_DELTAS
+                plan.pieces
                     .iter()
                     .map(|d| chunk(json!({ "content": d }), Value::Null)),
             );
@@ -369,7 +500,35 @@ async fn chat(
         );
         return sse_pausing(events, 1, pause);
     }
-    sse(events, cut_after(&behaviour))
+    if plan.cut.is_some() || plan.stall.is_some() {
+        events.insert(
+            0,
+            chunk(json!({ "role": "assistant", "content": "" }), Value::Null),
+        );
+    }
+    plan.stream(events, 1, &behaviour)
+}
+
+/// Claude 4.6's answer to a prefill.
+pub const PREFILL_REFUSED: &str = "This model does not support assistant message prefill. The conversation must end with a user message.";
+
+impl Plan {
+    /// `events` as an SSE answer, whose first `opening` events come before the pieces: cut or
+    /// stalled after the plan's number of pieces, or cut as `behaviour` says.
+    pub(crate) fn stream(
+        &self,
+        events: Vec<String>,
+        opening: usize,
+        behaviour: &Behaviour,
+    ) -> Response {
+        if let Some(n) = self.stall {
+            return sse_pausing(events, opening + n, Duration::from_secs(3600));
+        }
+        match self.cut {
+            Some(n) => sse(events, Some(opening + n)),
+            None => sse(events, cut_after(behaviour)),
+        }
+    }
 }
 
 /// The input every fake tool call carries, so tests can check it arrives exactly.
@@ -456,36 +615,72 @@ async fn responses(
         return response;
     }
     let model = request["model"].as_str().unwrap_or("unknown").to_string();
-    let text = STREAM_DELTAS.concat();
-    let message = json!({ "type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
-        "content": [{ "type": "output_text", "text": text, "annotations": [] }] });
+    let input = match &request["input"] {
+        Value::String(text) => json!([{ "role": "user", "content": text }]),
+        other => other.clone(),
+    };
+    let normal = STREAM_DELTAS.iter().map(|d| d.to_string()).collect();
+    let plan = Plan::new(&behaviour, normal, continued_from(&input).as_deref());
+    let text = plan.text();
+    let message = |text: &str| {
+        json!({ "type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
+        "content": [{ "type": "output_text", "text": text, "annotations": [] }] })
+    };
     let response = |status: &str, output: Value, usage: Value| {
         json!({ "id": "resp_fake", "object": "response", "created_at": 0, "status": status, "model": model,
             "output": output, "parallel_tool_calls": true, "tool_choice": "auto", "tools": [], "usage": usage })
     };
+    let pieces = plan.pieces.len();
     let usage = json!({ "input_tokens": 11, "input_tokens_details": { "cached_tokens": 2 },
-        "output_tokens": 3, "output_tokens_details": { "reasoning_tokens": 0 }, "total_tokens": 14 });
+        "output_tokens": pieces, "output_tokens_details": { "reasoning_tokens": 0 }, "total_tokens": 11 + pieces });
     if request["stream"].as_bool() != Some(true) {
-        return axum::Json(response("completed", json!([message]), usage)).into_response();
+        return axum::Json(response("completed", json!([message(&text)]), usage)).into_response();
     }
-    let event = |kind: &str, data: Value| format!("event: {kind}\ndata: {data}\n\n");
-    let mut events = vec![event(
-        "response.created",
-        json!({ "type": "response.created", "sequence_number": 0, "response": response("in_progress", json!([]), Value::Null) }),
-    )];
-    for (i, delta) in STREAM_DELTAS.iter().enumerate() {
+    let mut sequence = 0;
+    let mut event = |kind: &str, mut data: Value| {
+        data["type"] = json!(kind);
+        data["sequence_number"] = json!(sequence);
+        sequence += 1;
+        format!("event: {kind}\ndata: {data}\n\n")
+    };
+    let part = |text: &str| json!({ "type": "output_text", "text": text, "annotations": [] });
+    let mut events = vec![
+        event(
+            "response.created",
+            json!({ "response": response("in_progress", json!([]), Value::Null) }),
+        ),
+        event(
+            "response.output_item.added",
+            json!({ "output_index": 0,
+            "item": { "type": "message", "id": "msg_fake", "status": "in_progress", "role": "assistant", "content": [] } }),
+        ),
+        event(
+            "response.content_part.added",
+            json!({ "item_id": "msg_fake", "output_index": 0, "content_index": 0, "part": part("") }),
+        ),
+    ];
+    let opening = events.len();
+    for delta in &plan.pieces {
         events.push(event(
             "response.output_text.delta",
-            json!({ "type": "response.output_text.delta", "sequence_number": i + 1, "item_id": "msg_fake",
-                "output_index": 0, "content_index": 0, "delta": delta }),
+            json!({ "item_id": "msg_fake",
+            "output_index": 0, "content_index": 0, "delta": delta }),
         ));
     }
     events.push(event(
-        "response.completed",
-        json!({ "type": "response.completed", "sequence_number": STREAM_DELTAS.len() + 1,
-            "response": response("completed", json!([message]), usage) }),
+        "response.output_text.done",
+        json!({ "item_id": "msg_fake", "output_index": 0, "content_index": 0, "text": text }),
     ));
-    sse(events, cut_after(&behaviour))
+    events.push(event("response.content_part.done", json!({ "item_id": "msg_fake", "output_index": 0, "content_index": 0, "part": part(&text) })));
+    events.push(event(
+        "response.output_item.done",
+        json!({ "output_index": 0, "item": message(&text) }),
+    ));
+    events.push(event(
+        "response.completed",
+        json!({ "response": response("completed", json!([message(&text)]), usage) }),
+    ));
+    plan.stream(events, opening, &behaviour)
 }
 
 /// Gemini's native `models/{model}:generateContent` and `:streamGenerateContent?alt=sse`.

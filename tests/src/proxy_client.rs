@@ -30,7 +30,8 @@ pub async fn setup_with_settings(
     setup_full("fake", "openai", &fake.base_url(), keys, settings).await
 }
 
-async fn setup_full(
+/// Like [`setup_kind`], with settings made before serve starts.
+pub async fn setup_full(
     name: &str,
     kind: &str,
     base_url: &str,

@@ -3,7 +3,9 @@
 //! Pass-through, streams, bad input and shutdown here; failover in proxy_failover.rs.
 
 use keygate_tests::fake_upstream::{Behaviour, FakeUpstream, STREAM_DELTAS};
-use keygate_tests::proxy_client::{chat, header, key_state, logged, post, prio, setup};
+use keygate_tests::proxy_client::{
+    chat, header, key_state, logged, post, prio, setup, setup_with_settings,
+};
 use keygate_tests::served::{Served, key};
 use serde_json::{Value, json};
 
@@ -109,10 +111,16 @@ async fn streams_get_usage_injected_and_stripped_byte_for_byte() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn stream_cut_midway_is_a_failure_with_an_error_event() {
+async fn a_stream_cut_midway_that_nobody_can_continue_is_a_failure_with_an_error_event() {
     let fake = FakeUpstream::start().await;
     fake.set("sk-fake-cutoff-0000000000000001", Behaviour::CutAfter(2));
-    let served = setup(&fake, &[key("cutoff", "sk-fake-cutoff-0000000000000001")]).await;
+    // One attempt allowed: no rescue can continue the stream (reliability_rescue.rs has those).
+    let served = setup_with_settings(
+        &fake,
+        &[key("cutoff", "sk-fake-cutoff-0000000000000001")],
+        &[("proxy.max_attempts", 1)],
+    )
+    .await;
     let response = post(&served, "/v1/chat/completions", &chat(true)).await;
     assert_eq!(response.status(), 200, "bytes were already on their way");
     let text = response.text().await.expect("text");

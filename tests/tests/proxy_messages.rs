@@ -6,7 +6,9 @@
 use keygate_tests::TestEnv;
 use keygate_tests::fake_anthropic::COUNTED_TOKENS;
 use keygate_tests::fake_upstream::{Behaviour, FakeUpstream, fake_tool_input};
-use keygate_tests::proxy_client::{header, key_state, logged, post, prio, setup, setup_kind};
+use keygate_tests::proxy_client::{
+    header, key_state, logged, post, prio, setup, setup_full, setup_kind,
+};
 use keygate_tests::served::{Served, key};
 use serde_json::{Value, json};
 
@@ -283,10 +285,18 @@ async fn errors_reach_anthropic_clients_in_anthropic_schema() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_anthropic_stream_cut_midway_ends_with_an_error_event_and_counts_against_the_key() {
+async fn an_anthropic_stream_cut_midway_that_nobody_can_continue_ends_with_an_error_event() {
     let fake = FakeUpstream::start().await;
     fake.set("sk-ant-fake-cut-0000000000000001", Behaviour::CutAfter(4));
-    let served = anthropic_provider(&fake, &[key("cut", "sk-ant-fake-cut-0000000000000001")]).await;
+    // One attempt allowed: no rescue can continue the stream.
+    let served = setup_full(
+        "claude",
+        "anthropic",
+        &format!("http://{}", fake.addr),
+        &[key("cut", "sk-ant-fake-cut-0000000000000001")],
+        &[("proxy.max_attempts", 1)],
+    )
+    .await;
     let response = post_anthropic(&served, "/v1/messages", &messages_request(true)).await;
     assert_eq!(response.status(), 200);
     let parsed = events(&response.text().await.expect("text"));

@@ -4,7 +4,9 @@
 //! OpenAI-compatible surface).
 
 use keygate_tests::fake_upstream::{Behaviour, FakeUpstream, STREAM_DELTAS};
-use keygate_tests::proxy_client::{chat, header, key_state, logged, post, setup, setup_kind};
+use keygate_tests::proxy_client::{
+    chat, header, key_state, logged, post, setup, setup_kind, setup_with_settings,
+};
 use keygate_tests::served::key;
 use serde_json::{Value, json};
 
@@ -73,8 +75,15 @@ async fn responses_pass_through_with_usage_from_json_and_streams() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_responses_stream_cut_before_response_completed_is_a_failure() {
     let fake = FakeUpstream::start().await;
-    fake.set("sk-fake-resp-cut-00000000000001", Behaviour::CutAfter(2));
-    let served = setup(&fake, &[key("cut", "sk-fake-resp-cut-00000000000001")]).await;
+    // Cut after the three opening events and the first delta, with one attempt allowed: no
+    // rescue can continue it.
+    fake.set("sk-fake-resp-cut-00000000000001", Behaviour::CutAfter(4));
+    let served = setup_with_settings(
+        &fake,
+        &[key("cut", "sk-fake-resp-cut-00000000000001")],
+        &[("proxy.max_attempts", 1)],
+    )
+    .await;
     let response = post(&served, "/v1/responses", &responses_request(true)).await;
     assert_eq!(response.status(), 200);
     let text = response.text().await.expect("text");

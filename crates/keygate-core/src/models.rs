@@ -118,6 +118,49 @@ pub fn spec_for(provider: &str, model: &str) -> Option<ModelSpec> {
     })
 }
 
+/// How a model can be asked to go on with an answer that broke off mid-way (stream rescue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Continuation {
+    /// The partial answer goes as a trailing assistant message, which the model continues
+    /// (an Anthropic prefill). Its trailing whitespace must go: Anthropic refuses it.
+    Prefill,
+    /// The partial answer goes as a trailing assistant message marked `"prefix": true`
+    /// (DeepSeek's prefix completion).
+    Prefix,
+    /// The partial answer goes as an assistant message followed by a user message asking to
+    /// continue exactly where it stopped: for every model that rejects a trailing assistant
+    /// message (Claude 4.6 and later) or ignores it (most OpenAI-compatible ones).
+    Instruct,
+}
+
+/// (model prefix, how it continues), by longest prefix; any other model is [`Continuation::Instruct`].
+/// Claude models accepted a prefill up to 4.5; 4.6 and later answer 400 "This model does not
+/// support assistant message prefill".
+const CONTINUATIONS: &[(&str, Continuation)] = &[
+    ("claude-", Continuation::Prefill),
+    ("claude-opus-4-6", Continuation::Instruct),
+    ("claude-sonnet-4-6", Continuation::Instruct),
+    ("claude-haiku-4-6", Continuation::Instruct),
+    ("claude-opus-4-7", Continuation::Instruct),
+    ("claude-sonnet-4-7", Continuation::Instruct),
+    ("claude-opus-5", Continuation::Instruct),
+    ("claude-sonnet-5", Continuation::Instruct),
+    ("claude-haiku-5", Continuation::Instruct),
+    ("deepseek-chat", Continuation::Prefix),
+    ("deepseek-reasoner", Continuation::Prefix),
+];
+
+/// How `model` continues a broken-off answer (see [`Continuation`]).
+pub fn continuation(model: &str) -> Continuation {
+    let model = model.to_ascii_lowercase();
+    let model = model.rsplit('/').next().unwrap_or(&model);
+    CONTINUATIONS
+        .iter()
+        .filter(|(prefix, _)| model.starts_with(prefix))
+        .max_by_key(|(prefix, _)| prefix.len())
+        .map_or(Continuation::Instruct, |(_, c)| *c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +182,25 @@ mod tests {
             Some(0)
         );
         assert_eq!(builtin_spec("deepseek", "gpt-4o"), None);
+    }
+
+    #[test]
+    fn older_claude_models_take_a_prefill_and_newer_ones_an_instruction() {
+        assert_eq!(
+            continuation("claude-3-7-sonnet-20250219"),
+            Continuation::Prefill
+        );
+        assert_eq!(continuation("claude-sonnet-4-5"), Continuation::Prefill);
+        assert_eq!(
+            continuation("anthropic/claude-opus-4-1"),
+            Continuation::Prefill
+        );
+        assert_eq!(continuation("claude-opus-4-6"), Continuation::Instruct);
+        assert_eq!(
+            continuation("claude-sonnet-4-6-20260101"),
+            Continuation::Instruct
+        );
+        assert_eq!(continuation("deepseek-chat"), Continuation::Prefix);
+        assert_eq!(continuation("gpt-4o-mini"), Continuation::Instruct);
     }
 }

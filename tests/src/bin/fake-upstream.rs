@@ -1,7 +1,10 @@
 //! The fake OpenAI-style provider as a process, for client tests outside Rust (the Python SDK
 //! test): `fake-upstream KEY=BEHAVIOUR ...` where BEHAVIOUR is `ok`, `401`, `429`, `503` (any
-//! 5xx) or `cutN` (stream cut after N events). Prints `FAKE_UPSTREAM_URL=http://127.0.0.1:PORT/v1`
-//! once it listens, then serves until stdin closes or SIGTERM/SIGINT.
+//! 5xx), `cutN` (stream cut after N events), `long` (a 60-piece answer), `longcutN` /
+//! `longstallN` (that answer cut or stalled after N pieces) or `noprefill` (the long answer,
+//! but 400 for a request ending with an assistant message). Prints
+//! `FAKE_UPSTREAM_URL=http://127.0.0.1:PORT/v1` once it listens, then serves until stdin
+//! closes or SIGTERM/SIGINT.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -18,8 +21,15 @@ fn parse(spec: &str) -> Result<(String, Behaviour), String> {
         "429" => Behaviour::RateLimited {
             retry_after_secs: 60,
         },
+        "long" => Behaviour::Long,
+        "noprefill" => Behaviour::RejectsPrefill,
         other => {
-            if let Some(n) = other.strip_prefix("cut") {
+            let count = |n: &str| n.parse().map_err(|_| format!("bad count in {spec:?}"));
+            if let Some(n) = other.strip_prefix("longcut") {
+                Behaviour::LongCutAfter(count(n)?)
+            } else if let Some(n) = other.strip_prefix("longstall") {
+                Behaviour::LongStallAfter(count(n)?)
+            } else if let Some(n) = other.strip_prefix("cut") {
                 Behaviour::CutAfter(
                     n.parse()
                         .map_err(|_| format!("bad cut count in {spec:?}"))?,
@@ -28,7 +38,7 @@ fn parse(spec: &str) -> Result<(String, Behaviour), String> {
                 Behaviour::ServerError(status)
             } else {
                 return Err(format!(
-                    "unknown behaviour {other:?} (ok, 401, 429, 5xx, cutN)"
+                    "unknown behaviour {other:?} (ok, 401, 429, 5xx, cutN, long, longcutN, longstallN, noprefill)"
                 ));
             }
         }
@@ -41,7 +51,9 @@ fn main() -> ExitCode {
     let specs = match specs {
         Ok(specs) => specs,
         Err(e) => {
-            eprintln!("fake-upstream: {e}\nusage: fake-upstream KEY=ok|401|429|5xx|cutN ...");
+            eprintln!(
+                "fake-upstream: {e}\nusage: fake-upstream KEY=ok|401|429|5xx|cutN|long|longcutN|longstallN|noprefill ..."
+            );
             return ExitCode::from(2);
         }
     };

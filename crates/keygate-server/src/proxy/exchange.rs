@@ -12,11 +12,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use keygate_core::failure::{FailureClass, RequestAction, UpstreamOutcome, is_context_overflow};
-use keygate_core::provider::ProviderKind;
-use keygate_core::translate::{
-    TranslateError, chat_request_to_messages, chat_response_to_messages, messages_request_to_chat,
-    messages_response_to_chat,
-};
+use keygate_core::translate::{chat_response_to_messages, messages_response_to_chat};
 use serde_json::Value;
 
 use super::admit::Admitted;
@@ -24,150 +20,21 @@ use super::answer::answer;
 use super::anthropic_error::translated_error_body;
 use super::attempt::{Tried, answered, conclude, send};
 use super::auth::Caller;
-use super::catalog::{LiveKey, LiveProvider};
-use super::commit::{NoContent, Opening, first_content};
+use super::catalog::LiveProvider;
+use super::commit::{NoContent, first_content};
 use super::failover::{Candidate, Failover};
 use super::final_error::final_error;
 use super::ledger::{Ledger, Settled};
+pub use super::legs::Inbound;
+use super::legs::{Bodies, Leg, leg, leg_headers};
 use super::openai_error::ProxyError;
-use super::peek::upstream_body;
 use super::redacted;
-use super::relay::{Dialect, SseRelay};
+use super::rescue::Rescue;
 use super::routing::Tier;
 use super::sticky::key_tag;
-use super::stream::stream_response;
-use super::translated_stream::{Translator, translated_stream};
-use super::upstream::{endpoint_uri, native_headers, request_headers, response_headers};
+use super::stream::{FirstStream, stream_response};
+use super::upstream::response_headers;
 use crate::AppState;
-
-/// The protocol and endpoint the client called.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Inbound {
-    /// OpenAI `/v1/chat/completions`.
-    Chat,
-    /// OpenAI `/v1/completions`, `/v1/embeddings`, `/v1/responses`: OpenAI-style tiers only.
-    Completions,
-    Embeddings,
-    Responses,
-    /// Anthropic `/v1/messages`.
-    Messages,
-    /// Anthropic `/v1/messages/count_tokens`: only Anthropic-kind tiers can answer it.
-    CountTokens,
-}
-
-impl Inbound {
-    /// The endpoint as the request log names it.
-    pub fn endpoint(self) -> &'static str {
-        match self {
-            Self::Chat => "/chat/completions",
-            Self::Completions => "/completions",
-            Self::Embeddings => "/embeddings",
-            Self::Responses => "/responses",
-            Self::Messages => "/messages",
-            Self::CountTokens => "/messages/count_tokens",
-        }
-    }
-}
-
-/// How one tier is spoken to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Leg {
-    /// In the client's own protocol.
-    Native,
-    /// A Messages request translated to chat completions.
-    ToChat,
-    /// A chat request translated to Messages.
-    ToMessages,
-}
-
-/// The leg and URL for a tier, or `None` when the tier cannot serve this endpoint.
-fn leg(inbound: Inbound, provider: &LiveProvider, model: &str) -> Option<(Leg, Uri)> {
-    let anthropic = provider.kind == ProviderKind::Anthropic;
-    let anthropic_url = |path: &str| {
-        format!("{}{path}", provider.base_url.trim_end_matches('/'))
-            .parse()
-            .ok()
-    };
-    match (inbound, anthropic) {
-        (Inbound::Messages, true) => Some((Leg::Native, anthropic_url("/v1/messages")?)),
-        (Inbound::CountTokens, true) => {
-            Some((Leg::Native, anthropic_url("/v1/messages/count_tokens")?))
-        }
-        (Inbound::CountTokens, false) => None,
-        (Inbound::Messages, false) => Some((
-            Leg::ToChat,
-            endpoint_uri(provider, "/chat/completions", model)?,
-        )),
-        (Inbound::Chat, true) => Some((Leg::ToMessages, anthropic_url("/v1/messages")?)),
-        (Inbound::Chat, false) => Some((
-            Leg::Native,
-            endpoint_uri(provider, "/chat/completions", model)?,
-        )),
-        (Inbound::Completions | Inbound::Embeddings | Inbound::Responses, _) => Some((
-            Leg::Native,
-            endpoint_uri(provider, inbound.endpoint(), model)?,
-        )),
-    }
-}
-
-/// The client's body and what was made of it, each built once and only when a tier needs it.
-struct Bodies<'a> {
-    body: &'a Bytes,
-    /// For native legs that change the model or ask for usage.
-    parsed: Option<Value>,
-    /// The client's request in the other protocol.
-    translated: Option<Value>,
-}
-
-impl Bodies<'_> {
-    fn for_tier(
-        &mut self,
-        leg: Leg,
-        model: Option<&str>,
-        include_usage: bool,
-    ) -> Result<Bytes, ProxyError> {
-        if leg == Leg::Native {
-            return upstream_body(self.body, &mut self.parsed, model, include_usage)
-                .map_err(|e| ProxyError::invalid_request("invalid_json", e));
-        }
-        if self.translated.is_none() {
-            let client: Value = serde_json::from_slice(self.body)
-                .map_err(|e| ProxyError::invalid_request("invalid_json", e.to_string()))?;
-            let translated = match leg {
-                Leg::ToChat => messages_request_to_chat(&client),
-                _ => chat_request_to_messages(&client),
-            }
-            .map_err(|e| untranslatable_request(leg, &e))?;
-            self.translated = Some(translated);
-        }
-        let Some(Value::Object(object)) = self.translated.as_ref() else {
-            return Err(ProxyError::invalid_request(
-                "invalid_request",
-                "the request body must be a JSON object",
-            ));
-        };
-        let mut object = object.clone();
-        if let Some(model) = model {
-            object.insert("model".into(), Value::String(model.to_string()));
-        }
-        serde_json::to_vec(&object)
-            .map(Bytes::from)
-            .map_err(|e| ProxyError::invalid_request("invalid_request", e.to_string()))
-    }
-}
-
-fn untranslatable_request(leg: Leg, error: &TranslateError) -> ProxyError {
-    let (from, to) = match leg {
-        Leg::ToChat => ("Anthropic Messages", "OpenAI chat completions"),
-        _ => ("OpenAI chat completions", "Anthropic Messages"),
-    };
-    ProxyError::invalid_request(
-        "untranslatable_request",
-        format!(
-            "the request cannot be translated from {from} to {to} for the provider that serves this model: {error}"
-        ),
-    )
-}
 
 /// A whole upstream answer of a translated leg, in the client's protocol.
 fn translate_answer(leg: Leg, body: &[u8]) -> Result<Bytes, String> {
@@ -183,19 +50,6 @@ fn translate_answer(leg: Leg, body: &[u8]) -> Result<Bytes, String> {
 /// The context window of `model` on `provider`, from the built-in model catalog.
 fn context_window(provider: &LiveProvider, model: &str) -> Option<u32> {
     keygate_core::models::spec_for(&provider.name, model).map(|spec| spec.context_window)
-}
-
-/// The headers for an upstream request on `leg` to `provider` with `key`.
-fn leg_headers(leg: Leg, client: &HeaderMap, provider: &LiveProvider, key: &LiveKey) -> HeaderMap {
-    let mut headers = if provider.kind == ProviderKind::Anthropic {
-        native_headers(client, provider, key)
-    } else {
-        request_headers(client, provider, key)
-    };
-    if leg != Leg::Native {
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    }
-    headers
 }
 
 #[allow(clippy::too_many_lines)]
@@ -308,11 +162,7 @@ pub async fn serve(
         if stream && status.is_success() && is_sse {
             // Nothing goes to the client before the first content: until then a failure is
             // still a failover.
-            let opening = match (leg, inbound) {
-                (Leg::Native, Inbound::Responses) => Opening::Responses,
-                (Leg::Native, Inbound::Messages) | (Leg::ToMessages, _) => Opening::Messages,
-                _ => Opening::Chat,
-            };
+            let opening = leg.opening(inbound);
             let within = settings
                 .first_token_timeout
                 .min(deadline.saturating_duration_since(Instant::now()));
@@ -344,56 +194,29 @@ pub async fn serve(
             if let Some(session) = session {
                 proxy.sessions.remember(session, key_tag(&key.id));
             }
-            let (state, provider, key) = (state.clone(), provider.clone(), key.clone());
-            return Ok(match (leg, inbound) {
-                (Leg::Native, Inbound::Chat | Inbound::Completions | Inbound::Embeddings) => {
-                    stream_response(
-                        state,
-                        provider,
-                        key,
-                        upstream,
-                        SseRelay::new(strip_usage, Dialect::Chat),
-                        tried_at,
-                        ledger,
-                    )
-                }
-                (Leg::Native, Inbound::Responses) => stream_response(
-                    state,
-                    provider,
-                    key,
-                    upstream,
-                    SseRelay::new(false, Dialect::Responses),
-                    tried_at,
-                    ledger,
-                ),
-                (Leg::Native, _) => stream_response(
-                    state,
-                    provider,
-                    key,
-                    upstream,
-                    SseRelay::new(false, Dialect::Messages),
-                    tried_at,
-                    ledger,
-                ),
-                (Leg::ToChat, _) => translated_stream(
-                    state,
-                    provider,
-                    key,
-                    upstream,
-                    Translator::to_messages(&model),
-                    tried_at,
-                    ledger,
-                ),
-                (Leg::ToMessages, _) => translated_stream(
-                    state,
-                    provider,
-                    key,
-                    upstream,
-                    Translator::to_chat(&model, strip_usage),
-                    tried_at,
-                    ledger,
-                ),
-            });
+            let first = FirstStream {
+                provider: provider.clone(),
+                key,
+                opened: upstream,
+                shaper: leg.shaper(inbound, &model, strip_usage),
+                tried_at,
+            };
+            // If the stream breaks off after its text began, the driver goes on from here.
+            let progress = failover.into_progress();
+            let rescue = Rescue {
+                state: state.clone(),
+                tiers,
+                legs,
+                headers: headers.clone(),
+                body: body.clone(),
+                inbound,
+                model,
+                strip_usage,
+                session,
+                deadline,
+                progress: Some(progress),
+            };
+            return Ok(stream_response(state.clone(), first, ledger, Some(rescue)));
         }
         let ttfb = started.elapsed();
         let upstream_headers = upstream.headers().clone();

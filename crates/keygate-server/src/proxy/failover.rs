@@ -48,6 +48,12 @@ pub(super) struct Failover<'t> {
     tiers: &'t [Tier],
     session: Option<Session>,
     deadline: Instant,
+    progress: Progress,
+}
+
+/// How far a driver got: what a stream rescue goes on from, once the first answer's stream
+/// is on its way and the driver that opened it is gone.
+pub(super) struct Progress {
     attempts: usize,
     waited: Duration,
     /// The tier whose keys are being handed out, and its keys not handed out yet this round.
@@ -69,11 +75,7 @@ impl<'t> Failover<'t> {
         session: Option<Session>,
         deadline: Instant,
     ) -> Self {
-        let mut failover = Self {
-            proxy,
-            tiers,
-            session,
-            deadline,
+        let progress = Progress {
             attempts: 0,
             waited: Duration::ZERO,
             tier: 0,
@@ -82,19 +84,43 @@ impl<'t> Failover<'t> {
             again: None,
             retried: false,
         };
+        let mut failover = Self::resume(proxy, tiers, session, deadline, progress);
         failover.enter(0);
         failover
+    }
+
+    /// A driver that goes on from `progress`, with the same tiers, session and deadline.
+    pub fn resume(
+        proxy: &'t ProxyState,
+        tiers: &'t [Tier],
+        session: Option<Session>,
+        deadline: Instant,
+        progress: Progress,
+    ) -> Self {
+        Self {
+            proxy,
+            tiers,
+            session,
+            deadline,
+            progress,
+        }
+    }
+
+    /// Where the driver got to, for [`Failover::resume`].
+    pub fn into_progress(self) -> Progress {
+        self.progress
     }
 
     /// The next candidate; `None` when the request has no attempt left: `max_attempts` or the
     /// deadline used up, or no key left to try, also after waiting for a cooling one.
     pub async fn next(&mut self) -> Option<Candidate<'t>> {
         loop {
-            if self.attempts >= self.proxy.settings.max_attempts || Instant::now() >= self.deadline
+            if self.progress.attempts >= self.proxy.settings.max_attempts
+                || Instant::now() >= self.deadline
             {
                 return None;
             }
-            let Some(tier) = self.tiers.get(self.tier) else {
+            let Some(tier) = self.tiers.get(self.progress.tier) else {
                 // Every tier was tried this round: wait for the first key that is only cooling.
                 let wait = first_cool(self.proxy, self.tiers)?;
                 if !self.wait(wait).await {
@@ -103,9 +129,9 @@ impl<'t> Failover<'t> {
                 self.enter(0);
                 continue;
             };
-            let key = match self.keys.next() {
+            let key = match self.progress.keys.next() {
                 Some(key) => key,
-                None => match self.again.take() {
+                None => match self.progress.again.take() {
                     Some(key) => {
                         let jitter = rand::random::<u64>() % RETRY_JITTER_MS;
                         let pause = Duration::from_millis(RETRY_PAUSE_MS + jitter);
@@ -124,9 +150,9 @@ impl<'t> Failover<'t> {
                         if let Some(wait) = cooling
                             && self.wait(wait).await
                         {
-                            self.enter(self.tier);
+                            self.enter(self.progress.tier);
                         } else {
-                            self.enter(self.tier + 1);
+                            self.enter(self.progress.tier + 1);
                         }
                         continue;
                     }
@@ -141,13 +167,13 @@ impl<'t> Failover<'t> {
                 .map(|mut b| b.try_acquire(now_ms))
                 .unwrap_or(true);
             if !acquired {
-                self.enter(self.tier + 1);
+                self.enter(self.progress.tier + 1);
                 continue;
             }
             key.runtime.limiter.note_request(now_ms);
-            self.attempts += 1;
+            self.progress.attempts += 1;
             return Some(Candidate {
-                index: self.tier,
+                index: self.progress.tier,
                 tier,
                 key,
             });
@@ -157,27 +183,39 @@ impl<'t> Failover<'t> {
     /// Tells the driver that the last candidate (`key`) failed with `class`.
     pub fn failed(&mut self, class: FailureClass, key: &Arc<LiveKey>) {
         match class {
-            FailureClass::Timeout => self.enter(self.tier + 1),
+            FailureClass::Timeout => self.enter(self.progress.tier + 1),
             FailureClass::ServerError | FailureClass::Connect | FailureClass::StreamBroken => {
-                self.faults += 1;
-                if self.faults >= MAX_FAULTS_PER_TIER {
-                    self.enter(self.tier + 1);
-                } else if self.keys.len() == 0 && !self.retried {
-                    self.retried = true;
-                    self.again = Some(key.clone());
+                self.progress.faults += 1;
+                if self.progress.faults >= MAX_FAULTS_PER_TIER {
+                    self.enter(self.progress.tier + 1);
+                } else if self.progress.keys.len() == 0 && !self.progress.retried {
+                    self.progress.retried = true;
+                    self.progress.again = Some(key.clone());
                 }
             }
             _ => {}
         }
     }
 
+    /// Tells the driver that the stream `key` served broke off (or stalled) after its text
+    /// began: a provider that fails mid-answer is left for the next tier, which continues
+    /// it; with no later tier, the same tier's rules for `class` apply (another key, or the
+    /// same one after a pause).
+    pub fn broke_off(&mut self, class: FailureClass, key: &Arc<LiveKey>) {
+        if self.progress.tier + 1 < self.tiers.len() {
+            self.enter(self.progress.tier + 1);
+        } else {
+            self.failed(class, key);
+        }
+    }
+
     /// Moves on to the first later tier that `pick` accepts, for an answer only another model
     /// can give (a context window too small); false when there is none.
     pub fn jump_to(&mut self, pick: impl Fn(&Tier) -> bool) -> bool {
-        if self.attempts >= self.proxy.settings.max_attempts {
+        if self.progress.attempts >= self.proxy.settings.max_attempts {
             return false;
         }
-        let later = self.tiers.iter().enumerate().skip(self.tier + 1);
+        let later = self.tiers.iter().enumerate().skip(self.progress.tier + 1);
         match later.filter(|(_, t)| pick(t)).map(|(i, _)| i).next() {
             Some(tier) => {
                 self.enter(tier);
@@ -189,19 +227,19 @@ impl<'t> Failover<'t> {
 
     /// Waits `wait` if it fits what is left of `proxy.max_wait_ms` and the deadline.
     async fn wait(&mut self, wait: Duration) -> bool {
-        if self.waited + wait > self.proxy.settings.max_wait
+        if self.progress.waited + wait > self.proxy.settings.max_wait
             || Instant::now() + wait >= self.deadline
         {
             return false;
         }
-        self.waited += wait;
+        self.progress.waited += wait;
         tokio::time::sleep(wait).await;
         true
     }
 
     /// Attempts handed out so far.
     pub fn attempts(&self) -> usize {
-        self.attempts
+        self.progress.attempts
     }
 
     /// A candidate that was never sent (the client's request could not be made for its tier):
@@ -213,10 +251,10 @@ impl<'t> Failover<'t> {
     }
 
     fn enter(&mut self, tier: usize) {
-        self.tier = tier;
-        self.faults = 0;
-        self.again = None;
-        self.retried = false;
+        self.progress.tier = tier;
+        self.progress.faults = 0;
+        self.progress.again = None;
+        self.progress.retried = false;
         let mut keys = self
             .tiers
             .get(tier)
@@ -224,6 +262,6 @@ impl<'t> Failover<'t> {
         if let Some(session) = self.session {
             prefer_session_key(self.proxy, session, &mut keys);
         }
-        self.keys = keys.into_iter();
+        self.progress.keys = keys.into_iter();
     }
 }

@@ -1,13 +1,21 @@
-//! A streamed answer on its way to the client: bytes are relayed as each SSE event completes,
-//! and when the stream ends (or breaks) the attempt is classified and logged.
+//! The stream relay, for every streamed answer, native or translated: each complete event goes
+//! to the client as it arrives (through the [`Shaper`]), and when the stream ends the attempt
+//! is classified and logged. A stream that breaks off or stalls
+//! (`proxy.stream_stall_seconds`) after its text began is rescued when it can be (`rescue`):
+//! the next candidate continues the answer and its events are spliced into the same client
+//! stream (`splice`). Otherwise, or when no candidate can, the client gets an error event of
+//! its protocol after what it had — never a truncated stream presented as a success.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::response::Response;
+use bytes::BytesMut;
 use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use keygate_core::failure::{FailureClass, UpstreamOutcome, classify};
+use keygate_core::translate::TranslateError;
 
 use super::answer::answer;
 use super::catalog::{LiveKey, LiveProvider};
@@ -15,20 +23,25 @@ use super::commit::Opened;
 use super::ledger::{Ledger, Settled};
 use super::outcome::{Attempted, record};
 use super::redacted;
-use super::relay::{Dialect, SseRelay, Usage, broken_stream_event};
+use super::relay::Usage;
+use super::rescue::Rescue;
+use super::shaper::Shaper;
+use super::splice::{Splicer, Transcript};
 use super::upstream::response_headers;
 use super::upstream_client::BodyError;
 use crate::AppState;
 
+/// The most of a stream kept for a rescue to read: a longer answer is not rescued.
+const MAX_TRANSCRIPT_BYTES: usize = 4 << 20;
+
 /// A streamed attempt still being relayed: settled once, when its stream ends or breaks —
-/// classified and recorded against the key, its ledger finished with the usage seen. Shared
-/// by the untranslated and the translated relay.
+/// classified and recorded against the key, its ledger finished with the usage seen.
 pub(super) struct StreamAttempt {
     pub state: AppState,
     pub provider: Arc<LiveProvider>,
     pub key: Arc<LiveKey>,
     pub started: Instant,
-    /// Taken when the attempt is settled.
+    /// Taken when the request is settled.
     pub ledger: Option<Ledger>,
     pub ttfb: Option<Duration>,
 }
@@ -62,14 +75,10 @@ impl StreamAttempt {
         }
     }
 
-    pub fn settle(
-        &mut self,
-        outcome: &UpstreamOutcome,
-        error: Option<String>,
-        usage: Option<Usage>,
-    ) {
+    /// Classifies this attempt and records it against its key and in the ledger, which stays
+    /// open (a rescue adds to it).
+    fn conclude(&mut self, outcome: &UpstreamOutcome, error: Option<String>) -> FailureClass {
         let decision = classify(outcome);
-        let proxy = self.state.proxy();
         let took = self.started.elapsed();
         let attempt = Attempted {
             decision: &decision,
@@ -77,13 +86,30 @@ impl StreamAttempt {
             error,
             took,
         };
-        record(proxy, &self.provider, &self.key, attempt);
-        if let Some(mut ledger) = self.ledger.take() {
+        record(self.state.proxy(), &self.provider, &self.key, attempt);
+        if let Some(ledger) = self.ledger.as_mut() {
             ledger.settle_last(decision.class, took);
-            let class =
-                (decision.class != FailureClass::Success).then_some(decision.class.as_str());
+        }
+        decision.class
+    }
+
+    /// Concludes the attempt and finishes the request's row with `usage`.
+    pub fn settle(
+        &mut self,
+        outcome: &UpstreamOutcome,
+        error: Option<String>,
+        usage: Option<Usage>,
+    ) {
+        let class = self.conclude(outcome, error);
+        self.finish(class, usage);
+    }
+
+    /// Finishes the request's row: it ended with `class` (of its last attempt).
+    fn finish(&mut self, class: FailureClass, usage: Option<Usage>) {
+        if let Some(ledger) = self.ledger.take() {
+            let class = (class != FailureClass::Success).then_some(class.as_str());
             ledger.finish(
-                proxy,
+                self.state.proxy(),
                 Settled {
                     status: 200,
                     error_class: class,
@@ -96,107 +122,257 @@ impl StreamAttempt {
     }
 }
 
-pub fn stream_response(
-    state: AppState,
-    provider: Arc<LiveProvider>,
-    key: Arc<LiveKey>,
-    upstream: Opened,
-    relay: SseRelay,
-    started: Instant,
-    ledger: Ledger,
-) -> Response {
-    let attempt_no = ledger.row.attempts.len();
-    let status = upstream.status;
-    let headers = response_headers(&upstream.headers);
-    let idle = state.proxy().settings.stream_stall;
-    struct Relay {
-        attempt: StreamAttempt,
-        upstream: futures_util::stream::BoxStream<'static, Result<Bytes, BodyError>>,
-        relay: SseRelay,
-        dialect: Dialect,
-    }
-    impl Relay {
-        fn settle(&mut self, outcome: UpstreamOutcome, error: Option<String>) {
-            self.attempt.settle(&outcome, error, self.relay.usage);
-        }
+/// How an upstream stream went wrong.
+struct Broken {
+    /// A translation error, or the upstream's own error event.
+    error: Option<TranslateError>,
+    /// What happened, for the client's error event.
+    what: String,
+    /// Went silent (rather than breaking): the provider's fault, like a timeout.
+    stalled: bool,
+    /// The rest the shaper made of the stream, sent before the error event when not rescued.
+    rest: Bytes,
+}
 
-        /// Whole events, scrubbed of the provider's secrets when one is an upstream error.
-        fn scrubbed(&self, events: Bytes) -> Bytes {
-            if redacted::mentions_error(&events) {
-                redacted::body(&self.attempt.key.redactor, events)
+struct Relay {
+    attempt: StreamAttempt,
+    upstream: BoxStream<'static, Result<Bytes, BodyError>>,
+    shaper: Shaper,
+    stall: Duration,
+    rescue: Option<Rescue>,
+    /// What the client was sent, for a rescue to read; dropped past `MAX_TRANSCRIPT_BYTES`.
+    sent: Option<BytesMut>,
+    /// A rescued stream's continuation is rewritten to fit the stream the client has.
+    splicer: Option<Splicer>,
+    /// The tokens of earlier attempts of a rescued stream.
+    carried: Usage,
+    /// The characters of text the earlier attempts gave.
+    carried_chars: usize,
+}
+
+impl Relay {
+    fn usage(&self) -> Option<Usage> {
+        let usage = self.shaper.usage();
+        if self.carried == Usage::default() {
+            return usage;
+        }
+        Some(add(self.carried, usage.unwrap_or_default()))
+    }
+
+    /// Whole events on their way to the client: scrubbed of the provider's secrets when one
+    /// is an upstream error, fitted to the stream when it is a continuation, kept for a
+    /// rescue.
+    fn outgoing(&mut self, events: Bytes) -> Bytes {
+        let events = if redacted::mentions_error(&events) {
+            redacted::body(&self.attempt.key.redactor, events)
+        } else {
+            events
+        };
+        let events = match self.splicer.as_mut() {
+            Some(splicer) => splicer.push(&events),
+            None => events,
+        };
+        if let Some(sent) = self.sent.as_mut() {
+            if sent.len() + events.len() > MAX_TRANSCRIPT_BYTES {
+                self.sent = None;
             } else {
-                events
+                sent.extend_from_slice(&events);
             }
         }
+        events
     }
-    let relay = Relay {
-        attempt: StreamAttempt::new(state, &provider, &key, started, ledger),
-        upstream: upstream.body(),
-        dialect: relay.dialect(),
-        relay,
-    };
-    let body = futures_util::stream::unfold(relay, move |mut r| async move {
-        if r.attempt.settled() {
+
+    /// Ends the stream as broken, or hands it to a rescue; returns the bytes for the client
+    /// (`None`: a continuation is being relayed now).
+    async fn broken(&mut self, broken: Broken) -> Option<Bytes> {
+        let redactor = &self.attempt.key.redactor;
+        let (error_type, detail) = match &broken.error {
+            Some(TranslateError::Upstream {
+                error_type,
+                message,
+            }) => (error_type.clone(), redactor.scrub_for_storage(message)),
+            Some(other) => (
+                "api_error".to_string(),
+                redactor.scrub_for_storage(&other.to_string()),
+            ),
+            None => ("api_error".to_string(), broken.what.clone()),
+        };
+        let message = format!(
+            "the upstream stream from provider {:?} (key {:?}) {}: {detail}",
+            self.attempt.provider.name, self.attempt.key.label, broken.what
+        );
+        let class = self
+            .attempt
+            .conclude(&UpstreamOutcome::StreamBroken, Some(detail));
+        // The upstream's own error event already told the client what happened.
+        if self.shaper.upstream_error() {
+            self.attempt.finish(class, self.usage());
+            return Some(broken.rest);
+        }
+        if self.rescued(class, broken.stalled).await {
             return None;
         }
+        self.attempt.finish(class, self.usage());
+        let mut out = broken.rest.to_vec();
+        out.extend_from_slice(&self.shaper.failed(&error_type, &message));
+        Some(self.outgoing(Bytes::from(out)))
+    }
+
+    /// Tries to continue the answer on another candidate after this attempt failed with
+    /// `class`; true when a continuation now feeds the client's stream.
+    async fn rescued(&mut self, class: FailureClass, stalled: bool) -> bool {
+        let (Some(rescue), Some(sent)) = (self.rescue.as_mut(), self.sent.as_ref()) else {
+            return false;
+        };
+        let Some(transcript) = Transcript::read(self.shaper.dialect(), sent) else {
+            return false;
+        };
+        let Some(ledger) = self.attempt.ledger.as_mut() else {
+            return false;
+        };
+        // A stall is the provider's fault, like a timeout: the next provider is asked.
+        let class = if stalled {
+            FailureClass::Timeout
+        } else {
+            class
+        };
+        let broken_key = self.attempt.key.clone();
+        let Some(next) = rescue.resume(ledger, &transcript, class, &broken_key).await else {
+            return false;
+        };
+        // This attempt's tokens: as reported, else its text at about four characters a token.
+        let chars = transcript.text.chars().count();
+        let mut usage = self.shaper.usage().unwrap_or_default();
+        if usage.completion_tokens == 0 {
+            usage.completion_tokens = (chars.saturating_sub(self.carried_chars) as u64).div_ceil(4);
+        }
+        self.carried = add(self.carried, usage);
+        self.carried_chars = chars;
+        self.splicer = Some(Splicer::new(transcript, self.carried, next.trimmed));
+        self.attempt.provider = next.provider;
+        self.attempt.key = next.key;
+        self.attempt.started = next.tried_at;
+        self.upstream = next.opened.body();
+        self.shaper = next.shaper;
+        true
+    }
+
+    /// The next bytes for the client; `None` when the stream is over.
+    async fn next(&mut self) -> Option<Bytes> {
         loop {
-            match tokio::time::timeout(idle, r.upstream.next()).await {
-                Ok(Some(Ok(chunk))) => {
-                    let out = r.relay.push(&chunk);
-                    if !out.is_empty() {
-                        let out = r.scrubbed(out);
-                        r.attempt.sent_bytes();
-                        return Some((Ok::<Bytes, std::io::Error>(out), r));
+            let broken = match tokio::time::timeout(self.stall, self.upstream.next()).await {
+                Ok(Some(Ok(chunk))) => match self.shaper.push(&chunk) {
+                    Ok(out) if out.is_empty() => continue,
+                    Ok(out) => return Some(self.outgoing(out)),
+                    Err(e) => Broken {
+                        error: Some(e),
+                        what: "could not be translated".into(),
+                        stalled: false,
+                        rest: Bytes::new(),
+                    },
+                },
+                Ok(None) => match self.shaper.finish() {
+                    Ok(rest) if self.shaper.completed() => {
+                        let answered = UpstreamOutcome::Answered {
+                            status: 200,
+                            error_code: None,
+                            retry_after: None,
+                        };
+                        let usage = self.usage();
+                        self.attempt.settle(&answered, None, usage);
+                        return (!rest.is_empty()).then(|| self.outgoing(rest));
                     }
-                }
-                Ok(None) => {
-                    let rest = r.relay.finish();
-                    let rest = r.scrubbed(rest);
-                    if r.relay.done {
-                        r.settle(
-                            UpstreamOutcome::Answered {
-                                status: 200,
-                                error_code: None,
-                                retry_after: None,
-                            },
-                            None,
-                        );
-                        return (!rest.is_empty()).then_some((Ok(rest), r));
-                    }
-                    r.settle(
-                        UpstreamOutcome::StreamBroken,
-                        Some("the stream ended before its terminal event".into()),
-                    );
-                    // The upstream's own error event already told the client what happened.
-                    if r.relay.upstream_error {
-                        return (!rest.is_empty()).then_some((Ok(rest), r));
-                    }
-                    let mut out = rest.to_vec();
-                    out.extend_from_slice(&broken_stream_event(
-                        r.dialect,
-                        &format!(
-                        "the upstream stream from provider {:?} (key {:?}) ended before it was complete",
-                            r.attempt.provider.name, r.attempt.key.label
-                        ),
-                    ));
-                    return Some((Ok(Bytes::from(out)), r));
-                }
-                Ok(Some(Err(_))) | Err(_) => {
-                    r.settle(
-                        UpstreamOutcome::StreamBroken,
-                        Some("the stream broke or went silent".into()),
-                    );
-                    let event = broken_stream_event(
-                        r.dialect,
-                        &format!(
-                            "the upstream stream from provider {:?} (key {:?}) broke mid-way",
-                            r.attempt.provider.name, r.attempt.key.label
-                        ),
-                    );
-                    return Some((Ok(event), r));
-                }
+                    Ok(rest) => Broken {
+                        error: None,
+                        what: "ended before it was complete".into(),
+                        stalled: false,
+                        rest,
+                    },
+                    Err(e) => Broken {
+                        error: Some(e),
+                        what: "ended before it was complete".into(),
+                        stalled: false,
+                        rest: Bytes::new(),
+                    },
+                },
+                Ok(Some(Err(_))) => Broken {
+                    error: None,
+                    what: "broke mid-way".into(),
+                    stalled: false,
+                    rest: Bytes::new(),
+                },
+                Err(_) => Broken {
+                    error: None,
+                    what: format!(
+                        "went silent for {} s (proxy.stream_stall_seconds)",
+                        self.stall.as_secs()
+                    ),
+                    stalled: true,
+                    rest: Bytes::new(),
+                },
+            };
+            if let Some(out) = self.broken(broken).await {
+                return (!out.is_empty()).then_some(out);
             }
         }
+    }
+}
+
+fn add(a: Usage, b: Usage) -> Usage {
+    Usage {
+        prompt_tokens: a.prompt_tokens + b.prompt_tokens,
+        completion_tokens: a.completion_tokens + b.completion_tokens,
+        cached_tokens: a.cached_tokens + b.cached_tokens,
+    }
+}
+
+/// One streamed answer's first attempt: the opened upstream and its shaper, and what it was
+/// tried with.
+pub(super) struct FirstStream {
+    pub provider: Arc<LiveProvider>,
+    pub key: Arc<LiveKey>,
+    pub opened: Opened,
+    pub shaper: Shaper,
+    pub tried_at: Instant,
+}
+
+/// Relays a streamed answer to the client; `rescue`, when given, may continue it on another
+/// candidate if it breaks off.
+pub fn stream_response(
+    state: AppState,
+    first: FirstStream,
+    ledger: Ledger,
+    rescue: Option<Rescue>,
+) -> Response {
+    let FirstStream {
+        provider,
+        key,
+        opened,
+        shaper,
+        tried_at,
+    } = first;
+    let attempt_no = ledger.row.attempts.len();
+    let status = opened.status;
+    let headers = response_headers(&opened.headers);
+    let stall = state.proxy().settings.stream_stall;
+    let relay = Relay {
+        attempt: StreamAttempt::new(state, &provider, &key, tried_at, ledger),
+        upstream: opened.body(),
+        shaper,
+        stall,
+        sent: rescue.as_ref().map(|_| BytesMut::new()),
+        rescue,
+        splicer: None,
+        carried: Usage::default(),
+        carried_chars: 0,
+    };
+    let body = futures_util::stream::unfold(relay, |mut relay| async move {
+        if relay.attempt.settled() {
+            return None;
+        }
+        let out = relay.next().await?;
+        relay.attempt.sent_bytes();
+        Some((Ok::<Bytes, std::io::Error>(out), relay))
     });
     answer(
         status,
