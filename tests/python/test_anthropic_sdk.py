@@ -38,6 +38,14 @@ TOOL_INPUT = {"city": "Paris", "days": [1, 2], "units": "celsius", "note": 'a "q
 KEYS = {"anthropic": "sk-ant-fake-pysdk-000000000001", "openai": "sk-fake-pysdk-anthropic-000001"}
 # An Anthropic key the fake refuses (401), tried first in the failover test.
 REVOKED = "sk-ant-fake-pysdk-revoked-00001"
+# Stream rescue: a primary whose streams break after 40 of 60 pieces, and fallbacks that
+# continue them (by prefill, or refusing it and so asked by instruction).
+RESCUE_KEYS = {
+    "longcut40": "sk-ant-fake-pysdk-longcut-00001",
+    "long": "sk-ant-fake-pysdk-long-000000001",
+    "noprefill": "sk-ant-fake-pysdk-noprefill-001",
+}
+LONG_ANSWER = "".join(f"w{i} " for i in range(59)) + "w59."
 KNOWN_EVENTS = {
     "message_start", "content_block_start", "content_block_delta", "content_block_stop",
     "message_delta", "message_stop", "text", "input_json", "ping",
@@ -49,6 +57,7 @@ def fake_root() -> Iterator[str]:
     """The fake's root URL (Anthropic's base-URL convention; OpenAI kinds add /v1)."""
     args = [_binary("FAKE_UPSTREAM_BIN", "fake-upstream")] + [f"{secret}=ok" for secret in KEYS.values()]
     args.append(f"{REVOKED}=401")
+    args += [f"{secret}={behaviour}" for behaviour, secret in RESCUE_KEYS.items()]
     proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -61,7 +70,12 @@ def fake_root() -> Iterator[str]:
 class KeyGate:
     """A private KeyGate whose only provider is the fake, as `kind`."""
 
-    def __init__(self, fake_root: str, kind: str, revoked_first: bool = False) -> None:
+    def __init__(
+        self, fake_root: str, kind: str, revoked_first: bool = False, rescue: tuple[str, str] | None = None
+    ) -> None:
+        """`rescue`: (fallback behaviour, fallback model). The provider's key breaks its streams
+        off; a second provider `backup` has a key of that behaviour, and the route `story`
+        tries the first with a model that takes a prefill, then `backup` with that model."""
         self.kind = kind
         self._dir = tempfile.TemporaryDirectory(prefix="keygate-pyanthropic-")
         self.bin = _binary("KEYGATE_BIN", "keygate")
@@ -70,7 +84,7 @@ class KeyGate:
         self.env["KEYGATE_KEYRING_SERVICE"] = f"keygate-pyanthropic-{uuid.uuid4().hex}"
         self.env["KEYGATE_HEALTH_CHECKER"] = "off"
         self.env["KEYGATE_LOG"] = "warn"
-        self.env["KG_PYANTHROPIC_SECRET"] = KEYS[kind]
+        self.env["KG_PYANTHROPIC_SECRET"] = RESCUE_KEYS["longcut40"] if rescue else KEYS[kind]
         self._stderr = open(Path(self._dir.name) / "serve.stderr", "w+")
         base = fake_root if kind == "anthropic" else f"{fake_root}/v1"
         self.cli("provider", "add", kind, "--kind", kind, "--base-url", base)
@@ -81,6 +95,12 @@ class KeyGate:
                 "--secret-env", "KG_PYANTHROPIC_REVOKED",
             )  # fmt: skip
         self.cli("key", "add", "--provider", kind, "--label", kind, "--secret-env", "KG_PYANTHROPIC_SECRET")
+        if rescue is not None:
+            behaviour, model = rescue
+            self.env["KG_PYANTHROPIC_BACKUP"] = RESCUE_KEYS[behaviour]
+            self.cli("provider", "add", "backup", "--kind", kind, "--base-url", base, "--priority", "1")
+            self.cli("key", "add", "--provider", "backup", "--label", "backup", "--secret-env", "KG_PYANTHROPIC_BACKUP")
+            self.cli("route", "add", "story", "--to", f"{kind}:claude-3-7-sonnet-20250219,backup:{model}")
         self.token = json.loads(self.cli("--json", "token", "create", "python-anthropic"))["token"]
         self._proc = subprocess.Popen(
             [self.bin, "serve", "--port", "0"],
@@ -200,5 +220,31 @@ def test_failover_between_two_anthropic_keys(fake_root: str) -> None:
         assert message.content[0].text == "Hello!"
         assert raw.headers["x-keygate-attempts"] == "2"
         assert raw.headers["x-keygate-key"] == "anthropic"
+    finally:
+        kg.close()
+
+
+@pytest.mark.parametrize(
+    "fallback",
+    [("long", "claude-3-7-sonnet-20250219"), ("noprefill", "claude-sonnet-4-5")],
+    ids=["prefill", "prefill-refused"],
+)
+def test_a_stream_cut_midway_is_finished_by_the_fallback_in_one_message(
+    fake_root: str, fallback: tuple[str, str]
+) -> None:
+    """The SDK's stream helper builds the message from the events: a second message_start, a
+    block it was not told about or an error event would fail it."""
+    kg = KeyGate(fake_root, "anthropic", rescue=fallback)
+    try:
+        request = [{"role": "user", "content": "Tell me a long story"}]
+        with kg.client().messages.stream(model="story", max_tokens=1000, messages=request) as stream:
+            events = list(stream)
+            final = stream.get_final_message()
+        assert "".join(event.text for event in events if event.type == "text") == LONG_ANSWER
+        assert [event.type for event in events].count("message_start") == 1
+        assert [block.type for block in final.content] == ["text"]
+        assert final.content[0].text == LONG_ANSWER
+        assert final.stop_reason == "end_turn"
+        assert final.usage.output_tokens > 20, "both attempts' output tokens"
     finally:
         kg.close()

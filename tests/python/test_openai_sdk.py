@@ -35,8 +35,15 @@ KEYS = {
     "broken": "sk-fake-pybroken-00000000000001",
     "working": "sk-fake-pyworking-0000000000001",
     "cutoff": "sk-fake-pycutoff-00000000000001",
+    "longcut": "sk-fake-pylongcut-0000000000001",
+    "long": "sk-fake-pylong-000000000000001",
 }
-BEHAVIOURS = {"ok": "ok", "revoked": "401", "broken": "503", "working": "ok", "cutoff": "cut2"}
+BEHAVIOURS = {
+    "ok": "ok", "revoked": "401", "broken": "503", "working": "ok", "cutoff": "cut2",
+    "longcut": "longcut40", "long": "long",
+}  # fmt: skip
+# The fake's long answer (fake_upstream::long_answer): 60 pieces.
+LONG_ANSWER = "".join(f"w{i} " for i in range(59)) + "w59."
 
 
 def _binary(var: str, name: str) -> str:
@@ -101,7 +108,15 @@ def fake_url() -> Iterator[str]:
 class KeyGate:
     """One private KeyGate (own home, own keyring service) with a provider `fake` and `keys`."""
 
-    def __init__(self, fake_url: str, keys: list[tuple[str, int]]) -> None:
+    def __init__(
+        self,
+        fake_url: str,
+        keys: list[tuple[str, int]],
+        settings: dict[str, str] | None = None,
+        fallback: str | None = None,
+    ) -> None:
+        """`fallback`: the label of a key on a second provider `backup`, and a route `story`
+        that tries `fake` (gpt-4o-mini) first, then `backup` (gpt-4o)."""
         self._dir = tempfile.TemporaryDirectory(prefix="keygate-pysdk-")
         self.bin = _binary("KEYGATE_BIN", "keygate")
         self.env = {k: v for k, v in os.environ.items() if k not in ("KEYGATE_ADMIN_TOKEN", "KEYGATE_PORT")}
@@ -121,6 +136,14 @@ class KeyGate:
                 "key", "add", "--provider", "fake", "--label", label,
                 "--priority", str(priority), "--secret-env", var,
             )  # fmt: skip
+        if fallback is not None:
+            self.cli("provider", "add", "backup", "--kind", "openai", "--base-url", fake_url, "--priority", "1")
+            var = f"KG_PYSDK_SECRET_{fallback.upper()}"
+            self.env[var] = KEYS[fallback]
+            self.cli("key", "add", "--provider", "backup", "--label", fallback, "--secret-env", var)
+            self.cli("route", "add", "story", "--to", f"fake:{CHAT_MODEL},backup:gpt-4o")
+        for name, value in (settings or {}).items():
+            self.cli("settings", "set", name, value)
         self.token = json.loads(self.cli("--json", "token", "create", "python-sdk"))["token"]
 
         self._proc = subprocess.Popen(
@@ -174,7 +197,16 @@ def failover_keygate(fake_url: str) -> Iterator[KeyGate]:
 
 @pytest.fixture(scope="session")
 def cut_keygate(fake_url: str) -> Iterator[KeyGate]:
-    kg = KeyGate(fake_url, [("cutoff", 0)])
+    # One attempt: nothing can continue the cut stream.
+    kg = KeyGate(fake_url, [("cutoff", 0)], settings={"proxy.max_attempts": "1"})
+    yield kg
+    kg.close()
+
+
+@pytest.fixture(scope="session")
+def rescue_keygate(fake_url: str) -> Iterator[KeyGate]:
+    """Route `story`: a primary whose streams break after 40 of 60 pieces, then a fallback."""
+    kg = KeyGate(fake_url, [("longcut", 0)], fallback="long")
     yield kg
     kg.close()
 
@@ -238,6 +270,36 @@ def test_failover_401_then_503_then_ok(failover_keygate: KeyGate) -> None:
     assert raw.headers.get("x-keygate-key") == "working"
     assert raw.headers.get("x-keygate-request-id")
     assert raw.parse().choices[0].message.content == "Hello!"
+
+
+def test_a_chat_stream_cut_midway_is_finished_by_the_fallback_in_one_stream(rescue_keygate: KeyGate) -> None:
+    stream = rescue_keygate.client().chat.completions.create(
+        model="story",
+        messages=[{"role": "user", "content": "Tell me a long story"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == LONG_ANSWER
+    assert len({c.id for c in chunks}) == 1, "the continuation keeps the first answer's id"
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == ["stop"]
+    usages = [c.usage for c in chunks if c.usage is not None]
+    assert len(usages) == 1 and chunks[-1].usage is not None
+    # The fallback's 20 pieces plus the broken attempt's tokens (estimated from its text).
+    assert usages[0].completion_tokens > 20
+
+
+def test_a_responses_stream_cut_midway_is_finished_by_the_fallback(rescue_keygate: KeyGate) -> None:
+    # The SDK's stream helper builds the response from the events: it fails on an event for
+    # an item or part it was not told about, so the splice must be well-formed.
+    with rescue_keygate.client().responses.stream(model="story", input="Tell me a long story") as stream:
+        deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert "".join(deltas) == LONG_ANSWER
+    assert final.output_text == LONG_ANSWER
+    assert final.usage is not None and final.usage.output_tokens > 20
 
 
 def test_a_cut_stream_is_an_error_not_a_silent_truncation(cut_keygate: KeyGate) -> None:
