@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use keygate_tests::fake_upstream::{Behaviour, FakeUpstream};
-use keygate_tests::proxy_client::{chat, header, logged, post, prio, setup};
+use keygate_tests::proxy_client::{chat, header, logged, post, prio, setup, setup_with_settings};
 use keygate_tests::served::{ADMIN_TOKEN, KeySpec, Served};
 use serde_json::{Value, json};
 
@@ -181,8 +181,10 @@ async fn streamed_and_plain_answers_record_the_same_tokens_and_a_cut_stream_coun
     assert_eq!(row["completion_tokens"], 6);
     served.stop();
 
-    // A stream cut mid-way: one row, no tokens invented, nothing counted twice.
-    let served = setup(&fake, &[prio("cut", cut, 0)]).await;
+    // A stream cut mid-way that nothing can continue (one attempt allowed): one row, no
+    // tokens invented, nothing counted twice.
+    let served =
+        setup_with_settings(&fake, &[prio("cut", cut, 0)], &[("proxy.max_attempts", 1)]).await;
     let response = post(&served, "/v1/chat/completions", &chat(true)).await;
     let _ = response.bytes().await;
     let rows = logged(&served, 1).await;

@@ -37,6 +37,16 @@ pub(super) struct Opened {
 }
 
 impl Opened {
+    /// A body relayed from its first byte, with no commit point (a pass-through answer).
+    pub fn whole(upstream: UpstreamResponse) -> Self {
+        Self {
+            status: upstream.status(),
+            headers: upstream.headers().clone(),
+            prefix: Bytes::new(),
+            rest: upstream.bytes_stream(),
+        }
+    }
+
     /// The whole body again: the prefix, then the rest as it arrives.
     pub fn body(self) -> BoxStream<'static, Result<Bytes, BodyError>> {
         let prefix =

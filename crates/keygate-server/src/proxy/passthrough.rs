@@ -11,9 +11,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
-use keygate_core::failure::{FailureClass, RequestAction, UpstreamOutcome, classify};
+use keygate_core::failure::{FailureClass, RequestAction};
 use keygate_core::provider::ProviderKind;
 use keygate_core::select::Strategy;
 use serde_json::Value;
@@ -22,16 +20,17 @@ use super::admit::check_client_string;
 use super::answer::answer;
 use super::attempt::{Tried, answered, conclude, send};
 use super::auth::Caller;
-use super::catalog::{LiveKey, LiveProvider};
+use super::catalog::LiveProvider;
+use super::commit::Opened;
 use super::failover::{Candidate, Failover};
 use super::final_error::final_error;
 use super::ledger::{Ledger, Settled, new_request_id};
 use super::openai_error::ProxyError;
-use super::outcome::{Attempted, record};
-use super::redacted::{self, ChunkScrubber};
+use super::redacted;
 use super::routing::Tier;
+use super::shaper::{Raw, Shaper};
+use super::stream::{FirstStream, stream_response};
 use super::upstream::{azure_api_version, native_headers, response_headers};
-use super::upstream_client::{BodyError, UpstreamResponse};
 use crate::AppState;
 
 pub async fn passthrough(
@@ -187,23 +186,19 @@ async fn relay(
                 Some(status.as_u16()),
                 tried_at.elapsed(),
             );
-            let headers = response_headers(upstream.headers());
-            let body = raw_body(
-                state,
-                provider.clone(),
-                key.clone(),
-                upstream,
+            let json = upstream
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("application/json"));
+            let first = FirstStream {
+                provider: provider.clone(),
+                key,
+                opened: Opened::whole(upstream),
+                shaper: Shaper::Raw(Raw::new(json)),
                 tried_at,
-                ledger,
-            );
-            return Ok(answer(
-                status,
-                headers,
-                body,
-                &provider.name,
-                &key.label,
-                attempts,
-            ));
+            };
+            return Ok(stream_response(state.clone(), first, ledger, None));
         }
         let upstream_headers = upstream.headers().clone();
         let body = tokio::time::timeout(proxy.settings.idle_timeout, upstream.bytes())
@@ -270,125 +265,6 @@ async fn relay(
         response.headers_mut().insert("x-keygate-attempts", value);
     }
     Ok(response)
-}
-
-/// A successful raw answer on its way to the client, bytes as they arrive. When it ends the
-/// attempt is settled: a body that breaks or goes silent counts against the key and provider
-/// (and the client's connection is cut, since a raw body has no protocol-neutral error event);
-/// the first MiB of a JSON answer goes to the writer for its usage. From the first chunk that
-/// mentions an error on, chunks are scrubbed of the provider's secrets.
-fn raw_body(
-    state: &AppState,
-    provider: Arc<LiveProvider>,
-    key: Arc<LiveKey>,
-    upstream: UpstreamResponse,
-    tried_at: Instant,
-    ledger: Ledger,
-) -> Body {
-    const USAGE_CAPTURE_LIMIT: usize = 1024 * 1024;
-    struct Raw {
-        state: AppState,
-        provider: Arc<LiveProvider>,
-        key: Arc<LiveKey>,
-        upstream: BoxStream<'static, Result<Bytes, BodyError>>,
-        tried_at: Instant,
-        ledger: Option<Ledger>,
-        status: u16,
-        ttfb: Option<std::time::Duration>,
-        captured: Option<Vec<u8>>,
-        scrubber: ChunkScrubber,
-    }
-    impl Raw {
-        fn settle(&mut self, outcome: &UpstreamOutcome) {
-            let proxy = self.state.proxy();
-            let decision = classify(outcome);
-            let took = self.tried_at.elapsed();
-            let broken = decision.class != FailureClass::Success;
-            let error = broken.then(|| "the answer's body broke or went silent".to_string());
-            let attempt = Attempted {
-                decision: &decision,
-                status: Some(self.status),
-                error,
-                took,
-            };
-            record(proxy, &self.provider, &self.key, attempt);
-            if let Some(mut ledger) = self.ledger.take() {
-                ledger.settle_last(decision.class, took);
-                let body = self.captured.take().filter(|_| !broken).map(Bytes::from);
-                let class = broken.then_some(decision.class.as_str());
-                ledger.finish(
-                    proxy,
-                    Settled {
-                        status: self.status,
-                        error_class: class,
-                        ttfb: self.ttfb,
-                        body,
-                        ..Settled::default()
-                    },
-                );
-            }
-        }
-    }
-    let json = upstream
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
-    let raw = Raw {
-        state: state.clone(),
-        provider,
-        key,
-        status: upstream.status().as_u16(),
-        upstream: upstream.bytes_stream(),
-        tried_at,
-        ledger: Some(ledger),
-        ttfb: None,
-        captured: json.then(Vec::new),
-        scrubber: ChunkScrubber::default(),
-    };
-    // A whole JSON answer may pause as long as the idle timeout; a stream only as long as
-    // a stream may stall.
-    let settings = &state.proxy().settings;
-    let idle = if json {
-        settings.idle_timeout
-    } else {
-        settings.stream_stall
-    };
-    let stream = futures_util::stream::unfold(raw, move |mut r| async move {
-        r.ledger.as_ref()?;
-        match tokio::time::timeout(idle, r.upstream.next()).await {
-            Ok(Some(Ok(chunk))) => {
-                if r.ttfb.is_none() {
-                    r.ttfb = r.ledger.as_ref().map(|l| l.started.elapsed());
-                }
-                if let Some(captured) = r.captured.as_mut() {
-                    if captured.len() + chunk.len() <= USAGE_CAPTURE_LIMIT {
-                        captured.extend_from_slice(&chunk);
-                    } else {
-                        r.captured = None;
-                    }
-                }
-                let chunk = r.scrubber.pass(&r.key.redactor, chunk);
-                Some((Ok(chunk), r))
-            }
-            Ok(None) => {
-                r.settle(&UpstreamOutcome::Answered {
-                    status: r.status,
-                    error_code: None,
-                    retry_after: None,
-                });
-                None
-            }
-            Ok(Some(Err(_))) | Err(_) => {
-                r.settle(&UpstreamOutcome::StreamBroken);
-                Some((
-                    Err(std::io::Error::other("the upstream answer broke mid-way")),
-                    r,
-                ))
-            }
-        }
-    });
-    Body::from_stream(stream)
 }
 
 /// The provider's base URL + `/` + `path` + the query, minus any `key=` parameter (Gemini

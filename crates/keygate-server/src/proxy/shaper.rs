@@ -1,9 +1,10 @@
-//! What reads an upstream stream and gives the client its own protocol, one complete event at
-//! a time: the tier's own SSE passed on (`SseRelay`: usage read, the injected usage chunk
-//! removed), or translated through `keygate_core::translate`. The stream relay (`stream`)
-//! drives either the same way; when a stream ends early or cannot be translated, the client
-//! gets what was made of it so far and an error event of its own protocol — never a silent
-//! truncation.
+//! What reads an upstream body and gives the client its own protocol: the tier's own SSE
+//! passed on one complete event at a time (`SseRelay`: usage read, the injected usage chunk
+//! removed), SSE translated through `keygate_core::translate`, or a `/p/` pass-through body's
+//! raw bytes ([`Raw`]). The relay (`stream`) drives each the same way; when an SSE stream
+//! ends early or cannot be translated, the client gets what was made of it so far and an
+//! error event of its own protocol — never a silent truncation. A raw body has no
+//! protocol-neutral error event: its connection is cut.
 
 use axum::body::Bytes;
 use keygate_core::translate::{
@@ -11,22 +12,66 @@ use keygate_core::translate::{
     anthropic_sse_error_event,
 };
 
+use super::redacted::ChunkScrubber;
 use super::relay::{Dialect, SseRelay, Usage, broken_stream_event};
 
-/// One upstream stream on its way to the client.
+/// One upstream body on its way to the client.
 pub enum Shaper {
     /// In the client's own protocol.
     Native(SseRelay),
     /// Translated to the client's protocol.
     Translated(Box<Translator>),
+    /// A pass-through answer, bytes as they arrive.
+    Raw(Raw),
+}
+
+/// The most of a raw JSON answer kept for the writer to read its usage from.
+const USAGE_CAPTURE_LIMIT: usize = 1024 * 1024;
+
+/// A pass-through body: relayed as it arrives; scrubbed of the provider's secrets from the
+/// first chunk that mentions an error on; the first MiB of a JSON answer kept for the writer,
+/// which reads its usage off the request path.
+#[derive(Default)]
+pub struct Raw {
+    pub scrubber: ChunkScrubber,
+    /// `None` for a body that is not JSON, or grew past the limit.
+    captured: Option<Vec<u8>>,
+}
+
+impl Raw {
+    pub fn new(json: bool) -> Self {
+        Self {
+            scrubber: ChunkScrubber::default(),
+            captured: json.then(Vec::new),
+        }
+    }
+
+    /// Whether the body is a whole JSON answer (which may pause as long as the idle timeout).
+    pub fn json(&self) -> bool {
+        self.captured.is_some()
+    }
+
+    fn keep(&mut self, chunk: &[u8]) {
+        if let Some(captured) = self.captured.as_mut() {
+            if captured.len() + chunk.len() <= USAGE_CAPTURE_LIMIT {
+                captured.extend_from_slice(chunk);
+            } else {
+                self.captured = None;
+            }
+        }
+    }
 }
 
 impl Shaper {
     /// Takes bytes from upstream; returns the client's bytes to send now (whole events).
-    pub fn push(&mut self, bytes: &[u8]) -> Result<Bytes, TranslateError> {
+    pub fn push(&mut self, bytes: Bytes) -> Result<Bytes, TranslateError> {
         match self {
-            Self::Native(relay) => Ok(relay.push(bytes)),
-            Self::Translated(t) => t.push(bytes),
+            Self::Native(relay) => Ok(relay.push(&bytes)),
+            Self::Translated(t) => t.push(&bytes),
+            Self::Raw(raw) => {
+                raw.keep(&bytes);
+                Ok(bytes)
+            }
         }
     }
 
@@ -35,14 +80,24 @@ impl Shaper {
         match self {
             Self::Native(relay) => Ok(relay.finish()),
             Self::Translated(t) => t.finish(),
+            Self::Raw(_) => Ok(Bytes::new()),
         }
     }
 
-    /// Whether the stream reached its terminal event.
+    /// Whether the stream reached its terminal event; a raw body is whole when it ends.
     pub fn completed(&self) -> bool {
         match self {
             Self::Native(relay) => relay.done,
             Self::Translated(t) => t.completed(),
+            Self::Raw(_) => true,
+        }
+    }
+
+    /// A raw JSON answer as received, for the writer to read its usage from.
+    pub fn captured(&mut self) -> Option<Bytes> {
+        match self {
+            Self::Raw(raw) => raw.captured.take().map(Bytes::from),
+            _ => None,
         }
     }
 
@@ -63,24 +118,29 @@ impl Shaper {
                     cached_tokens: usage.cached_input_tokens,
                 })
             }
+            Self::Raw(_) => None,
         }
     }
 
-    /// The protocol the client gets.
-    pub fn dialect(&self) -> Dialect {
+    /// The SSE protocol the client gets; `None` for a raw body.
+    pub fn dialect(&self) -> Option<Dialect> {
         match self {
-            Self::Native(relay) => relay.dialect(),
-            Self::Translated(t) if matches!(**t, Translator::ToMessages(_)) => Dialect::Messages,
-            Self::Translated(_) => Dialect::Chat,
+            Self::Native(relay) => Some(relay.dialect()),
+            Self::Translated(t) if matches!(**t, Translator::ToMessages(_)) => {
+                Some(Dialect::Messages)
+            }
+            Self::Translated(_) => Some(Dialect::Chat),
+            Self::Raw(_) => None,
         }
     }
 
     /// What was made of the stream but not sent yet, then an error event in the client's
-    /// protocol.
-    pub fn failed(&mut self, error_type: &str, message: &str) -> Bytes {
+    /// protocol; `None` for a raw body, which has none.
+    pub fn failed(&mut self, error_type: &str, message: &str) -> Option<Bytes> {
         match self {
-            Self::Native(relay) => broken_stream_event(relay.dialect(), message),
-            Self::Translated(t) => t.failed(error_type, message),
+            Self::Native(relay) => Some(broken_stream_event(relay.dialect(), message)),
+            Self::Translated(t) => Some(t.failed(error_type, message)),
+            Self::Raw(_) => None,
         }
     }
 }

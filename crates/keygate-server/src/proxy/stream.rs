@@ -1,6 +1,6 @@
-//! The stream relay, for every streamed answer, native or translated: each complete event goes
-//! to the client as it arrives (through the [`Shaper`]), and when the stream ends the attempt
-//! is classified and logged. A stream that breaks off or stalls
+//! The relay, for every answer whose body goes to the client as it arrives — SSE native or
+//! translated, and `/p/` pass-through bodies: each piece goes out as it arrives (through the
+//! [`Shaper`]), and when the body ends the attempt is classified and logged. A stream that breaks off or stalls
 //! (`proxy.stream_stall_seconds`) after its text began is rescued when it can be (`rescue`):
 //! the next candidate continues the answer and its events are spliced into the same client
 //! stream (`splice`). Otherwise, or when no candidate can, the client gets an error event of
@@ -41,6 +41,8 @@ pub(super) struct StreamAttempt {
     pub provider: Arc<LiveProvider>,
     pub key: Arc<LiveKey>,
     pub started: Instant,
+    /// The status the client got.
+    pub status: u16,
     /// Taken when the request is settled.
     pub ledger: Option<Ledger>,
     pub ttfb: Option<Duration>,
@@ -59,6 +61,7 @@ impl StreamAttempt {
             provider: provider.clone(),
             key: key.clone(),
             started,
+            status: 200,
             ledger: Some(ledger),
             ttfb: None,
         }
@@ -82,7 +85,7 @@ impl StreamAttempt {
         let took = self.started.elapsed();
         let attempt = Attempted {
             decision: &decision,
-            status: Some(200),
+            status: Some(self.status),
             error,
             took,
         };
@@ -93,29 +96,19 @@ impl StreamAttempt {
         decision.class
     }
 
-    /// Concludes the attempt and finishes the request's row with `usage`.
-    pub fn settle(
-        &mut self,
-        outcome: &UpstreamOutcome,
-        error: Option<String>,
-        usage: Option<Usage>,
-    ) {
-        let class = self.conclude(outcome, error);
-        self.finish(class, usage);
-    }
-
-    /// Finishes the request's row: it ended with `class` (of its last attempt).
-    fn finish(&mut self, class: FailureClass, usage: Option<Usage>) {
+    /// Finishes the request's row: it ended with `class` (of its last attempt), with the
+    /// usage the relay saw, or a whole answer for the writer to read it from.
+    fn finish(&mut self, class: FailureClass, usage: Option<Usage>, body: Option<Bytes>) {
         if let Some(ledger) = self.ledger.take() {
-            let class = (class != FailureClass::Success).then_some(class.as_str());
+            let success = class == FailureClass::Success;
             ledger.finish(
                 self.state.proxy(),
                 Settled {
-                    status: 200,
-                    error_class: class,
+                    status: self.status,
+                    error_class: (!success).then_some(class.as_str()),
                     ttfb: self.ttfb,
                     usage,
-                    ..Settled::default()
+                    body: body.filter(|_| success),
                 },
             );
         }
@@ -163,10 +156,12 @@ impl Relay {
     /// is an upstream error, fitted to the stream when it is a continuation, kept for a
     /// rescue.
     fn outgoing(&mut self, events: Bytes) -> Bytes {
-        let events = if redacted::mentions_error(&events) {
-            redacted::body(&self.attempt.key.redactor, events)
-        } else {
-            events
+        let redactor = &self.attempt.key.redactor;
+        let events = match &mut self.shaper {
+            // Raw chunks are not whole events: the scrubber looks across their boundaries.
+            Shaper::Raw(raw) => raw.scrubber.pass(redactor, events),
+            _ if redacted::mentions_error(&events) => redacted::body(redactor, events),
+            _ => events,
         };
         let events = match self.splicer.as_mut() {
             Some(splicer) => splicer.push(&events),
@@ -183,8 +178,8 @@ impl Relay {
     }
 
     /// Ends the stream as broken, or hands it to a rescue; returns the bytes for the client
-    /// (`None`: a continuation is being relayed now).
-    async fn broken(&mut self, broken: Broken) -> Option<Bytes> {
+    /// (`None`: a continuation is being relayed now; an error: cut the connection).
+    async fn broken(&mut self, broken: Broken) -> Option<std::io::Result<Bytes>> {
         let redactor = &self.attempt.key.redactor;
         let (error_type, detail) = match &broken.error {
             Some(TranslateError::Upstream {
@@ -206,16 +201,19 @@ impl Relay {
             .conclude(&UpstreamOutcome::StreamBroken, Some(detail));
         // The upstream's own error event already told the client what happened.
         if self.shaper.upstream_error() {
-            self.attempt.finish(class, self.usage());
-            return Some(broken.rest);
+            self.attempt.finish(class, self.usage(), None);
+            return Some(Ok(broken.rest));
         }
         if self.rescued(class, broken.stalled).await {
             return None;
         }
-        self.attempt.finish(class, self.usage());
+        self.attempt.finish(class, self.usage(), None);
+        let Some(event) = self.shaper.failed(&error_type, &message) else {
+            return Some(Err(std::io::Error::other(message)));
+        };
         let mut out = broken.rest.to_vec();
-        out.extend_from_slice(&self.shaper.failed(&error_type, &message));
-        Some(self.outgoing(Bytes::from(out)))
+        out.extend_from_slice(&event);
+        Some(Ok(self.outgoing(Bytes::from(out))))
     }
 
     /// Tries to continue the answer on another candidate after this attempt failed with
@@ -224,7 +222,11 @@ impl Relay {
         let (Some(rescue), Some(sent)) = (self.rescue.as_mut(), self.sent.as_ref()) else {
             return false;
         };
-        let Some(transcript) = Transcript::read(self.shaper.dialect(), sent) else {
+        let Some(transcript) = self
+            .shaper
+            .dialect()
+            .and_then(|dialect| Transcript::read(dialect, sent))
+        else {
             return false;
         };
         let Some(ledger) = self.attempt.ledger.as_mut() else {
@@ -258,12 +260,12 @@ impl Relay {
     }
 
     /// The next bytes for the client; `None` when the stream is over.
-    async fn next(&mut self) -> Option<Bytes> {
+    async fn next(&mut self) -> Option<std::io::Result<Bytes>> {
         loop {
             let broken = match tokio::time::timeout(self.stall, self.upstream.next()).await {
-                Ok(Some(Ok(chunk))) => match self.shaper.push(&chunk) {
+                Ok(Some(Ok(chunk))) => match self.shaper.push(chunk) {
                     Ok(out) if out.is_empty() => continue,
-                    Ok(out) => return Some(self.outgoing(out)),
+                    Ok(out) => return Some(Ok(self.outgoing(out))),
                     Err(e) => Broken {
                         error: Some(e),
                         what: "could not be translated".into(),
@@ -274,13 +276,14 @@ impl Relay {
                 Ok(None) => match self.shaper.finish() {
                     Ok(rest) if self.shaper.completed() => {
                         let answered = UpstreamOutcome::Answered {
-                            status: 200,
+                            status: self.attempt.status,
                             error_code: None,
                             retry_after: None,
                         };
-                        let usage = self.usage();
-                        self.attempt.settle(&answered, None, usage);
-                        return (!rest.is_empty()).then(|| self.outgoing(rest));
+                        let class = self.attempt.conclude(&answered, None);
+                        let (usage, body) = (self.usage(), self.shaper.captured());
+                        self.attempt.finish(class, usage, body);
+                        return (!rest.is_empty()).then(|| Ok(self.outgoing(rest)));
                     }
                     Ok(rest) => Broken {
                         error: None,
@@ -311,8 +314,10 @@ impl Relay {
                     rest: Bytes::new(),
                 },
             };
-            if let Some(out) = self.broken(broken).await {
-                return (!out.is_empty()).then_some(out);
+            match self.broken(broken).await {
+                Some(Ok(out)) if out.is_empty() => return None,
+                Some(out) => return Some(out),
+                None => {}
             }
         }
     }
@@ -336,7 +341,7 @@ pub(super) struct FirstStream {
     pub tried_at: Instant,
 }
 
-/// Relays a streamed answer to the client; `rescue`, when given, may continue it on another
+/// Relays an answer's body to the client; `rescue`, when given, may continue it on another
 /// candidate if it breaks off.
 pub fn stream_response(
     state: AppState,
@@ -354,9 +359,17 @@ pub fn stream_response(
     let attempt_no = ledger.row.attempts.len();
     let status = opened.status;
     let headers = response_headers(&opened.headers);
-    let stall = state.proxy().settings.stream_stall;
+    let settings = &state.proxy().settings;
+    // A whole JSON answer may pause as long as the idle timeout; a stream only as long as a
+    // stream may stall.
+    let stall = match &shaper {
+        Shaper::Raw(raw) if raw.json() => settings.idle_timeout,
+        _ => settings.stream_stall,
+    };
+    let mut attempt = StreamAttempt::new(state, &provider, &key, tried_at, ledger);
+    attempt.status = status.as_u16();
     let relay = Relay {
-        attempt: StreamAttempt::new(state, &provider, &key, tried_at, ledger),
+        attempt,
         upstream: opened.body(),
         shaper,
         stall,
@@ -372,7 +385,7 @@ pub fn stream_response(
         }
         let out = relay.next().await?;
         relay.attempt.sent_bytes();
-        Some((Ok::<Bytes, std::io::Error>(out), relay))
+        Some((out, relay))
     });
     answer(
         status,
