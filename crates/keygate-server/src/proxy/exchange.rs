@@ -213,7 +213,6 @@ pub async fn serve(
                 model,
                 strip_usage,
                 session,
-                deadline,
                 progress: Some(progress),
             };
             return Ok(stream_response(state.clone(), first, ledger, Some(rescue)));

@@ -50,7 +50,6 @@ pub(super) struct Rescue {
     pub model: String,
     pub strip_usage: bool,
     pub session: Option<Session>,
-    pub deadline: Instant,
     /// Taken while a rescue runs; `None` after the driver ran out.
     pub progress: Option<Progress>,
 }
@@ -79,8 +78,10 @@ impl Rescue {
         let progress = self.progress.take()?;
         let client: Value = serde_json::from_slice(&self.body).ok()?;
         let proxy = self.state.proxy();
-        let mut failover =
-            Failover::resume(proxy, &self.tiers, self.session, self.deadline, progress);
+        // The request's deadline bounds the wait for an answer to start; a continuation is
+        // one more such wait, however long the stream ran before it broke.
+        let deadline = Instant::now() + proxy.settings.total_deadline;
+        let mut failover = Failover::resume(proxy, &self.tiers, self.session, deadline, progress);
         failover.broke_off(class, broken);
         let mut continued = None;
         'candidates: while let Some(candidate) = failover.next().await {
@@ -117,14 +118,7 @@ impl Rescue {
                     tried_at,
                 };
                 match attempt
-                    .open(
-                        url,
-                        headers,
-                        upstream_body,
-                        *leg,
-                        self.inbound,
-                        self.deadline,
-                    )
+                    .open(url, headers, upstream_body, *leg, self.inbound, deadline)
                     .await
                 {
                     Ok(opened) => {
