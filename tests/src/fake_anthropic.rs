@@ -43,6 +43,7 @@ async fn fault(behaviour: &Behaviour) -> Option<Response> {
         | Behaviour::Long
         | Behaviour::LongCutAfter(_)
         | Behaviour::LongStallAfter(_)
+        | Behaviour::LongErrorAfter(_)
         | Behaviour::RejectsPrefill
         | Behaviour::RateLimitedThenOk { .. }
         | Behaviour::ServerErrorThenOk { .. } => None,
@@ -198,6 +199,11 @@ pub(crate) async fn messages(
     events.push(event(json!({ "type": "message_delta", "delta": { "stop_reason": stop_reason, "stop_sequence": null },
         "usage": { "output_tokens": output } })));
     events.push(event(json!({ "type": "message_stop" })));
+    if let Behaviour::LongErrorAfter(n) = behaviour {
+        events.truncate(opening + n);
+        events.push(event(json!({ "type": "error",
+            "error": { "type": "overloaded_error", "message": "Overloaded" } })));
+    }
     plan.stream(events, opening, &behaviour)
 }
 

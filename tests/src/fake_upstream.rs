@@ -69,6 +69,9 @@ pub enum Behaviour {
     LongCutAfter(usize),
     /// Streams the first `n` pieces of the long answer, then goes silent for an hour.
     LongStallAfter(usize),
+    /// Messages only: streams the first `n` pieces of the long answer, then Anthropic's
+    /// mid-stream `event: error` (`overloaded_error`) and the end.
+    LongErrorAfter(usize),
     /// Like `Long`, but a request that ends with an assistant message (a prefill) gets 400
     /// "This model does not support assistant message prefill", as Claude 4.6 answers.
     RejectsPrefill,
@@ -108,7 +111,9 @@ impl Plan {
     /// model that continues perfectly would.
     pub(crate) fn new(behaviour: &Behaviour, normal: Vec<String>, partial: Option<&str>) -> Self {
         let (pieces, cut, stall) = match behaviour {
-            Behaviour::Long | Behaviour::RejectsPrefill => (long_pieces(), None, None),
+            Behaviour::Long | Behaviour::RejectsPrefill | Behaviour::LongErrorAfter(_) => {
+                (long_pieces(), None, None)
+            }
             Behaviour::LongCutAfter(n) => (long_pieces(), Some(*n), None),
             Behaviour::LongStallAfter(n) => (long_pieces(), None, Some(*n)),
             _ => (normal, None, None),
@@ -331,6 +336,7 @@ async fn fault(behaviour: &Behaviour) -> Option<Response> {
         | Behaviour::Long
         | Behaviour::LongCutAfter(_)
         | Behaviour::LongStallAfter(_)
+        | Behaviour::LongErrorAfter(_)
         | Behaviour::RejectsPrefill
         | Behaviour::RateLimitedThenOk { .. }
         | Behaviour::ServerErrorThenOk { .. } => None,

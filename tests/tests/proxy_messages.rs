@@ -319,6 +319,35 @@ async fn an_anthropic_stream_cut_midway_that_nobody_can_continue_ends_with_an_er
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn anthropics_own_mid_stream_error_ends_the_stream_when_nothing_can_continue_it() {
+    let fake = FakeUpstream::start().await;
+    fake.set(
+        "sk-ant-fake-midstream-error-0001",
+        Behaviour::LongErrorAfter(5),
+    );
+    // One attempt allowed: the error event KeyGate held back for a rescue is what the client
+    // gets, as Anthropic sent it.
+    let served = setup_full(
+        "claude",
+        "anthropic",
+        &format!("http://{}", fake.addr),
+        &[key("overload", "sk-ant-fake-midstream-error-0001")],
+        &[("proxy.max_attempts", 1)],
+    )
+    .await;
+    let response = post_anthropic(&served, "/v1/messages", &messages_request(true)).await;
+    assert_eq!(response.status(), 200);
+    let parsed = events(&response.text().await.expect("text"));
+    let (name, data) = parsed.last().expect("events");
+    assert_eq!(name, "error");
+    assert_anthropic_error(data, "overloaded_error");
+    assert_eq!(parsed.iter().filter(|(n, _)| n == "error").count(), 1);
+    let log = logged(&served, 1).await;
+    assert_eq!(log[0]["error_class"], "stream_broken", "{}", log[0]);
+    served.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_anthropic_request_is_served_by_an_openai_provider_through_translation() {
     let fake = FakeUpstream::start().await;
     let secret = "sk-fake-translate-000000000001";

@@ -133,9 +133,10 @@ pub struct SseRelay {
     pub done: bool,
     /// A chat chunk named a `finish_reason`: the answer is whole, `[DONE]` or not.
     finished: bool,
-    /// The upstream sent an error event of its own (Anthropic `event: error`): the client has
-    /// its error already, and the stream is not complete.
-    pub upstream_error: bool,
+    /// The upstream's own error event (Anthropic `event: error`, say `overloaded_error`
+    /// mid-stream), held back: the stream is not complete, and a rescue may continue it. If
+    /// none does, the client gets this event as its stream's end.
+    pub upstream_error: Option<Bytes>,
     pub bytes_out: u64,
 }
 
@@ -150,7 +151,7 @@ impl SseRelay {
             usage: None,
             done: false,
             finished: false,
-            upstream_error: false,
+            upstream_error: None,
             bytes_out: 0,
         }
     }
@@ -200,10 +201,7 @@ impl SseRelay {
                 self.watch_response_event(event);
                 return true;
             }
-            Dialect::Messages => {
-                self.watch_message_event(event);
-                return true;
-            }
+            Dialect::Messages => return self.watch_message_event(event),
             Dialect::Chat => {}
         }
         if !self.finished && names_finish_reason(event) {
@@ -255,8 +253,9 @@ impl SseRelay {
 
 impl SseRelay {
     /// Anthropic streams are passed on untouched; only the few events that carry usage, the
-    /// end or an error are read (content deltas are recognised by a byte search).
-    fn watch_message_event(&mut self, event: &[u8]) {
+    /// end or an error are read (content deltas are recognised by a byte search). False for
+    /// an error event, which is held back.
+    fn watch_message_event(&mut self, event: &[u8]) -> bool {
         const WATCHED: [&[u8]; 4] = [
             b"\"message_start\"",
             b"\"message_delta\"",
@@ -264,29 +263,30 @@ impl SseRelay {
             b"\"error\"",
         ];
         if !WATCHED.iter().any(|w| contains(event, w)) {
-            return;
+            return true;
         }
         let Some(json) = data_of(event).and_then(|d| serde_json::from_str::<Value>(&d).ok()) else {
-            return;
+            return true;
         };
         let usage = match json["type"].as_str().unwrap_or_default() {
             "message_start" => &json["message"]["usage"],
             "message_delta" => &json["usage"],
             "message_stop" => {
                 self.done = true;
-                return;
+                return true;
             }
             "error" => {
-                self.upstream_error = true;
-                return;
+                self.upstream_error = Some(Bytes::copy_from_slice(event));
+                return false;
             }
-            _ => return,
+            _ => return true,
         };
         if usage.is_object() {
             let anthropic = self.anthropic.unwrap_or_default().update(usage);
             self.anthropic = Some(anthropic);
             self.usage = Some(anthropic.usage());
         }
+        true
     }
 }
 
@@ -511,8 +511,9 @@ mod tests {
             })
         );
         let mut relay = SseRelay::new(false, Dialect::Messages);
-        relay.push(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n");
-        assert!(relay.upstream_error && !relay.done);
+        let out = relay.push(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n");
+        assert!(out.is_empty(), "held back for a rescue");
+        assert!(relay.upstream_error.is_some() && !relay.done);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use keygate_core::translate::{
 };
 
 use super::redacted::ChunkScrubber;
-use super::relay::{Dialect, SseRelay, Usage, broken_stream_event};
+use super::relay::{Dialect, SseRelay, Usage, broken_stream_event, data_of};
 
 /// One upstream body on its way to the client.
 pub enum Shaper {
@@ -101,9 +101,15 @@ impl Shaper {
         }
     }
 
-    /// The upstream sent an error event of its own, which the client already has.
-    pub fn upstream_error(&self) -> bool {
-        matches!(self, Self::Native(relay) if relay.upstream_error)
+    /// The text of the upstream's own error event, held back from the client.
+    pub fn upstream_error(&self) -> Option<String> {
+        let Self::Native(relay) = self else {
+            return None;
+        };
+        let event = relay.upstream_error.as_ref()?;
+        let json: serde_json::Value = serde_json::from_str(&data_of(event)?).ok()?;
+        let message = json.pointer("/error/message").and_then(|m| m.as_str());
+        Some(message.unwrap_or("an error event").to_string())
     }
 
     /// The usage the upstream reported so far.
@@ -138,7 +144,13 @@ impl Shaper {
     /// protocol; `None` for a raw body, which has none.
     pub fn failed(&mut self, error_type: &str, message: &str) -> Option<Bytes> {
         match self {
-            Self::Native(relay) => Some(broken_stream_event(relay.dialect(), message)),
+            // The upstream's own error event, when it sent one, ends the stream as it was.
+            Self::Native(relay) => Some(
+                relay
+                    .upstream_error
+                    .take()
+                    .unwrap_or_else(|| broken_stream_event(relay.dialect(), message)),
+            ),
             Self::Translated(t) => Some(t.failed(error_type, message)),
             Self::Raw(_) => None,
         }

@@ -181,16 +181,26 @@ impl Relay {
     /// (`None`: a continuation is being relayed now; an error: cut the connection).
     async fn broken(&mut self, broken: Broken) -> Option<std::io::Result<Bytes>> {
         let redactor = &self.attempt.key.redactor;
-        let (error_type, detail) = match &broken.error {
-            Some(TranslateError::Upstream {
-                error_type,
-                message,
-            }) => (error_type.clone(), redactor.scrub_for_storage(message)),
-            Some(other) => (
+        let (error_type, detail) = match (&broken.error, self.shaper.upstream_error()) {
+            (
+                Some(TranslateError::Upstream {
+                    error_type,
+                    message,
+                }),
+                _,
+            ) => (error_type.clone(), redactor.scrub_for_storage(message)),
+            (Some(other), _) => (
                 "api_error".to_string(),
                 redactor.scrub_for_storage(&other.to_string()),
             ),
-            None => ("api_error".to_string(), broken.what.clone()),
+            (None, Some(message)) => (
+                "api_error".to_string(),
+                format!(
+                    "the stream ended with an error event: {}",
+                    redactor.scrub_for_storage(&message)
+                ),
+            ),
+            (None, None) => ("api_error".to_string(), broken.what.clone()),
         };
         let message = format!(
             "the upstream stream from provider {:?} (key {:?}) {}: {detail}",
@@ -199,11 +209,6 @@ impl Relay {
         let class = self
             .attempt
             .conclude(&UpstreamOutcome::StreamBroken, Some(detail));
-        // The upstream's own error event already told the client what happened.
-        if self.shaper.upstream_error() {
-            self.attempt.finish(class, self.usage(), None);
-            return Some(Ok(broken.rest));
-        }
         if self.rescued(class, broken.stalled).await {
             return None;
         }
