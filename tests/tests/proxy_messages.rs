@@ -348,6 +348,31 @@ async fn anthropics_own_mid_stream_error_ends_the_stream_when_nothing_can_contin
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn claude_codes_query_string_reaches_the_anthropic_tier_without_a_key() {
+    let fake = FakeUpstream::start().await;
+    fake.set("sk-ant-fake-query-000000000001", Behaviour::Ok);
+    let served = anthropic_provider(&fake, &[key("query", "sk-ant-fake-query-000000000001")]).await;
+    let path = "/v1/messages?beta=true&key=kg-leaked-into-the-url";
+    for stream in [false, true] {
+        let response = post_anthropic(&served, path, &messages_request(stream)).await;
+        assert_eq!(response.status(), 200);
+        let _ = response.bytes().await;
+    }
+    let uris: Vec<String> = fake.received().iter().map(|r| r.uri.clone()).collect();
+    assert_eq!(uris, ["/v1/messages?beta=true", "/v1/messages?beta=true"]);
+    served.stop();
+
+    // A tier that is spoken to through translation does not get the other protocol's query.
+    fake.set("sk-fake-query-openai-0000000001", Behaviour::Ok);
+    let served = setup(&fake, &[key("gpt", "sk-fake-query-openai-0000000001")]).await;
+    let response = post_anthropic(&served, path, &messages_request(false)).await;
+    assert_eq!(response.status(), 200);
+    let last = fake.received().last().map(|r| r.uri.clone());
+    assert_eq!(last.as_deref(), Some("/v1/chat/completions"));
+    served.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_anthropic_request_is_served_by_an_openai_provider_through_translation() {
     let fake = FakeUpstream::start().await;
     let secret = "sk-fake-translate-000000000001";

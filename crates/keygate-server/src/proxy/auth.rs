@@ -18,6 +18,9 @@ pub struct ProxyRequest {
     pub caller: Caller,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The query string, passed on to tiers that speak the client's protocol (Claude Code's
+    /// `?beta=true`), `key=` left out.
+    pub query: Option<String>,
 }
 
 impl<S: Send + Sync> FromRequest<S> for ProxyRequest {
@@ -39,10 +42,12 @@ impl<S: Send + Sync> FromRequest<S> for ProxyRequest {
             ProxyError::invalid_request("body_unreadable", "the request body could not be read")
                 .into_response()
         })?;
+        let query = parts.uri.query().and_then(super::upstream::forwarded_query);
         Ok(Self {
             caller,
             headers: parts.headers,
             body,
+            query,
         })
     }
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use keygate_core::failure::{FailureClass, RequestAction, UpstreamOutcome, is_context_overflow};
 use keygate_core::translate::{chat_response_to_messages, messages_response_to_chat};
@@ -19,7 +19,7 @@ use super::admit::Admitted;
 use super::answer::answer;
 use super::anthropic_error::translated_error_body;
 use super::attempt::{Tried, answered, conclude, send};
-use super::auth::Caller;
+use super::auth::ProxyRequest;
 use super::catalog::LiveProvider;
 use super::commit::{NoContent, first_content};
 use super::failover::{Candidate, Failover};
@@ -33,7 +33,7 @@ use super::rescue::Rescue;
 use super::routing::Tier;
 use super::sticky::key_tag;
 use super::stream::{FirstStream, stream_response};
-use super::upstream::response_headers;
+use super::upstream::{response_headers, with_query};
 use crate::AppState;
 
 /// A whole upstream answer of a translated leg, in the client's protocol.
@@ -55,13 +55,17 @@ fn context_window(provider: &LiveProvider, model: &str) -> Option<u32> {
 #[allow(clippy::too_many_lines)]
 pub async fn serve(
     state: &AppState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    body: &Bytes,
+    client: &ProxyRequest,
     inbound: Inbound,
     admitted: Admitted,
     request_id: &str,
 ) -> Result<Response, ProxyError> {
+    let ProxyRequest {
+        caller,
+        headers,
+        body,
+        query,
+    } = client;
     let Admitted {
         request,
         model,
@@ -101,8 +105,13 @@ pub async fn serve(
     let (tiers, legs): (Vec<Tier>, Vec<(Leg, Uri)>) = tiers
         .into_iter()
         .filter_map(|tier| {
-            let leg = leg(inbound, &tier.provider, &tier.model)?;
-            Some((tier, leg))
+            let (leg, url) = leg(inbound, &tier.provider, &tier.model)?;
+            // A tier of the client's own protocol gets its query too.
+            let url = match query {
+                Some(query) if leg == Leg::Native => with_query(&url, query)?,
+                _ => url,
+            };
+            Some((tier, (leg, url)))
         })
         .unzip();
     let tried_any_provider = !tiers.is_empty();

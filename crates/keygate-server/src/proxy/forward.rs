@@ -33,26 +33,10 @@ pub async fn embeddings(State(state): State<AppState>, request: ProxyRequest) ->
 /// Admits and serves one request on any endpoint (`messages.rs` too); errors come in the
 /// schema of the endpoint called.
 pub(super) async fn forward(state: &AppState, request: ProxyRequest, inbound: Inbound) -> Response {
-    let ProxyRequest {
-        caller,
-        headers,
-        body,
-    } = request;
     let request_id = new_request_id();
     let catalog = state.proxy().catalog();
-    let served = match admit(&catalog, &caller, &headers, &body) {
-        Ok(admitted) => {
-            serve(
-                state,
-                &caller,
-                &headers,
-                &body,
-                inbound,
-                admitted,
-                &request_id,
-            )
-            .await
-        }
+    let served = match admit(&catalog, &request.caller, &request.headers, &request.body) {
+        Ok(admitted) => serve(state, &request, inbound, admitted, &request_id).await,
         Err(err) => Err(err),
     };
     let mut response = match served {

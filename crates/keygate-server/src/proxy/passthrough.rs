@@ -30,7 +30,7 @@ use super::redacted;
 use super::routing::Tier;
 use super::shaper::{Raw, Shaper};
 use super::stream::{FirstStream, stream_response};
-use super::upstream::{azure_api_version, native_headers, response_headers};
+use super::upstream::{azure_api_version, forwarded_query, native_headers, response_headers};
 use crate::AppState;
 
 pub async fn passthrough(
@@ -285,20 +285,20 @@ fn join_url(base: &str, path: &str, query: Option<&str>, api_version: Option<&st
         base.trim_end_matches('/'),
         path.trim_start_matches('/')
     );
-    let mut kept: Vec<String> = query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|pair| !pair.is_empty() && !pair.starts_with("key="))
-        .map(str::to_string)
-        .collect();
+    let mut kept = query.and_then(forwarded_query);
     if let Some(version) = api_version
-        && !kept.iter().any(|pair| pair.starts_with("api-version="))
+        && !kept
+            .as_deref()
+            .unwrap_or_default()
+            .split('&')
+            .any(|pair| pair.starts_with("api-version="))
     {
-        kept.push(format!("api-version={version}"));
+        let version = format!("api-version={version}");
+        kept = Some(kept.map_or(version.clone(), |q| format!("{q}&{version}")));
     }
-    if !kept.is_empty() {
+    if let Some(kept) = kept {
         url.push('?');
-        url.push_str(&kept.join("&"));
+        url.push_str(&kept);
     }
     url
 }

@@ -94,6 +94,23 @@ pub fn endpoint_url(provider: &LiveProvider, suffix: &str, model: &str) -> Optio
 
 /// [`endpoint_url`] for the proxy's own client: parsed once per catalog when the URL does not
 /// name the model.
+/// A client's query string as it may go upstream: without `key=` (a Gemini-style key in the
+/// URL: KeyGate never forwards the caller's); `None` when nothing is left.
+pub fn forwarded_query(query: &str) -> Option<String> {
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !pair.starts_with("key="))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("&"))
+}
+
+/// `uri` with `query` added to its own.
+pub fn with_query(uri: &Uri, query: &str) -> Option<Uri> {
+    let text = uri.to_string();
+    let joiner = if uri.query().is_some() { '&' } else { '?' };
+    format!("{text}{joiner}{query}").parse().ok()
+}
+
 pub fn endpoint_uri(provider: &LiveProvider, suffix: &str, model: &str) -> Option<Uri> {
     if let Some(uri) = provider.endpoints.get(suffix) {
         return Some(uri.clone());
