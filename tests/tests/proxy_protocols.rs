@@ -231,3 +231,24 @@ async fn gemini_native_calls_send_x_goog_api_key_and_never_a_key_in_the_url() {
     let stderr = served.stop();
     assert!(!stderr.contains("AIza-"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endpoint_no_tier_offers_is_a_4xx_that_stops_client_retries() {
+    let fake = FakeUpstream::start().await;
+    fake.set("gemini-fake-key-0000000000000001", Behaviour::Ok);
+    let base = format!("http://{}/v1beta", fake.addr);
+    let served = setup_kind(
+        "gem",
+        "gemini",
+        &base,
+        &[key("gem", "gemini-fake-key-0000000000000001")],
+    )
+    .await;
+    // Gemini's OpenAI-compatible surface has no Responses API.
+    let response = post(&served, "/v1/responses", &responses_request(false)).await;
+    assert_eq!(response.status(), 400, "a 5xx makes Codex retry");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "protocol_not_supported", "{body}");
+    assert!(fake.received().is_empty(), "nothing was sent upstream");
+    served.stop();
+}

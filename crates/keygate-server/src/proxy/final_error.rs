@@ -19,12 +19,14 @@ pub fn final_error(
     tried_any_provider: bool,
 ) -> ProxyError {
     if !tried_any_provider {
+        // A 4xx: the request cannot be served as it is, and a client must not retry it (a 5xx
+        // made Codex try four times).
         return ProxyError::new(
-            StatusCode::NOT_IMPLEMENTED,
+            StatusCode::BAD_REQUEST,
             "invalid_request_error",
             "protocol_not_supported",
             format!(
-                "the providers for {model:?} do not speak the OpenAI protocol on this endpoint yet"
+                "no provider that serves {model:?} offers this endpoint; route the model to one that does with `keygate route add`"
             ),
         );
     }
