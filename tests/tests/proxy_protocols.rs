@@ -228,6 +228,28 @@ async fn gemini_native_calls_send_x_goog_api_key_and_never_a_key_in_the_url() {
             .and_then(|v| v.to_str().ok()),
         Some("Bearer AIza-fake-good-00000000000000001")
     );
+    // Usage from both native answers, the streamed one read from its events as they passed
+    // (Gemini CLI streams everything).
+    let rows = logged(&served, 3).await;
+    let native_rows: Vec<&Value> = rows
+        .iter()
+        .filter(|r| {
+            r["endpoint"]
+                .as_str()
+                .is_some_and(|e| e.contains("Content"))
+        })
+        .collect();
+    assert_eq!(native_rows.len(), 2, "{rows:?}");
+    for row in native_rows {
+        assert_eq!(
+            (
+                row["prompt_tokens"].as_u64(),
+                row["completion_tokens"].as_u64()
+            ),
+            (Some(11), Some(3)),
+            "{row}"
+        );
+    }
     let stderr = served.stop();
     assert!(!stderr.contains("AIza-"), "{stderr}");
 }

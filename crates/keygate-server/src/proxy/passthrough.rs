@@ -28,7 +28,7 @@ use super::ledger::{Ledger, Settled, new_request_id};
 use super::openai_error::ProxyError;
 use super::redacted;
 use super::routing::Tier;
-use super::shaper::{Raw, Shaper};
+use super::shaper::{Raw, RawKind, Shaper};
 use super::stream::{FirstStream, stream_response};
 use super::upstream::{azure_api_version, forwarded_query, native_headers, response_headers};
 use crate::AppState;
@@ -186,16 +186,16 @@ async fn relay(
                 Some(status.as_u16()),
                 tried_at.elapsed(),
             );
-            let json = upstream
+            let kind = upstream
                 .headers()
                 .get("content-type")
                 .and_then(|v| v.to_str().ok())
-                .is_some_and(|ct| ct.starts_with("application/json"));
+                .map_or(RawKind::Other, RawKind::of);
             let first = FirstStream {
                 provider: provider.clone(),
                 key,
                 opened: Opened::whole(upstream),
-                shaper: Shaper::Raw(Raw::new(json)),
+                shaper: Shaper::Raw(Raw::new(kind)),
                 tried_at,
             };
             return Ok(stream_response(state.clone(), first, ledger, None));

@@ -98,7 +98,7 @@ pub struct AnthropicUsage {
 
 impl AnthropicUsage {
     /// Takes the fields `usage` has; `message_delta` repeats only some of them.
-    fn update(mut self, usage: &Value) -> Self {
+    pub(super) fn update(mut self, usage: &Value) -> Self {
         let field = |name: &str| usage.get(name).and_then(Value::as_u64);
         self.input = field("input_tokens").unwrap_or(self.input);
         self.output = field("output_tokens").unwrap_or(self.output);
@@ -107,7 +107,7 @@ impl AnthropicUsage {
         self
     }
 
-    fn usage(self) -> Usage {
+    pub(super) fn usage(self) -> Usage {
         Usage {
             prompt_tokens: self.input + self.cache_read + self.cache_creation,
             completion_tokens: self.output,

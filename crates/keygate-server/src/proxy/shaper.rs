@@ -13,7 +13,11 @@ use keygate_core::translate::{
 };
 
 use super::redacted::ChunkScrubber;
-use super::relay::{Dialect, SseRelay, Usage, broken_stream_event, data_of};
+use serde_json::Value;
+
+use super::relay::{
+    AnthropicUsage, Dialect, SseRelay, Usage, broken_stream_event, data_of, event_end,
+};
 
 /// One upstream body on its way to the client.
 pub enum Shaper {
@@ -30,19 +34,97 @@ const USAGE_CAPTURE_LIMIT: usize = 1024 * 1024;
 
 /// A pass-through body: relayed as it arrives; scrubbed of the provider's secrets from the
 /// first chunk that mentions an error on; the first MiB of a JSON answer kept for the writer,
-/// which reads its usage off the request path.
+/// which reads its usage off the request path; an SSE body's usage read as it goes by.
 #[derive(Default)]
 pub struct Raw {
     pub scrubber: ChunkScrubber,
     /// `None` for a body that is not JSON, or grew past the limit.
     captured: Option<Vec<u8>>,
+    /// For an SSE body.
+    sniffer: Option<UsageSniffer>,
+}
+
+/// What a pass-through body is, by its content type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawKind {
+    Json,
+    Sse,
+    Other,
+}
+
+impl RawKind {
+    pub fn of(content_type: &str) -> Self {
+        if content_type.starts_with("application/json") {
+            Self::Json
+        } else if content_type.starts_with("text/event-stream") {
+            Self::Sse
+        } else {
+            Self::Other
+        }
+    }
+}
+
+/// Usage read from an SSE body in any provider's shape, without holding the stream back: a
+/// copy of the current event is kept until it is complete, and only events that mention
+/// usage are parsed. OpenAI chat chunks' `usage`, the Responses API's `response.usage`,
+/// Anthropic's `message_start`/`message_delta`, Gemini's `usageMetadata` (the latest wins).
+#[derive(Default)]
+struct UsageSniffer {
+    pending: Vec<u8>,
+    anthropic: Option<AnthropicUsage>,
+    usage: Option<Usage>,
+}
+
+/// An SSE event longer than this is not read for usage.
+const MAX_SNIFFED_EVENT: usize = 1024 * 1024;
+
+impl UsageSniffer {
+    fn push(&mut self, chunk: &[u8]) {
+        self.pending.extend_from_slice(chunk);
+        let mut seen = 0;
+        while let Some(end) = event_end(&self.pending[seen..]) {
+            let event = &self.pending[seen..seen + end];
+            seen += end;
+            if memchr::memmem::find(event, b"usage").is_some() {
+                let json = data_of(event).and_then(|d| serde_json::from_str::<Value>(&d).ok());
+                if let Some(json) = json {
+                    self.read(&json);
+                }
+            }
+        }
+        self.pending.drain(..seen);
+        if self.pending.len() > MAX_SNIFFED_EVENT {
+            self.pending.clear();
+        }
+    }
+
+    fn read(&mut self, json: &Value) {
+        let anthropic = match json["type"].as_str() {
+            Some("message_start") => Some(&json["message"]["usage"]),
+            Some("message_delta") => Some(&json["usage"]),
+            _ => None,
+        };
+        if let Some(usage) = anthropic.filter(|u| u.is_object()) {
+            let sum = self.anthropic.unwrap_or_default().update(usage);
+            self.anthropic = Some(sum);
+            self.usage = Some(sum.usage());
+            return;
+        }
+        let found = Usage::from_json(&json["response"]["usage"])
+            .or_else(|| Usage::from_json(&json["usage"]))
+            .or_else(|| Usage::from_metadata(&json["usageMetadata"]));
+        if found.is_some() {
+            self.usage = found;
+        }
+    }
 }
 
 impl Raw {
-    pub fn new(json: bool) -> Self {
+    pub fn new(kind: RawKind) -> Self {
         Self {
             scrubber: ChunkScrubber::default(),
-            captured: json.then(Vec::new),
+            captured: (kind == RawKind::Json).then(Vec::new),
+            sniffer: (kind == RawKind::Sse).then(UsageSniffer::default),
         }
     }
 
@@ -52,6 +134,9 @@ impl Raw {
     }
 
     fn keep(&mut self, chunk: &[u8]) {
+        if let Some(sniffer) = self.sniffer.as_mut() {
+            sniffer.push(chunk);
+        }
         if let Some(captured) = self.captured.as_mut() {
             if captured.len() + chunk.len() <= USAGE_CAPTURE_LIMIT {
                 captured.extend_from_slice(chunk);
@@ -124,7 +209,7 @@ impl Shaper {
                     cached_tokens: usage.cached_input_tokens,
                 })
             }
-            Self::Raw(_) => None,
+            Self::Raw(raw) => raw.sniffer.as_ref().and_then(|s| s.usage),
         }
     }
 
@@ -227,5 +312,40 @@ impl Translator {
             Self::ToMessages(t) => t.completed(),
             Self::ToChat { stream, .. } => stream.completed(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage_of(body: &str, pieces: usize) -> Option<Usage> {
+        let mut raw = Raw::new(RawKind::Sse);
+        let bytes = body.as_bytes();
+        let step = bytes.len().div_ceil(pieces);
+        for chunk in bytes.chunks(step) {
+            raw.keep(chunk);
+        }
+        Shaper::Raw(raw).usage()
+    }
+
+    #[test]
+    fn a_raw_streams_usage_is_read_in_every_shape_however_it_is_split() {
+        let gemini = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}]}}]}\r\n\r\ndata: {\"candidates\":[],\"usageMetadata\":{\"promptTokenCount\":11,\"candidatesTokenCount\":3,\"cachedContentTokenCount\":2}}\r\n\r\n";
+        let chat = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":3,\"prompt_tokens_details\":{\"cached_tokens\":2}}}\n\ndata: [DONE]\n\n";
+        let responses = "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":11,\"output_tokens\":3,\"input_tokens_details\":{\"cached_tokens\":2}}}}\n\n";
+        let want = Some(Usage {
+            prompt_tokens: 11,
+            completion_tokens: 3,
+            cached_tokens: 2,
+        });
+        for body in [gemini, chat, responses] {
+            for pieces in [1, 3, 17] {
+                assert_eq!(usage_of(body, pieces), want, "{body} in {pieces}");
+            }
+        }
+        let anthropic = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":9,\"output_tokens\":1,\"cache_read_input_tokens\":2}}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":3}}\n\n";
+        assert_eq!(usage_of(anthropic, 5), want);
+        assert_eq!(usage_of("data: {\"text\":\"no usage here\"}\n\n", 2), None);
     }
 }
