@@ -489,5 +489,24 @@ async fn unmatched_proxy_paths_are_json_404s_and_models_can_be_fetched_by_id() {
             assert_eq!(body["type"], "error", "Anthropic's schema: {body}");
         }
     }
+    // Outside the proxy's paths, a program that asks for JSON gets JSON, a browser the UI.
+    let json = client
+        .get(format!("{}/chat/completions", served.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("json client");
+    assert_eq!(json.status(), 404);
+    assert!(header(&json, "content-type").starts_with("application/json"));
+    let page = client
+        .get(format!("{}/chat/completions", served.base))
+        .header(
+            "accept",
+            "text/html,application/xhtml+xml,application/json;q=0.9",
+        )
+        .send()
+        .await
+        .expect("browser");
+    assert!(header(&page, "content-type").starts_with("text/html"));
     assert_no_panic(&served.stop());
 }

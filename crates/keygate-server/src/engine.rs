@@ -171,13 +171,19 @@ pub(crate) fn router(state: AppState) -> Router {
 }
 
 /// What no route serves: under the proxy's and the API's paths a JSON 404 in their schema
-/// (their clients are programs), else the UI, for a browser's navigation (GET) only.
-async fn unmatched(method: Method, uri: Uri) -> Response {
+/// (their clients are programs), else the UI, for a browser's navigation (GET) only — a
+/// client that asks for JSON and not HTML is a program too.
+async fn unmatched(method: Method, uri: Uri, headers: axum::http::HeaderMap) -> Response {
     let path = uri.path();
     if proxy::is_proxy_path(path) {
         return proxy::not_found(&method, path);
     }
-    if (method == Method::GET || method == Method::HEAD) && !api::is_api_path(path) {
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let wants_json = accept.contains("application/json") && !accept.contains("text/html");
+    if (method == Method::GET || method == Method::HEAD) && !api::is_api_path(path) && !wants_json {
         return ui::serve(uri).await;
     }
     ApiError::not_found(format!("no such endpoint: {method} {path}")).into_response()
