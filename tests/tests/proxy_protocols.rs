@@ -274,3 +274,130 @@ async fn an_endpoint_no_tier_offers_is_a_4xx_that_stops_client_retries() {
     assert!(fake.received().is_empty(), "nothing was sent upstream");
     served.stop();
 }
+
+/// Gemini CLI's calls, as it makes them with `GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:PORT`
+/// and `GEMINI_API_KEY=kg-…`: `/v1beta/models/{model}:{method}` with the token in
+/// `x-goog-api-key`, served through a route over two Gemini providers with failover.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_native_gemini_api_is_served_with_routes_failover_usage_and_googles_errors() {
+    let fake = FakeUpstream::start().await;
+    fake.set(
+        "AIza-fake-down-00000000000000001",
+        Behaviour::ServerError(503),
+    );
+    fake.set("AIza-fake-up-0000000000000000001", Behaviour::Ok);
+    let base = format!("http://{}/v1beta", fake.addr);
+    let served = tokio::task::spawn_blocking(move || {
+        let env = keygate_tests::TestEnv::new();
+        let mut secrets = Vec::new();
+        for (name, priority, secret) in [
+            ("gema", 0, "AIza-fake-down-00000000000000001"),
+            ("gemb", 1, "AIza-fake-up-0000000000000000001"),
+        ] {
+            secrets.extend(keygate_tests::served::Served::provider_of_kind(
+                &env,
+                name,
+                "gemini",
+                &base,
+                priority,
+                &[key(name, secret)],
+            ));
+        }
+        env.ok(
+            &[
+                "route",
+                "add",
+                "smart",
+                "--to",
+                "gema:gemini-2.5-flash,gemb:gemini-2.5-flash",
+            ],
+            "",
+        );
+        keygate_tests::served::Served::start(env, secrets)
+    })
+    .await
+    .expect("setup");
+    let content = json!({ "contents": [{ "role": "user", "parts": [{ "text": "hi" }] }] });
+    let call = |path: &str, token: &str| {
+        reqwest::Client::new()
+            .post(format!("{}{path}", served.base))
+            .header("x-goog-api-key", token.to_string())
+            .json(&content)
+    };
+
+    let response = call(
+        "/v1beta/models/smart:streamGenerateContent?alt=sse",
+        &served.token,
+    )
+    .send()
+    .await
+    .expect("stream");
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-keygate-key"), "gemb");
+    // The 503 was tried once more on its own tier (the same key, after a pause) first.
+    assert_eq!(header(&response, "x-keygate-attempts"), "3");
+    let text = response.text().await.expect("text");
+    assert_eq!(
+        text.matches("data: ").count(),
+        STREAM_DELTAS.len(),
+        "{text}"
+    );
+    let response = call("/v1beta/models/smart:generateContent", &served.token)
+        .send()
+        .await
+        .expect("json");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["usageMetadata"]["totalTokenCount"], 14);
+
+    // The upstream got its own paths, the version once, and never the caller's token.
+    let uris: Vec<String> = fake
+        .received()
+        .iter()
+        .filter(|r| r.key.starts_with("AIza-fake-up"))
+        .map(|r| r.uri.clone())
+        .collect();
+    assert_eq!(
+        uris,
+        [
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            "/v1beta/models/gemini-2.5-flash:generateContent"
+        ]
+    );
+    let rows = logged(&served, 2).await;
+    for row in &rows {
+        assert_eq!(row["prompt_tokens"], 11, "{row}");
+        assert_eq!(row["completion_tokens"], 3, "{row}");
+        assert_eq!(row["model_requested"], "smart", "{row}");
+    }
+
+    // Errors in Google's schema: a bad token, an unknown method, a model no Gemini provider serves.
+    for (path, token, status, google) in [
+        (
+            "/v1beta/models/smart:generateContent",
+            "kg-not-a-token",
+            401,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "/v1beta/models/smart:fly",
+            served.token.as_str(),
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            "/v1beta/models/gpt-4o:generateContent",
+            served.token.as_str(),
+            404,
+            "NOT_FOUND",
+        ),
+    ] {
+        let response = call(path, token).send().await.expect("error");
+        assert_eq!(response.status(), status, "{path}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["error"]["status"], google, "{path}: {body}");
+        assert_eq!(body["error"]["code"], status, "{path}: {body}");
+    }
+    let stderr = served.stop();
+    assert!(!stderr.contains("AIza-"), "{stderr}");
+}

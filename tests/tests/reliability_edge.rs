@@ -467,10 +467,12 @@ async fn unmatched_proxy_paths_are_json_404s_and_models_can_be_fetched_by_id() {
         (reqwest::Method::POST, "/v1/messages/nope", 404),
         // A dot made the UI's asset handler answer an empty 404.
         (reqwest::Method::GET, "/v1/files/report.json", 404),
+        (reqwest::Method::GET, "/v1beta/files/report.json", 404),
+        // The Gemini API takes POST only.
         (
             reqwest::Method::GET,
             "/v1beta/models/gemini-2.5-pro.json",
-            404,
+            405,
         ),
     ] {
         let response = call(method.clone(), path).send().await.expect("call");

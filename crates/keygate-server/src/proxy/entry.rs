@@ -15,6 +15,7 @@ pub(super) async fn entry(
     next: middleware::Next,
 ) -> axum::response::Response {
     let anthropic = super::anthropic_error::is_anthropic_path(request.uri().path());
+    let gemini = super::gemini::is_gemini_path(request.uri().path());
     let admitted = if state.proxy_paused() {
         Err(super::openai_error::ProxyError::new(
             http::StatusCode::SERVICE_UNAVAILABLE,
@@ -35,6 +36,7 @@ pub(super) async fn entry(
     match read {
         Ok(request) => next.run(request).await,
         Err(err) if anthropic => super::anthropic_error::anthropic_response(err),
+        Err(err) if gemini => super::gemini::gemini_response(err),
         Err(err) => axum::response::IntoResponse::into_response(err),
     }
 }

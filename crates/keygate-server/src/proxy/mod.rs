@@ -15,6 +15,7 @@ mod exchange;
 mod failover;
 mod final_error;
 mod forward;
+mod gemini;
 mod ledger;
 mod legs;
 mod messages;
@@ -66,6 +67,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::get))
+        .route("/v1beta/models/{model_method}", post(gemini::models))
         .route(
             "/p/{provider}/{*path}",
             axum::routing::any(passthrough::passthrough),

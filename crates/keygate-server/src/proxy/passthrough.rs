@@ -148,21 +148,69 @@ async fn relay(
         stream,
     );
     ledger.row.model_served = model;
-    let deadline = ledger.started + proxy.settings.total_deadline;
     let tiers = [Tier {
         provider: provider.clone(),
         model: ledger.row.model_served.clone().unwrap_or_default(),
         strategy: Strategy::Priority,
     }];
-    let mut failover = Failover::new(proxy, &tiers, None, deadline);
+    let what = if tiers[0].model.is_empty() {
+        path
+    } else {
+        tiers[0].model.as_str()
+    };
+    let request = Native {
+        method,
+        headers,
+        body,
+        what,
+    };
+    relay_native(state, &tiers, |_| Some(url.clone()), request, ledger).await
+}
+
+/// A request relayed in the provider's own protocol: its method, headers and body, and what
+/// it names (for the error when no key could be tried).
+pub(super) struct Native<'a> {
+    pub method: Method,
+    pub headers: &'a HeaderMap,
+    pub body: Bytes,
+    pub what: &'a str,
+}
+
+/// Tries `tiers` with the failover driver, each at `url_for(tier)`, with the key added the way
+/// its provider expects; a success goes to the client through the relay as the provider
+/// wrote it. When every attempt failed, the client gets the last upstream answer (less any
+/// secret it echoed); with none, why no key could be tried.
+pub(super) async fn relay_native(
+    state: &AppState,
+    tiers: &[Tier],
+    url_for: impl Fn(&Tier) -> Option<Uri>,
+    request: Native<'_>,
+    mut ledger: Ledger,
+) -> Result<Response, ProxyError> {
+    let proxy = state.proxy();
+    let Native {
+        method,
+        headers,
+        body,
+        what,
+    } = request;
+    let deadline = ledger.started + proxy.settings.total_deadline;
+    let mut failover = Failover::new(proxy, tiers, None, deadline);
     let mut last: Option<(StatusCode, HeaderMap, Bytes)> = None;
-    while let Some(Candidate { key, .. }) = failover.next().await {
+    while let Some(candidate) = failover.next().await {
+        let Candidate { tier, key, .. } = &candidate;
+        let (provider, key) = (&tier.provider, key.clone());
+        let Some(url) = url_for(tier) else {
+            failover.unused(&candidate);
+            continue;
+        };
+        ledger.row.model_served = (!tier.model.is_empty()).then(|| tier.model.clone());
         let attempts = failover.attempts();
         let tried_at = Instant::now();
         let upstream = match send(
             proxy,
             (method.clone(), &url),
-            native_headers(headers, &provider, &key),
+            native_headers(headers, provider, &key),
             body.clone(),
             deadline,
         )
@@ -171,7 +219,7 @@ async fn relay(
             Ok(upstream) => upstream,
             Err(outcome) => {
                 let tried = Tried::unanswered(outcome, tried_at.elapsed());
-                let decision = conclude(proxy, &mut ledger, &provider, &key, tried);
+                let decision = conclude(proxy, &mut ledger, provider, &key, tried);
                 failover.failed(decision.class, &key);
                 continue;
             }
@@ -180,7 +228,7 @@ async fn relay(
         key.runtime.note_rate_headers(upstream.headers());
         if status.is_success() {
             ledger.attempt(
-                &provider,
+                provider,
                 &key,
                 FailureClass::Success,
                 Some(status.as_u16()),
@@ -213,7 +261,7 @@ async fn relay(
             error: error_text,
             took: tried_at.elapsed(),
         };
-        let decision = conclude(proxy, &mut ledger, &provider, &key, tried);
+        let decision = conclude(proxy, &mut ledger, provider, &key, tried);
         if decision.request == RequestAction::Deliver || decision.class == FailureClass::Success {
             ledger.finish(
                 proxy,
@@ -245,9 +293,7 @@ async fn relay(
     // (less any secret it echoed); with none, why no key could be tried.
     let attempts = failover.attempts();
     let Some((status, headers, body)) = last else {
-        let what = tiers[0].model.as_str();
-        let what = if what.is_empty() { path } else { what };
-        let mut error = final_error(proxy, &tiers, &ledger.row.attempts, what, true);
+        let mut error = final_error(proxy, tiers, &ledger.row.attempts, what, true);
         error.attempts = Some(attempts);
         ledger.finish(proxy, Settled::failed(error.status.as_u16(), error.code));
         return Err(error);

@@ -2,12 +2,11 @@
 //! method the endpoint does not take): JSON in the caller's protocol schema, since the
 //! clients there are SDKs and tools that cannot read the UI's page.
 
-use axum::Json;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::anthropic_error::{anthropic_response, is_anthropic_path};
+use super::gemini::{gemini_response, is_gemini_path};
 use super::openai_error::ProxyError;
 
 /// True for the paths the proxy owns (`/v1…`, `/v1beta…`, `/p/…`): a request there that no
@@ -50,14 +49,8 @@ fn unmatched(path: &str, err: ProxyError) -> Response {
     if is_anthropic_path(path) {
         return anthropic_response(err);
     }
-    if path == "/v1beta" || path.starts_with("/v1beta/") {
-        let status = err.status;
-        let body = json!({ "error": {
-            "code": status.as_u16(),
-            "message": err.message,
-            "status": if status == StatusCode::NOT_FOUND { "NOT_FOUND" } else { "INVALID_ARGUMENT" },
-        }});
-        return (status, Json(body)).into_response();
+    if is_gemini_path(path) {
+        return gemini_response(err);
     }
     err.into_response()
 }
