@@ -84,7 +84,9 @@ fn read_chat(sent: &[u8]) -> Option<Transcript> {
         }
         for choice in chunk["choices"].as_array().into_iter().flatten() {
             let delta = &choice["delta"];
-            let calls = |field: &str| !delta[field].is_null();
+            let calls = |field: &str| {
+                !(delta[field].is_null() || delta[field].as_array().is_some_and(Vec::is_empty))
+            };
             if choice["index"].as_u64().unwrap_or(0) != 0
                 || calls("tool_calls")
                 || calls("function_call")
@@ -570,6 +572,11 @@ mod tests {
         assert_eq!(
             Transcript::read(Dialect::Messages, tool_use.as_bytes()),
             None
+        );
+        let empty_calls = chat_chunk(&json!({ "content": "Hi", "tool_calls": [] }), &Value::Null);
+        assert!(
+            Transcript::read(Dialect::Chat, empty_calls.as_bytes()).is_some(),
+            "an empty tool_calls list is no tool call"
         );
         let role_only = chat_chunk(&json!({ "role": "assistant" }), &Value::Null);
         assert_eq!(
