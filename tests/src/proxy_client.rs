@@ -147,3 +147,24 @@ pub async fn logged(served: &Served, count: usize) -> Vec<Value> {
 pub fn chat(stream: bool) -> Value {
     json!({ "model": "gpt-4o-mini", "messages": [{ "role": "user", "content": "hi" }], "stream": stream })
 }
+
+/// The events of an SSE body: (event name, data as JSON; data that is not JSON, `[DONE]` say,
+/// as a string).
+pub fn sse_events(text: &str) -> Vec<(String, Value)> {
+    text.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let name = e
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .unwrap_or_default()
+                .to_string();
+            let data = e
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .unwrap_or_default();
+            let data = serde_json::from_str(data).unwrap_or(Value::String(data.to_string()));
+            (name, data)
+        })
+        .collect()
+}

@@ -7,7 +7,7 @@ use keygate_tests::TestEnv;
 use keygate_tests::fake_anthropic::COUNTED_TOKENS;
 use keygate_tests::fake_upstream::{Behaviour, FakeUpstream, fake_tool_input};
 use keygate_tests::proxy_client::{
-    header, key_state, logged, post, prio, setup, setup_full, setup_kind,
+    header, key_state, logged, post, prio, setup, setup_full, setup_kind, sse_events,
 };
 use keygate_tests::served::{Served, key};
 use serde_json::{Value, json};
@@ -40,6 +40,21 @@ async fn post_anthropic(served: &Served, path: &str, body: &Value) -> reqwest::R
         .expect("request")
 }
 
+/// Like [`anthropic_provider`], with one attempt allowed: nothing can rescue a stream.
+async fn anthropic_one_attempt(
+    fake: &FakeUpstream,
+    keys: &[keygate_tests::served::KeySpec<'_>],
+) -> Served {
+    setup_full(
+        "claude",
+        "anthropic",
+        &format!("http://{}", fake.addr),
+        keys,
+        &[("proxy.max_attempts", 1)],
+    )
+    .await
+}
+
 async fn anthropic_provider(
     fake: &FakeUpstream,
     keys: &[keygate_tests::served::KeySpec<'_>],
@@ -55,22 +70,7 @@ async fn anthropic_provider(
 
 /// The events of an SSE body: (event name, data as JSON).
 fn events(text: &str) -> Vec<(String, Value)> {
-    text.split("\n\n")
-        .filter(|e| !e.trim().is_empty())
-        .map(|e| {
-            let name = e
-                .lines()
-                .find_map(|l| l.strip_prefix("event: "))
-                .unwrap_or_default()
-                .to_string();
-            let data = e
-                .lines()
-                .find_map(|l| l.strip_prefix("data: "))
-                .unwrap_or_default();
-            let data = serde_json::from_str(data).unwrap_or(Value::String(data.to_string()));
-            (name, data)
-        })
-        .collect()
+    sse_events(text)
 }
 
 /// The text and tool input (joined `partial_json`, parsed) of an Anthropic stream.
@@ -289,14 +289,8 @@ async fn an_anthropic_stream_cut_midway_that_nobody_can_continue_ends_with_an_er
     let fake = FakeUpstream::start().await;
     fake.set("sk-ant-fake-cut-0000000000000001", Behaviour::CutAfter(4));
     // One attempt allowed: no rescue can continue the stream.
-    let served = setup_full(
-        "claude",
-        "anthropic",
-        &format!("http://{}", fake.addr),
-        &[key("cut", "sk-ant-fake-cut-0000000000000001")],
-        &[("proxy.max_attempts", 1)],
-    )
-    .await;
+    let served =
+        anthropic_one_attempt(&fake, &[key("cut", "sk-ant-fake-cut-0000000000000001")]).await;
     let response = post_anthropic(&served, "/v1/messages", &messages_request(true)).await;
     assert_eq!(response.status(), 200);
     let parsed = events(&response.text().await.expect("text"));
@@ -327,12 +321,9 @@ async fn anthropics_own_mid_stream_error_ends_the_stream_when_nothing_can_contin
     );
     // One attempt allowed: the error event KeyGate held back for a rescue is what the client
     // gets, as Anthropic sent it.
-    let served = setup_full(
-        "claude",
-        "anthropic",
-        &format!("http://{}", fake.addr),
+    let served = anthropic_one_attempt(
+        &fake,
         &[key("overload", "sk-ant-fake-midstream-error-0001")],
-        &[("proxy.max_attempts", 1)],
     )
     .await;
     let response = post_anthropic(&served, "/v1/messages", &messages_request(true)).await;

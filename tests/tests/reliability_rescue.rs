@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use keygate_tests::TestEnv;
 use keygate_tests::fake_upstream::{Behaviour, FakeUpstream, LONG_PIECES, long_answer};
+use keygate_tests::proxy_client::sse_events;
 use keygate_tests::reliability::{admin, assert_no_panic, wait_for_logged};
 use keygate_tests::served::{Served, key};
 use serde_json::{Value, json};
@@ -213,23 +214,9 @@ fn request(n: usize, case: &Case) -> (&'static str, Value) {
     }
 }
 
-/// The events of an SSE body: (event name, data as JSON, or `Null` for `[DONE]`).
+/// The events of an SSE body: (event name, data as JSON, or a string for `[DONE]`).
 fn events(body: &str) -> Vec<(String, Value)> {
-    body.split("\n\n")
-        .filter(|e| !e.trim().is_empty())
-        .map(|e| {
-            let name = e
-                .lines()
-                .find_map(|l| l.strip_prefix("event: "))
-                .unwrap_or_default()
-                .to_string();
-            let data = e
-                .lines()
-                .find_map(|l| l.strip_prefix("data: "))
-                .unwrap_or_default();
-            (name, serde_json::from_str(data).unwrap_or(Value::Null))
-        })
-        .collect()
+    sse_events(body)
 }
 
 struct Got {

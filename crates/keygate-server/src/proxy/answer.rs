@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
 /// The headers KeyGate adds to its answers.
-pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-keygate-request-id");
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-keygate-request-id");
 const PROVIDER: HeaderName = HeaderName::from_static("x-keygate-provider");
 const KEY: HeaderName = HeaderName::from_static("x-keygate-key");
 const ATTEMPTS: HeaderName = HeaderName::from_static("x-keygate-attempts");
@@ -32,6 +32,14 @@ pub(super) fn answer(
         if let Ok(value) = value {
             headers.insert(name, value);
         }
+    }
+    response
+}
+
+/// Names the request in its answer (`x-keygate-request-id`), whatever the answer is.
+pub(super) fn with_request_id(mut response: Response, request_id: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
     }
     response
 }

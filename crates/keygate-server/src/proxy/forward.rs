@@ -3,11 +3,10 @@
 //! it to `exchange.rs`.
 
 use axum::extract::State;
-use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 
 use super::admit::admit;
-use super::answer::REQUEST_ID;
+use super::answer::with_request_id;
 use super::anthropic_error::anthropic_response;
 use super::auth::ProxyRequest;
 use super::exchange::{Inbound, serve};
@@ -39,15 +38,12 @@ pub(super) async fn forward(state: &AppState, request: ProxyRequest, inbound: In
         Ok(admitted) => serve(state, &request, inbound, admitted, &request_id).await,
         Err(err) => Err(err),
     };
-    let mut response = match served {
+    let response = match served {
         Ok(response) => response,
         Err(err) if matches!(inbound, Inbound::Messages | Inbound::CountTokens) => {
             anthropic_response(err)
         }
         Err(err) => err.into_response(),
     };
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
-    response
+    with_request_id(response, &request_id)
 }

@@ -13,13 +13,14 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use keygate_core::provider::ProviderKind;
 use serde_json::json;
 
 use super::admit::check_client_string;
+use super::answer::with_request_id;
 use super::auth::Caller;
 use super::ledger::{Ledger, new_request_id};
 use super::openai_error::ProxyError;
@@ -74,7 +75,7 @@ pub async fn models(
     body: Bytes,
 ) -> Response {
     let request_id = new_request_id();
-    let mut response = match serve(
+    let response = match serve(
         &state,
         &caller,
         &model_method,
@@ -88,10 +89,7 @@ pub async fn models(
         Ok(response) => response,
         Err(err) => gemini_response(err),
     };
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-keygate-request-id", value);
-    }
-    response
+    with_request_id(response, &request_id)
 }
 
 async fn serve(

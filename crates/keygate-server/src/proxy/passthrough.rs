@@ -9,7 +9,7 @@ use std::time::Instant;
 use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use keygate_core::failure::{FailureClass, RequestAction};
 use keygate_core::provider::ProviderKind;
@@ -17,7 +17,7 @@ use keygate_core::select::Strategy;
 use serde_json::Value;
 
 use super::admit::check_client_string;
-use super::answer::answer;
+use super::answer::{answer, with_request_id};
 use super::attempt::{Tried, answered, conclude, send};
 use super::auth::Caller;
 use super::catalog::LiveProvider;
@@ -43,7 +43,7 @@ pub async fn passthrough(
     body: Bytes,
 ) -> Response {
     let request_id = new_request_id();
-    let mut response = match relay(
+    let response = match relay(
         &state,
         &caller,
         &provider_name,
@@ -59,10 +59,7 @@ pub async fn passthrough(
         Ok(response) => response,
         Err(err) => err.into_response(),
     };
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-keygate-request-id", value);
-    }
-    response
+    with_request_id(response, &request_id)
 }
 
 #[allow(clippy::too_many_arguments)]
