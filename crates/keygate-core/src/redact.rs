@@ -280,7 +280,10 @@ fn decode_at(text: &[u8], i: usize) -> (u8, usize) {
 /// `{"error":…}`, Anthropic's and Responses' `"type":"error"`, Gemini's stream errors) or an SSE
 /// `event: error`. Model output cannot trip it: inside a JSON string its quotes are escaped.
 pub fn mentions_error(bytes: &[u8]) -> bool {
-    memmem::find_iter(bytes, b"error").any(|i| {
+    // Built once: making a searcher costs more than searching a small answer.
+    static ERROR: std::sync::LazyLock<memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memmem::Finder::new(b"error"));
+    ERROR.find_iter(bytes).any(|i| {
         let (before, after) = (&bytes[..i], &bytes[i + 5..]);
         (before.ends_with(b"\"") && after.starts_with(b"\""))
             || before.ends_with(b"event: ")

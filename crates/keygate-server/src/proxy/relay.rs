@@ -8,8 +8,29 @@
 //! Anthropic Messages streams end with `message_stop`; usage comes from `message_start` (input
 //! and cache tokens) and `message_delta` (output tokens).
 
+use std::sync::LazyLock;
+
 use bytes::{Bytes, BytesMut};
+use memchr::memmem::Finder;
 use serde_json::Value;
+
+/// The needles looked for in every event, their searchers built once (making one costs more
+/// than searching an event).
+static USAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
+static DONE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"[DONE]"));
+static FINISH_REASON: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(b"\"finish_reason\""));
+static MESSAGE_WATCHED: LazyLock<[Finder<'static>; 4]> = LazyLock::new(|| {
+    [
+        b"\"message_start\"".as_slice(),
+        b"\"message_delta\"",
+        b"\"message_stop\"",
+        b"\"error\"",
+    ]
+    .map(Finder::new)
+});
+static RESPONSE_TERMINALS: LazyLock<[Finder<'static>; 3]> =
+    LazyLock::new(|| RESPONSE_TERMINAL.map(|t| Finder::new(t.as_bytes())));
 
 /// Token counts reported by the upstream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -207,9 +228,9 @@ impl SseRelay {
         if !self.finished && names_finish_reason(event) {
             self.finished = true;
         }
-        let mentions_usage = contains(event, b"\"usage\"");
+        let mentions_usage = contains(event, &USAGE);
         if !mentions_usage {
-            if contains(event, b"[DONE]") && data_of(event).is_some_and(|d| d.trim() == "[DONE]") {
+            if contains(event, &DONE) && data_of(event).is_some_and(|d| d.trim() == "[DONE]") {
                 self.done = true;
             }
             return true;
@@ -234,10 +255,7 @@ impl SseRelay {
 impl SseRelay {
     /// Responses streams are passed on untouched; only the terminal event is read.
     fn watch_response_event(&mut self, event: &[u8]) {
-        if !RESPONSE_TERMINAL
-            .iter()
-            .any(|t| contains(event, t.as_bytes()))
-        {
+        if !RESPONSE_TERMINALS.iter().any(|t| contains(event, t)) {
             return;
         }
         let Some(json) = data_of(event).and_then(|d| serde_json::from_str::<Value>(&d).ok()) else {
@@ -256,13 +274,7 @@ impl SseRelay {
     /// end or an error are read (content deltas are recognised by a byte search). False for
     /// an error event, which is held back.
     fn watch_message_event(&mut self, event: &[u8]) -> bool {
-        const WATCHED: [&[u8]; 4] = [
-            b"\"message_start\"",
-            b"\"message_delta\"",
-            b"\"message_stop\"",
-            b"\"error\"",
-        ];
-        if !WATCHED.iter().any(|w| contains(event, w)) {
+        if !MESSAGE_WATCHED.iter().any(|w| contains(event, w)) {
             return true;
         }
         let Some(json) = data_of(event).and_then(|d| serde_json::from_str::<Value>(&d).ok()) else {
@@ -292,17 +304,16 @@ impl SseRelay {
 
 const CHAT_DONE: &[u8] = b"data: [DONE]\n\n";
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(haystack, needle).is_some()
+fn contains(haystack: &[u8], needle: &Finder<'_>) -> bool {
+    needle.find(haystack).is_some()
 }
 
 /// Whether a chat chunk names a finish reason: `"finish_reason"` followed by a string, where
 /// content chunks carry `null` (or leave the field out).
 fn names_finish_reason(event: &[u8]) -> bool {
-    const FIELD: &[u8] = b"\"finish_reason\"";
     let mut rest = event;
-    while let Some(at) = memchr::memmem::find(rest, FIELD) {
-        rest = &rest[at + FIELD.len()..];
+    while let Some(at) = FINISH_REASON.find(rest) {
+        rest = &rest[at + FINISH_REASON.needle().len()..];
         let value = rest
             .iter()
             .find(|b| !b.is_ascii_whitespace() && **b != b':');

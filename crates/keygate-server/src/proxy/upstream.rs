@@ -240,7 +240,9 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// The upstream response headers the client may see.
 pub fn response_headers(upstream: &reqwest::header::HeaderMap) -> HeaderMap {
-    let mut headers = HeaderMap::new();
+    // Room for KeyGate's own headers and hyper's too: growing the map costs more than
+    // filling it.
+    let mut headers = HeaderMap::with_capacity(16);
     for name in &RETURNED {
         if let Some(value) = upstream.get(name) {
             headers.insert(name.clone(), value.clone());
