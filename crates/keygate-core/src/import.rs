@@ -279,15 +279,18 @@ fn validate_row(raw: RawRow, line: usize, env: EnvLookup<'_>) -> Result<ImportRo
             String::new()
         }
     };
+    // The label and tag checks' own messages quote the value; here they must not: a quote
+    // opened in one column can swallow the rest of the file, secrets of later rows included.
     if let Some(label) = &raw.label
-        && let Err(e) = validate_label(label)
+        && validate_label(label).is_err()
     {
-        problems.push(e);
+        problems.push("invalid label: use 1-80 characters on one line".into());
     }
-    for tag in &raw.tags {
-        if let Err(e) = validate_tag(tag) {
-            problems.push(e);
-        }
+    if raw.tags.iter().any(|tag| validate_tag(tag).is_err()) {
+        problems.push(
+            "invalid tags: separate them with ';', each 1-32 letters, digits, '-', '_', '.' or ':'"
+                .into(),
+        );
     }
     let secret = match (raw.secret, raw.secret_env) {
         (Some(_), Some(_)) => {
@@ -461,6 +464,21 @@ mod tests {
         assert!(
             all.iter().all(|e| !e.contains("sk-secret-value-xyz")),
             "{all:?}"
+        );
+    }
+
+    #[test]
+    fn an_open_quote_in_tags_does_not_quote_the_next_rows_secret() {
+        // Found by reliability_input's proptest: the quote runs to the end of the file.
+        let text = "provider,secret,tags\n,sk-PROPSECRET,\",\n,sk-PROPSECRET,\n";
+        let errors = parse_csv("keys.csv", text, &no_env).expect_err("bad rows");
+        assert!(
+            errors.iter().all(|e| !e.to_string().contains("PROPSECRET")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.message.contains("invalid tags")),
+            "{errors:?}"
         );
     }
 
