@@ -12,8 +12,7 @@ use super::openai_error::ProxyError;
 use super::peek::{Peek, peek};
 use super::routing::{RouteError, Tier, tiers};
 
-/// The headers a client may name its session with (see `sticky.rs`).
-const SESSION_HEADERS: [&str; 2] = ["x-keygate-session", "x-session-id"];
+use super::sticky::SESSION_HEADERS;
 
 /// Refuses a text a client sent that KeyGate would store, log or quote (a model name, a
 /// session id, a `/p/` path) when it is longer than
@@ -79,9 +78,9 @@ pub fn admit(
             session,
         )?;
     }
-    for name in SESSION_HEADERS {
+    for name in &SESSION_HEADERS {
         if let Some(value) = headers.get(name) {
-            check_client_string(name, value.to_str().unwrap_or_default())?;
+            check_client_string(name.as_str(), value.to_str().unwrap_or_default())?;
         }
     }
     let tiers = tiers(catalog, &model).map_err(|e| match e {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode, Uri, header};
 use keygate_core::failure::{Decision, UpstreamOutcome, classify, parse_reset_duration};
 use serde_json::Value;
 
@@ -81,20 +81,20 @@ fn error_message(body: &[u8]) -> Option<String> {
 
 /// `Retry-After`, else the later of OpenAI's request and token reset hints.
 pub fn retry_hint(headers: &HeaderMap) -> Option<Duration> {
-    let read = |name: &str| {
+    // Constants: a `&str` name is parsed and validated on every lookup.
+    const RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
+    const RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
+    let read = |name: &HeaderName| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_reset_duration)
     };
-    read("retry-after").or_else(|| {
-        [
-            read("x-ratelimit-reset-requests"),
-            read("x-ratelimit-reset-tokens"),
-        ]
-        .into_iter()
-        .flatten()
-        .max()
+    read(&header::RETRY_AFTER).or_else(|| {
+        [read(&RESET_REQUESTS), read(&RESET_TOKENS)]
+            .into_iter()
+            .flatten()
+            .max()
     })
 }
 

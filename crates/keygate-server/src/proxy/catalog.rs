@@ -156,20 +156,15 @@ impl KeyRuntime {
 
     /// Reads the provider's remaining-requests header from an answer.
     pub fn note_rate_headers(&self, headers: &reqwest::header::HeaderMap) {
-        let remaining = [
-            "x-ratelimit-remaining-requests",
-            "anthropic-ratelimit-requests-remaining",
-        ]
-        .iter()
-        .find_map(|name| {
-            headers
-                .get(*name)?
-                .to_str()
-                .ok()?
-                .trim()
-                .parse::<u64>()
-                .ok()
-        });
+        use reqwest::header::HeaderName;
+        // Constants: a `&str` name is parsed and validated on every lookup.
+        const REMAINING: [HeaderName; 2] = [
+            HeaderName::from_static("x-ratelimit-remaining-requests"),
+            HeaderName::from_static("anthropic-ratelimit-requests-remaining"),
+        ];
+        let remaining = REMAINING
+            .iter()
+            .find_map(|name| headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok());
         if let Some(remaining) = remaining {
             self.upstream_remaining
                 .store(remaining.saturating_add(1), Ordering::Relaxed);

@@ -144,7 +144,7 @@ pub async fn serve(
             }
         };
         let tried_at = Instant::now();
-        let upstream = match send(
+        let mut upstream = match send(
             proxy,
             (Method::POST, url),
             leg_headers(leg, headers, provider, &key),
@@ -227,7 +227,7 @@ pub async fn serve(
             return Ok(stream_response(state.clone(), first, ledger, Some(rescue)));
         }
         let ttfb = started.elapsed();
-        let upstream_headers = upstream.headers().clone();
+        let upstream_headers = upstream.take_headers();
         let body = match tokio::time::timeout(settings.idle_timeout, upstream.bytes()).await {
             Ok(Ok(body)) => body,
             Ok(Err(_)) | Err(_) => {

@@ -6,7 +6,14 @@
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
+
+/// The headers a client may name its session with, in the order they are read. Constants,
+/// since a `&str` name is parsed and validated on every lookup.
+pub const SESSION_HEADERS: [HeaderName; 2] = [
+    HeaderName::from_static("x-keygate-session"),
+    HeaderName::from_static("x-session-id"),
+];
 
 const SLOTS: usize = 4096;
 
@@ -36,9 +43,9 @@ impl Sessions {
     /// `x-keygate-session` header, else the id from the body (`prompt_cache_key`, `user`,
     /// Anthropic's `metadata.user_id`). Scoped to the caller's access token.
     pub fn of(&self, token: &str, headers: &HeaderMap, body_id: Option<&str>) -> Option<Session> {
-        let from_header = ["x-keygate-session", "x-session-id"]
+        let from_header = SESSION_HEADERS
             .iter()
-            .find_map(|name| headers.get(*name)?.to_str().ok())
+            .find_map(|name| headers.get(name)?.to_str().ok())
             .filter(|v| !v.is_empty());
         let id = from_header.or(body_id.filter(|v| !v.is_empty()))?;
         let mut hasher = self.hasher.build_hasher();

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
-use keygate_core::provider::ProviderKind;
+use keygate_core::provider::{AuthStyle, ProviderKind};
 
 use super::catalog::{LiveKey, LiveProvider};
 
@@ -190,12 +190,14 @@ pub fn request_headers(
     };
     let name = match provider.kind {
         // Gemini's OpenAI-compatible endpoint takes a Bearer token.
-        ProviderKind::Gemini => "authorization",
-        _ => auth.header_name(),
+        ProviderKind::Gemini => header::AUTHORIZATION,
+        // The common case without parsing the name at run time.
+        _ if auth == AuthStyle::Bearer => header::AUTHORIZATION,
+        _ => HeaderName::from_static(auth.header_name()),
     };
     if let Ok(mut value) = HeaderValue::from_str(&value) {
         value.set_sensitive(true);
-        headers.insert(HeaderName::from_static(name), value);
+        headers.insert(name, value);
     }
     headers
 }

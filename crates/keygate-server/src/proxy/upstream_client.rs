@@ -135,6 +135,12 @@ impl UpstreamResponse {
         &self.headers
     }
 
+    /// The headers, moved out (an empty map is left): for a caller that reads the body next
+    /// and needs the headers after it, without cloning them.
+    pub fn take_headers(&mut self) -> HeaderMap {
+        std::mem::take(&mut self.headers)
+    }
+
     /// The whole body.
     pub async fn bytes(self) -> Result<Bytes, BodyError> {
         match self.body {
