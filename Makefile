@@ -46,9 +46,10 @@ test-rust:
 	KEYGATE_TEST_LOCKABLE=1 tests/run-in-session.sh $(CARGO) test -p keygate-tests --test keyring_cli a_locked_keyring_fails_clearly_and_writes_nothing
 	KEYGATE_TEST_LOCKABLE=1 tests/run-in-session.sh $(CARGO) test -p keygate-tests --test reliability_keyring
 
-# The proxy driven by the official openai Python SDK (tests/python, venv from setup.sh).
+# The proxy driven by the official Python SDKs and the real tools pinned in tests/tools
+# (tests/python; the venv and the tools from setup.sh).
 test-python:
-	KEYGATE_BIN=$(KEYGATE_BIN_DIR)/keygate FAKE_UPSTREAM_BIN=$(KEYGATE_BIN_DIR)/fake-upstream tests/.venv/bin/python -m pytest -q tests/python
+	KEYGATE_BIN=$(KEYGATE_BIN_DIR)/keygate FAKE_UPSTREAM_BIN=$(KEYGATE_BIN_DIR)/fake-upstream KEYGATE_TOOLS_BIN=$(CURDIR)/tests/tools/node_modules/.bin tests/.venv/bin/python -m pytest -q tests/python
 
 test-e2e:
 	KEYGATE_BIN=$(KEYGATE_BIN_DIR)/keygate tests/run-in-session.sh npm --prefix tests/e2e test

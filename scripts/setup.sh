@@ -2,7 +2,8 @@
 # Installs what KeyGate needs on Debian/Ubuntu, idempotently: only what is missing.
 #   scripts/setup.sh run    build dependencies and the UI's npm packages
 #   scripts/setup.sh test   the above, plus the test tools (gnome-keyring, Xvfb, WebKit
-#                           WebDriver, Chromium, tauri-driver, Playwright, a Python venv)
+#                           WebDriver, Chromium, tauri-driver, Playwright, a Python venv,
+#                           the coding tools of tests/tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-test}
@@ -37,6 +38,8 @@ npm_ci ui
 
 if [ "$mode" = test ]; then
   npm_ci tests/e2e
+  # The real tools the tool tests run (Codex CLI, …), pinned by tests/tools/package-lock.json.
+  npm_ci tests/tools
   if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/tauri-driver" ]; then
     echo "==> cargo install tauri-driver"
     cargo install tauri-driver --version '^2' --locked --quiet

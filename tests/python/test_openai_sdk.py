@@ -114,9 +114,12 @@ class KeyGate:
         keys: list[tuple[str, int]],
         settings: dict[str, str] | None = None,
         fallback: str | None = None,
+        provider: tuple[str, str] = ("fake", "openai"),
+        routes: dict[str, str] | None = None,
     ) -> None:
         """`fallback`: the label of a key on a second provider `backup`, and a route `story`
-        that tries `fake` (gpt-4o-mini) first, then `backup` (gpt-4o)."""
+        that tries `fake` (gpt-4o-mini) first, then `backup` (gpt-4o). `provider`: the name
+        and kind of the keys' provider (an Anthropic-kind one is served at the fake's root)."""
         self._dir = tempfile.TemporaryDirectory(prefix="keygate-pysdk-")
         self.bin = _binary("KEYGATE_BIN", "keygate")
         self.env = {k: v for k, v in os.environ.items() if k not in ("KEYGATE_ADMIN_TOKEN", "KEYGATE_PORT")}
@@ -128,12 +131,14 @@ class KeyGate:
         self._proc: subprocess.Popen[str] | None = None
         self._stderr = open(Path(self._dir.name) / "serve.stderr", "w+")
 
-        self.cli("provider", "add", "fake", "--kind", "openai", "--base-url", fake_url)
+        name, kind = provider
+        url = fake_url.removesuffix("/v1") if kind == "anthropic" else fake_url
+        self.cli("provider", "add", name, "--kind", kind, "--base-url", url)
         for label, priority in keys:
             var = f"KG_PYSDK_SECRET_{label.upper()}"
             self.env[var] = KEYS[label]
             self.cli(
-                "key", "add", "--provider", "fake", "--label", label,
+                "key", "add", "--provider", name, "--label", label,
                 "--priority", str(priority), "--secret-env", var,
             )  # fmt: skip
         if fallback is not None:
@@ -142,6 +147,8 @@ class KeyGate:
             self.env[var] = KEYS[fallback]
             self.cli("key", "add", "--provider", "backup", "--label", fallback, "--secret-env", var)
             self.cli("route", "add", "story", "--to", f"fake:{CHAT_MODEL},backup:gpt-4o")
+        for alias, targets in (routes or {}).items():
+            self.cli("route", "add", alias, "--to", targets)
         for name, value in (settings or {}).items():
             self.cli("settings", "set", name, value)
         self.token = json.loads(self.cli("--json", "token", "create", "python-sdk"))["token"]
@@ -209,6 +216,67 @@ def rescue_keygate(fake_url: str) -> Iterator[KeyGate]:
     kg = KeyGate(fake_url, [("longcut", 0)], fallback="long")
     yield kg
     kg.close()
+
+
+@pytest.fixture(scope="session", params=[("claude", "anthropic"), ("deepseek", "openai")], ids=["anthropic", "chat-only"])
+def translated_keygate(fake_url: str, request: pytest.FixtureRequest) -> Iterator[KeyGate]:
+    """Keys on a provider without a Responses API: Responses clients are translated."""
+    kg = KeyGate(fake_url, [("ok", 0)], provider=request.param)
+    yield kg
+    kg.close()
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "name": "weather",
+    "description": "The weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+# The fake's tool arguments (fake_upstream::fake_tool_input).
+TOOL_INPUT = {"city": "Paris", "days": [1, 2], "units": "celsius", "note": 'a "quoted" word'}
+
+
+def test_responses_on_a_provider_without_the_responses_api(translated_keygate: KeyGate) -> None:
+    client = translated_keygate.client()
+    response = client.responses.create(model=CHAT_MODEL, instructions="Be brief.", input="hi")
+    assert response.output_text == "Hello!"
+    assert response.status == "completed"
+    assert response.usage is not None and response.usage.output_tokens > 0
+
+    with client.responses.stream(model=CHAT_MODEL, input="hi") as stream:
+        deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert "".join(deltas) == "Hello!"
+    assert final.output_text == "Hello!"
+    assert final.usage is not None and final.usage.output_tokens > 0
+
+
+def test_responses_tool_calls_round_trip_on_a_provider_without_the_responses_api(translated_keygate: KeyGate) -> None:
+    client = translated_keygate.client()
+    for streamed in (False, True):
+        if streamed:
+            with client.responses.stream(model=CHAT_MODEL, input="Weather in Paris?", tools=[WEATHER_TOOL]) as stream:
+                argument_deltas = [e.delta for e in stream if e.type == "response.function_call_arguments.delta"]
+                response = stream.get_final_response()
+            assert len(argument_deltas) > 1, "arguments arrive in pieces"
+        else:
+            response = client.responses.create(model=CHAT_MODEL, input="Weather in Paris?", tools=[WEATHER_TOOL])
+        calls = [item for item in response.output if item.type == "function_call"]
+        assert len(calls) == 1, response.output
+        assert calls[0].name == "weather"
+        assert json.loads(calls[0].arguments) == TOOL_INPUT
+        # The tool's answer goes back as Codex sends it: the whole conversation, no stored state.
+        follow_up = client.responses.create(
+            model=CHAT_MODEL,
+            store=False,
+            tools=[WEATHER_TOOL],
+            input=[
+                {"role": "user", "content": "Weather in Paris?"},
+                {"type": "function_call", "call_id": calls[0].call_id, "name": "weather", "arguments": calls[0].arguments},
+                {"type": "function_call_output", "call_id": calls[0].call_id, "output": "18C and sunny"},
+            ],
+        )
+        assert "18C and sunny" in follow_up.output_text, follow_up.output
 
 
 def test_chat_completion(keygate: KeyGate) -> None:

@@ -5,7 +5,7 @@
 
 use keygate_tests::fake_upstream::{Behaviour, FakeUpstream, STREAM_DELTAS};
 use keygate_tests::proxy_client::{
-    chat, header, key_state, logged, post, setup, setup_kind, setup_with_settings,
+    chat, header, key_state, logged, post, setup, setup_kind, setup_with_settings, sse_events,
 };
 use keygate_tests::served::key;
 use serde_json::{Value, json};
@@ -257,20 +257,124 @@ async fn gemini_native_calls_send_x_goog_api_key_and_never_a_key_in_the_url() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_endpoint_no_tier_offers_is_a_4xx_that_stops_client_retries() {
     let fake = FakeUpstream::start().await;
-    fake.set("gemini-fake-key-0000000000000001", Behaviour::Ok);
-    let base = format!("http://{}/v1beta", fake.addr);
+    fake.set("sk-ant-fake-key-0000000000000001", Behaviour::Ok);
     let served = setup_kind(
-        "gem",
-        "gemini",
-        &base,
-        &[key("gem", "gemini-fake-key-0000000000000001")],
+        "claude",
+        "anthropic",
+        &format!("http://{}", fake.addr),
+        &[key("claude", "sk-ant-fake-key-0000000000000001")],
     )
     .await;
-    // Gemini's OpenAI-compatible surface has no Responses API.
-    let response = post(&served, "/v1/responses", &responses_request(false)).await;
-    assert_eq!(response.status(), 400, "a 5xx makes Codex retry");
+    // Anthropic has no embeddings API.
+    let embed = json!({ "model": "claude-sonnet-4", "input": "hi" });
+    let response = post(&served, "/v1/embeddings", &embed).await;
+    assert_eq!(response.status(), 400, "a 5xx makes clients retry");
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["error"]["code"], "protocol_not_supported", "{body}");
+    assert!(fake.received().is_empty(), "nothing was sent upstream");
+    served.stop();
+}
+
+/// Codex (and any Responses client) on providers without a Responses API: Anthropic through
+/// Messages, a chat-only preset (DeepSeek) and Gemini through chat completions — JSON and
+/// streams, in the Responses shape, with usage in the log.
+#[tokio::test(flavor = "multi_thread")]
+async fn responses_clients_are_served_by_every_kind_through_translation() {
+    let kinds = [
+        ("claude", "anthropic", "", "/v1/messages"),
+        ("deepseek", "openai", "/v1", "/v1/chat/completions"),
+        (
+            "gem",
+            "gemini",
+            "/v1beta",
+            "/v1beta/openai/chat/completions",
+        ),
+    ];
+    // The fake files every chat request under one path; the URI says which surface it hit.
+    for (i, (name, kind, base_path, path)) in kinds.into_iter().enumerate() {
+        let fake = FakeUpstream::start().await;
+        let base = format!("http://{}{base_path}", fake.addr);
+        // No words in the secret: its 8-character runs are redacted from error-looking bodies.
+        let secret = format!("sk-fake-{i}-0000000000000000000000001");
+        fake.set(&secret, Behaviour::Ok);
+        let served = setup_kind(name, kind, &base, &[key(name, &secret)]).await;
+        let request = json!({
+            "model": "some-model", "instructions": "Be brief.", "store": false,
+            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
+        });
+        let response = post(&served, "/v1/responses", &request).await;
+        assert_eq!(response.status(), 200, "{name}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["object"], "response", "{name}: {body}");
+        assert_eq!(body["status"], "completed", "{name}: {body}");
+        assert_eq!(body["model"], "some-model", "{name}: {body}");
+        assert_eq!(
+            body["output"][0]["content"][0]["text"],
+            STREAM_DELTAS.concat(),
+            "{name}: {body}"
+        );
+        assert!(
+            body["usage"]["input_tokens"].as_u64() > Some(0),
+            "{name}: {body}"
+        );
+
+        let mut streamed = request.clone();
+        streamed["stream"] = json!(true);
+        let response = post(&served, "/v1/responses", &streamed).await;
+        assert_eq!(response.status(), 200, "{name}");
+        let events = sse_events(&response.text().await.expect("text"));
+        let text: String = events
+            .iter()
+            .filter(|(event, _)| event == "response.output_text.delta")
+            .filter_map(|(_, data)| data["delta"].as_str().map(str::to_string))
+            .collect();
+        assert_eq!(text, STREAM_DELTAS.concat(), "{name}");
+        let (last, data) = events.last().expect("events");
+        assert_eq!(last, "response.completed", "{name}");
+        assert!(
+            data["response"]["usage"]["output_tokens"].as_u64() > Some(0),
+            "{name}: {data}"
+        );
+
+        let sent = fake.received();
+        assert!(
+            sent.iter().all(|r| r.uri == path),
+            "{name}: {:?}",
+            sent.iter().map(|r| &r.uri).collect::<Vec<_>>()
+        );
+        let rows = logged(&served, 2).await;
+        for row in &rows {
+            assert_eq!(row["status"], 200, "{name}: {row}");
+            assert_eq!(row["endpoint"], "/responses", "{name}: {row}");
+            assert!(row["completion_tokens"].as_u64() > Some(0), "{name}: {row}");
+        }
+        served.stop();
+    }
+}
+
+/// What only OpenAI's servers keep (stored responses, hosted tools) is a 400 naming the
+/// field when the tier is not OpenAI's: never a silently different request.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_responses_request_that_cannot_be_translated_is_a_400_naming_the_field() {
+    let fake = FakeUpstream::start().await;
+    fake.set("sk-ant-fake-key-0000000000000002", Behaviour::Ok);
+    let served = setup_kind(
+        "claude",
+        "anthropic",
+        &format!("http://{}", fake.addr),
+        &[key("claude", "sk-ant-fake-key-0000000000000002")],
+    )
+    .await;
+    let request = json!({ "model": "m", "input": "hi", "previous_response_id": "resp_123" });
+    let response = post(&served, "/v1/responses", &request).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("json");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("previous_response_id"), "{body}");
+    assert!(
+        message.contains("OpenAI Responses to Anthropic Messages"),
+        "{body}"
+    );
     assert!(fake.received().is_empty(), "nothing was sent upstream");
     served.stop();
 }

@@ -231,6 +231,22 @@ pub const PRESETS: &[Preset] = &[
     preset("custom", "Custom OpenAI-compatible", OpenAi, "", ""),
 ];
 
+/// Presets whose servers speak chat completions but not OpenAI's Responses API.
+const CHAT_ONLY: [&str; 8] = [
+    "deepseek", "qwen", "zhipu", "moonshot", "qianfan", "hunyuan", "mistral", "ollama",
+];
+
+/// Whether a provider answers `/v1/responses` itself. The others get a Responses client's
+/// request translated to chat completions (`translate::hub`). A provider that is not a known
+/// chat-only preset is trusted to (OpenAI, Azure, OpenRouter, Groq, vLLM, LiteLLM…).
+pub fn serves_responses(name: &str, kind: ProviderKind) -> bool {
+    match kind {
+        ProviderKind::Anthropic | ProviderKind::Gemini => false,
+        ProviderKind::Azure => true,
+        ProviderKind::OpenAi => !CHAT_ONLY.iter().any(|p| p.eq_ignore_ascii_case(name)),
+    }
+}
+
 pub fn find_preset(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
 }

@@ -1,8 +1,10 @@
-//! Protocol translation between the Anthropic Messages API (`POST /v1/messages`) and OpenAI
-//! Chat Completions (`POST /v1/chat/completions`), both directions: requests, non-streaming
-//! responses, SSE streams, and errors in each protocol's own shape.
+//! Protocol translation between the Anthropic Messages API (`POST /v1/messages`), OpenAI
+//! Chat Completions (`POST /v1/chat/completions`) and OpenAI Responses (`POST /v1/responses`):
+//! requests, non-streaming responses, SSE streams, and errors in each protocol's own shape.
+//! Chat completions is the hub ([`hub`]): each protocol has a reader into it and a writer out
+//! of it, and any pair is those two steps.
 //!
-//! This lets a client that speaks one protocol use a key for a provider that speaks the other.
+//! This lets a client that speaks one protocol use a key for a provider that speaks another.
 //! Everything works on `serde_json::Value`: translation reads only the fields it knows (others
 //! are ignored, not forwarded), and tests compare whole bodies.
 //!
@@ -17,13 +19,16 @@
 
 mod content;
 mod error;
+pub mod hub;
 mod message_events;
 mod request_to_chat;
 mod request_to_messages;
 mod response;
+mod responses;
 mod sse;
 mod stream_to_chat;
 mod stream_to_messages;
+mod stream_to_responses;
 mod tools;
 mod usage;
 
@@ -34,11 +39,14 @@ pub use error::{
     TranslateError, anthropic_error_body, anthropic_error_type_for_status,
     anthropic_sse_error_event, chat_sse_error_chunk,
 };
+pub use hub::{Protocol, StreamTranslator, translate_request, translate_response};
 pub use request_to_chat::messages_request_to_chat;
 pub use request_to_messages::chat_request_to_messages;
 pub use response::{chat_response_to_messages, messages_response_to_chat};
+pub use responses::{chat_response_to_responses, responses_dropped, responses_request_to_chat};
 pub use stream_to_chat::MessagesStreamToChat;
 pub use stream_to_messages::ChatStreamToMessages;
+pub use stream_to_responses::ChatStreamToResponses;
 pub use usage::StreamUsage;
 
 #[cfg(test)]

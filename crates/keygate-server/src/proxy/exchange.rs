@@ -12,7 +12,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use keygate_core::failure::{FailureClass, RequestAction, UpstreamOutcome, is_context_overflow};
-use keygate_core::translate::{chat_response_to_messages, messages_response_to_chat};
+use keygate_core::translate::{Protocol, translate_response};
 use serde_json::Value;
 
 use super::admit::Admitted;
@@ -36,14 +36,16 @@ use super::stream::{FirstStream, stream_response};
 use super::upstream::{response_headers, with_query};
 use crate::AppState;
 
-/// A whole upstream answer of a translated leg, in the client's protocol.
-fn translate_answer(leg: Leg, body: &[u8]) -> Result<Bytes, String> {
+/// A whole upstream answer of a translated leg, in the client's protocol. `model` is the
+/// name the client asked for.
+fn translate_answer(leg: Leg, body: &[u8], model: &str) -> Result<Bytes, String> {
+    let Leg::Translated { client, tier } = leg else {
+        return Ok(Bytes::copy_from_slice(body));
+    };
     let json: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    let translated = match leg {
-        Leg::ToChat => chat_response_to_messages(&json),
-        _ => messages_response_to_chat(&json),
-    }
-    .map_err(|e| e.to_string())?;
+    let now = chrono::Utc::now().timestamp();
+    let translated =
+        translate_response(tier, client, &json, model, now).map_err(|e| e.to_string())?;
     Ok(Bytes::from(translated.to_string()))
 }
 
@@ -79,11 +81,7 @@ pub async fn serve(
     let strip_usage = stream
         && matches!(inbound, Inbound::Chat | Inbound::Completions)
         && request.include_usage != Some(true);
-    let mut bodies = Bodies {
-        body,
-        parsed: None,
-        translated: None,
-    };
+    let mut bodies = Bodies::new(body);
     let mut ledger = Ledger::new(
         request_id,
         &caller.token_name,
@@ -245,7 +243,7 @@ pub async fn serve(
         let (mut outcome, mut error_text) = answered(status, &upstream_headers, &body);
         let mut translated = None;
         if status.is_success() && leg != Leg::Native {
-            match translate_answer(leg, &body) {
+            match translate_answer(leg, &body, &model) {
                 Ok(body) => translated = Some(body),
                 // An answer that cannot be translated is the provider's fault, like a
                 // malformed one: try another key or tier.
@@ -313,7 +311,8 @@ pub async fn serve(
             None if leg == Leg::Native && success && !redacted::mentions_error(&body) => body,
             None if leg == Leg::Native => redacted::body(&key.redactor, body),
             None => {
-                translated_error_body(leg == Leg::ToChat, status.as_u16(), &body, &key.redactor)
+                let to_anthropic = leg.client() == Some(Protocol::Messages);
+                translated_error_body(to_anthropic, status.as_u16(), &body, &key.redactor)
             }
         };
         if leg != Leg::Native {

@@ -1,13 +1,14 @@
-//! How each tier is spoken to for the endpoint the client called: natively when the tier's
-//! protocol is the client's, else translated (Messages ↔ chat completions); its URL, headers
-//! and body, and what reads its stream on the way back. Shared by the first answer
-//! (`exchange`) and a stream's rescue (`rescue`).
+//! How each tier is spoken to for the endpoint the client called: natively when the tier
+//! speaks the client's protocol, else translated through the hub (`keygate_core::translate::
+//! hub`: chat completions, Messages and Responses clients on chat-completions or Messages
+//! tiers); its URL, headers and body, and what reads its stream on the way back. Shared by
+//! the first answer (`exchange`) and a stream's rescue (`rescue`).
 
 use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, Uri};
-use keygate_core::provider::ProviderKind;
-use keygate_core::translate::{TranslateError, chat_request_to_messages, messages_request_to_chat};
+use keygate_core::provider::{ProviderKind, serves_responses};
+use keygate_core::translate::{Protocol, TranslateError, responses_dropped, translate_request};
 use serde_json::Value;
 
 use super::catalog::{LiveKey, LiveProvider};
@@ -45,6 +46,16 @@ impl Inbound {
             Self::CountTokens => "/messages/count_tokens",
         }
     }
+
+    /// The protocol of an endpoint that can be translated; `None` for the native-only ones.
+    fn protocol(self) -> Option<Protocol> {
+        match self {
+            Self::Chat => Some(Protocol::Chat),
+            Self::Messages => Some(Protocol::Messages),
+            Self::Responses => Some(Protocol::Responses),
+            Self::Completions | Self::Embeddings | Self::CountTokens => None,
+        }
+    }
 }
 
 /// How one tier is spoken to.
@@ -52,10 +63,8 @@ impl Inbound {
 pub(super) enum Leg {
     /// In the client's own protocol.
     Native,
-    /// A Messages request translated to chat completions.
-    ToChat,
-    /// A chat request translated to Messages.
-    ToMessages,
+    /// Translated from the client's protocol to the tier's, through the hub.
+    Translated { client: Protocol, tier: Protocol },
 }
 
 /// The leg and URL for a tier, or `None` when the tier cannot serve this endpoint.
@@ -66,25 +75,36 @@ pub(super) fn leg(inbound: Inbound, provider: &LiveProvider, model: &str) -> Opt
             .parse()
             .ok()
     };
-    match (inbound, anthropic) {
-        (Inbound::Messages, true) => Some((Leg::Native, anthropic_url("/v1/messages")?)),
-        (Inbound::CountTokens, true) => {
+    match inbound {
+        Inbound::CountTokens if anthropic => {
             Some((Leg::Native, anthropic_url("/v1/messages/count_tokens")?))
         }
-        (Inbound::CountTokens, false) => None,
-        (Inbound::Messages, false) => Some((
-            Leg::ToChat,
-            endpoint_uri(provider, "/chat/completions", model)?,
-        )),
-        (Inbound::Chat, true) => Some((Leg::ToMessages, anthropic_url("/v1/messages")?)),
-        (Inbound::Chat, false) => Some((
-            Leg::Native,
-            endpoint_uri(provider, "/chat/completions", model)?,
-        )),
-        (Inbound::Completions | Inbound::Embeddings | Inbound::Responses, _) => Some((
+        Inbound::CountTokens => None,
+        Inbound::Completions | Inbound::Embeddings => Some((
             Leg::Native,
             endpoint_uri(provider, inbound.endpoint(), model)?,
         )),
+        Inbound::Responses if serves_responses(&provider.name, provider.kind) => Some((
+            Leg::Native,
+            endpoint_uri(provider, inbound.endpoint(), model)?,
+        )),
+        Inbound::Chat | Inbound::Messages | Inbound::Responses => {
+            let client = inbound.protocol()?;
+            let (tier, url) = if anthropic {
+                (Protocol::Messages, anthropic_url("/v1/messages")?)
+            } else {
+                (
+                    Protocol::Chat,
+                    endpoint_uri(provider, "/chat/completions", model)?,
+                )
+            };
+            let leg = if client == tier {
+                Leg::Native
+            } else {
+                Leg::Translated { client, tier }
+            };
+            Some((leg, url))
+        }
     }
 }
 
@@ -92,33 +112,53 @@ pub(super) fn leg(inbound: Inbound, provider: &LiveProvider, model: &str) -> Opt
 pub(super) struct Bodies<'a> {
     pub body: &'a Bytes,
     /// For native legs that change the model or ask for usage.
-    pub parsed: Option<Value>,
-    /// The client's request in the other protocol.
-    pub translated: Option<Value>,
+    parsed: Option<Value>,
+    /// The client's request for chat-completions tiers, and for Messages tiers.
+    to_chat: Option<Value>,
+    to_messages: Option<Value>,
 }
 
-impl Bodies<'_> {
+impl<'a> Bodies<'a> {
+    pub fn new(body: &'a Bytes) -> Self {
+        Self {
+            body,
+            parsed: None,
+            to_chat: None,
+            to_messages: None,
+        }
+    }
+
     pub fn for_tier(
         &mut self,
         leg: Leg,
         model: Option<&str>,
         include_usage: bool,
     ) -> Result<Bytes, ProxyError> {
-        if leg == Leg::Native {
+        let Leg::Translated { client, tier } = leg else {
             return upstream_body(self.body, &mut self.parsed, model, include_usage)
                 .map_err(|e| ProxyError::invalid_request("invalid_json", e));
-        }
-        if self.translated.is_none() {
-            let client: Value = serde_json::from_slice(self.body)
+        };
+        let slot = match tier {
+            Protocol::Messages => &mut self.to_messages,
+            _ => &mut self.to_chat,
+        };
+        if slot.is_none() {
+            let request: Value = serde_json::from_slice(self.body)
                 .map_err(|e| ProxyError::invalid_request("invalid_json", e.to_string()))?;
-            let translated = match leg {
-                Leg::ToChat => messages_request_to_chat(&client),
-                _ => chat_request_to_messages(&client),
+            if client == Protocol::Responses {
+                let dropped = responses_dropped(&request);
+                if !dropped.is_empty() {
+                    tracing::debug!(
+                        dropped = %dropped.join(", "),
+                        "tools that are not functions are left out of a translated Responses request"
+                    );
+                }
             }
-            .map_err(|e| untranslatable_request(leg, &e))?;
-            self.translated = Some(translated);
+            let translated = translate_request(client, tier, &request)
+                .map_err(|e| untranslatable_request(client, tier, &e))?;
+            *slot = Some(translated);
         }
-        let Some(Value::Object(object)) = self.translated.as_ref() else {
+        let Some(Value::Object(object)) = slot.as_ref() else {
             return Err(ProxyError::invalid_request(
                 "invalid_request",
                 "the request body must be a JSON object",
@@ -134,15 +174,13 @@ impl Bodies<'_> {
     }
 }
 
-fn untranslatable_request(leg: Leg, error: &TranslateError) -> ProxyError {
-    let (from, to) = match leg {
-        Leg::ToChat => ("Anthropic Messages", "OpenAI chat completions"),
-        _ => ("OpenAI chat completions", "Anthropic Messages"),
-    };
+fn untranslatable_request(client: Protocol, tier: Protocol, error: &TranslateError) -> ProxyError {
     ProxyError::invalid_request(
         "untranslatable_request",
         format!(
-            "the request cannot be translated from {from} to {to} for the provider that serves this model: {error}"
+            "the request cannot be translated from {} to {} for the provider that serves this model: {error}",
+            client.name(),
+            tier.name()
         ),
     )
 }
@@ -168,10 +206,25 @@ pub(super) fn leg_headers(
 impl Leg {
     /// The protocol the tier streams in, which decides what only opens its stream.
     pub fn opening(self, inbound: Inbound) -> Opening {
-        match (self, inbound) {
-            (Self::Native, Inbound::Responses) => Opening::Responses,
-            (Self::Native, Inbound::Messages) | (Self::ToMessages, _) => Opening::Messages,
-            _ => Opening::Chat,
+        match self {
+            Self::Native => match inbound {
+                Inbound::Responses => Opening::Responses,
+                Inbound::Messages => Opening::Messages,
+                _ => Opening::Chat,
+            },
+            Self::Translated {
+                tier: Protocol::Messages,
+                ..
+            } => Opening::Messages,
+            Self::Translated { .. } => Opening::Chat,
+        }
+    }
+
+    /// The client's protocol, when this leg translates.
+    pub fn client(self) -> Option<Protocol> {
+        match self {
+            Self::Native => None,
+            Self::Translated { client, .. } => Some(client),
         }
     }
 
@@ -186,9 +239,8 @@ impl Leg {
                 Shaper::Native(SseRelay::new(false, Dialect::Responses))
             }
             (Self::Native, _) => Shaper::Native(SseRelay::new(false, Dialect::Messages)),
-            (Self::ToChat, _) => Shaper::Translated(Box::new(Translator::to_messages(model))),
-            (Self::ToMessages, _) => {
-                Shaper::Translated(Box::new(Translator::to_chat(model, strip_usage)))
+            (Self::Translated { client, tier }, _) => {
+                Shaper::Translated(Box::new(Translator::new(tier, client, model, strip_usage)))
             }
         }
     }

@@ -95,12 +95,7 @@ impl Rescue {
                     failover.unused(&candidate);
                     break 'candidates;
                 };
-                let Ok(upstream_body) = (Bodies {
-                    body: &body,
-                    parsed: None,
-                    translated: None,
-                })
-                .for_tier(
+                let Ok(upstream_body) = Bodies::new(&body).for_tier(
                     *leg,
                     Some(&tier.model),
                     self.strip_usage && *leg == Leg::Native,

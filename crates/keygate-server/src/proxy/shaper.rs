@@ -8,8 +8,7 @@
 
 use axum::body::Bytes;
 use keygate_core::translate::{
-    ChatStreamToMessages, MessagesStreamToChat, StreamUsage, TranslateError,
-    anthropic_sse_error_event,
+    Protocol, StreamTranslator, StreamUsage, TranslateError, anthropic_sse_error_event,
 };
 
 use super::redacted::ChunkScrubber;
@@ -217,10 +216,7 @@ impl Shaper {
     pub fn dialect(&self) -> Option<Dialect> {
         match self {
             Self::Native(relay) => Some(relay.dialect()),
-            Self::Translated(t) if matches!(**t, Translator::ToMessages(_)) => {
-                Some(Dialect::Messages)
-            }
-            Self::Translated(_) => Some(Dialect::Chat),
+            Self::Translated(t) => Some(t.client),
             Self::Raw(_) => None,
         }
     }
@@ -242,76 +238,72 @@ impl Shaper {
     }
 }
 
-/// Which way a stream is translated.
-pub enum Translator {
-    /// An OpenAI-style chat stream for an Anthropic Messages client.
-    ToMessages(ChatStreamToMessages),
-    /// An Anthropic stream for a chat client; `filter` removes the usage chunk the client did
-    /// not ask for, as the untranslated chat relay does.
-    ToChat {
-        stream: MessagesStreamToChat,
-        filter: SseRelay,
-    },
+/// A stream translated, through the hub, from the tier's protocol into the client's.
+pub struct Translator {
+    stream: StreamTranslator,
+    /// For a chat client: removes the usage chunk it did not ask for, as the untranslated
+    /// chat relay does.
+    filter: Option<SseRelay>,
+    client: Dialect,
 }
 
 impl Translator {
     /// `model` is the name the client asked for, which its events report.
-    pub fn to_messages(model: &str) -> Self {
-        Self::ToMessages(ChatStreamToMessages::new(model))
+    pub fn new(tier: Protocol, client: Protocol, model: &str, strip_usage_chunk: bool) -> Self {
+        let now = chrono::Utc::now().timestamp();
+        let (dialect, filter) = match client {
+            Protocol::Chat => (
+                Dialect::Chat,
+                Some(SseRelay::new(strip_usage_chunk, Dialect::Chat)),
+            ),
+            Protocol::Messages => (Dialect::Messages, None),
+            Protocol::Responses => (Dialect::Responses, None),
+        };
+        Self {
+            stream: StreamTranslator::new(tier, client, model, now),
+            filter,
+            client: dialect,
+        }
     }
 
-    pub fn to_chat(model: &str, strip_usage_chunk: bool) -> Self {
-        Self::ToChat {
-            stream: MessagesStreamToChat::with_created(model, chrono::Utc::now().timestamp()),
-            filter: SseRelay::new(strip_usage_chunk, Dialect::Chat),
+    fn filtered(&mut self, bytes: Vec<u8>) -> Bytes {
+        match &mut self.filter {
+            Some(filter) => filter.push(&bytes),
+            None => Bytes::from(bytes),
         }
     }
 
     fn push(&mut self, bytes: &[u8]) -> Result<Bytes, TranslateError> {
-        match self {
-            Self::ToMessages(t) => t.push(bytes).map(Bytes::from),
-            Self::ToChat { stream, filter } => Ok(filter.push(&stream.push(bytes)?)),
-        }
+        let out = self.stream.push(bytes)?;
+        Ok(self.filtered(out))
     }
 
     fn finish(&mut self) -> Result<Bytes, TranslateError> {
-        match self {
-            Self::ToMessages(t) => t.finish().map(Bytes::from),
-            Self::ToChat { stream, filter } => {
-                let mut out = filter.push(&stream.finish()?).to_vec();
-                out.extend_from_slice(&filter.finish());
-                Ok(Bytes::from(out))
-            }
+        let out = self.stream.finish()?;
+        let mut out = self.filtered(out).to_vec();
+        if let Some(filter) = &mut self.filter {
+            out.extend_from_slice(&filter.finish());
         }
+        Ok(Bytes::from(out))
     }
 
     /// What was translated before a failure, then an error event in the client's protocol.
     fn failed(&mut self, error_type: &str, message: &str) -> Bytes {
-        let mut out = match self {
-            Self::ToMessages(t) => t.take_output(),
-            Self::ToChat { stream, filter } => filter.push(&stream.take_output()).to_vec(),
-        };
-        match self {
-            Self::ToMessages(_) => out.extend(anthropic_sse_error_event(error_type, message)),
-            Self::ToChat { .. } => {
-                out.extend_from_slice(&broken_stream_event(Dialect::Chat, message))
-            }
+        let before = self.stream.take_output();
+        let mut out = self.filtered(before).to_vec();
+        match self.client {
+            Dialect::Messages => out.extend(anthropic_sse_error_event(error_type, message)),
+            dialect => out.extend_from_slice(&broken_stream_event(dialect, message)),
         }
         Bytes::from(out)
     }
 
     fn usage(&self) -> StreamUsage {
-        match self {
-            Self::ToMessages(t) => t.usage(),
-            Self::ToChat { stream, .. } => stream.usage(),
-        }
+        self.stream.usage()
     }
 
     fn completed(&self) -> bool {
-        match self {
-            Self::ToMessages(t) => t.completed(),
-            Self::ToChat { stream, .. } => stream.completed(),
-        }
+        self.stream.completed()
     }
 }
 
