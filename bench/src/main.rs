@@ -4,8 +4,10 @@
 //! requests — directly and through KeyGate — at concurrency 1, 16 and 64, for JSON answers
 //! and for streams (time to first byte). Each scenario runs several rounds with the targets
 //! interleaved within a round, and reports medians (added latency: the median of each round's
-//! own difference), since this machine is shared and noisy. Prints a table and writes
-//! `bench/results/latest.json`.
+//! own difference), since this machine is shared and noisy. A third scenario (`msg-ttfb`)
+//! streams through translation: KeyGate gets an Anthropic Messages request and serves it from
+//! the OpenAI-style fake, while the direct and floor targets get the same stream in chat form.
+//! Prints a table and writes `bench/results/latest.json`.
 //!
 //! For scale it also measures two floors: a do-nothing TCP relay process between the client
 //! and the upstream (column `relay+`), and a minimal HTTP proxy built from hyper's server and
@@ -36,15 +38,21 @@ fn requests_per_run() -> usize {
         .unwrap_or(REQUESTS_PER_RUN)
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Json,
     Stream,
+    /// A stream whose client speaks Anthropic Messages to KeyGate, served by the OpenAI-style
+    /// fake (translated both ways); the other targets get the same stream in chat form.
+    Translated,
 }
 
 struct Target {
     url: String,
     auth: String,
+    /// Where this target takes a Messages request (`Kind::Translated`); `None` for the
+    /// targets that cannot translate, which get the chat request.
+    messages_url: Option<String>,
 }
 
 /// One run's numbers, in microseconds.
@@ -175,20 +183,24 @@ async fn main() {
     let direct = Target {
         url: format!("{}/chat/completions", fake.base_url()),
         auth: SECRET.to_string(),
+        messages_url: None,
     };
     let (mut relay_child, relay_port) = spawn_floor("--relay-to", &fake.addr.to_string());
     let relayed = Target {
         url: format!("http://127.0.0.1:{relay_port}/v1/chat/completions"),
         auth: SECRET.to_string(),
+        messages_url: None,
     };
     let (mut hyper_child, hyper_port) = spawn_floor("--hyper-to", &fake.addr.to_string());
     let hyper_proxied = Target {
         url: format!("http://127.0.0.1:{hyper_port}/v1/chat/completions"),
         auth: SECRET.to_string(),
+        messages_url: None,
     };
     let through = Target {
         url: format!("{}/v1/chat/completions", served.base),
         auth: served.token.clone(),
+        messages_url: Some(format!("{}/v1/messages", served.base)),
     };
     let client = reqwest::Client::builder()
         .tcp_nodelay(true)
@@ -216,11 +228,16 @@ async fn main() {
     );
     // `KEYGATE_BENCH_ONLY=json:1` runs one scenario (e.g. while profiling KeyGate).
     let only = std::env::var("KEYGATE_BENCH_ONLY").unwrap_or_default();
-    for kind in [Kind::Json, Kind::Stream] {
-        for concurrency in [1usize, 16, 64] {
+    for kind in [Kind::Json, Kind::Stream, Kind::Translated] {
+        let levels: &[usize] = match kind {
+            Kind::Translated => &[1, 16],
+            _ => &[1, 16, 64],
+        };
+        for &concurrency in levels {
             let name = match kind {
                 Kind::Json => "json",
                 Kind::Stream => "sse-ttfb",
+                Kind::Translated => "msg-ttfb",
             };
             if !only.is_empty() && only != format!("{name}:{concurrency}") {
                 continue;
@@ -372,12 +389,21 @@ async fn one_run(
     total: usize,
 ) -> Run {
     let per_worker = total / concurrency;
-    let body = json!({ "model": "gpt-4o-mini", "messages": [{ "role": "user", "content": "hi" }], "stream": matches!(kind, Kind::Stream) });
+    let (url, body) = match (&target.messages_url, kind) {
+        (Some(url), Kind::Translated) => (
+            url.clone(),
+            json!({ "model": "gpt-4o-mini", "max_tokens": 64, "messages": [{ "role": "user", "content": "hi" }], "stream": true }),
+        ),
+        _ => (
+            target.url.clone(),
+            json!({ "model": "gpt-4o-mini", "messages": [{ "role": "user", "content": "hi" }], "stream": kind != Kind::Json }),
+        ),
+    };
     let started = Instant::now();
     let workers = (0..concurrency).map(|_| {
         let client = client.clone();
         let body = body.clone();
-        let url = target.url.clone();
+        let url = url.clone();
         let auth = target.auth.clone();
         tokio::spawn(async move {
             let mut samples = Vec::with_capacity(per_worker);
@@ -434,7 +460,7 @@ async fn request(
             let _ = response.bytes().await.expect("body");
             started.elapsed()
         }
-        Kind::Stream => {
+        Kind::Stream | Kind::Translated => {
             let mut stream = response.bytes_stream();
             let _ = stream.next().await;
             let ttfb = started.elapsed();

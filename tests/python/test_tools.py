@@ -102,3 +102,62 @@ wire_api = "responses"
         assert row["model_served"] == model, row
         assert row["completion_tokens"] > 0, row
     assert "sk-fake" not in run.stdout + run.stderr
+
+
+@pytest.fixture(
+    scope="module",
+    params=[("claude", "anthropic", "claude-sonnet-4-5"), ("deepseek", "openai", "deepseek-chat")],
+    ids=["anthropic", "deepseek"],
+)
+def gemini_cli_keygate(fake_url: str, request: pytest.FixtureRequest) -> Iterator[tuple[KeyGate, str]]:  # noqa: F811
+    """A route `gemini-2.5-pro` (the name Gemini CLI asks for) to a provider of another kind."""
+    name, kind, model = request.param
+    kg = KeyGate(fake_url, [("ok", 0)], provider=(name, kind), routes={"gemini-2.5-pro": f"{name}:{model}"})
+    yield kg, model
+    kg.close()
+
+
+def test_gemini_cli_runs_a_prompt_on_a_provider_of_another_kind(gemini_cli_keygate: tuple[KeyGate, str]) -> None:
+    kg, model = gemini_cli_keygate
+    with tempfile.TemporaryDirectory(prefix="keygate-gemini-") as home:
+        settings = Path(home) / ".gemini" / "settings.json"
+        settings.parent.mkdir()
+        settings.write_text(
+            json.dumps(
+                {
+                    "telemetry": {"enabled": False},
+                    "privacy": {"usageStatisticsEnabled": False},
+                    "general": {"disableAutoUpdate": True, "disableUpdateNag": True},
+                    "security": {"auth": {"selectedType": "gemini-api-key"}},
+                }
+            )
+        )
+        work = Path(home) / "work"
+        work.mkdir()
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": home,
+            "GOOGLE_GEMINI_BASE_URL": kg.base_url.removesuffix("/v1"),
+            "GEMINI_API_KEY": kg.token,
+            "GEMINI_CLI_TRUST_WORKSPACE": "true",
+            "NO_COLOR": "1",
+        }
+        run = subprocess.run(
+            [_tool("gemini"), "--model", "gemini-2.5-pro", "--prompt", "Say hi"],
+            cwd=work,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=TOOL_TIMEOUT_SECS,
+        )
+    assert run.returncode == 0, f"gemini failed ({run.returncode}):\n{run.stdout}\n{run.stderr}"
+    # As with Codex: the fake calls Gemini CLI's first tool, and answers its functionResponse.
+    assert "Tool said:" in run.stdout, run.stdout + run.stderr
+    rows = [r for r in _logs(kg) if r["endpoint"].startswith("/v1beta/models:")]
+    assert rows, _logs(kg)
+    for row in rows:
+        assert row["status"] == 200, row
+        assert row["model_served"] == model, row
+        assert row["completion_tokens"] > 0, row
+    assert "sk-fake" not in run.stdout + run.stderr

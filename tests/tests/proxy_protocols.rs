@@ -352,6 +352,137 @@ async fn responses_clients_are_served_by_every_kind_through_translation() {
     }
 }
 
+/// Gemini CLI and the google-genai SDKs on providers of other kinds: the Gemini API
+/// translated through the hub to Messages (Anthropic) and chat completions (DeepSeek), JSON
+/// and `alt=sse` streams, usage in the log, the token as `?key=`, and errors in Google's
+/// schema.
+#[tokio::test(flavor = "multi_thread")]
+async fn gemini_clients_are_served_by_other_kinds_through_translation() {
+    let kinds = [
+        ("claude", "anthropic", "", "/v1/messages"),
+        ("deepseek", "openai", "/v1", "/v1/chat/completions"),
+    ];
+    for (i, (name, kind, base_path, path)) in kinds.into_iter().enumerate() {
+        let fake = FakeUpstream::start().await;
+        let base = format!("http://{}{base_path}", fake.addr);
+        let secret = format!("sk-fake-g{i}-000000000000000000000001");
+        fake.set(&secret, Behaviour::Ok);
+        let served = setup_kind(name, kind, &base, &[key(name, &secret)]).await;
+        let content = json!({
+            "systemInstruction": { "parts": [{ "text": "Be brief." }] },
+            "contents": [{ "role": "user", "parts": [{ "text": "hi" }] }],
+            "generationConfig": { "maxOutputTokens": 50 },
+        });
+        let call = |method: &str| {
+            reqwest::Client::new()
+                .post(format!("{}/v1beta/models/some-model:{method}", served.base))
+                .header("x-goog-api-key", served.token.clone())
+                .json(&content)
+        };
+        let response = call("generateContent").send().await.expect("json");
+        assert_eq!(response.status(), 200, "{name}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(
+            body["candidates"][0]["content"]["parts"][0]["text"],
+            STREAM_DELTAS.concat(),
+            "{name}: {body}"
+        );
+        assert_eq!(
+            body["candidates"][0]["finishReason"], "STOP",
+            "{name}: {body}"
+        );
+        assert!(
+            body["usageMetadata"]["totalTokenCount"].as_u64() > Some(0),
+            "{name}: {body}"
+        );
+
+        // The token in the URL, as Google's key is: accepted, and not sent on.
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}/v1beta/models/some-model:streamGenerateContent?alt=sse&key={}",
+                served.base, served.token
+            ))
+            .json(&content)
+            .send()
+            .await
+            .expect("stream");
+        assert_eq!(response.status(), 200, "{name}");
+        let text = response.text().await.expect("text");
+        let events: Vec<Value> = text
+            .split("\r\n\r\n")
+            .filter(|e| !e.trim().is_empty())
+            .map(|e| serde_json::from_str(e.trim_start_matches("data: ")).expect("event json"))
+            .collect();
+        let streamed: String = events
+            .iter()
+            .filter_map(|e| e["candidates"][0]["content"]["parts"][0]["text"].as_str())
+            .collect();
+        assert_eq!(streamed, STREAM_DELTAS.concat(), "{name}: {text}");
+        let last = events.last().expect("events");
+        assert_eq!(
+            last["candidates"][0]["finishReason"], "STOP",
+            "{name}: {last}"
+        );
+        assert!(
+            last["usageMetadata"]["candidatesTokenCount"].as_u64() > Some(0),
+            "{name}: {last}"
+        );
+
+        let sent = fake.received();
+        assert_eq!(sent.len(), 2, "{name}");
+        for request in &sent {
+            assert_eq!(request.uri, path, "{name}");
+            assert!(!request.uri.contains(served.token.as_str()), "{name}");
+            assert_eq!(request.body["model"], "some-model", "{name}");
+        }
+        assert_eq!(sent[1].body["stream"], true, "{name}");
+        let rows = logged(&served, 2).await;
+        for row in &rows {
+            assert_eq!(row["status"], 200, "{name}: {row}");
+            assert!(row["completion_tokens"].as_u64() > Some(0), "{name}: {row}");
+            let endpoint = row["endpoint"].as_str().unwrap_or_default();
+            assert!(endpoint.starts_with("/v1beta/models:"), "{name}: {row}");
+        }
+
+        let listed: Value = reqwest::Client::new()
+            .get(format!(
+                "{}/v1beta/models?key={}",
+                served.base, served.token
+            ))
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        assert!(listed["models"].is_array(), "{name}: {listed}");
+        served.stop();
+    }
+
+    // An upstream refusal reaches the Gemini client in Google's schema.
+    let fake = FakeUpstream::start().await;
+    fake.set("sk-fake-g9-000000000000000000000001", Behaviour::BadRequest);
+    let served = setup_kind(
+        "claude",
+        "anthropic",
+        &format!("http://{}", fake.addr),
+        &[key("claude", "sk-fake-g9-000000000000000000000001")],
+    )
+    .await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1beta/models/m:generateContent", served.base))
+        .header("x-goog-api-key", served.token.clone())
+        .json(&json!({ "contents": [{ "parts": [{ "text": "hi" }] }] }))
+        .send()
+        .await
+        .expect("refused");
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["status"], "INVALID_ARGUMENT", "{body}");
+    assert_eq!(body["error"]["code"], 400, "{body}");
+    served.stop();
+}
+
 /// What only OpenAI's servers keep (stored responses, hosted tools) is a 400 naming the
 /// field when the tier is not OpenAI's: never a silently different request.
 #[tokio::test(flavor = "multi_thread")]

@@ -458,9 +458,11 @@ async fn unmatched_proxy_paths_are_json_404s_and_models_can_be_fetched_by_id() {
         (reqwest::Method::GET, "/v1/nope", 404),
         (reqwest::Method::POST, "/v1/nope", 404),
         (reqwest::Method::GET, "/v1", 404),
+        // A method KeyGate does not relay (generateContent on any model is served now,
+        // translated for providers of other kinds).
         (
             reqwest::Method::POST,
-            "/v1beta/models/x:generateContent",
+            "/v1beta/models/x:predictLongRunning",
             404,
         ),
         (reqwest::Method::GET, "/v1/chat/completions", 405),

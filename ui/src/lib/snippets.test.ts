@@ -20,6 +20,15 @@ describe('buildSnippets', () => {
     expect(codex).toContain('export KEYGATE_TOKEN=kg-abc');
   });
 
+  it('gives Gemini CLI the root, and opencode a keygate provider', () => {
+    const s = byId('kg-abc');
+    expect(s['gemini-cli']).toBe('export GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:5397\nexport GEMINI_API_KEY=kg-abc');
+    const opencode = JSON.parse(s.opencode);
+    expect(opencode.provider.keygate.options).toEqual({ baseURL: 'http://127.0.0.1:5397/v1', apiKey: 'kg-abc' });
+    expect(opencode.model).toBe('keygate/smart');
+    expect(JSON.parse(byId(null).opencode).provider.keygate.options.apiKey).toBe('{env:KEYGATE_TOKEN}');
+  });
+
   it('gives Continue an openai model with the /v1 base', () => {
     const yaml = byId('kg-abc').continue;
     expect(yaml).toMatch(/provider: openai\n\s+apiBase: http:\/\/127\.0\.0\.1:5397\/v1\n\s+apiKey: kg-abc/);

@@ -31,6 +31,59 @@ export function buildSnippets(origin: string, token: string | null): Snippet[] {
       text: `ANTHROPIC_BASE_URL=${root} ANTHROPIC_AUTH_TOKEN=${key} claude`,
     },
     {
+      id: 'claude-code-routes',
+      tool: 'Claude Code on other models',
+      where: 'Shell',
+      kind: 'shell',
+      text: [
+        'keygate route add claude-sonnet-4-5 --to gemini:gemini-2.5-pro,deepseek:deepseek-chat',
+        'keygate route add claude-haiku-4-5 --to gemini:gemini-2.5-flash',
+      ].join('\n'),
+    },
+    {
+      id: 'gemini-cli',
+      tool: 'Gemini CLI',
+      where: 'Environment',
+      kind: 'shell',
+      text: `export GOOGLE_GEMINI_BASE_URL=${root}\nexport GEMINI_API_KEY=${key}`,
+    },
+    {
+      id: 'gemini-cli-routes',
+      tool: 'Gemini CLI on other models',
+      where: 'Shell',
+      kind: 'shell',
+      text: 'keygate route add gemini-2.5-pro --to anthropic:claude-sonnet-4-5,deepseek:deepseek-chat',
+    },
+    {
+      id: 'google-genai',
+      tool: 'google-genai SDK',
+      where: 'Python',
+      kind: 'code',
+      text: `genai.Client(api_key="${key}", http_options=types.HttpOptions(base_url="${root}"))`,
+    },
+    {
+      id: 'opencode',
+      tool: 'opencode',
+      where: 'opencode.json',
+      kind: 'file',
+      text: JSON.stringify(
+        {
+          $schema: 'https://opencode.ai/config.json',
+          provider: {
+            keygate: {
+              npm: '@ai-sdk/openai-compatible',
+              name: 'KeyGate',
+              options: { baseURL: v1, apiKey: token ? key : '{env:KEYGATE_TOKEN}' },
+              models: { smart: { name: 'smart (a KeyGate route)' } },
+            },
+          },
+          model: 'keygate/smart',
+        },
+        null,
+        2,
+      ),
+    },
+    {
       id: 'cursor',
       tool: 'Cursor',
       where: 'Settings → Models',
@@ -72,6 +125,13 @@ export function buildSnippets(origin: string, token: string | null): Snippet[] {
         `env_key = "KEYGATE_TOKEN"        # export KEYGATE_TOKEN=${key}`,
         'wire_api = "responses"',
       ].join('\n'),
+    },
+    {
+      id: 'codex-routes',
+      tool: 'Codex on other models',
+      where: 'Shell',
+      kind: 'shell',
+      text: 'keygate route add codex --to anthropic:claude-sonnet-4-5,deepseek:deepseek-chat   # then model = "codex"',
     },
     {
       id: 'openai-env',

@@ -11,11 +11,13 @@
 use serde_json::Value;
 
 use super::error::TranslateError;
+use super::gemini::{chat_response_to_gemini, gemini_request_to_chat};
 use super::request_to_chat::messages_request_to_chat;
 use super::request_to_messages::chat_request_to_messages;
 use super::response::{chat_response_to_messages, messages_response_to_chat};
 use super::responses::{chat_response_to_responses, responses_request_to_chat};
 use super::stream_to_chat::MessagesStreamToChat;
+use super::stream_to_gemini::ChatStreamToGemini;
 use super::stream_to_messages::ChatStreamToMessages;
 use super::stream_to_responses::ChatStreamToResponses;
 use super::usage::StreamUsage;
@@ -29,6 +31,9 @@ pub enum Protocol {
     Messages,
     /// OpenAI Responses (as a client protocol; tiers that speak it natively get it natively).
     Responses,
+    /// Google's Gemini API (as a client protocol; Gemini tiers are reached through their
+    /// OpenAI-compatible surface when the hub is used).
+    Gemini,
 }
 
 impl Protocol {
@@ -38,6 +43,7 @@ impl Protocol {
             Self::Chat => "OpenAI chat completions",
             Self::Messages => "Anthropic Messages",
             Self::Responses => "OpenAI Responses",
+            Self::Gemini => "the Gemini API",
         }
     }
 }
@@ -52,15 +58,16 @@ pub fn translate_request(
         Protocol::Chat => None,
         Protocol::Messages => Some(messages_request_to_chat(request)?),
         Protocol::Responses => Some(responses_request_to_chat(request)?),
+        Protocol::Gemini => Some(gemini_request_to_chat(request)?),
     };
     let chat = chat.as_ref().unwrap_or(request);
     match tier {
         Protocol::Chat => Ok(chat.clone()),
         Protocol::Messages if client == Protocol::Messages => Ok(request.clone()),
         Protocol::Messages => chat_request_to_messages(chat),
-        Protocol::Responses => Err(TranslateError::request(
+        Protocol::Responses | Protocol::Gemini => Err(TranslateError::request(
             "request",
-            "no tier is reached through Responses translation",
+            format!("no tier is reached through {} translation", tier.name()),
         )),
     }
 }
@@ -85,6 +92,7 @@ pub fn translate_response(
         Protocol::Chat => Ok(chat),
         Protocol::Messages => chat_response_to_messages(&chat),
         Protocol::Responses => chat_response_to_responses(&chat, model, now),
+        Protocol::Gemini => chat_response_to_gemini(&chat, model),
     }
 }
 
@@ -95,6 +103,7 @@ enum Writer {
     Chat,
     Messages(ChatStreamToMessages),
     Responses(ChatStreamToResponses),
+    Gemini(ChatStreamToGemini),
 }
 
 /// A stream in `tier`'s protocol translated, as it arrives, into `client`'s.
@@ -114,6 +123,7 @@ impl StreamTranslator {
             Protocol::Chat => Writer::Chat,
             Protocol::Messages => Writer::Messages(ChatStreamToMessages::new(model)),
             Protocol::Responses => Writer::Responses(ChatStreamToResponses::new(model, now)),
+            Protocol::Gemini => Writer::Gemini(ChatStreamToGemini::new(model)),
         };
         Self { reader, writer }
     }
@@ -140,6 +150,7 @@ impl StreamTranslator {
             Writer::Chat => {}
             Writer::Messages(w) => out.extend(w.finish()?),
             Writer::Responses(w) => out.extend(w.finish()?),
+            Writer::Gemini(w) => out.extend(w.finish()?),
         }
         Ok(out)
     }
@@ -149,6 +160,7 @@ impl StreamTranslator {
             Writer::Chat => Ok(chat.to_vec()),
             Writer::Messages(w) => w.push(chat),
             Writer::Responses(w) => w.push(chat),
+            Writer::Gemini(w) => w.push(chat),
         }
     }
 
@@ -165,6 +177,7 @@ impl StreamTranslator {
             Writer::Chat => {}
             Writer::Messages(w) => out.extend(w.take_output()),
             Writer::Responses(w) => out.extend(w.take_output()),
+            Writer::Gemini(w) => out.extend(w.take_output()),
         }
         out
     }
@@ -175,6 +188,7 @@ impl StreamTranslator {
             (Some(reader), _) => reader.usage(),
             (None, Writer::Messages(w)) => w.usage(),
             (None, Writer::Responses(w)) => w.usage(),
+            (None, Writer::Gemini(w)) => w.usage(),
             (None, Writer::Chat) => StreamUsage::default(),
         }
     }
@@ -184,6 +198,7 @@ impl StreamTranslator {
         match (&self.reader, &self.writer) {
             (_, Writer::Messages(w)) => w.completed(),
             (_, Writer::Responses(w)) => w.completed(),
+            (_, Writer::Gemini(w)) => w.completed(),
             (Some(reader), Writer::Chat) => reader.completed(),
             (None, Writer::Chat) => false,
         }

@@ -1,5 +1,6 @@
 //! Protocol translation between the Anthropic Messages API (`POST /v1/messages`), OpenAI
-//! Chat Completions (`POST /v1/chat/completions`) and OpenAI Responses (`POST /v1/responses`):
+//! Chat Completions (`POST /v1/chat/completions`), OpenAI Responses (`POST /v1/responses`) and
+//! Google's Gemini API (`models/{model}:generateContent`):
 //! requests, non-streaming responses, SSE streams, and errors in each protocol's own shape.
 //! Chat completions is the hub ([`hub`]): each protocol has a reader into it and a writer out
 //! of it, and any pair is those two steps.
@@ -19,6 +20,7 @@
 
 mod content;
 mod error;
+mod gemini;
 pub mod hub;
 mod message_events;
 mod request_to_chat;
@@ -27,6 +29,7 @@ mod response;
 mod responses;
 mod sse;
 mod stream_to_chat;
+mod stream_to_gemini;
 mod stream_to_messages;
 mod stream_to_responses;
 mod tools;
@@ -39,12 +42,14 @@ pub use error::{
     TranslateError, anthropic_error_body, anthropic_error_type_for_status,
     anthropic_sse_error_event, chat_sse_error_chunk,
 };
+pub use gemini::{chat_response_to_gemini, gemini_dropped, gemini_request_to_chat};
 pub use hub::{Protocol, StreamTranslator, translate_request, translate_response};
 pub use request_to_chat::messages_request_to_chat;
 pub use request_to_messages::chat_request_to_messages;
 pub use response::{chat_response_to_messages, messages_response_to_chat};
 pub use responses::{chat_response_to_responses, responses_dropped, responses_request_to_chat};
 pub use stream_to_chat::MessagesStreamToChat;
+pub use stream_to_gemini::ChatStreamToGemini;
 pub use stream_to_messages::ChatStreamToMessages;
 pub use stream_to_responses::ChatStreamToResponses;
 pub use usage::StreamUsage;

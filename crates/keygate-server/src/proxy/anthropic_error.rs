@@ -6,7 +6,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::response::{IntoResponse, Response};
 use keygate_core::redact::Redactor;
-use keygate_core::translate::{anthropic_error_body, anthropic_error_type_for_status};
+use keygate_core::translate::{Protocol, anthropic_error_body, anthropic_error_type_for_status};
 use serde_json::{Value, json};
 
 use super::openai_error::ProxyError;
@@ -38,7 +38,7 @@ pub fn anthropic_response(err: ProxyError) -> Response {
 /// served by an Anthropic tier. The message is scrubbed of the provider's secrets and anything
 /// shaped like a key.
 pub fn translated_error_body(
-    to_anthropic: bool,
+    client: Protocol,
     status: u16,
     body: &[u8],
     redactor: &Redactor,
@@ -49,11 +49,15 @@ pub fn translated_error_body(
         || format!("the provider answered HTTP {status}"),
         |m| redactor.scrub_for_storage(m),
     );
-    let body = if to_anthropic {
-        anthropic_error_body(anthropic_error_type_for_status(status), &message)
-    } else {
-        let kind = error["type"].as_str().unwrap_or("upstream_error");
-        json!({ "error": { "message": message, "type": kind, "param": null, "code": kind } })
+    let body = match client {
+        Protocol::Messages => {
+            anthropic_error_body(anthropic_error_type_for_status(status), &message)
+        }
+        Protocol::Gemini => super::gemini::google_error_body(status, &message),
+        Protocol::Chat | Protocol::Responses => {
+            let kind = error["type"].as_str().unwrap_or("upstream_error");
+            json!({ "error": { "message": message, "type": kind, "param": null, "code": kind } })
+        }
     };
     Bytes::from(body.to_string())
 }
@@ -84,7 +88,7 @@ mod tests {
     fn upstream_errors_cross_protocols_scrubbed() {
         let openai = br#"{"error":{"message":"bad key sk-abcdefghijklmnopqrstuvwxyz","type":"invalid_request_error","code":"invalid_api_key"}}"#;
         let out: Value = serde_json::from_slice(&translated_error_body(
-            true,
+            Protocol::Messages,
             400,
             openai,
             &Redactor::default(),
@@ -95,7 +99,7 @@ mod tests {
         assert!(!out.to_string().contains("abcdefghij"), "{out}");
         let anthropic = br#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long"}}"#;
         let out: Value = serde_json::from_slice(&translated_error_body(
-            false,
+            Protocol::Chat,
             400,
             anthropic,
             &Redactor::default(),

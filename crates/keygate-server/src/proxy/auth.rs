@@ -108,9 +108,14 @@ pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The caller named by the request's access token, or the error to answer with.
-pub fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ProxyError> {
-    let Some(token) = presented_token(headers) else {
+/// The caller named by the request's access token, or the error to answer with. `query_key`
+/// is a token given as `?key=` (the Gemini API's own way), taken when no header has one.
+pub fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    query_key: Option<&str>,
+) -> Result<Caller, ProxyError> {
+    let Some(token) = presented_token(headers).or(query_key) else {
         return Err(ProxyError::unauthorized(
             "missing KeyGate access token: send `Authorization: Bearer kg-…` or `x-api-key: kg-…` (create one with `keygate token create NAME`)",
         ));

@@ -24,7 +24,11 @@ pub(super) async fn entry(
             "the KeyGate proxy is paused: resume it from the tray menu or the Settings page",
         ))
     } else {
-        super::auth::caller(&state, request.headers())
+        // Google's SDKs may put the key in the URL; `forwarded_query` never passes it on.
+        let query_key = gemini
+            .then(|| request.uri().query().and_then(super::gemini::query_key))
+            .flatten();
+        super::auth::caller(&state, request.headers(), query_key)
     };
     let read = match admitted {
         Ok(caller) => {

@@ -311,8 +311,8 @@ pub async fn serve(
             None if leg == Leg::Native && success && !redacted::mentions_error(&body) => body,
             None if leg == Leg::Native => redacted::body(&key.redactor, body),
             None => {
-                let to_anthropic = leg.client() == Some(Protocol::Messages);
-                translated_error_body(to_anthropic, status.as_u16(), &body, &key.redactor)
+                let client = leg.client().unwrap_or(Protocol::Chat);
+                translated_error_body(client, status.as_u16(), &body, &key.redactor)
             }
         };
         if leg != Leg::Native {

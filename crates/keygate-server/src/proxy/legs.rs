@@ -8,7 +8,9 @@ use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, Uri};
 use keygate_core::provider::{ProviderKind, serves_responses};
-use keygate_core::translate::{Protocol, TranslateError, responses_dropped, translate_request};
+use keygate_core::translate::{
+    Protocol, TranslateError, gemini_dropped, responses_dropped, translate_request,
+};
 use serde_json::Value;
 
 use super::catalog::{LiveKey, LiveProvider};
@@ -32,6 +34,11 @@ pub enum Inbound {
     Messages,
     /// Anthropic `/v1/messages/count_tokens`: only Anthropic-kind tiers can answer it.
     CountTokens,
+    /// Gemini `models/{model}:generateContent` (or `:streamGenerateContent`) on tiers of other
+    /// kinds, through the hub; all-Gemini routes are relayed natively by `gemini.rs`.
+    Gemini {
+        stream: bool,
+    },
 }
 
 impl Inbound {
@@ -44,6 +51,8 @@ impl Inbound {
             Self::Responses => "/responses",
             Self::Messages => "/messages",
             Self::CountTokens => "/messages/count_tokens",
+            Self::Gemini { stream: false } => "/v1beta/models:generateContent",
+            Self::Gemini { stream: true } => "/v1beta/models:streamGenerateContent",
         }
     }
 
@@ -53,6 +62,7 @@ impl Inbound {
             Self::Chat => Some(Protocol::Chat),
             Self::Messages => Some(Protocol::Messages),
             Self::Responses => Some(Protocol::Responses),
+            Self::Gemini { .. } => Some(Protocol::Gemini),
             Self::Completions | Self::Embeddings | Self::CountTokens => None,
         }
     }
@@ -88,7 +98,7 @@ pub(super) fn leg(inbound: Inbound, provider: &LiveProvider, model: &str) -> Opt
             Leg::Native,
             endpoint_uri(provider, inbound.endpoint(), model)?,
         )),
-        Inbound::Chat | Inbound::Messages | Inbound::Responses => {
+        Inbound::Chat | Inbound::Messages | Inbound::Responses | Inbound::Gemini { .. } => {
             let client = inbound.protocol()?;
             let (tier, url) = if anthropic {
                 (Protocol::Messages, anthropic_url("/v1/messages")?)
@@ -145,14 +155,16 @@ impl<'a> Bodies<'a> {
         if slot.is_none() {
             let request: Value = serde_json::from_slice(self.body)
                 .map_err(|e| ProxyError::invalid_request("invalid_json", e.to_string()))?;
-            if client == Protocol::Responses {
-                let dropped = responses_dropped(&request);
-                if !dropped.is_empty() {
-                    tracing::debug!(
-                        dropped = %dropped.join(", "),
-                        "tools that are not functions are left out of a translated Responses request"
-                    );
-                }
+            let dropped = match client {
+                Protocol::Responses => responses_dropped(&request),
+                Protocol::Gemini => gemini_dropped(&request),
+                _ => Vec::new(),
+            };
+            if !dropped.is_empty() {
+                tracing::debug!(
+                    dropped = %dropped.join(", "),
+                    "tools with no chat completions equivalent are left out of a translated request"
+                );
             }
             let translated = translate_request(client, tier, &request)
                 .map_err(|e| untranslatable_request(client, tier, &e))?;

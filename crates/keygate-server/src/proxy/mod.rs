@@ -66,7 +66,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/messages", post(messages::messages))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(models::list))
-        .route("/v1/models/{*id}", get(models::get))
+        // POST: Gemini's `models/{model}:{method}` under the `/v1` version Google also serves.
+        .route("/v1/models/{*id}", get(models::get).post(gemini::models))
+        .route("/v1beta/models", get(models::gemini_list))
         .route("/v1beta/models/{model_method}", post(gemini::models))
         .route(
             "/p/{provider}/{*path}",

@@ -30,6 +30,25 @@ pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Ca
     Json(json!({ "object": "list", "data": data })).into_response()
 }
 
+/// `GET /v1beta/models` (Google's shape): the same models, each with the methods KeyGate
+/// relays for it.
+pub async fn gemini_list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
+    let models: Vec<Value> = visible(&state, &caller)
+        .await
+        .into_iter()
+        .map(|(id, _)| {
+            json!({
+                "name": format!("models/{id}"), "displayName": id,
+                "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
+            })
+        })
+        .collect();
+    Json(json!({ "models": models })).into_response()
+}
+
 /// `GET /v1/models/{id}`: one model `/v1/models` lists (aliases too), in OpenAI's shape; ids
 /// may hold slashes (`openrouter/anthropic/claude-…`), so the route takes the rest of the path.
 pub async fn get(

@@ -298,7 +298,10 @@ fn continuation_body(
             request["input"] = Value::Array(input);
             return Some((Bytes::from(request.to_string()), false));
         }
-        Inbound::Completions | Inbound::Embeddings | Inbound::CountTokens => return None,
+        Inbound::Completions
+        | Inbound::Embeddings
+        | Inbound::CountTokens
+        | Inbound::Gemini { .. } => return None,
     }
     Some((Bytes::from(request.to_string()), trimmed))
 }

@@ -11,6 +11,7 @@ use keygate_core::translate::{
     Protocol, StreamTranslator, StreamUsage, TranslateError, anthropic_sse_error_event,
 };
 
+use super::gemini::gemini_sse_error_event;
 use super::redacted::ChunkScrubber;
 use serde_json::Value;
 
@@ -216,7 +217,7 @@ impl Shaper {
     pub fn dialect(&self) -> Option<Dialect> {
         match self {
             Self::Native(relay) => Some(relay.dialect()),
-            Self::Translated(t) => Some(t.client),
+            Self::Translated(t) => t.dialect(),
             Self::Raw(_) => None,
         }
     }
@@ -244,25 +245,29 @@ pub struct Translator {
     /// For a chat client: removes the usage chunk it did not ask for, as the untranslated
     /// chat relay does.
     filter: Option<SseRelay>,
-    client: Dialect,
+    client: Protocol,
 }
 
 impl Translator {
     /// `model` is the name the client asked for, which its events report.
     pub fn new(tier: Protocol, client: Protocol, model: &str, strip_usage_chunk: bool) -> Self {
         let now = chrono::Utc::now().timestamp();
-        let (dialect, filter) = match client {
-            Protocol::Chat => (
-                Dialect::Chat,
-                Some(SseRelay::new(strip_usage_chunk, Dialect::Chat)),
-            ),
-            Protocol::Messages => (Dialect::Messages, None),
-            Protocol::Responses => (Dialect::Responses, None),
-        };
+        let filter =
+            (client == Protocol::Chat).then(|| SseRelay::new(strip_usage_chunk, Dialect::Chat));
         Self {
             stream: StreamTranslator::new(tier, client, model, now),
             filter,
-            client: dialect,
+            client,
+        }
+    }
+
+    /// The client's SSE protocol where a rescue can splice into it; `None` for Gemini.
+    fn dialect(&self) -> Option<Dialect> {
+        match self.client {
+            Protocol::Chat => Some(Dialect::Chat),
+            Protocol::Messages => Some(Dialect::Messages),
+            Protocol::Responses => Some(Dialect::Responses),
+            Protocol::Gemini => None,
         }
     }
 
@@ -291,9 +296,10 @@ impl Translator {
     fn failed(&mut self, error_type: &str, message: &str) -> Bytes {
         let before = self.stream.take_output();
         let mut out = self.filtered(before).to_vec();
-        match self.client {
-            Dialect::Messages => out.extend(anthropic_sse_error_event(error_type, message)),
-            dialect => out.extend_from_slice(&broken_stream_event(dialect, message)),
+        match self.dialect() {
+            Some(Dialect::Messages) => out.extend(anthropic_sse_error_event(error_type, message)),
+            Some(dialect) => out.extend_from_slice(&broken_stream_event(dialect, message)),
+            None => out.extend_from_slice(&gemini_sse_error_event(message)),
         }
         Bytes::from(out)
     }
