@@ -325,6 +325,28 @@ fn error(status: u16, kind: &str, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// A fault answer as Google writes it: `{"error":{"code","message","status"}}`, same status
+/// and headers.
+async fn in_googles_schema(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let openai: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let status = match parts.status.as_u16() {
+        400 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        429 => "RESOURCE_EXHAUSTED",
+        503 => "UNAVAILABLE",
+        _ => "INTERNAL",
+    };
+    let body = json!({ "error": { "code": parts.status.as_u16(),
+        "message": openai["error"]["message"], "status": status } });
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body.to_string()))
+}
+
 /// Answers every fault that is not about the success body; `None` means "answer normally".
 async fn fault(behaviour: &Behaviour) -> Option<Response> {
     match behaviour {
@@ -639,8 +661,22 @@ async fn responses(
     let pieces = plan.pieces.len();
     let usage = json!({ "input_tokens": 11, "input_tokens_details": { "cached_tokens": 2 },
         "output_tokens": pieces, "output_tokens_details": { "reasoning_tokens": 0 }, "total_tokens": 11 + pieces });
+    // With tools, the first one is called — unless the input ends with its output.
+    let answered = input
+        .as_array()
+        .and_then(|items| items.last())
+        .is_some_and(|item| item["type"] == "function_call_output");
+    let tool = first_tool(&request["tools"], "/name").filter(|_| !answered);
+    let call = |arguments: &str, status: &str| {
+        json!({ "type": "function_call", "id": "fc_fake_1", "call_id": "call_fake_1",
+            "name": tool.clone().unwrap_or_default(), "arguments": arguments, "status": status })
+    };
     if request["stream"].as_bool() != Some(true) {
-        return axum::Json(response("completed", json!([message(&text)]), usage)).into_response();
+        let output = match &tool {
+            Some(_) => json!([call(&fake_tool_input().to_string(), "completed")]),
+            None => json!([message(&text)]),
+        };
+        return axum::Json(response("completed", output, usage)).into_response();
     }
     let mut sequence = 0;
     let mut event = |kind: &str, mut data: Value| {
@@ -650,6 +686,38 @@ async fn responses(
         format!("event: {kind}\ndata: {data}\n\n")
     };
     let part = |text: &str| json!({ "type": "output_text", "text": text, "annotations": [] });
+    if tool.is_some() {
+        let arguments = fake_tool_input().to_string();
+        let mut events = vec![
+            event(
+                "response.created",
+                json!({ "response": response("in_progress", json!([]), Value::Null) }),
+            ),
+            event(
+                "response.output_item.added",
+                json!({ "output_index": 0, "item": call("", "in_progress") }),
+            ),
+        ];
+        for piece in split3(&arguments) {
+            events.push(event(
+                "response.function_call_arguments.delta",
+                json!({ "item_id": "fc_fake_1", "output_index": 0, "delta": piece }),
+            ));
+        }
+        events.push(event(
+            "response.function_call_arguments.done",
+            json!({ "item_id": "fc_fake_1", "output_index": 0, "arguments": arguments }),
+        ));
+        events.push(event(
+            "response.output_item.done",
+            json!({ "output_index": 0, "item": call(&arguments, "completed") }),
+        ));
+        events.push(event(
+            "response.completed",
+            json!({ "response": response("completed", json!([call(&arguments, "completed")]), usage) }),
+        ));
+        return sse(events, cut_after(&behaviour));
+    }
     let mut events = vec![
         event(
             "response.created",
@@ -697,11 +765,53 @@ async fn gemini(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (behaviour, _) = note(&shared, "/v1beta/models", &uri, &headers, &body);
+    let (behaviour, request) = note(&shared, "/v1beta/models", &uri, &headers, &body);
     if let Some(response) = fault(&behaviour).await {
-        return response;
+        return in_googles_schema(response).await;
     }
     let usage = json!({ "promptTokenCount": 11, "candidatesTokenCount": 3, "totalTokenCount": 14 });
+    // With function declarations, the first one is called — unless the conversation ends with
+    // its response, which is answered "Tool said: …".
+    let last_parts = request["contents"]
+        .as_array()
+        .and_then(|c| c.last())
+        .map(|c| c["parts"].clone())
+        .unwrap_or_default();
+    let answered = last_parts
+        .as_array()
+        .and_then(|parts| parts.iter().find_map(|p| p.get("functionResponse")))
+        .map(|r| {
+            format!(
+                "Tool said: {}",
+                r["response"]["output"].as_str().unwrap_or("")
+            )
+        });
+    let tool = first_tool(&request["tools"], "/functionDeclarations/0/name")
+        .filter(|_| answered.is_none());
+    if let Some(name) = tool {
+        let answer = json!({ "candidates": [{ "content": { "role": "model", "parts": [
+            { "functionCall": { "name": name, "args": fake_tool_input() } }] },
+            "finishReason": "STOP", "index": 0 }], "usageMetadata": usage });
+        if model_action.ends_with(":streamGenerateContent") {
+            return sse(
+                vec![format!("data: {answer}\r\n\r\n")],
+                cut_after(&behaviour),
+            );
+        }
+        return axum::Json(answer).into_response();
+    }
+    if let Some(reply) = answered {
+        let mut answer = json!({ "candidates": [{ "content": { "role": "model", "parts": [{ "text": reply }] },
+            "finishReason": "STOP", "index": 0 }], "usageMetadata": usage });
+        if model_action.ends_with(":streamGenerateContent") {
+            return sse(
+                vec![format!("data: {answer}\r\n\r\n")],
+                cut_after(&behaviour),
+            );
+        }
+        answer["modelVersion"] = json!("fake");
+        return axum::Json(answer).into_response();
+    }
     let chunk = |text: &str, usage: Option<&Value>| {
         let mut chunk = json!({ "candidates": [{ "content": { "parts": [{ "text": text }], "role": "model" }, "index": 0 }] });
         if let Some(usage) = usage {

@@ -287,3 +287,245 @@ mod tests {
         assert_eq!(back, messages_request_to_chat(&messages).expect("direct"));
     }
 }
+
+/// Property tests: a conversation any client protocol can hold reaches both tier protocols
+/// with the same meaning — its Messages form, read back into chat, is exactly its chat form,
+/// and the texts, calls and results are all there in order — and no input makes a reader
+/// panic.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// One round of a conversation after the user's message: a text answer, or tool calls
+    /// (name, argument) with their results.
+    #[derive(Debug, Clone)]
+    enum Round {
+        Text(String),
+        Calls(Vec<(String, i64, String)>),
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        "[A-Za-z][A-Za-z0-9 ,.!?]{0,20}"
+    }
+
+    fn rounds() -> impl Strategy<Value = (Vec<(String, Round)>, String)> {
+        let call = ("[a-z][a-z_]{0,8}", -1000i64..1000, text());
+        let round = prop_oneof![
+            text().prop_map(Round::Text),
+            proptest::collection::vec(call, 1..3).prop_map(Round::Calls),
+        ];
+        (proptest::collection::vec((text(), round), 0..4), text())
+    }
+
+    fn tool_names(rounds: &[(String, Round)]) -> Vec<String> {
+        let mut names: Vec<String> = rounds
+            .iter()
+            .flat_map(|(_, round)| match round {
+                Round::Calls(calls) => calls.iter().map(|(n, ..)| n.clone()).collect(),
+                Round::Text(_) => Vec::new(),
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    fn responses_request(rounds: &[(String, Round)], last: &str, stream: bool) -> Value {
+        let mut input = Vec::new();
+        let mut n = 0;
+        for (user, round) in rounds {
+            input.push(json!({"role": "user", "content": user}));
+            match round {
+                Round::Text(answer) => input.push(json!({"type": "message", "role": "assistant",
+                    "content": [{"type": "output_text", "text": answer}]})),
+                Round::Calls(calls) => {
+                    let ids: Vec<String> = calls
+                        .iter()
+                        .map(|_| {
+                            n += 1;
+                            format!("call_{n}")
+                        })
+                        .collect();
+                    for ((name, arg, _), id) in calls.iter().zip(&ids) {
+                        input.push(json!({"type": "function_call", "call_id": id, "name": name,
+                            "arguments": json!({"x": arg}).to_string()}));
+                    }
+                    for ((.., output), id) in calls.iter().zip(&ids) {
+                        input.push(json!({"type": "function_call_output", "call_id": id, "output": output}));
+                    }
+                }
+            }
+        }
+        input.push(json!({"role": "user", "content": [{"type": "input_text", "text": last}]}));
+        let tools: Vec<Value> = tool_names(rounds)
+            .into_iter()
+            .map(|name| json!({"type": "function", "name": name, "parameters": {"type": "object"}}))
+            .collect();
+        json!({"model": "m", "instructions": "Be brief.", "max_output_tokens": 100,
+            "stream": stream, "input": input, "tools": tools})
+    }
+
+    fn gemini_request(rounds: &[(String, Round)], last: &str, stream: bool) -> Value {
+        let mut contents = Vec::new();
+        for (user, round) in rounds {
+            contents.push(json!({"role": "user", "parts": [{"text": user}]}));
+            match round {
+                Round::Text(answer) => {
+                    contents.push(json!({"role": "model", "parts": [{"text": answer}]}))
+                }
+                Round::Calls(calls) => {
+                    let made: Vec<Value> = calls.iter().map(|(name, arg, _)| {
+                        json!({"functionCall": {"name": name, "args": {"x": arg}}})
+                    }).collect();
+                    contents.push(json!({"role": "model", "parts": made}));
+                    let answered: Vec<Value> = calls.iter().map(|(name, _, output)| {
+                        json!({"functionResponse": {"name": name, "response": {"output": output}}})
+                    }).collect();
+                    contents.push(json!({"role": "user", "parts": answered}));
+                }
+            }
+        }
+        contents.push(json!({"role": "user", "parts": [{"text": last}]}));
+        let declarations: Vec<Value> = tool_names(rounds)
+            .into_iter()
+            .map(|name| json!({"name": name, "parameters": {"type": "OBJECT"}}))
+            .collect();
+        let tools = if declarations.is_empty() {
+            json!([])
+        } else {
+            json!([{"functionDeclarations": declarations}])
+        };
+        json!({"model": "m", "stream": stream, "systemInstruction": {"parts": [{"text": "Be brief."}]},
+            "generationConfig": {"maxOutputTokens": 100}, "contents": contents, "tools": tools})
+    }
+
+    /// The texts, calls and results a chat request holds, in order.
+    fn said(chat: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        for message in chat["messages"].as_array().into_iter().flatten() {
+            if let Some(text) = message["content"].as_str() {
+                out.push(format!(
+                    "{}: {text}",
+                    message["role"].as_str().unwrap_or_default()
+                ));
+            }
+            for call in message["tool_calls"].as_array().into_iter().flatten() {
+                out.push(format!(
+                    "call {} {}",
+                    call["function"]["name"], call["function"]["arguments"]
+                ));
+            }
+        }
+        out
+    }
+
+    fn expected(rounds: &[(String, Round)], last: &str) -> Vec<String> {
+        let mut out = vec!["system: Be brief.".to_string()];
+        for (user, round) in rounds {
+            out.push(format!("user: {user}"));
+            match round {
+                Round::Text(answer) => out.push(format!("assistant: {answer}")),
+                Round::Calls(calls) => {
+                    for (name, arg, _) in calls {
+                        out.push(format!(
+                            "call {:?} {:?}",
+                            name,
+                            json!({"x": arg}).to_string()
+                        ));
+                    }
+                    for (.., output) in calls {
+                        out.push(format!("tool: {output}"));
+                    }
+                }
+            }
+        }
+        out.push(format!("user: {last}"));
+        out
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-z_]{0,6}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 40, 5, |inner| {
+            let keys = prop_oneof![
+                Just("model".to_string()),
+                Just("input".to_string()),
+                Just("contents".to_string()),
+                Just("parts".to_string()),
+                Just("role".to_string()),
+                Just("type".to_string()),
+                Just("text".to_string()),
+                Just("tools".to_string()),
+                Just("functionCall".to_string()),
+                Just("functionResponse".to_string()),
+                Just("call_id".to_string()),
+                Just("name".to_string()),
+                Just("content".to_string()),
+                Just("messages".to_string()),
+                "[a-z]{1,4}".prop_map(|s| s),
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map(keys, inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(200) })]
+
+        #[test]
+        fn a_responses_conversation_means_the_same_on_both_tier_protocols(
+            (rounds, last) in rounds(), stream in any::<bool>(),
+        ) {
+            let request = responses_request(&rounds, &last, stream);
+            let chat = translate_request(Protocol::Responses, Protocol::Chat, &request).expect("to chat");
+            prop_assert_eq!(said(&chat), expected(&rounds, &last));
+            let messages = translate_request(Protocol::Responses, Protocol::Messages, &request).expect("to messages");
+            prop_assert_eq!(messages_request_to_chat(&messages).expect("back"), chat);
+        }
+
+        #[test]
+        fn a_gemini_conversation_means_the_same_on_both_tier_protocols(
+            (rounds, last) in rounds(), stream in any::<bool>(),
+        ) {
+            let request = gemini_request(&rounds, &last, stream);
+            let chat = translate_request(Protocol::Gemini, Protocol::Chat, &request).expect("to chat");
+            prop_assert_eq!(said(&chat), expected(&rounds, &last));
+            let messages = translate_request(Protocol::Gemini, Protocol::Messages, &request).expect("to messages");
+            prop_assert_eq!(messages_request_to_chat(&messages).expect("back"), chat);
+        }
+
+        #[test]
+        fn no_request_makes_a_reader_panic(request in json_value()) {
+            for client in [Protocol::Chat, Protocol::Messages, Protocol::Responses, Protocol::Gemini] {
+                for tier in [Protocol::Chat, Protocol::Messages] {
+                    let _ = translate_request(client, tier, &request);
+                }
+            }
+        }
+
+        #[test]
+        fn no_answer_makes_a_writer_panic(answer in json_value(), chunks in proptest::collection::vec(json_value(), 0..6)) {
+            for tier in [Protocol::Chat, Protocol::Messages] {
+                for client in [Protocol::Chat, Protocol::Messages, Protocol::Responses, Protocol::Gemini] {
+                    let _ = translate_response(tier, client, &answer, "m", 0);
+                    let mut stream = StreamTranslator::new(tier, client, "m", 0);
+                    for chunk in &chunks {
+                        let _ = stream.push(format!("data: {chunk}\n\n").as_bytes());
+                    }
+                    let _ = stream.finish();
+                    let _ = stream.take_output();
+                }
+            }
+        }
+    }
+}
