@@ -37,10 +37,14 @@ KEYS = {
     "cutoff": "sk-fake-pycutoff-00000000000001",
     "longcut": "sk-fake-pylongcut-0000000000001",
     "long": "sk-fake-pylong-000000000000001",
+    # The SDK matrix (test_sdk_matrix.py): a working and a refusing key per provider kind.
+    **{f"m{kind}": f"sk-fake-pym{kind}-0000000000000001" for kind in "oagz"},
+    **{f"e{kind}": f"sk-fake-pye{kind}-0000000000000001" for kind in "oagz"},
 }
 BEHAVIOURS = {
     "ok": "ok", "revoked": "401", "broken": "503", "working": "ok", "cutoff": "cut2",
     "longcut": "longcut40", "long": "long",
+    **{f"m{kind}": "ok" for kind in "oagz"}, **{f"e{kind}": "400" for kind in "oagz"},
 }  # fmt: skip
 # The fake's long answer (fake_upstream::long_answer): 60 pieces.
 LONG_ANSWER = "".join(f"w{i} " for i in range(59)) + "w59."
@@ -116,10 +120,12 @@ class KeyGate:
         fallback: str | None = None,
         provider: tuple[str, str] = ("fake", "openai"),
         routes: dict[str, str] | None = None,
+        extra_providers: list[tuple[str, str, str]] | None = None,
     ) -> None:
         """`fallback`: the label of a key on a second provider `backup`, and a route `story`
         that tries `fake` (gpt-4o-mini) first, then `backup` (gpt-4o). `provider`: the name
-        and kind of the keys' provider (an Anthropic-kind one is served at the fake's root)."""
+        and kind of the keys' provider (an Anthropic-kind one is served at the fake's root).
+        `extra_providers`: more providers, each (name, kind, label of its one key)."""
         self._dir = tempfile.TemporaryDirectory(prefix="keygate-pysdk-")
         self.bin = _binary("KEYGATE_BIN", "keygate")
         self.env = {k: v for k, v in os.environ.items() if k not in ("KEYGATE_ADMIN_TOKEN", "KEYGATE_PORT")}
@@ -147,6 +153,13 @@ class KeyGate:
             self.env[var] = KEYS[fallback]
             self.cli("key", "add", "--provider", "backup", "--label", fallback, "--secret-env", var)
             self.cli("route", "add", "story", "--to", f"fake:{CHAT_MODEL},backup:gpt-4o")
+        for extra, extra_kind, label in extra_providers or []:
+            root = fake_url.removesuffix("/v1")
+            base = {"openai": fake_url, "gemini": f"{root}/v1beta"}.get(extra_kind, root)
+            self.cli("provider", "add", extra, "--kind", extra_kind, "--base-url", base)
+            var = f"KG_PYSDK_SECRET_{label.upper()}"
+            self.env[var] = KEYS[label]
+            self.cli("key", "add", "--provider", extra, "--label", label, "--secret-env", var)
         for alias, targets in (routes or {}).items():
             self.cli("route", "add", alias, "--to", targets)
         for name, value in (settings or {}).items():

@@ -197,6 +197,59 @@ async fn streamed_and_plain_answers_record_the_same_tokens_and_a_cut_stream_coun
     served.stop();
 }
 
+/// Gemini CLI's streams (`streamGenerateContent?alt=sse`, relayed natively) count like any
+/// other: their `usageMetadata` reaches the token budget, which moves traffic to the next key,
+/// and the usage report.
+#[tokio::test(flavor = "multi_thread")]
+async fn gemini_streams_count_against_budgets_and_in_reports() {
+    let fake = FakeUpstream::start().await;
+    let (capped, spare) = (
+        "AIza-fake-budget-capped-0000001",
+        "AIza-fake-budget-spare-00000001",
+    );
+    fake.set(capped, Behaviour::Ok);
+    fake.set(spare, Behaviour::Ok);
+    // Each fake Gemini answer uses 14 tokens: 3 streams = 42, past 30.
+    let capped_key = KeySpec {
+        extra: &["--daily-tokens", "30"],
+        ..prio("capped", capped, 0)
+    };
+    let served = keygate_tests::proxy_client::setup_kind(
+        "gem",
+        "gemini",
+        &format!("http://{}/v1beta", fake.addr),
+        &[capped_key, prio("spare", spare, 1)],
+    )
+    .await;
+    let content = json!({ "contents": [{ "role": "user", "parts": [{ "text": "hi" }] }] });
+    let mut served_by = Vec::new();
+    for i in 1..=4 {
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+                served.base
+            ))
+            .header("x-goog-api-key", served.token.clone())
+            .json(&content)
+            .send()
+            .await
+            .expect("stream");
+        assert_eq!(response.status(), 200);
+        served_by.push(header(&response, "x-keygate-key").to_string());
+        let _ = response.bytes().await;
+        assert_eq!(logged(&served, i).await.len(), i);
+    }
+    assert_eq!(served_by, ["capped", "capped", "capped", "spare"]);
+    let reached = events(&served, "budget_reached", 1).await;
+    assert_eq!(reached.len(), 1, "{reached:?}");
+    let usage = admin_get(&served, "/api/usage?by=model").await;
+    let row = &usage["rows"][0];
+    assert_eq!(row["requests"], 4, "{usage}");
+    assert_eq!(row["prompt_tokens"], 44, "{usage}");
+    assert_eq!(row["completion_tokens"], 12, "{usage}");
+    served.stop();
+}
+
 /// The texts of an SVG document (titles, legend, axis labels); panics unless it is valid XML.
 fn svg_texts(svg: &str) -> Vec<String> {
     let doc = roxmltree::Document::parse(svg).expect("valid SVG");

@@ -1,5 +1,5 @@
 //! The fake OpenAI-style provider as a process, for client tests outside Rust (the Python SDK
-//! test): `fake-upstream KEY=BEHAVIOUR ...` where BEHAVIOUR is `ok`, `401`, `429`, `503` (any
+//! test): `fake-upstream KEY=BEHAVIOUR ...` where BEHAVIOUR is `ok`, `400`, `401`, `429`, `503` (any
 //! 5xx), `cutN` (stream cut after N events), `long` (a 60-piece answer), `longcutN` /
 //! `longstallN` (that answer cut or stalled after N pieces) or `noprefill` (the long answer,
 //! but 400 for a request ending with an assistant message). Prints
@@ -17,6 +17,7 @@ fn parse(spec: &str) -> Result<(String, Behaviour), String> {
         .ok_or_else(|| format!("expected KEY=BEHAVIOUR, got {spec:?}"))?;
     let behaviour = match behaviour {
         "ok" => Behaviour::Ok,
+        "400" => Behaviour::BadRequest,
         "401" => Behaviour::Unauthorized,
         "429" => Behaviour::RateLimited {
             retry_after_secs: 60,
@@ -38,7 +39,7 @@ fn parse(spec: &str) -> Result<(String, Behaviour), String> {
                 Behaviour::ServerError(status)
             } else {
                 return Err(format!(
-                    "unknown behaviour {other:?} (ok, 401, 429, 5xx, cutN, long, longcutN, longstallN, noprefill)"
+                    "unknown behaviour {other:?} (ok, 400, 401, 429, 5xx, cutN, long, longcutN, longstallN, noprefill)"
                 ));
             }
         }
@@ -52,7 +53,7 @@ fn main() -> ExitCode {
         Ok(specs) => specs,
         Err(e) => {
             eprintln!(
-                "fake-upstream: {e}\nusage: fake-upstream KEY=ok|401|429|5xx|cutN|long|longcutN|longstallN|noprefill ..."
+                "fake-upstream: {e}\nusage: fake-upstream KEY=ok|400|401|429|5xx|cutN|long|longcutN|longstallN|noprefill ..."
             );
             return ExitCode::from(2);
         }
