@@ -189,9 +189,11 @@ async fn gemini_native_calls_send_x_goog_api_key_and_never_a_key_in_the_url() {
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["usageMetadata"]["totalTokenCount"], 14);
 
+    // As Gemini CLI calls it with GOOGLE_GEMINI_BASE_URL=…/p/gemini: it adds `/v1beta`
+    // itself, which the provider's base URL already ends with — sent once, not doubled.
     let response = post(
         &served,
-        "/p/gemini/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        "/p/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
         &content,
     )
     .await;
@@ -218,7 +220,10 @@ async fn gemini_native_calls_send_x_goog_api_key_and_never_a_key_in_the_url() {
         assert!(r.headers.get("x-goog-api-key").is_some());
         assert!(r.headers.get("authorization").is_none());
     }
-    assert!(native[2].uri.ends_with(":streamGenerateContent?alt=sse"));
+    assert_eq!(
+        native[2].uri,
+        "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    );
     let compat = received.last().expect("compat call");
     assert_eq!(compat.uri, "/v1beta/openai/chat/completions");
     assert_eq!(

@@ -322,12 +322,28 @@ fn upstream_url(provider: &LiveProvider, path: &str, query: Option<&str>) -> Str
     join_url(&provider.base_url, path, query, api_version)
 }
 
+/// `v1`, `v1beta`, `v4`, `v2alpha`: a path segment that names an API version.
+fn is_version(segment: &str) -> bool {
+    let Some(rest) = segment.strip_prefix('v') else {
+        return false;
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 0 && rest[digits..].bytes().all(|b| b.is_ascii_lowercase())
+}
+
 fn join_url(base: &str, path: &str, query: Option<&str>, api_version: Option<&str>) -> String {
-    let mut url = format!(
-        "{}/{}",
-        base.trim_end_matches('/'),
-        path.trim_start_matches('/')
-    );
+    let base = base.trim_end_matches('/');
+    let mut path = path.trim_start_matches('/');
+    // Tools add the API version themselves (Gemini CLI always sends `/v1beta/models/…`):
+    // a version the base URL already ends with is given once, not doubled.
+    if let Some((_, version)) = base.rsplit_once('/')
+        && is_version(version)
+        && let Some(rest) = path.strip_prefix(version)
+        && (rest.is_empty() || rest.starts_with('/'))
+    {
+        path = rest.trim_start_matches('/');
+    }
+    let mut url = format!("{base}/{path}");
     let mut kept = query.and_then(forwarded_query);
     if let Some(version) = api_version
         && !kept
@@ -374,6 +390,39 @@ fn path_model(path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_the_base_already_has_is_not_doubled() {
+        // Gemini CLI with GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:5397/p/gemini.
+        assert_eq!(
+            join_url(
+                "https://g.example/v1beta",
+                "v1beta/models/gemini-pro:streamGenerateContent",
+                Some("alt=sse"),
+                None
+            ),
+            "https://g.example/v1beta/models/gemini-pro:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(
+            join_url(
+                "https://api.openai.com/v1",
+                "/v1/chat/completions",
+                None,
+                None
+            ),
+            "https://api.openai.com/v1/chat/completions"
+        );
+        // Only a whole, matching version segment goes.
+        assert_eq!(
+            join_url("https://x.example/v1", "v1beta/models", None, None),
+            "https://x.example/v1/v1beta/models"
+        );
+        assert_eq!(
+            join_url("https://x.example/api", "api/v1/x", None, None),
+            "https://x.example/api/api/v1/x"
+        );
+        assert!(is_version("v4") && is_version("v1beta") && !is_version("vx") && !is_version("v"));
+    }
 
     #[test]
     fn upstream_urls_keep_the_query_but_never_a_key() {
