@@ -18,6 +18,7 @@
 //! Streams are fed upstream bytes cut at any point ([`ChatStreamToMessages`],
 //! [`MessagesStreamToChat`]) and give back only complete events of the other protocol.
 
+mod chat_chunks;
 mod content;
 mod error;
 mod gemini;

@@ -5,8 +5,9 @@
 
 use serde_json::{Value, json};
 
+use super::chat_chunks::{Chunk, NO_FINISH_REASON, chunk, drain, first_choices};
 use super::content::non_empty_str;
-use super::error::{TranslateError, upstream_error_from};
+use super::error::TranslateError;
 use super::gemini::{finish_reason, function_call_part, usage_metadata};
 use super::sse::{SseDecoder, SseEvent};
 use super::usage::StreamUsage;
@@ -64,19 +65,11 @@ impl ChatStreamToGemini {
 
     /// Call when the upstream closes. Errs if it never sent a `finish_reason`.
     pub fn finish(&mut self) -> Result<Vec<u8>, TranslateError> {
-        match self
-            .decoder
-            .finish()
-            .and_then(|events| events.iter().try_for_each(|event| self.event(event)))
-        {
-            Err(TranslateError::MalformedStream(_)) | Ok(()) => {}
-            Err(other) => return Err(other),
-        }
+        let mut decoder = std::mem::take(&mut self.decoder);
+        drain(&mut decoder, |event| self.event(event))?;
         if !self.completed {
             if self.finish_reason.is_none() {
-                return Err(TranslateError::StreamIncomplete {
-                    expected: "a chunk with finish_reason",
-                });
+                return Err(NO_FINISH_REASON);
             }
             self.end()?;
         }
@@ -117,26 +110,16 @@ impl ChatStreamToGemini {
     }
 
     fn event(&mut self, event: &SseEvent) -> Result<(), TranslateError> {
-        let data = event.data.trim();
-        if data == "[DONE]" {
-            if self.finish_reason.is_some() && !self.completed {
-                self.end()?;
+        let chunk = match chunk(event)? {
+            Chunk::Done => {
+                if self.finish_reason.is_some() && !self.completed {
+                    self.end()?;
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
-        if data.is_empty() {
-            return Ok(());
-        }
-        let chunk: Value = serde_json::from_str(data).map_err(|e| {
-            let preview: String = data.chars().take(80).collect();
-            TranslateError::MalformedStream(format!("invalid JSON in a data line ({e}): {preview}"))
-        })?;
-        if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
-            return Err(upstream_error_from(error));
-        }
-        if event.event.as_deref() == Some("error") {
-            return Err(upstream_error_from(&chunk));
-        }
+            Chunk::Nothing => return Ok(()),
+            Chunk::Data(chunk) => chunk,
+        };
         if self.completed {
             return Ok(());
         }
@@ -151,14 +134,7 @@ impl ChatStreamToGemini {
         if self.id.is_none() {
             self.id = non_empty_str(&chunk, "id").map(str::to_owned);
         }
-        let choices = chunk
-            .get("choices")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        // Only one answer is translated; requests built by the hub never ask for more.
-        let first = |c: &&Value| c.get("index").and_then(Value::as_u64).unwrap_or(0) == 0;
-        for choice in choices.iter().filter(first) {
+        for choice in first_choices(&chunk) {
             self.choice(choice)?;
         }
         if usage.is_some() && self.finish_reason.is_some() {
