@@ -138,7 +138,8 @@ class KeyGate:
         self._stderr = open(Path(self._dir.name) / "serve.stderr", "w+")
 
         name, kind = provider
-        url = fake_url.removesuffix("/v1") if kind == "anthropic" else fake_url
+        root = fake_url.removesuffix("/v1")
+        url = {"anthropic": root, "gemini": f"{root}/v1beta"}.get(kind, fake_url)
         self.cli("provider", "add", name, "--kind", kind, "--base-url", url)
         for label, priority in keys:
             var = f"KG_PYSDK_SECRET_{label.upper()}"

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 from typing import Iterator
@@ -38,6 +39,41 @@ def _logs(kg: KeyGate) -> list[dict]:
     )
     with urllib.request.urlopen(request, timeout=10) as answer:
         return json.load(answer)["requests"]
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Runs a tool as its users do, with only `env` (PATH added) and no terminal."""
+    run = subprocess.run(
+        args,
+        cwd=cwd,
+        env={"PATH": os.environ["PATH"], "NO_COLOR": "1", **env},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT_SECS,
+    )
+    assert run.returncode == 0, f"{Path(args[0]).name} failed ({run.returncode}):\n{run.stdout}\n{run.stderr}"
+    return run
+
+
+def _assert_turn_served(kg: KeyGate, run: subprocess.CompletedProcess[str], endpoint: str, model: str) -> None:
+    """The fake answers a request with tools by calling the first one (with arguments the
+    tool cannot use) and the tool's result with "Tool said: …": so a whole turn went model →
+    tool call → the tool → its result → final answer, every request served by `model`."""
+    assert "Tool said:" in run.stdout, run.stdout + run.stderr
+    # The request log is written off the request path: wait for the turn's rows.
+    deadline = time.monotonic() + 10
+    while True:
+        rows = [r for r in _logs(kg) if r["endpoint"].startswith(endpoint)]
+        if len(rows) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert len(rows) >= 2, [{k: r.get(k) for k in ("endpoint", "status", "model_served", "error_class")} for r in _logs(kg)]
+    for row in rows:
+        assert row["status"] == 200, row
+        assert row["model_served"] == model, row
+        assert row["completion_tokens"] > 0, row
+    assert "sk-fake" not in run.stdout + run.stderr
 
 
 @pytest.fixture(
@@ -74,50 +110,30 @@ env_key = "KEYGATE_TOKEN"
 wire_api = "responses"
 """
         )
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": home,
-            "CODEX_HOME": str(codex_home),
-            "KEYGATE_TOKEN": kg.token,
-            "NO_COLOR": "1",
-        }
-        run = subprocess.run(
-            [_tool("codex"), "exec", "--skip-git-repo-check", "Say hi"],
-            cwd=work,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=TOOL_TIMEOUT_SECS,
-        )
-    assert run.returncode == 0, f"codex failed ({run.returncode}):\n{run.stdout}\n{run.stderr}"
-    # The fake answers a request with tools by calling the first one (with arguments Codex's
-    # exec_command cannot use), and the function's output with "Tool said: …": so a whole
-    # turn went model → tool call → Codex's tool → function_call_output → final answer.
-    assert "Tool said:" in run.stdout, run.stdout + run.stderr
-    rows = [r for r in _logs(kg) if r["endpoint"] == "/responses"]
-    assert len(rows) >= 2, rows
-    for row in rows:
-        assert row["status"] == 200, row
-        assert row["model_served"] == model, row
-        assert row["completion_tokens"] > 0, row
-    assert "sk-fake" not in run.stdout + run.stderr
+        env = {"HOME": home, "CODEX_HOME": str(codex_home), "KEYGATE_TOKEN": kg.token}
+        run = _run([_tool("codex"), "exec", "--skip-git-repo-check", "Say hi"], work, env)
+    _assert_turn_served(kg, run, "/responses", model)
 
 
 @pytest.fixture(
     scope="module",
-    params=[("claude", "anthropic", "claude-sonnet-4-5"), ("deepseek", "openai", "deepseek-chat")],
-    ids=["anthropic", "deepseek"],
+    params=[
+        ("gem", "gemini", "gemini-2.5-flash"),
+        ("claude", "anthropic", "claude-sonnet-4-5"),
+        ("deepseek", "openai", "deepseek-chat"),
+    ],
+    ids=["gemini", "anthropic", "deepseek"],
 )
 def gemini_cli_keygate(fake_url: str, request: pytest.FixtureRequest) -> Iterator[tuple[KeyGate, str]]:  # noqa: F811
-    """A route `gemini-2.5-pro` (the name Gemini CLI asks for) to a provider of another kind."""
+    """A route `gemini-2.5-pro` (the name Gemini CLI asks for) to a Gemini provider (relayed
+    natively) or one of another kind (translated)."""
     name, kind, model = request.param
     kg = KeyGate(fake_url, [("ok", 0)], provider=(name, kind), routes={"gemini-2.5-pro": f"{name}:{model}"})
     yield kg, model
     kg.close()
 
 
-def test_gemini_cli_runs_a_prompt_on_a_provider_of_another_kind(gemini_cli_keygate: tuple[KeyGate, str]) -> None:
+def test_gemini_cli_runs_a_prompt_with_a_tool_call_on_every_kind(gemini_cli_keygate: tuple[KeyGate, str]) -> None:
     kg, model = gemini_cli_keygate
     with tempfile.TemporaryDirectory(prefix="keygate-gemini-") as home:
         settings = Path(home) / ".gemini" / "settings.json"
@@ -135,29 +151,10 @@ def test_gemini_cli_runs_a_prompt_on_a_provider_of_another_kind(gemini_cli_keyga
         work = Path(home) / "work"
         work.mkdir()
         env = {
-            "PATH": os.environ["PATH"],
             "HOME": home,
             "GOOGLE_GEMINI_BASE_URL": kg.base_url.removesuffix("/v1"),
             "GEMINI_API_KEY": kg.token,
             "GEMINI_CLI_TRUST_WORKSPACE": "true",
-            "NO_COLOR": "1",
         }
-        run = subprocess.run(
-            [_tool("gemini"), "--model", "gemini-2.5-pro", "--prompt", "Say hi"],
-            cwd=work,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=TOOL_TIMEOUT_SECS,
-        )
-    assert run.returncode == 0, f"gemini failed ({run.returncode}):\n{run.stdout}\n{run.stderr}"
-    # As with Codex: the fake calls Gemini CLI's first tool, and answers its functionResponse.
-    assert "Tool said:" in run.stdout, run.stdout + run.stderr
-    rows = [r for r in _logs(kg) if r["endpoint"].startswith("/v1beta/models:")]
-    assert rows, _logs(kg)
-    for row in rows:
-        assert row["status"] == 200, row
-        assert row["model_served"] == model, row
-        assert row["completion_tokens"] > 0, row
-    assert "sk-fake" not in run.stdout + run.stderr
+        run = _run([_tool("gemini"), "--model", "gemini-2.5-pro", "--prompt", "Say hi"], work, env)
+    _assert_turn_served(kg, run, "/v1beta/models:", model)

@@ -45,6 +45,7 @@ async fn fault(behaviour: &Behaviour) -> Option<Response> {
         | Behaviour::LongStallAfter(_)
         | Behaviour::LongErrorAfter(_)
         | Behaviour::RejectsPrefill
+        | Behaviour::HoldsOpen
         | Behaviour::RateLimitedThenOk { .. }
         | Behaviour::ServerErrorThenOk { .. } => None,
         Behaviour::Slow(wait) => {

@@ -63,6 +63,9 @@ pub enum Behaviour {
     NoDone,
     /// 200 with a body that is not JSON.
     Malformed,
+    /// A whole stream (terminal event included) whose connection then stays open, silent: a
+    /// client that hangs up after its terminal event leaves KeyGate before the upstream ends.
+    HoldsOpen,
     /// Answers with [`long_answer`] (60 pieces), in every protocol.
     Long,
     /// Streams the first `n` pieces of the long answer, then the connection ends.
@@ -360,6 +363,7 @@ async fn fault(behaviour: &Behaviour) -> Option<Response> {
         | Behaviour::LongStallAfter(_)
         | Behaviour::LongErrorAfter(_)
         | Behaviour::RejectsPrefill
+        | Behaviour::HoldsOpen
         | Behaviour::RateLimitedThenOk { .. }
         | Behaviour::ServerErrorThenOk { .. } => None,
         Behaviour::Slow(wait) => {
@@ -551,6 +555,13 @@ impl Plan {
     ) -> Response {
         if let Some(n) = self.stall {
             return sse_pausing(events, opening + n, Duration::from_secs(3600));
+        }
+        if *behaviour == Behaviour::HoldsOpen {
+            // Everything, then the connection stays open without a byte more.
+            let all = events.len();
+            let mut events = events;
+            events.push(String::new());
+            return sse_pausing(events, all, Duration::from_secs(3600));
         }
         match self.cut {
             Some(n) => sse(events, Some(opening + n)),

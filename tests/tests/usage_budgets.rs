@@ -197,6 +197,57 @@ async fn streamed_and_plain_answers_record_the_same_tokens_and_a_cut_stream_coun
     served.stop();
 }
 
+/// Clients that hang up: Codex closes its stream as soon as `response.completed` arrives,
+/// before the upstream's own end — the request is still logged, with its usage, as a success;
+/// and a client gone mid-stream leaves a 499 `client_closed` row, not nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_hangs_up_still_leaves_its_row_and_usage() {
+    use futures_util::StreamExt;
+    let fake = FakeUpstream::start().await;
+    let (open, stalling) = (
+        "sk-fake-hangup-open-0000000001",
+        "sk-fake-hangup-stall-000000001",
+    );
+    fake.set(open, Behaviour::HoldsOpen);
+    fake.set(stalling, Behaviour::LongStallAfter(5));
+    let served = setup(&fake, &[prio("open", open, 0)]).await;
+    let mut request = chat(true);
+    request["stream_options"] = json!({ "include_usage": true });
+    let response = post(&served, "/v1/chat/completions", &request).await;
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    let mut seen = Vec::new();
+    while let Some(Ok(bytes)) = body.next().await {
+        seen.extend_from_slice(&bytes);
+        if seen.ends_with(b"data: [DONE]\n\n") {
+            break;
+        }
+    }
+    drop(body); // hang up while the upstream still holds its connection open
+    let rows = logged(&served, 1).await;
+    assert_eq!(rows[0]["status"], 200, "{rows:?}");
+    assert_eq!(rows[0]["error_class"], Value::Null, "{rows:?}");
+    assert_eq!(rows[0]["prompt_tokens"], 11, "{rows:?}");
+    served.stop();
+
+    let served = setup(&fake, &[prio("stalling", stalling, 0)]).await;
+    let response = post(&served, "/v1/chat/completions", &chat(true)).await;
+    let mut body = response.bytes_stream();
+    let _ = body.next().await;
+    drop(body);
+    let rows = logged(&served, 1).await;
+    assert_eq!(rows[0]["status"], 499, "{rows:?}");
+    assert_eq!(rows[0]["error_class"], "client_closed", "{rows:?}");
+    let keys = admin_get(&served, "/api/keys").await;
+    let health = &keys["keys"][0]["health"];
+    assert_eq!(
+        (&health["consecutive_errors"], &health["last_error"]),
+        (&json!(0), &Value::Null),
+        "a client hanging up is not the key's fault: {keys}"
+    );
+    served.stop();
+}
+
 /// Gemini CLI's streams (`streamGenerateContent?alt=sse`, relayed natively) count like any
 /// other: their `usageMetadata` reaches the token budget, which moves traffic to the next key,
 /// and the usage report.

@@ -178,6 +178,17 @@ impl Shaper {
         }
     }
 
+    /// Whether the client has been given its stream's terminal event (`[DONE]`,
+    /// `response.completed`, `message_stop`, a Gemini finish): the answer is whole even if the
+    /// client hangs up now. Never for a raw body, which is whole only when it ends.
+    pub fn terminal_sent(&self) -> bool {
+        match self {
+            Self::Native(relay) => relay.done,
+            Self::Translated(t) => t.completed(),
+            Self::Raw(_) => false,
+        }
+    }
+
     /// A raw JSON answer as received, for the writer to read its usage from.
     pub fn captured(&mut self) -> Option<Bytes> {
         match self {

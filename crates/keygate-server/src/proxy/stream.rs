@@ -141,7 +141,33 @@ struct Relay {
     carried: Usage,
     /// The characters of text the earlier attempts gave.
     carried_chars: usize,
+    /// Settled at its terminal event and reading the upstream's last bytes (`[DONE]`, the end
+    /// of the body, so its connection goes back to the pool) before the client's stream ends.
+    draining: bool,
 }
+
+impl Drop for Relay {
+    /// A client that hangs up before its stream's terminal event still gets a row, with what
+    /// the relay saw so far: otherwise its tokens would be missing from usage and budgets.
+    /// The key is not blamed: nothing was wrong with the upstream.
+    fn drop(&mut self) {
+        if let Some(ledger) = self.attempt.ledger.take() {
+            ledger.finish(
+                self.attempt.state.proxy(),
+                Settled {
+                    status: CLIENT_CLOSED,
+                    error_class: Some("client_closed"),
+                    ttfb: self.attempt.ttfb,
+                    usage: self.usage(),
+                    body: None,
+                },
+            );
+        }
+    }
+}
+
+/// The status logged for a stream the client closed before its end (nginx's convention).
+const CLIENT_CLOSED: u16 = 499;
 
 impl Relay {
     fn usage(&self) -> Option<Usage> {
@@ -264,13 +290,49 @@ impl Relay {
         true
     }
 
+    /// Settles a stream whose client got its terminal event: a success with the usage seen.
+    fn settle_complete(&mut self) {
+        let answered = UpstreamOutcome::Answered {
+            status: self.attempt.status,
+            error_code: None,
+            retry_after: None,
+        };
+        let class = self.attempt.conclude(&answered, None);
+        let (usage, body) = (self.usage(), self.shaper.captured());
+        self.attempt.finish(class, usage, body);
+    }
+
+    /// Whether the client's stream is over.
+    fn over(&self) -> bool {
+        self.attempt.settled() && !self.draining
+    }
+
     /// The next bytes for the client; `None` when the stream is over.
     async fn next(&mut self) -> Option<std::io::Result<Bytes>> {
         loop {
-            let broken = match tokio::time::timeout(self.stall, self.upstream.next()).await {
+            let next = tokio::time::timeout(self.stall, self.upstream.next()).await;
+            if self.draining && !matches!(next, Ok(Some(Ok(_)))) {
+                // The answer was whole: what follows its terminal event cannot spoil it.
+                self.draining = false;
+                let rest = match next {
+                    Ok(None) => self.shaper.finish().unwrap_or_default(),
+                    _ => Bytes::new(),
+                };
+                return (!rest.is_empty()).then(|| Ok(self.outgoing(rest)));
+            }
+            let broken = match next {
                 Ok(Some(Ok(chunk))) => match self.shaper.push(chunk) {
-                    Ok(out) if out.is_empty() => continue,
-                    Ok(out) => return Some(Ok(self.outgoing(out))),
+                    Ok(out) => {
+                        if !self.attempt.settled() && self.shaper.terminal_sent() {
+                            self.settle_complete();
+                            self.draining = true;
+                        }
+                        if out.is_empty() {
+                            continue;
+                        }
+                        return Some(Ok(self.outgoing(out)));
+                    }
+                    Err(_) if self.draining => continue,
                     Err(e) => Broken {
                         error: Some(e),
                         what: "could not be translated".into(),
@@ -280,14 +342,7 @@ impl Relay {
                 },
                 Ok(None) => match self.shaper.finish() {
                     Ok(rest) if self.shaper.completed() => {
-                        let answered = UpstreamOutcome::Answered {
-                            status: self.attempt.status,
-                            error_code: None,
-                            retry_after: None,
-                        };
-                        let class = self.attempt.conclude(&answered, None);
-                        let (usage, body) = (self.usage(), self.shaper.captured());
-                        self.attempt.finish(class, usage, body);
+                        self.settle_complete();
                         return (!rest.is_empty()).then(|| Ok(self.outgoing(rest)));
                     }
                     Ok(rest) => Broken {
@@ -383,9 +438,10 @@ pub fn stream_response(
         splicer: None,
         carried: Usage::default(),
         carried_chars: 0,
+        draining: false,
     };
     let body = futures_util::stream::unfold(relay, |mut relay| async move {
-        if relay.attempt.settled() {
+        if relay.over() {
             return None;
         }
         let out = relay.next().await?;
