@@ -7,6 +7,7 @@
 pub mod bounds;
 pub mod breaker;
 pub mod budget;
+pub mod connect;
 pub mod failure;
 pub mod fingerprint;
 pub mod health;
