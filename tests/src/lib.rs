@@ -14,4 +14,6 @@ mod session;
 pub mod webdriver;
 pub mod x11;
 
-pub use session::{TestEnv, bin_path, free_port, lock_keyring, run_with_stdin, session_available};
+pub use session::{
+    TestEnv, bin_path, free_port, grep_dir, lock_keyring, run_with_stdin, session_available,
+};

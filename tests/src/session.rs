@@ -44,6 +44,18 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("addr").port()
 }
 
+/// Where tools look instead of HOME; unset for every command a test runs.
+pub const CONNECT_OVERRIDES: [&str; 8] = [
+    "CLAUDE_CONFIG_DIR",
+    "CODEX_HOME",
+    "GEMINI_CLI_HOME",
+    "OPENCODE_CONFIG",
+    "CONTINUE_GLOBAL_DIR",
+    "XDG_CONFIG_HOME",
+    "ZDOTDIR",
+    "SHELL",
+];
+
 /// A private KeyGate world: its own `KEYGATE_HOME` and its own keyring service name, so tests
 /// never see each other's keys or a user's.
 pub struct TestEnv {
@@ -60,6 +72,7 @@ impl Default for TestEnv {
 impl TestEnv {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("user")).expect("the test's HOME");
         let service = format!(
             "keygate-test-{}",
             dir.path()
@@ -73,6 +86,11 @@ impl TestEnv {
 
     pub fn home(&self) -> PathBuf {
         self.dir.path().join("home")
+    }
+
+    /// The HOME every command of this world runs with (tools' config files live here).
+    pub fn user_home(&self) -> PathBuf {
+        self.dir.path().join("user")
     }
 
     pub fn root(&self) -> &Path {
@@ -90,7 +108,12 @@ impl TestEnv {
     /// health probes are off: they would reach real providers for preset keys, and add
     /// requests the proxy tests count (the checker's own tests turn them back on).
     pub fn apply(&self, cmd: &mut Command) {
-        cmd.env("KEYGATE_HOME", self.home())
+        // `keygate connect` edits tools' files under HOME: never a developer's own.
+        for var in CONNECT_OVERRIDES {
+            cmd.env_remove(var);
+        }
+        cmd.env("HOME", self.user_home())
+            .env("KEYGATE_HOME", self.home())
             .env("KEYGATE_HEALTH_CHECKER", "off")
             .env("KEYGATE_KEYRING_SERVICE", &self.service)
             .env_remove("KEYGATE_ADMIN_TOKEN")
@@ -137,7 +160,8 @@ pub fn run_with_stdin(cmd: &mut Command, stdin: &str) -> Output {
     child.wait_with_output().expect("wait keygate")
 }
 
-fn grep_dir(dir: &Path, needle: &[u8], hits: &mut Vec<PathBuf>) {
+/// Every file under `dir` containing `needle`, added to `hits`.
+pub fn grep_dir(dir: &Path, needle: &[u8], hits: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };

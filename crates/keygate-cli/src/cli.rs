@@ -45,6 +45,29 @@ pub enum Command {
     /// Show or change proxy settings (attempts, deadline, max wait, stickiness, limits).
     #[command(subcommand)]
     Settings(SettingsCommand),
+    /// Point a tool at KeyGate by editing its config (only KeyGate's settings; a backup is
+    /// kept, --undo restores it), with an access token of its own. Without TOOL: every
+    /// tool's state.
+    Connect(ConnectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConnectArgs {
+    /// claude-code, codex, gemini-cli, opencode, aider, continue or shell.
+    pub tool: Option<String>,
+    /// Show the diff and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Undo: the tool's files as they were before (KeyGate's settings only, when you changed
+    /// them since), and its token revoked.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub undo: bool,
+    /// Every tool's state (the default without TOOL).
+    #[arg(long, conflicts_with_all = ["dry_run", "undo"])]
+    pub status: bool,
+    /// The model or route alias the tool should ask for.
+    #[arg(long, conflicts_with_all = ["undo", "status"])]
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

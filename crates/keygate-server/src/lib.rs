@@ -7,6 +7,7 @@
 
 mod api;
 pub mod charts;
+pub mod connect;
 mod connections;
 mod engine;
 mod error;

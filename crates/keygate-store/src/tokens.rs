@@ -67,6 +67,23 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Puts `token` in place of the token with its name, if there is one (a tool's token made
+    /// again by `keygate connect`, whose old value is lost): in one transaction, so the name is
+    /// never without a token and the request log keeps counting under it.
+    pub fn replace_token(&mut self, token: &NewToken) -> Result<(), StoreError> {
+        let models =
+            serde_json::to_string(&token.models).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let now = self.now();
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM access_tokens WHERE name = ?1", [&token.name])?;
+        tx.execute(
+            "INSERT INTO access_tokens (name, hash, hint, models, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![token.name, token.hash, token.hint, models, token.expires_at, now],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn revoke_token(&self, name: &str) -> Result<(), StoreError> {
         let deleted = self
             .conn

@@ -1,3 +1,4 @@
+mod connect;
 mod engine;
 mod import;
 mod key;
@@ -26,6 +27,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Settings(cmd) => settings::run(ctx, cmd),
         Command::Report(args) => report::run(ctx, &args),
         Command::Model(cmd) => model::run(ctx, cmd),
+        Command::Connect(args) => connect::run(ctx, &args),
         Command::HealthCheck { key } => {
             let ids: Vec<String> = key.into_iter().collect();
             let all = ids.is_empty();

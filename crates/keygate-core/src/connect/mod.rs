@@ -23,7 +23,7 @@ pub use merge::{
 pub use places::Places;
 pub use tools::{Connection, FALLBACK_MODEL, files_for};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A tool KeyGate can connect. Its id is also the name of the access token made for it.
@@ -106,7 +106,7 @@ impl Tool {
 }
 
 /// How a config file is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// JSON, comments allowed (JSONC), edited in place.
@@ -122,7 +122,7 @@ pub enum Format {
 }
 
 /// One step of a path into a document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Step {
     /// The value under this key of an object (a table in TOML, a mapping in YAML).

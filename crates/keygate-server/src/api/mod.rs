@@ -2,6 +2,7 @@
 
 mod charts;
 mod config;
+mod connect;
 mod health;
 mod key_actions;
 mod key_create;
@@ -74,6 +75,11 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
         .route(
             "/api/tokens/{name}",
             axum::routing::delete(config::revoke_token),
+        )
+        .route("/api/connect", get(connect::list))
+        .route(
+            "/api/connect/{tool}",
+            post(connect::apply).delete(connect::undo),
         )
         .route("/api/routes", get(config::list_routes))
         .route(
