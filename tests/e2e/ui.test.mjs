@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -295,8 +295,11 @@ before(async () => {
 
   tmp = await mkdtemp(path.join(os.tmpdir(), 'keygate-e2e-'));
   fake = await startFakeProvider();
+  await mkdir(path.join(tmp, 'user'));
   env = {
     ...process.env,
+    // The Connect page writes tools' files under HOME: this test's own.
+    HOME: path.join(tmp, 'user'),
     KEYGATE_HOME: path.join(tmp, 'home'),
     // No background health probes: the seeded keys name real providers.
     KEYGATE_HEALTH_CHECKER: 'off',
@@ -308,6 +311,9 @@ before(async () => {
   };
   delete env.KEYGATE_ADMIN_TOKEN;
   delete env.KEYGATE_PORT;
+  for (const name of ['CLAUDE_CONFIG_DIR', 'CODEX_HOME', 'GEMINI_CLI_HOME', 'OPENCODE_CONFIG', 'CONTINUE_GLOBAL_DIR', 'XDG_CONFIG_HOME', 'ZDOTDIR', 'SHELL']) {
+    delete env[name];
+  }
 
   // One key as an env reference, one whose secret goes into the keyring through stdin.
   await runCli(['key', 'add', '--provider', 'openai', '--label', 'e2e-main', '--tag', 'e2e', '--secret-env', 'E2E_OPENAI_KEY']);
@@ -1047,9 +1053,50 @@ describe('web UI served by keygate serve', () => {
     }
   });
 
+  test('a tool is connected from the Connect page after its diff, and Undo gives its file back', async (t) => {
+    const settings = path.join(env.HOME, '.claude', 'settings.json');
+    const original = '{\n  "model": "opus"\n}\n';
+    await mkdir(path.dirname(settings), { recursive: true });
+    await writeFile(settings, original);
+    const page = await newPage(t);
+    await page.goto(uiUrl);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Connect' }).click();
+    const row = page.locator('li[data-tool="claude-code"]');
+    await row.getByTestId('tool-state').getByText('Not connected').waitFor();
+    await row.getByRole('button', { name: 'Connect Claude Code' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Connect Claude Code' });
+    const diff = dialog.getByTestId('connect-diff');
+    await diff.waitFor();
+    const shown = await diff.innerText();
+    assert.match(shown, /\+\s+"ANTHROPIC_BASE_URL": "http:\/\/127\.0\.0\.1:\d+"/);
+    assert.match(shown, /ANTHROPIC_AUTH_TOKEN/);
+    assert.match(shown, /settings\.json/);
+    await screenshotPage(page, 'connect-diff', 900);
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await dialog.getByTestId('connect-confirm').click();
+    await row.getByTestId('tool-state').getByText('Connected', { exact: true }).waitFor();
+    const written = await readFile(settings, 'utf8');
+    assert.match(written, new RegExp(`"ANTHROPIC_BASE_URL": "http://127\\.0\\.0\\.1:${new URL(baseUrl).port}"`));
+    assert.match(written, /"model": "opus"/);
+    await page.locator('tr[data-token="claude-code"]').waitFor();
+    await screenshotPage(page, 'connect-tools');
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    // The token KeyGate wrote works through the proxy, and counts under the tool's name.
+    const token = JSON.parse(written).env.ANTHROPIC_AUTH_TOKEN;
+    const { status } = await proxyChat('fakeprov/fake-a', token);
+    assert.equal(status, 200);
+
+    await row.getByRole('button', { name: 'Undo Claude Code' }).click();
+    await page.getByRole('dialog', { name: 'Disconnect Claude Code?' }).getByRole('button', { name: 'Undo' }).click();
+    await row.getByTestId('tool-state').getByText('Not connected').waitFor();
+    assert.equal(await readFile(settings, 'utf8'), original);
+    await page.locator('tr[data-token="claude-code"]').waitFor({ state: 'detached' });
+  });
+
   test('no secret reached any file under KEYGATE_HOME', async () => {
     await stopServer(); // flushes the database and its WAL
-    const files = await filesUnder(env.KEYGATE_HOME);
+    const files = [...(await filesUnder(env.KEYGATE_HOME)), ...(await filesUnder(env.HOME))];
     assert.ok(files.length > 0, 'KEYGATE_HOME is empty: did the engine use it?');
     for (const file of files) {
       const bytes = await readFile(file);

@@ -109,6 +109,13 @@ def fake_url() -> Iterator[str]:
         _stop(proc)
 
 
+# Where tools look instead of HOME (tests/src/session.rs has the same list).
+CONNECT_OVERRIDES = (
+    "CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME", "OPENCODE_CONFIG",
+    "CONTINUE_GLOBAL_DIR", "XDG_CONFIG_HOME", "ZDOTDIR", "SHELL",
+)  # fmt: skip
+
+
 class KeyGate:
     """One private KeyGate (own home, own keyring service) with a provider `fake` and `keys`."""
 
@@ -128,8 +135,12 @@ class KeyGate:
         `extra_providers`: more providers, each (name, kind, label of its one key)."""
         self._dir = tempfile.TemporaryDirectory(prefix="keygate-pysdk-")
         self.bin = _binary("KEYGATE_BIN", "keygate")
-        self.env = {k: v for k, v in os.environ.items() if k not in ("KEYGATE_ADMIN_TOKEN", "KEYGATE_PORT")}
+        self.env = {k: v for k, v in os.environ.items() if k not in ("KEYGATE_ADMIN_TOKEN", "KEYGATE_PORT", *CONNECT_OVERRIDES)}
         self.env["KEYGATE_HOME"] = str(Path(self._dir.name) / "home")
+        # `keygate connect` writes tools' files under HOME: this KeyGate's own, never the user's.
+        self.user_home = Path(self._dir.name) / "user"
+        self.user_home.mkdir()
+        self.env["HOME"] = str(self.user_home)
         self.env["KEYGATE_KEYRING_SERVICE"] = f"keygate-pysdk-{uuid.uuid4().hex}"
         # No background probes: they would add requests to the fake this test does not expect.
         self.env["KEYGATE_HEALTH_CHECKER"] = "off"

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from test_openai_sdk import ADMIN_TOKEN, KeyGate, fake_url  # noqa: F401 (fake_url is a fixture)
+from test_openai_sdk import ADMIN_TOKEN, KEYS, KeyGate, fake_url  # noqa: F401 (fake_url is a fixture)
 
 TOOL_TIMEOUT_SECS = 120
 
@@ -56,7 +56,9 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Complete
     return run
 
 
-def _assert_turn_served(kg: KeyGate, run: subprocess.CompletedProcess[str], endpoint: str, model: str) -> None:
+def _assert_turn_served(
+    kg: KeyGate, run: subprocess.CompletedProcess[str], endpoint: str, model: str, token: str | None = None
+) -> None:
     """The fake answers a request with tools by calling the first one (with arguments the
     tool cannot use) and the tool's result with "Tool said: …": so a whole turn went model →
     tool call → the tool → its result → final answer, every request served by `model`."""
@@ -158,3 +160,96 @@ def test_gemini_cli_runs_a_prompt_with_a_tool_call_on_every_kind(gemini_cli_keyg
         }
         run = _run([_tool("gemini"), "--model", "gemini-2.5-pro", "--prompt", "Say hi"], work, env)
     _assert_turn_served(kg, run, "/v1beta/models:", model)
+
+
+def _api(kg: KeyGate, method: str, path: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        kg.base_url.removesuffix("/v1") + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)
+
+
+def _secret_free(kg: KeyGate) -> None:
+    """No provider secret anywhere under the tool's HOME (its config files, its caches)."""
+    for path in kg.user_home.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            for secret in KEYS.values():
+                assert secret.encode() not in data, f"a provider secret is in {path}"
+
+
+def test_codex_connected_by_keygate_runs_with_nothing_but_its_home(
+    codex_keygate: tuple[KeyGate, str],
+) -> None:
+    """`keygate connect codex --model codex` writes ~/.codex/config.toml with Codex's own token;
+    Codex then runs with only HOME (no token in its environment), and undo puts the file back."""
+    kg, model = codex_keygate
+    config = kg.user_home / ".codex" / "config.toml"
+    config.parent.mkdir()
+    original = '# mine\ncheck_for_update_on_startup = false\n\n[history]\npersistence = "none"\n'
+    config.write_text(original)
+    kg.cli("connect", "codex", "--model", "codex")
+    work = kg.user_home / "work-codex"
+    work.mkdir()
+    run = _run([_tool("codex"), "exec", "--skip-git-repo-check", "Say hi"], work, {"HOME": str(kg.user_home)})
+    _assert_turn_served(kg, run, "/responses", model, token="codex")
+    _secret_free(kg)
+    kg.cli("connect", "codex", "--undo")
+    assert config.read_text() == original
+
+
+def test_gemini_cli_connected_through_the_api_runs_with_nothing_but_its_home(
+    gemini_cli_keygate: tuple[KeyGate, str],
+) -> None:
+    """`POST /api/connect/gemini-cli` writes ~/.gemini/.env and settings.json; Gemini CLI then
+    runs with only HOME (and the trust its headless mode needs), under its own token."""
+    kg, model = gemini_cli_keygate
+    settings = kg.user_home / ".gemini" / "settings.json"
+    settings.parent.mkdir(exist_ok=True)
+    original = json.dumps(
+        {
+            "telemetry": {"enabled": False},
+            "privacy": {"usageStatisticsEnabled": False},
+            "general": {"disableAutoUpdate": True, "disableUpdateNag": True},
+        },
+        indent=2,
+    )
+    settings.write_text(original)
+    dry = _api(kg, "POST", "/api/connect/gemini-cli", {"dry_run": True})
+    assert dry["dry_run"] and dry["changed"], dry
+    assert "GEMINI_API_KEY" in "".join(f["diff"] for f in dry["files"]), dry
+    outcome = _api(kg, "POST", "/api/connect/gemini-cli", {})
+    assert outcome["token"] == "gemini-cli" and outcome["token_created"], outcome
+    assert kg.token not in (kg.user_home / ".gemini" / ".env").read_text()
+    work = kg.user_home / "work-gemini"
+    work.mkdir(exist_ok=True)
+    env = {"HOME": str(kg.user_home), "GEMINI_CLI_TRUST_WORKSPACE": "true"}
+    run = _run([_tool("gemini"), "--model", "gemini-2.5-pro", "--prompt", "Say hi"], work, env)
+    _assert_turn_served(kg, run, "/v1beta/models:", model, token="gemini-cli")
+    status = {t["tool"]: t for t in _api(kg, "GET", "/api/connect")["tools"]}
+    assert status["gemini-cli"]["state"] == "connected", status["gemini-cli"]
+    assert status["gemini-cli"]["last_used_at"], status["gemini-cli"]
+    _secret_free(kg)
+    after_run = json.loads(settings.read_text())
+    undone = _api(kg, "DELETE", "/api/connect/gemini-cli")
+    assert not (kg.user_home / ".gemini" / ".env").exists()
+    # Gemini CLI rewrites its own settings.json as it runs (undo then merges KeyGate's setting
+    # out and keeps the CLI's); when it did not, undo gives back the original bytes.
+    actions = [f["action"] for f in undone["files"]]
+    assert actions in (["removed", "restored"], ["removed", "merged"]), undone
+    if actions[1] == "restored":
+        assert settings.read_text() == original
+    else:
+        restored = json.loads(settings.read_text())
+        del after_run["security"]["auth"]["selectedType"]
+        for parent in (["security", "auth"], ["security"]):
+            node = after_run
+            for key in parent[:-1]:
+                node = node[key]
+            if node.get(parent[-1]) == {}:
+                del node[parent[-1]]
+        assert restored == after_run, (restored, after_run)

@@ -322,6 +322,31 @@ export async function revokeToken(name: string): Promise<void> {
   await request<unknown>(`/api/tokens/${encodeURIComponent(name)}`, { method: 'DELETE' });
 }
 
+/** A tool `keygate connect` can set up, and where it stands. */
+export type ToolStatus = Schemas['ToolStatus'];
+export type ToolState = Schemas['ToolState'];
+/** What connecting a tool changed (or, with `dryRun`, would change): a diff per file. */
+export type ConnectOutcome = Schemas['ConnectOutcome'];
+export type UndoOutcome = Schemas['UndoOutcome'];
+
+export async function listConnections(): Promise<ToolStatus[]> {
+  const body = await request<Schemas['ToolList']>('/api/connect');
+  return body.tools ?? [];
+}
+
+/** Points `tool` at KeyGate (its config files, a token of its own); `dryRun` only shows the diff. */
+export async function connectTool(tool: string, options: { dryRun?: boolean; model?: string } = {}): Promise<ConnectOutcome> {
+  const body: { dry_run?: boolean; model?: string } = {};
+  if (options.dryRun) body.dry_run = true;
+  if (options.model) body.model = options.model;
+  return request<ConnectOutcome>(`/api/connect/${encodeURIComponent(tool)}`, { method: 'POST', body });
+}
+
+/** Undoes a connect: the tool's files as they were, its token revoked. */
+export async function disconnectTool(tool: string): Promise<UndoOutcome> {
+  return request<UndoOutcome>(`/api/connect/${encodeURIComponent(tool)}`, { method: 'DELETE' });
+}
+
 export async function listRoutes(): Promise<ModelRoute[]> {
   const body = await request<Schemas['RouteList']>('/api/routes');
   return body.routes ?? [];

@@ -21,6 +21,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/connect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["listConnections"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/connect/{tool}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["connectTool"];
+        delete: operations["disconnectTool"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events": {
         parameters: {
             query?: never;
@@ -685,6 +717,24 @@ export interface components {
              */
             retry_after_minutes: number;
         };
+        /** @description What a connect did (or, in a dry run, would do). */
+        ConnectOutcome: {
+            /** @description False when every file already said this. */
+            changed: boolean;
+            dry_run: boolean;
+            files: components["schemas"]["FileChange"][];
+            /** @description The access token the tool uses: its name, and whether this connect made it. */
+            token: string;
+            token_created: boolean;
+            tool: string;
+        };
+        /** @description The options of a connect, all optional. */
+        ConnectRequest: {
+            /** @description Answer the diff and change nothing. */
+            dry_run?: boolean | null;
+            /** @description The model or route alias the tool should ask for. */
+            model?: string | null;
+        };
         /** @description `config::create_token`: `token` is shown this once and never again. */
         CreatedToken: {
             expires_at: string | null;
@@ -737,6 +787,16 @@ export interface components {
          * @enum {string}
          */
         ExpiryText: "valid" | "soon" | "expired";
+        FileChange: {
+            /** @description Where the file as it was before KeyGate's first change is kept. */
+            backup: string | null;
+            changed: boolean;
+            /** @description The file did not exist before. */
+            created: boolean;
+            /** @description A unified diff; the token shows as its hint. */
+            diff: string;
+            path: string;
+        };
         /** @description Rate-limit headroom a provider reported in its headers. */
         Headroom: {
             /** Format: int64 */
@@ -1240,6 +1300,42 @@ export interface components {
             models: string[];
             name: string;
         };
+        ToolList: {
+            tools: components["schemas"]["ToolStatus"][];
+        };
+        /** @enum {string} */
+        ToolState: "connected" | "not_connected" | "drifted";
+        ToolStatus: {
+            /** @description Why it is drifted or not connected, in a sentence. */
+            detail: string;
+            files: string[];
+            /** @description Found on PATH, or its config folder exists. */
+            installed: boolean;
+            /** @description When a request last came with that token. */
+            last_used_at: string | null;
+            /** @description The API it speaks: `anthropic`, `responses`, `gemini` or `openai`. */
+            protocol: string;
+            state: components["schemas"]["ToolState"];
+            title: string;
+            /** @description The access token it uses, when KeyGate connected it. */
+            token: string | null;
+            tool: string;
+        };
+        /** @description What an undo did. */
+        UndoOutcome: {
+            files: components["schemas"]["UndoneFile"][];
+            /** @description The tool's token, revoked with the undo. */
+            token_revoked: string | null;
+            tool: string;
+        };
+        UndoneFile: {
+            /**
+             * @description `restored` (the original bytes), `merged` (KeyGate's settings taken out, the user's later
+             *     changes kept), `removed` (KeyGate had created it) or `unchanged`.
+             */
+            action: string;
+            path: string;
+        };
         /** @enum {string} */
         UsageGroupBy: "day" | "hour" | "provider" | "model" | "key" | "token";
         /** @description `usage::usage` and `usage::cost`; costs in micro-dollars. */
@@ -1359,6 +1455,140 @@ export interface operations {
             };
             /** @description a bad query value */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listConnections: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description each tool: installed, connected, drifted, last used */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolList"];
+                };
+            };
+            /** @description no admin token, or a wrong one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    connectTool: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description claude-code, codex, gemini-cli, opencode, aider, continue or shell */
+                tool: string;
+            };
+            cookie?: never;
+        };
+        /** @description optional */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectRequest"];
+            };
+        };
+        responses: {
+            /** @description what changed (or would, with dry_run): a diff per file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectOutcome"];
+                };
+            };
+            /** @description no admin token, or a wrong one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such tool */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a file KeyGate will not edit (malformed, read-only, a link); nothing was written */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    disconnectTool: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the tool to undo */
+                tool: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description each file restored (or merged, removed, unchanged), the tool's token revoked */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UndoOutcome"];
+                };
+            };
+            /** @description no admin token, or a wrong one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such tool, or KeyGate did not connect it */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a setting KeyGate wrote was changed since; nothing was written */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -34,6 +34,12 @@ describe('buildSnippets', () => {
     expect(yaml).toMatch(/provider: openai\n\s+apiBase: http:\/\/127\.0\.0\.1:5397\/v1\n\s+apiKey: kg-abc/);
   });
 
+  it('gives Cursor its two fields as two values, each copied on its own', () => {
+    const s = byId('kg-abc');
+    expect(s['cursor-key']).toBe('kg-abc');
+    expect(s['cursor-url']).toBe('http://127.0.0.1:5397/v1');
+  });
+
   it('shows a placeholder without a token, and ignores a trailing slash', () => {
     const [claude] = buildSnippets('http://127.0.0.1:9000/', null);
     expect(claude.text).toBe(`ANTHROPIC_BASE_URL=http://127.0.0.1:9000 ANTHROPIC_AUTH_TOKEN=${TOKEN_PLACEHOLDER} claude`);

@@ -84,11 +84,18 @@ export function buildSnippets(origin: string, token: string | null): Snippet[] {
       ),
     },
     {
-      id: 'cursor',
+      id: 'cursor-key',
       tool: 'Cursor',
-      where: 'Settings → Models',
+      where: 'Settings → Models → OpenAI API key',
       kind: 'text',
-      text: `OpenAI API key: ${key}\nOverride OpenAI Base URL: ${v1}`,
+      text: key,
+    },
+    {
+      id: 'cursor-url',
+      tool: 'Cursor',
+      where: 'Settings → Models → Override OpenAI Base URL',
+      kind: 'text',
+      text: v1,
     },
     {
       id: 'continue',

@@ -204,16 +204,13 @@ pub fn diff(name: &str, before: Option<&str>, after: Option<&str>) -> String {
     let old = before.unwrap_or("");
     let new = after.unwrap_or("");
     let text = similar::TextDiff::from_lines(old, new);
-    let from = if before.is_some() {
-        format!("a/{name}")
-    } else {
-        "/dev/null".into()
+    // An absolute path is shown as it is (`--- /home/ada/.claude/settings.json`).
+    let side = |prefix: &str, present: bool| match (present, name.starts_with('/')) {
+        (false, _) => "/dev/null".to_string(),
+        (true, true) => name.to_string(),
+        (true, false) => format!("{prefix}/{name}"),
     };
-    let to = if after.is_some() {
-        format!("b/{name}")
-    } else {
-        "/dev/null".into()
-    };
+    let (from, to) = (side("a", before.is_some()), side("b", after.is_some()));
     text.unified_diff()
         .context_radius(3)
         .header(&from, &to)

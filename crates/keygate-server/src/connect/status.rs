@@ -57,32 +57,30 @@ impl Connector {
                 t.hash == token_hash(found) && token.as_ref().is_none_or(|name| &t.name == name)
             })
         };
-        let mut problem = None;
+        let mut problem: Option<Problem> = None;
         let mut last_used_at = None;
         for file in &files {
-            let shown = file.path.display();
+            let shown = file.path.display().to_string();
             let text = match files::read(&file.path) {
                 Ok(Some(text)) => text,
                 Ok(None) => {
-                    problem.get_or_insert(format!("{shown} does not exist"));
+                    problem.get_or_insert(Problem::Missing(shown));
                     continue;
                 }
                 Err(e) => {
-                    problem.get_or_insert(e.to_string());
+                    problem.get_or_insert(Problem::Unreadable(e.to_string()));
                     continue;
                 }
             };
-            if let Some(why) = self.disagreement(file, &text) {
-                problem.get_or_insert(why);
+            if let Some(found) = self.disagreement(file, &text) {
+                problem.get_or_insert(found);
                 continue;
             }
             if let Some(found) = token_in_file(file, &text, SENTINEL) {
                 match live(&found) {
                     Some(row) => last_used_at = row.last_used_at.clone(),
                     None => {
-                        problem.get_or_insert(format!(
-                            "the token in {shown} is not a live KeyGate token (revoked?)"
-                        ));
+                        problem.get_or_insert(Problem::DeadToken(shown));
                     }
                 }
             }
@@ -92,8 +90,8 @@ impl Connector {
                 ToolState::Connected,
                 "sends its requests to KeyGate".to_string(),
             ),
-            (Some(why), Some(_)) => (ToolState::Drifted, why),
-            (Some(why), None) => (ToolState::NotConnected, why),
+            (Some(problem), Some(_)) => (ToolState::Drifted, problem.since_connected()),
+            (Some(problem), None) => (ToolState::NotConnected, problem.not_yet()),
         };
         Ok(ToolStatus {
             tool: tool.id(),
@@ -126,27 +124,77 @@ impl Connector {
 
     /// The first of KeyGate's settings the file does not hold: its address and the token's
     /// place (what the tool needs to reach KeyGate; a model name of the user's is not drift).
-    fn disagreement(&self, file: &ToolFile, text: &str) -> Option<String> {
+    fn disagreement(&self, file: &ToolFile, text: &str) -> Option<Problem> {
         let values = match core_connect::read_entries(file, text) {
             Ok(values) => values,
-            Err(e) => return Some(e.to_string()),
+            Err(e) => return Some(Problem::Unreadable(e.to_string())),
         };
         for (entry, now) in file.entries.iter().zip(values) {
             let Some(wanted) = &entry.value else { continue };
             if !agrees(wanted, now.as_ref(), &self.origin) {
-                let shown = match &now {
-                    Some(Value::String(s)) => format!("is {s}"),
-                    Some(_) => "is not KeyGate's".into(),
-                    None => "is not set".into(),
-                };
-                return Some(format!(
-                    "{}: {} {shown}",
-                    file.path.display(),
-                    entry.path_text()
-                ));
+                let file = file.path.display().to_string();
+                return Some(match now {
+                    Some(Value::String(s)) => Problem::Elsewhere {
+                        file,
+                        setting: entry.path_text(),
+                        value: s,
+                    },
+                    _ => Problem::Unset(file),
+                });
             }
         }
         None
+    }
+}
+
+/// Why a tool does not reach KeyGate, said differently before and after KeyGate connected it.
+enum Problem {
+    Missing(String),
+    Unreadable(String),
+    Unset(String),
+    Elsewhere {
+        file: String,
+        setting: String,
+        value: String,
+    },
+    DeadToken(String),
+}
+
+impl Problem {
+    fn not_yet(&self) -> String {
+        match self {
+            Problem::Missing(file) => format!("no config yet ({file})"),
+            Problem::Unreadable(why) => why.clone(),
+            Problem::Unset(file) => format!("{file} does not point at KeyGate yet"),
+            Problem::Elsewhere {
+                file,
+                setting,
+                value,
+            } => {
+                format!("points elsewhere: {setting} is {value} in {file}")
+            }
+            Problem::DeadToken(file) => {
+                format!("{file} holds a KeyGate token that is no longer live")
+            }
+        }
+    }
+
+    fn since_connected(&self) -> String {
+        match self {
+            Problem::Missing(file) => format!("{file} was removed after KeyGate connected it"),
+            Problem::Unreadable(why) => why.clone(),
+            Problem::Unset(file) => format!("{file} no longer points at KeyGate"),
+            Problem::Elsewhere {
+                file,
+                setting,
+                value,
+            } => {
+                format!("changed since KeyGate connected it: {setting} is {value} in {file}")
+            }
+            Problem::DeadToken(file) => {
+                format!("the token in {file} is not a live KeyGate token (revoked?)")
+            }
+        }
     }
 }
 
