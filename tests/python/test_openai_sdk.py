@@ -194,7 +194,10 @@ class KeyGate:
         self.base_url = ui.split("/#token=")[0] + "/v1"
 
     def cli(self, *args: str) -> str:
-        out = subprocess.run([self.bin, *args], env=self.env, capture_output=True, text=True, timeout=60)
+        """`keygate ARGS` on this home; once the engine runs, with its admin token, so a change
+        is in force in the engine when the command returns (as for a user's CLI)."""
+        env = self.env if self._proc is None else {**self.env, "KEYGATE_ADMIN_TOKEN": ADMIN_TOKEN}
+        out = subprocess.run([self.bin, *args], env=env, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, f"keygate {args} failed ({out.returncode}):\n{out.stdout}{out.stderr}"
         return out.stdout
 

@@ -253,3 +253,68 @@ def test_gemini_cli_connected_through_the_api_runs_with_nothing_but_its_home(
             if node.get(parent[-1]) == {}:
                 del node[parent[-1]]
         assert restored == after_run, (restored, after_run)
+
+
+def _claude() -> str:
+    """Claude Code's native binary: npm leaves `bin/claude` a stub until its postinstall
+    (which npm 11 does not run unasked) copies the platform package's binary over it."""
+    directory = Path(_tool("codex")).parent.parent / "@anthropic-ai" / "claude-code-linux-x64"
+    path = directory / "claude"
+    if not path.exists():
+        pytest.fail(f"Claude Code's binary is not installed at {path}: run scripts/setup.sh test")
+    return str(path)
+
+
+# What keeps Claude Code to the one address it was given (no update checks, telemetry or
+# error reports; nothing else is reachable here anyway).
+CLAUDE_QUIET = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+}
+
+
+@pytest.fixture(
+    scope="module",
+    params=[("claude", "anthropic", None), ("deepseek", "openai", "deepseek-chat")],
+    ids=["anthropic", "deepseek"],
+)
+def claude_keygate(fake_url: str, request: pytest.FixtureRequest) -> Iterator[tuple[KeyGate, str | None]]:  # noqa: F811
+    """Claude Code on an Anthropic provider (relayed as is), or on DeepSeek (no Anthropic key:
+    KeyGate serves Claude Code's models from it, translated)."""
+    name, kind, model = request.param
+    kg = KeyGate(fake_url, [("ok", 0)], provider=(name, kind))
+    yield kg, model
+    kg.close()
+
+
+def test_claude_code_connected_by_keygate_runs_a_turn_on_anthropic_or_on_any_provider(
+    claude_keygate: tuple[KeyGate, str | None],
+) -> None:
+    """`keygate connect claude-code` writes ~/.claude/settings.json (and, without an Anthropic
+    provider, `--serve-from deepseek:deepseek-chat` routes Claude's model names there); real
+    Claude Code then runs a whole turn with a tool call from its HOME alone."""
+    kg, serve_model = claude_keygate
+    before = {t["tool"]: t for t in _api(kg, "GET", "/api/connect")["tools"]}["claude-code"]
+    if serve_model is None:
+        assert before["warning"] is None, before
+        kg.cli("connect", "claude-code")
+    else:
+        assert "claude-opus" in (before["warning"] or ""), before
+        out = kg.cli("connect", "claude-code", "--serve-from", f"deepseek:{serve_model}")
+        assert "route claude-* -> deepseek:deepseek-chat" in out, out
+        after = {t["tool"]: t for t in _api(kg, "GET", "/api/connect")["tools"]}["claude-code"]
+        assert after["warning"] is None and after["state"] == "connected", after
+    work = kg.user_home / "work-claude"
+    work.mkdir()
+    env = {"HOME": str(kg.user_home), **CLAUDE_QUIET}
+    run = _run([_claude(), "-p", "Say hi", "--output-format", "text"], work, env)
+    served = serve_model or "claude-opus-5-5"
+    _assert_turn_served(kg, run, "/messages", served, token="claude-code")
+    _secret_free(kg)
+    undone = kg.cli("connect", "claude-code", "--undo")
+    assert "restored" in undone or "removed" in undone, undone
+    if serve_model is not None:
+        assert "route claude-* put back" in undone, undone
+        assert json.loads(kg.cli("--json", "route", "list")) == [], "the routes connect made are gone"

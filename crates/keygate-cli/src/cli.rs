@@ -68,6 +68,14 @@ pub struct ConnectArgs {
     /// The model or route alias the tool should ask for.
     #[arg(long, conflicts_with_all = ["undo", "status"])]
     pub model: Option<String>,
+    /// Serve the models the tool asks for from PROVIDER:MODEL (routes for Claude Code's
+    /// claude-*, Gemini CLI's gemini-*, Codex's codex; other tools ask for PROVIDER/MODEL).
+    #[arg(long, value_name = "PROVIDER:MODEL", conflicts_with_all = ["undo", "status", "model"])]
+    pub serve_from: Option<String>,
+    /// With --serve-from: the model for the small fast requests (Claude Code's haiku, Gemini
+    /// CLI's flash); default: the same model.
+    #[arg(long, requires = "serve_from")]
+    pub fast_model: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

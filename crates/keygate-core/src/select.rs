@@ -143,12 +143,14 @@ pub fn validate_alias(alias: &str) -> Result<(), String> {
         && alias.len() <= 128
         && alias
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/' | '@'));
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/' | '@' | '*'))
+        // A pattern needs something literal: `*` alone would swallow every model.
+        && alias.chars().any(|c| c != '*');
     if valid {
         Ok(())
     } else {
         Err(format!(
-            "invalid alias {alias:?}: use a model-like name such as claude-sonnet-4 or smart"
+            "invalid alias {alias:?}: use a model-like name such as claude-sonnet-4 or smart, or a pattern such as claude-*"
         ))
     }
 }

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use keygate_core::connect::Tool;
-use keygate_server::connect::{ConnectOptions, Connector, ToolState};
+use keygate_server::connect::{ConnectOptions, Connector, ServeFrom, ToolState};
 use keygate_server::health::EngineInfo;
 
 use super::engine::{self, Change};
@@ -38,6 +38,9 @@ pub fn run(ctx: &Context, args: &ConnectArgs) -> Result<()> {
         for file in &outcome.files {
             println!("{:<10} {}", file.action, file.path);
         }
+        for alias in &outcome.routes_restored {
+            println!("route {alias} put back as it was");
+        }
         match &outcome.token_revoked {
             Some(token) => println!(
                 "Disconnected {}; its token {token} is revoked.",
@@ -50,12 +53,31 @@ pub fn run(ctx: &Context, args: &ConnectArgs) -> Result<()> {
     if let Some(model) = &args.model {
         keygate_core::token::validate_model_glob(model).map_err(usage)?;
     }
+    let serve_from = match &args.serve_from {
+        Some(text) => {
+            let (provider, model) = text
+                .split_once(':')
+                .filter(|(p, m)| !p.is_empty() && !m.is_empty())
+                .ok_or_else(|| {
+                    usage(format!(
+                        "--serve-from {text:?}: use PROVIDER:MODEL, e.g. deepseek:deepseek-chat"
+                    ))
+                })?;
+            Some(ServeFrom {
+                provider: provider.to_string(),
+                model: model.to_string(),
+                fast_model: args.fast_model.clone(),
+            })
+        }
+        None => None,
+    };
     let options = ConnectOptions {
         dry_run: args.dry_run,
         model: args.model.clone(),
+        serve_from,
     };
     let outcome = connector.connect(&mut store, tool, &options)?;
-    if outcome.token_created && !outcome.dry_run {
+    if !outcome.dry_run {
         engine::apply(ctx, Change::Catalog);
     }
     if ctx.json {
@@ -66,7 +88,14 @@ pub fn run(ctx: &Context, args: &ConnectArgs) -> Result<()> {
             print!("{}", file.diff);
         }
     }
-    if !outcome.changed {
+    for route in &outcome.routes {
+        let replaced = route
+            .replaced
+            .as_ref()
+            .map_or_else(String::new, |before| format!(" (was {before})"));
+        println!("route {} -> {}{replaced}", route.alias, route.to);
+    }
+    if !outcome.changed && outcome.routes.is_empty() {
         println!(
             "{} already points at KeyGate; nothing to change.",
             tool.title()

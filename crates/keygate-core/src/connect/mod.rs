@@ -97,6 +97,30 @@ impl Tool {
         }
     }
 
+    /// The route aliases that catch the models the tool asks for, when they are served from a
+    /// provider of the user's choice: its main models and its small fast ones (Claude Code's
+    /// haiku, Gemini CLI's flash). Codex asks for the one model in its config, which KeyGate
+    /// sets to the alias `codex`. `None`: the tool asks for the model KeyGate writes for it.
+    pub fn model_routes(self) -> Option<(&'static str, Option<&'static str>)> {
+        match self {
+            Tool::ClaudeCode => Some(("claude-*", Some("claude-*haiku*"))),
+            Tool::GeminiCli => Some(("gemini-*", Some("gemini-*flash*"))),
+            Tool::Codex => Some(("codex", None)),
+            Tool::Opencode | Tool::Aider | Tool::Continue | Tool::Shell => None,
+        }
+    }
+
+    /// The model the tool asks for when nothing says otherwise (the pinned versions' defaults,
+    /// tests/tools/package.json), to warn when no provider serves it.
+    pub fn default_model(self) -> Option<&'static str> {
+        match self {
+            Tool::ClaudeCode => Some("claude-opus-5-5"),
+            Tool::GeminiCli => Some("gemini-2.5-pro"),
+            Tool::Codex => Some("gpt-6.1-sol"),
+            Tool::Opencode | Tool::Aider | Tool::Continue | Tool::Shell => None,
+        }
+    }
+
     pub fn parse(text: &str) -> Result<Tool, ConnectError> {
         Tool::ALL
             .into_iter()

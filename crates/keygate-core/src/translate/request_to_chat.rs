@@ -35,10 +35,16 @@ pub fn messages_request_to_chat(req: &Value) -> Result<Value, TranslateError> {
         match message.get("role").and_then(Value::as_str) {
             Some("user") => user_message(message, &path, &tool_ids, &mut messages)?,
             Some("assistant") => messages.push(assistant_message(message, &path, &mut tool_ids)?),
+            // A system message mid-conversation (Claude Code 2.1 sends its environment as one):
+            // chat completions takes system messages at any position too.
+            Some("system") => {
+                let text = joined_text(message.get("content"), &format!("{path}.content"), "\n\n")?;
+                messages.push(json!({"role": "system", "content": text}));
+            }
             _ => {
                 return Err(TranslateError::request(
                     format!("{path}.role"),
-                    "must be \"user\" or \"assistant\"",
+                    "must be \"user\", \"assistant\" or \"system\"",
                 ));
             }
         }
@@ -232,6 +238,35 @@ mod tests {
 
     fn translate(req: Value) -> Value {
         messages_request_to_chat(&req).expect("translates")
+    }
+
+    #[test]
+    fn a_system_message_in_the_conversation_stays_where_it_is() {
+        // Claude Code 2.1.332 sends its environment as a system message after the first turn.
+        let req = json!({
+            "model": "claude-opus-5-5",
+            "max_tokens": 100,
+            "system": "You are Claude Code.",
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "system", "content": [{"type": "text", "text": "# Environment"}, {"type": "text", "text": "cwd: /tmp"}]},
+                {"role": "user", "content": "go on"}
+            ]
+        });
+        let out = messages_request_to_chat(&req).expect("translated");
+        let roles: Vec<&str> = out["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| m["role"].as_str().expect("role"))
+            .collect();
+        assert_eq!(roles, ["system", "user", "system", "user"]);
+        assert_eq!(out["messages"][2]["content"], "# Environment\n\ncwd: /tmp");
+        let bad = json!({"model": "m", "messages": [{"role": "tool", "content": "x"}]});
+        let error = messages_request_to_chat(&bad)
+            .expect_err("refused")
+            .to_string();
+        assert!(error.contains("messages[0].role"), "{error}");
     }
 
     #[test]

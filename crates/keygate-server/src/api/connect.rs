@@ -26,6 +26,8 @@ struct ConnectRequestDoc {
     dry_run: Option<bool>,
     /// The model or route alias the tool should ask for.
     model: Option<String>,
+    /// Serve the tool's models from this provider.
+    serve_from: Option<crate::connect::ServeFrom>,
 }
 
 fn failure(error: ConnectFailure) -> ApiError {
@@ -34,6 +36,7 @@ fn failure(error: ConnectFailure) -> ApiError {
             StatusCode::NOT_FOUND
         }
         ConnectFailure::NotConnected(_) => StatusCode::NOT_FOUND,
+        ConnectFailure::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         ConnectFailure::Store(_) | ConnectFailure::Record { .. } | ConnectFailure::Random => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
@@ -54,9 +57,29 @@ fn tool(name: &str) -> Result<Tool, ApiError> {
     responses((status = 200, description = "each tool: installed, connected, drifted, last used", body = ToolList)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<ToolList>, ApiError> {
     let connector = connector(&state)?;
-    let tools = state
+    let mut tools = state
         .with_store(move |store| connector.status(store).map_err(failure))
         .await?;
+    // A tool whose models no provider serves gets nowhere, connected or not: say so.
+    let catalog = state.proxy().catalog();
+    for tool in &mut tools {
+        let Some(model) = tool.default_model else {
+            continue;
+        };
+        if !crate::proxy::routing::serves_by_name(&catalog, model) {
+            tool.warning = Some(if tool.serves_from_any {
+                format!(
+                    "{} asks for {model}, and no provider with keys serves it: add a key of that provider, or serve its models from one you have",
+                    tool.title
+                )
+            } else {
+                format!(
+                    "{} asks for {model}, and no provider with keys serves it",
+                    tool.title
+                )
+            });
+        }
+    }
     Ok(Json(ToolList { tools }))
 }
 
@@ -95,7 +118,7 @@ pub async fn apply(
     let outcome = state
         .with_store(move |store| {
             let outcome = connector.connect(store, tool, &options).map_err(failure)?;
-            if outcome.token_created {
+            if !outcome.dry_run {
                 reload.reload_catalog(store);
             }
             Ok(outcome)

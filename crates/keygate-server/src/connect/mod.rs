@@ -17,7 +17,7 @@ use keygate_core::connect::{
     Tool, ToolFile,
 };
 use keygate_core::token::{token_from_random_bytes, token_hash, token_hint};
-use keygate_store::{NewToken, Store, StoreError};
+use keygate_store::{NewToken, RouteTier, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 pub use files::FileError;
@@ -47,6 +47,8 @@ pub enum ConnectFailure {
     NoHome,
     #[error("the random generator gave too few usable bytes; try again")]
     Random,
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl ConnectFailure {
@@ -64,6 +66,7 @@ impl ConnectFailure {
             ConnectFailure::Record { .. } => "record_unreadable",
             ConnectFailure::NoHome => "no_home",
             ConnectFailure::Random => "internal",
+            ConnectFailure::Invalid(_) => "invalid_connect",
         }
     }
 }
@@ -79,6 +82,22 @@ pub struct ConnectOptions {
     /// the first route, else [`FALLBACK_MODEL`].
     #[serde(default)]
     pub model: Option<String>,
+    /// Serve the models the tool asks for from this provider (when the user has none of the
+    /// tool's own, or wants another): routes for them, translated as the proxy does.
+    #[serde(default)]
+    pub serve_from: Option<ServeFrom>,
+}
+
+/// Where a tool's models are served from: Claude Code's `claude-*` (and its haiku models from
+/// `fast_model`), Gemini CLI's `gemini-*` (flash from `fast_model`), Codex's `codex`; other
+/// tools ask for `provider/model` directly.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServeFrom {
+    pub provider: String,
+    pub model: String,
+    #[serde(default)]
+    pub fast_model: Option<String>,
 }
 
 /// What a connect did (or, in a dry run, would do).
@@ -92,6 +111,17 @@ pub struct ConnectOutcome {
     /// The access token the tool uses: its name, and whether this connect made it.
     pub token: String,
     pub token_created: bool,
+    /// The routes made for the tool's models (`serve_from`).
+    pub routes: Vec<RouteChange>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RouteChange {
+    pub alias: String,
+    /// `provider:model`.
+    pub to: String,
+    /// What the alias was routed to before, when it was.
+    pub replaced: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -113,6 +143,8 @@ pub struct UndoOutcome {
     pub files: Vec<UndoneFile>,
     /// The tool's token, revoked with the undo.
     pub token_revoked: Option<String>,
+    /// The routes connect made, removed (or put back as they were).
+    pub routes_restored: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -129,6 +161,15 @@ struct Record {
     token: String,
     connected_at: String,
     files: Vec<FileRecord>,
+    #[serde(default)]
+    routes: Vec<RouteRecord>,
+}
+
+/// A route connect made, and what the alias was before (to put back on undo).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RouteRecord {
+    alias: String,
+    previous: Option<(Vec<RouteTier>, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -251,8 +292,18 @@ impl Connector {
             .list_routes()?
             .into_iter()
             .map(|route| route.alias)
+            // A pattern (`claude-*`) is not a model a tool can ask for.
+            .filter(|alias| !alias.contains('*'))
             .collect();
-        let model = options.model.clone().or_else(|| match tool {
+        let serve = self.planned_routes(store, tool, options)?;
+        let model = match (&options.serve_from, tool.model_routes()) {
+            // Codex asks for the one model in its config: the alias its route serves.
+            (Some(_), Some((alias, _))) if tool == Tool::Codex => Some(alias.to_string()),
+            (Some(_), Some(_)) => options.model.clone(),
+            (Some(from), None) => Some(format!("{}/{}", from.provider, from.model)),
+            (None, _) => options.model.clone(),
+        };
+        let model = model.or_else(|| match tool {
             Tool::ClaudeCode | Tool::Codex | Tool::GeminiCli => None,
             _ => Some(
                 routes
@@ -347,6 +398,20 @@ impl Connector {
             files: changes,
             token: name.clone(),
             token_created,
+            routes: serve
+                .iter()
+                .map(|(alias, tier, previous)| RouteChange {
+                    alias: alias.clone(),
+                    to: format!("{}:{}", tier.provider, tier.model),
+                    replaced: previous.as_ref().map(|(tiers, _)| {
+                        tiers
+                            .iter()
+                            .map(|t| format!("{}:{}", t.provider, t.model))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    }),
+                })
+                .collect(),
         };
         if options.dry_run {
             return Ok(outcome);
@@ -361,6 +426,20 @@ impl Connector {
                 expires_at: None,
             };
             store.replace_token(&row)?;
+        }
+        let mut route_records: Vec<RouteRecord> = record
+            .as_ref()
+            .map(|r| r.routes.clone())
+            .unwrap_or_default();
+        for (alias, tier, previous) in &serve {
+            store.upsert_route(alias, std::slice::from_ref(tier), "priority")?;
+            // The state before KeyGate's first change is what undo puts back.
+            if !route_records.iter().any(|r| &r.alias == alias) {
+                route_records.push(RouteRecord {
+                    alias: alias.to_string(),
+                    previous: previous.clone(),
+                });
+            }
         }
         let mut records = Vec::new();
         for ((file, text), result) in planned.iter().zip(&current).zip(&applied) {
@@ -397,9 +476,63 @@ impl Connector {
                     .map(|r| r.connected_at)
                     .unwrap_or_else(|| chrono::Utc::now().to_rfc3339()),
                 files: records,
+                routes: route_records,
             },
         )?;
         Ok(outcome)
+    }
+
+    /// The routes `serve_from` asks for: (alias, tier, what the alias routed to before).
+    #[allow(clippy::type_complexity)]
+    fn planned_routes(
+        &self,
+        store: &Store,
+        tool: Tool,
+        options: &ConnectOptions,
+    ) -> Result<Vec<(String, RouteTier, Option<(Vec<RouteTier>, String)>)>, ConnectFailure> {
+        let Some(from) = &options.serve_from else {
+            return Ok(Vec::new());
+        };
+        if !store
+            .list_providers()?
+            .iter()
+            .any(|p| p.name == from.provider)
+        {
+            return Err(ConnectFailure::Invalid(format!(
+                "no provider named {:?} to serve {}'s models (see `keygate provider list`)",
+                from.provider,
+                tool.title()
+            )));
+        }
+        for model in std::iter::once(&from.model).chain(&from.fast_model) {
+            if model.contains('*') {
+                return Err(ConnectFailure::Invalid(format!(
+                    "the model to serve {} from must be a model name, not the pattern {model:?}",
+                    tool.title()
+                )));
+            }
+            keygate_core::token::validate_model_glob(model).map_err(ConnectFailure::Invalid)?;
+        }
+        let Some((main, fast)) = tool.model_routes() else {
+            return Ok(Vec::new());
+        };
+        let existing = store.list_routes()?;
+        let previous = |alias: &str| {
+            existing
+                .iter()
+                .find(|r| r.alias == alias)
+                .map(|r| (r.tiers.clone(), r.strategy.clone()))
+        };
+        let tier = |model: &str| RouteTier {
+            provider: from.provider.clone(),
+            model: model.to_string(),
+        };
+        let mut planned = vec![(main.to_string(), tier(&from.model), previous(main))];
+        if let Some(fast) = fast {
+            let model = from.fast_model.as_deref().unwrap_or(&from.model);
+            planned.push((fast.to_string(), tier(model), previous(fast)));
+        }
+        Ok(planned)
     }
 
     /// Undoes `tool`'s connect: each file as it was before (or with only KeyGate's settings
@@ -460,6 +593,17 @@ impl Connector {
                 action,
             });
         }
+        let mut routes_restored = Vec::new();
+        for route in &record.routes {
+            match &route.previous {
+                Some((tiers, strategy)) => store.upsert_route(&route.alias, tiers, strategy)?,
+                None => match store.delete_route(&route.alias) {
+                    Ok(()) | Err(StoreError::NotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
+                },
+            }
+            routes_restored.push(route.alias.clone());
+        }
         let token_revoked = match store.revoke_token(&record.token) {
             Ok(()) => Some(record.token.clone()),
             Err(StoreError::NotFound(_)) => None,
@@ -475,6 +619,7 @@ impl Connector {
             tool: tool.id(),
             files: done,
             token_revoked,
+            routes_restored,
         })
     }
 }

@@ -34,6 +34,12 @@ pub struct ToolStatus {
     pub last_used_at: Option<String>,
     /// The API it speaks: `anthropic`, `responses`, `gemini` or `openai`.
     pub protocol: &'static str,
+    /// The model it asks for by default, when it has one of its own.
+    pub default_model: Option<&'static str>,
+    /// Whether it can serve its models from a provider of the user's choice (`serve_from`).
+    pub serves_from_any: bool,
+    /// Set by the engine: no provider with keys serves the model the tool asks for.
+    pub warning: Option<String>,
 }
 
 impl Connector {
@@ -103,6 +109,9 @@ impl Connector {
             token,
             last_used_at,
             protocol: tool.protocol(),
+            default_model: tool.default_model(),
+            serves_from_any: tool.model_routes().is_some(),
+            warning: None,
         })
     }
 

@@ -307,6 +307,9 @@ pub struct Catalog {
     pub providers: Vec<Arc<LiveProvider>>,
     pub tokens: Vec<LiveToken>,
     pub routes: HashMap<String, LiveRoute>,
+    /// The aliases with a `*` (`claude-*`), most specific first: a model no alias names
+    /// exactly takes the first of these it matches.
+    pub route_patterns: Vec<String>,
     /// Prices in force: the user's over the built-in list (shared with the writer).
     pub prices: Arc<PriceBook>,
 }
@@ -315,6 +318,27 @@ impl Catalog {
     pub fn provider(&self, name: &str) -> Option<&Arc<LiveProvider>> {
         self.providers.iter().find(|p| p.name == name)
     }
+
+    /// The route for `model`: the alias that names it, else the most specific pattern.
+    pub fn route(&self, model: &str) -> Option<&LiveRoute> {
+        self.routes.get(model).or_else(|| {
+            self.route_patterns
+                .iter()
+                .find(|pattern| keygate_core::token::glob_matches(pattern, model))
+                .and_then(|pattern| self.routes.get(pattern))
+        })
+    }
+}
+
+/// The aliases of `routes` that are patterns, most specific (most literal characters) first,
+/// then by name so the order is stable.
+pub fn route_patterns(routes: &HashMap<String, LiveRoute>) -> Vec<String> {
+    let mut patterns: Vec<String> = routes.keys().filter(|a| a.contains('*')).cloned().collect();
+    patterns.sort_by(|a, b| {
+        let literal = |s: &str| s.chars().filter(|&c| c != '*').count();
+        literal(b).cmp(&literal(a)).then_with(|| a.cmp(b))
+    });
+    patterns
 }
 
 #[cfg(test)]

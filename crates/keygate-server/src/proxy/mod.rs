@@ -28,7 +28,7 @@ mod redacted;
 mod registry;
 mod relay;
 mod rescue;
-mod routing;
+pub(crate) mod routing;
 mod select;
 mod settings;
 mod shaper;

@@ -105,6 +105,7 @@ async fn visible(state: &AppState, caller: &Caller) -> Vec<ModelEntry> {
         catalog
             .routes
             .keys()
+            .filter(|alias| !alias.contains('*'))
             .map(|alias| (alias.clone(), "keygate".to_string())),
     );
     entries.sort();

@@ -82,7 +82,7 @@ impl Registry {
         let rows = store.list_keys()?;
         let providers = store.list_providers()?;
         let tokens = store.list_tokens()?;
-        let routes = store
+        let routes: std::collections::HashMap<String, LiveRoute> = store
             .list_routes()?
             .into_iter()
             .map(|r| {
@@ -220,6 +220,7 @@ impl Registry {
         Ok(Catalog {
             providers: live,
             tokens,
+            route_patterns: super::catalog::route_patterns(&routes),
             routes,
             prices,
         })

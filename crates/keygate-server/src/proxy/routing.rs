@@ -1,6 +1,7 @@
 //! Which providers (tiers) may serve a requested model, in the order to try them.
 //!
-//! A route (`keygate route add ALIAS --to provider:model,…`) gives the tiers and strategy.
+//! A route (`keygate route add ALIAS --to provider:model,…`) gives the tiers and strategy; an
+//! alias with a `*` (`claude-*`) is a pattern, for the models no alias names exactly.
 //! Otherwise `provider/model` names a provider explicitly. A bare model goes to the enabled providers
 //! known to serve it (built-in model prefixes per preset), by provider priority. When exactly
 //! one provider has keys, every model goes there: a single-provider setup needs no routing.
@@ -27,7 +28,7 @@ pub enum RouteError {
 }
 
 pub fn tiers(catalog: &Catalog, requested: &str) -> Result<Vec<Tier>, RouteError> {
-    if let Some(route) = catalog.routes.get(requested) {
+    if let Some(route) = catalog.route(requested) {
         // Tiers whose provider is gone or disabled are skipped; the rest keep their order,
         // except that `lowest_cost` tries the cheapest known model first (unknown prices last).
         let mut tiers: Vec<Tier> = route
@@ -96,6 +97,28 @@ pub fn tiers(catalog: &Catalog, requested: &str) -> Result<Vec<Tier>, RouteError
             strategy: Strategy::Priority,
         })
         .collect())
+}
+
+/// Whether some provider with keys serves `model` by its name: a route or pattern names it, or
+/// a provider's preset or kind does (Anthropic's `claude-*`, Gemini's `gemini-*`). Unlike
+/// [`tiers`] this does not count the one-provider rule, which sends any name to the only
+/// provider there is (the Connect page warns before a tool's model meets a provider that does
+/// not know it).
+pub fn serves_by_name(catalog: &Catalog, model: &str) -> bool {
+    use keygate_core::provider::ProviderKind;
+    if catalog.route(model).is_some() {
+        return true;
+    }
+    let lower = model.to_ascii_lowercase();
+    catalog
+        .providers
+        .iter()
+        .filter(|p| !p.keys.is_empty() || p.keyring_problem.is_some())
+        .any(|p| {
+            preset_serves_model(&p.name, model)
+                || (p.kind == ProviderKind::Anthropic && lower.starts_with("claude"))
+                || (p.kind == ProviderKind::Gemini && lower.starts_with("gemini"))
+        })
 }
 
 #[cfg(test)]
@@ -181,6 +204,43 @@ mod tests {
             names(tiers(&catalog, "nosuch/model")),
             Err(RouteError::UnknownProvider("nosuch".into()))
         );
+    }
+
+    #[test]
+    fn a_pattern_route_takes_the_models_no_alias_names_most_specific_first() {
+        let mut catalog = Catalog {
+            providers: vec![
+                provider("anthropic", 0, true),
+                provider("deepseek", 5, true),
+            ],
+            ..Catalog::default()
+        };
+        for (alias, model) in [
+            ("claude-*", "deepseek-chat"),
+            ("claude-*haiku*", "deepseek-lite"),
+            ("claude-exact", "deepseek-reasoner"),
+        ] {
+            catalog.routes.insert(
+                alias.into(),
+                crate::proxy::catalog::LiveRoute {
+                    tiers: vec![("deepseek".into(), model.into())],
+                    strategy: Strategy::Priority,
+                },
+            );
+        }
+        catalog.route_patterns = crate::proxy::catalog::route_patterns(&catalog.routes);
+        let served = |model: &str| {
+            let tiers = tiers(&catalog, model).expect("tiers");
+            format!("{}:{}", tiers[0].provider.name, tiers[0].model)
+        };
+        assert_eq!(served("claude-opus-5-5"), "deepseek:deepseek-chat");
+        assert_eq!(
+            served("claude-haiku-4-5-20251001"),
+            "deepseek:deepseek-lite"
+        );
+        assert_eq!(served("claude-exact"), "deepseek:deepseek-reasoner");
+        // Not a Claude name: the provider that serves it, as without the patterns.
+        assert_eq!(served("deepseek-chat"), "deepseek:deepseek-chat");
     }
 
     #[test]
