@@ -1092,6 +1092,31 @@ describe('web UI served by keygate serve', () => {
     await row.getByTestId('tool-state').getByText('Not connected').waitFor();
     assert.equal(await readFile(settings, 'utf8'), original);
     await page.locator('tr[data-token="claude-code"]').waitFor({ state: 'detached' });
+
+    // No Gemini provider here: the page warns, and the dialog serves Gemini CLI's models
+    // from a provider that has keys, through routes that Undo takes away again.
+    const gemini = page.locator('li[data-tool="gemini-cli"]');
+    assert.match(await gemini.getByTestId('tool-warning').innerText(), /asks for gemini-2\.5-pro, and no provider with keys serves it/);
+    await gemini.getByRole('button', { name: 'Connect Gemini CLI' }).click();
+    const serve = page.getByRole('dialog', { name: 'Connect Gemini CLI' });
+    await serve.getByTestId('serve-provider').selectOption('fakeprov');
+    await serve.getByTestId('serve-model').fill('fake-a');
+    await serve.getByTestId('serve-model').dispatchEvent('change');
+    await serve.getByTestId('connect-routes').getByText('fakeprov:fake-a').first().waitFor();
+    assert.match(await serve.getByTestId('connect-routes').innerText(), /gemini-\* → fakeprov:fake-a/);
+    await screenshotPage(page, 'connect-serve-from', 900);
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await serve.getByTestId('connect-confirm').click();
+    await gemini.getByTestId('tool-state').getByText('Connected', { exact: true }).waitFor();
+    await gemini.getByTestId('tool-warning').waitFor({ state: 'detached' });
+    const { routes } = await api('GET', 'api/routes');
+    assert.ok(routes.some((r) => r.alias === 'gemini-*' && r.tiers[0].provider === 'fakeprov'), JSON.stringify(routes));
+    assert.match(await readFile(path.join(env.HOME, '.gemini', '.env'), 'utf8'), /GOOGLE_GEMINI_BASE_URL=http:\/\/127\.0\.0\.1:\d+\n/);
+    await gemini.getByRole('button', { name: 'Undo Gemini CLI' }).click();
+    await page.getByRole('dialog', { name: 'Disconnect Gemini CLI?' }).getByRole('button', { name: 'Undo' }).click();
+    await gemini.getByTestId('tool-state').getByText('Not connected').waitFor();
+    const after = await api('GET', 'api/routes');
+    assert.ok(!after.routes.some((r) => r.alias.startsWith('gemini-')), JSON.stringify(after.routes));
   });
 
   test('no secret reached any file under KEYGATE_HOME', async () => {

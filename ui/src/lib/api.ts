@@ -334,11 +334,17 @@ export async function listConnections(): Promise<ToolStatus[]> {
   return body.tools ?? [];
 }
 
-/** Points `tool` at KeyGate (its config files, a token of its own); `dryRun` only shows the diff. */
-export async function connectTool(tool: string, options: { dryRun?: boolean; model?: string } = {}): Promise<ConnectOutcome> {
-  const body: { dry_run?: boolean; model?: string } = {};
+export type ServeFrom = Schemas['ServeFrom'];
+
+/**
+ * Points `tool` at KeyGate (its config files, a token of its own); `dryRun` only shows the
+ * diff; `serveFrom` serves the models it asks for from a provider of the user's choice.
+ */
+export async function connectTool(tool: string, options: { dryRun?: boolean; model?: string; serveFrom?: ServeFrom } = {}): Promise<ConnectOutcome> {
+  const body: { dry_run?: boolean; model?: string; serve_from?: ServeFrom } = {};
   if (options.dryRun) body.dry_run = true;
   if (options.model) body.model = options.model;
+  if (options.serveFrom) body.serve_from = options.serveFrom;
   return request<ConnectOutcome>(`/api/connect/${encodeURIComponent(tool)}`, { method: 'POST', body });
 }
 

@@ -723,6 +723,8 @@ export interface components {
             changed: boolean;
             dry_run: boolean;
             files: components["schemas"]["FileChange"][];
+            /** @description The routes made for the tool's models (`serve_from`). */
+            routes: components["schemas"]["RouteChange"][];
             /** @description The access token the tool uses: its name, and whether this connect made it. */
             token: string;
             token_created: boolean;
@@ -734,6 +736,7 @@ export interface components {
             dry_run?: boolean | null;
             /** @description The model or route alias the tool should ask for. */
             model?: string | null;
+            serve_from?: null | components["schemas"]["ServeFrom"];
         };
         /** @description `config::create_token`: `token` is shown this once and never again. */
         CreatedToken: {
@@ -1190,6 +1193,13 @@ export interface components {
             /** @description `[{provider, model}]`, tried in this order. */
             tiers: components["schemas"]["RouteTier"][];
         };
+        RouteChange: {
+            alias: string;
+            /** @description What the alias was routed to before, when it was. */
+            replaced: string | null;
+            /** @description `provider:model`. */
+            to: string;
+        };
         /** @description `config::list_routes`. */
         RouteList: {
             routes: components["schemas"]["RouteRow"][];
@@ -1222,6 +1232,16 @@ export interface components {
             name: string;
             /** Format: int64 */
             value: number;
+        };
+        /**
+         * @description Where a tool's models are served from: Claude Code's `claude-*` (and its haiku models from
+         *     `fast_model`), Gemini CLI's `gemini-*` (flash from `fast_model`), Codex's `codex`; other
+         *     tools ask for `provider/model` directly.
+         */
+        ServeFrom: {
+            fast_model: string | null;
+            model: string;
+            provider: string;
         };
         SettingBody: {
             /** Format: int64 */
@@ -1306,6 +1326,8 @@ export interface components {
         /** @enum {string} */
         ToolState: "connected" | "not_connected" | "drifted";
         ToolStatus: {
+            /** @description The model it asks for by default, when it has one of its own. */
+            default_model: string | null;
             /** @description Why it is drifted or not connected, in a sentence. */
             detail: string;
             files: string[];
@@ -1315,15 +1337,21 @@ export interface components {
             last_used_at: string | null;
             /** @description The API it speaks: `anthropic`, `responses`, `gemini` or `openai`. */
             protocol: string;
+            /** @description Whether it can serve its models from a provider of the user's choice (`serve_from`). */
+            serves_from_any: boolean;
             state: components["schemas"]["ToolState"];
             title: string;
             /** @description The access token it uses, when KeyGate connected it. */
             token: string | null;
             tool: string;
+            /** @description Set by the engine: no provider with keys serves the model the tool asks for. */
+            warning: string | null;
         };
         /** @description What an undo did. */
         UndoOutcome: {
             files: components["schemas"]["UndoneFile"][];
+            /** @description The routes connect made, removed (or put back as they were). */
+            routes_restored: string[];
             /** @description The tool's token, revoked with the undo. */
             token_revoked: string | null;
             tool: string;
