@@ -48,6 +48,17 @@ if [ "$mode" = test ]; then
     echo "==> creating the Python venv for client tests (tests/.venv)"
     python3 -m venv tests/.venv
   fi
+  # aider, in a venv of its own (its exact pins would fight the SDKs').
+  if [ ! -x tests/tools/.venv-aider/bin/python ]; then
+    echo "==> creating the venv for aider (tests/tools/.venv-aider)"
+    python3 -m venv tests/tools/.venv-aider
+  fi
+  aider_stamp=tests/tools/.venv-aider/.requirements-installed
+  if [ ! -f "$aider_stamp" ] || [ tests/tools/aider-requirements.txt -nt "$aider_stamp" ]; then
+    echo "==> pip install -r tests/tools/aider-requirements.txt (tests/tools/.venv-aider)"
+    tests/tools/.venv-aider/bin/python -m pip install --quiet --disable-pip-version-check -r tests/tools/aider-requirements.txt
+    touch "$aider_stamp"
+  fi
   # The client SDK tests' packages, reinstalled only when requirements.txt is newer than the stamp.
   stamp=tests/.venv/.requirements-installed
   if [ ! -f "$stamp" ] || [ tests/python/requirements.txt -nt "$stamp" ]; then

@@ -318,3 +318,51 @@ def test_claude_code_connected_by_keygate_runs_a_turn_on_anthropic_or_on_any_pro
     if serve_model is not None:
         assert "route claude-* put back" in undone, undone
         assert json.loads(kg.cli("--json", "route", "list")) == [], "the routes connect made are gone"
+
+
+def _aider() -> str:
+    """aider, pinned in tests/tools/aider-requirements.txt, in a venv of its own (its pins would
+    fight the SDKs' in tests/.venv)."""
+    path = Path(__file__).resolve().parents[1] / "tools" / ".venv-aider" / "bin" / "aider"
+    path = Path(os.environ.get("KEYGATE_AIDER_BIN", str(path)))
+    if not path.exists():
+        pytest.fail(f"aider is not installed at {path}: run scripts/setup.sh test")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def aider_keygate(fake_url: str) -> Iterator[KeyGate]:  # noqa: F811
+    kg = KeyGate(fake_url, [("ok", 0)], provider=("deepseek", "openai"))
+    yield kg
+    kg.close()
+
+
+def test_aider_connected_by_keygate_answers_a_message(aider_keygate: KeyGate) -> None:
+    """`keygate connect aider --model deepseek-chat` writes ~/.aider.conf.yml; real aider then
+    answers `--message` through KeyGate under its own token, from its HOME alone."""
+    kg = aider_keygate
+    kg.cli("connect", "aider", "--model", "deepseek-chat")
+    work = kg.user_home / "work-aider"
+    work.mkdir()
+    env = {
+        "HOME": str(kg.user_home),
+        # litellm's price list ships with it; without this it fetches a fresh one first.
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }
+    args = [
+        _aider(), "--message", "Say hi", "--yes-always", "--no-git", "--no-check-update",
+        "--analytics-disable", "--no-show-release-notes", "--no-pretty", "--no-stream",
+    ]  # fmt: skip
+    run = _run(args, work, env)
+    deadline = time.monotonic() + 10
+    while True:
+        rows = [r for r in _logs(kg) if r["token"] == "aider"]
+        if rows or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert rows, run.stdout + run.stderr
+    assert all(r["status"] == 200 and r["model_served"] == "deepseek-chat" for r in rows), rows
+    assert "sk-fake" not in run.stdout + run.stderr
+    _secret_free(kg)
+    kg.cli("connect", "aider", "--undo")
+    assert not (kg.user_home / ".aider.conf.yml").exists()

@@ -320,26 +320,68 @@ fn serving_a_tool_s_models_from_another_provider_makes_routes_that_undo_puts_bac
     let env = TestEnv::new();
     let mut cmd = env.keygate();
     let out = keygate_tests::run_with_stdin(
-        cmd.args(["key", "add", "--provider", "deepseek", "--secret-env", "KG_CONNECT_DS"])
-            .env("KG_CONNECT_DS", "sk-fake-connect-deepseek-000000000000"),
+        cmd.args([
+            "key",
+            "add",
+            "--provider",
+            "deepseek",
+            "--secret-env",
+            "KG_CONNECT_DS",
+        ])
+        .env("KG_CONNECT_DS", "sk-fake-connect-deepseek-000000000000"),
         "",
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A route of the user's on one of the aliases: replaced, and put back by undo.
-    env.ok(&["route", "add", "gemini-*flash*", "--to", "deepseek:deepseek-reasoner"], "");
+    env.ok(
+        &[
+            "route",
+            "add",
+            "gemini-*flash*",
+            "--to",
+            "deepseek:deepseek-reasoner",
+        ],
+        "",
+    );
 
-    let error = fails(&env, &["connect", "gemini-cli", "--serve-from", "nosuch:model"]);
+    let error = fails(
+        &env,
+        &["connect", "gemini-cli", "--serve-from", "nosuch:model"],
+    );
     assert!(error.contains("no provider named \"nosuch\""), "{error}");
     let dry = json(&env.ok(
-        &["connect", "gemini-cli", "--serve-from", "deepseek:deepseek-chat", "--dry-run", "--json"],
+        &[
+            "connect",
+            "gemini-cli",
+            "--serve-from",
+            "deepseek:deepseek-chat",
+            "--dry-run",
+            "--json",
+        ],
         "",
     ));
     assert_eq!(dry["routes"][0]["alias"], "gemini-*");
     assert_eq!(dry["routes"][1]["replaced"], "deepseek:deepseek-reasoner");
     let routes = json(&env.ok(&["route", "list", "--json"], ""));
-    assert_eq!(routes.as_array().expect("routes").len(), 1, "a dry run made no route");
+    assert_eq!(
+        routes.as_array().expect("routes").len(),
+        1,
+        "a dry run made no route"
+    );
 
-    env.ok(&["connect", "gemini-cli", "--serve-from", "deepseek:deepseek-chat"], "");
+    env.ok(
+        &[
+            "connect",
+            "gemini-cli",
+            "--serve-from",
+            "deepseek:deepseek-chat",
+        ],
+        "",
+    );
     let routes = json(&env.ok(&["route", "list", "--json"], ""));
     let to: Vec<(String, String)> = routes
         .as_array()
@@ -352,17 +394,32 @@ fn serving_a_tool_s_models_from_another_provider_makes_routes_that_undo_puts_bac
             )
         })
         .collect();
-    assert!(to.contains(&("gemini-*".into(), "deepseek-chat".into())), "{to:?}");
-    assert!(to.contains(&("gemini-*flash*".into(), "deepseek-chat".into())), "{to:?}");
+    assert!(
+        to.contains(&("gemini-*".into(), "deepseek-chat".into())),
+        "{to:?}"
+    );
+    assert!(
+        to.contains(&("gemini-*flash*".into(), "deepseek-chat".into())),
+        "{to:?}"
+    );
 
     // Codex asks for the model in its config: `codex`, the alias of its route.
-    env.ok(&["connect", "codex", "--serve-from", "deepseek:deepseek-chat"], "");
+    env.ok(
+        &["connect", "codex", "--serve-from", "deepseek:deepseek-chat"],
+        "",
+    );
     let config = std::fs::read_to_string(home_file(&env, ".codex/config.toml")).expect("read");
     assert!(config.starts_with("model = \"codex\"\n"), "{config}");
     // Tools without model routes ask for provider/model.
-    env.ok(&["connect", "aider", "--serve-from", "deepseek:deepseek-chat"], "");
+    env.ok(
+        &["connect", "aider", "--serve-from", "deepseek:deepseek-chat"],
+        "",
+    );
     let aider = std::fs::read_to_string(home_file(&env, ".aider.conf.yml")).expect("read");
-    assert!(aider.contains("model: openai/deepseek/deepseek-chat"), "{aider}");
+    assert!(
+        aider.contains("model: openai/deepseek/deepseek-chat"),
+        "{aider}"
+    );
 
     env.ok(&["connect", "gemini-cli", "--undo"], "");
     env.ok(&["connect", "codex", "--undo"], "");
@@ -371,7 +428,16 @@ fn serving_a_tool_s_models_from_another_provider_makes_routes_that_undo_puts_bac
         .as_array()
         .expect("routes")
         .iter()
-        .map(|r| (r["alias"].as_str().expect("alias"), r["tiers"][0]["model"].as_str().expect("model")))
+        .map(|r| {
+            (
+                r["alias"].as_str().expect("alias"),
+                r["tiers"][0]["model"].as_str().expect("model"),
+            )
+        })
         .collect();
-    assert_eq!(left, [("gemini-*flash*", "deepseek-reasoner")], "the user's route is back, KeyGate's are gone");
+    assert_eq!(
+        left,
+        [("gemini-*flash*", "deepseek-reasoner")],
+        "the user's route is back, KeyGate's are gone"
+    );
 }
