@@ -366,3 +366,37 @@ def test_aider_connected_by_keygate_answers_a_message(aider_keygate: KeyGate) ->
     _secret_free(kg)
     kg.cli("connect", "aider", "--undo")
     assert not (kg.user_home / ".aider.conf.yml").exists()
+
+
+def _opencode() -> str:
+    """opencode's native binary (npm leaves `bin/opencode` a stub, as for Claude Code)."""
+    path = Path(_tool("codex")).parent.parent / "opencode-linux-x64" / "bin" / "opencode"
+    path = Path(os.environ.get("KEYGATE_OPENCODE_BIN", str(path)))
+    if not path.exists():
+        pytest.fail(f"opencode's binary is not installed at {path}: run scripts/setup.sh test")
+    return str(path)
+
+
+# What keeps opencode to the one address it was given.
+OPENCODE_QUIET = {
+    "OPENCODE_DISABLE_AUTOUPDATE": "1",
+    "OPENCODE_DISABLE_MODELS_FETCH": "1",
+    "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
+    "OPENCODE_DISABLE_SHARE": "1",
+    "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
+    "OPENCODE_DISABLE_CLAUDE_CODE": "1",
+}
+
+
+def test_opencode_connected_by_keygate_runs_a_turn(aider_keygate: KeyGate) -> None:
+    """`keygate connect opencode --model deepseek-chat` writes opencode.json's provider
+    `keygate`; real opencode then runs a turn with a tool call through KeyGate."""
+    kg = aider_keygate
+    kg.cli("connect", "opencode", "--model", "deepseek-chat")
+    work = kg.user_home / "work-opencode"
+    work.mkdir()
+    env = {"HOME": str(kg.user_home), **OPENCODE_QUIET}
+    run = _run([_opencode(), "run", "Say hi"], work, env)
+    _assert_turn_served(kg, run, "/chat/completions", "deepseek-chat", token="opencode")
+    _secret_free(kg)
+    kg.cli("connect", "opencode", "--undo")

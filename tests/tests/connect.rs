@@ -186,11 +186,15 @@ fn read_only_linked_and_malformed_files_are_refused_and_left_as_they_were() {
     let mut cmd = env.keygate();
     let climbing = format!("{}/x/../../elsewhere", env.user_home().display());
     let out = keygate_tests::run_with_stdin(
-        cmd.args(["connect", "continue"]).env("CONTINUE_GLOBAL_DIR", &climbing),
+        cmd.args(["connect", "continue"])
+            .env("CONTINUE_GLOBAL_DIR", &climbing),
         "",
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("contains '..'"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("contains '..'"),
+        "{out:?}"
+    );
     assert!(!env.root().join("elsewhere").exists());
 
     // None of the refusals made a token or a record.

@@ -217,8 +217,22 @@ impl Connector {
         })
     }
 
+    /// From this process's environment; without HOME (Windows), the platform's home folder.
     pub fn from_env(keygate_home: &Path, origin: String) -> Result<Connector, ConnectFailure> {
-        Connector::new(keygate_home, |name| std::env::var(name).ok(), origin)
+        let home = std::env::var("HOME")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .or_else(|| {
+                directories::BaseDirs::new().map(|dirs| dirs.home_dir().display().to_string())
+            });
+        Connector::new(
+            keygate_home,
+            |name| match name {
+                "HOME" => home.clone(),
+                _ => std::env::var(name).ok(),
+            },
+            origin,
+        )
     }
 
     fn dir(&self) -> PathBuf {
