@@ -57,6 +57,17 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).expect("write");
 }
 
+/// `keygate connect --json`'s row for `tool`.
+fn tool_row(env: &TestEnv, tool: &str) -> Value {
+    json(&env.ok(&["connect", "--json"], ""))
+        .as_array()
+        .expect("tools")
+        .iter()
+        .find(|t| t["tool"] == tool)
+        .unwrap_or_else(|| panic!("no row for {tool}"))
+        .clone()
+}
+
 fn home_file(env: &TestEnv, rel: &str) -> PathBuf {
     env.user_home().join(rel)
 }
@@ -247,14 +258,7 @@ fn undo_keeps_what_the_user_changed_since_and_refuses_when_they_changed_keygate_
     assert_eq!(std::fs::read_to_string(&settings).expect("read"), edited);
 
     // …and the state says the tool drifted.
-    let status = json(&env.ok(&["connect", "--json"], ""));
-    let claude = status
-        .as_array()
-        .expect("tools")
-        .iter()
-        .find(|t| t["tool"] == "claude-code")
-        .expect("claude-code")
-        .clone();
+    let claude = tool_row(&env, "claude-code");
     assert_eq!(claude["state"], "drifted", "{claude}");
     assert!(
         claude["detail"]
@@ -272,14 +276,7 @@ fn a_revoked_token_shows_as_drift_and_connecting_again_makes_a_new_one() {
     let aider = home_file(&env, ".aider.conf.yml");
     let first = std::fs::read_to_string(&aider).expect("read");
     env.ok(&["token", "revoke", "aider"], "");
-    let status = json(&env.ok(&["connect", "--json"], ""));
-    let row = status
-        .as_array()
-        .expect("tools")
-        .iter()
-        .find(|t| t["tool"] == "aider")
-        .expect("aider")
-        .clone();
+    let row = tool_row(&env, "aider");
     assert_eq!(row["state"], "drifted");
     assert!(
         row["detail"]

@@ -8,7 +8,9 @@ use super::{ConnectError, Format, Step, dotenv_doc, json_doc, shell_doc, toml_do
 /// did not touch kept as it was (comments, order, spacing).
 pub trait Document {
     /// The value at `path`, as JSON (TOML and YAML values are converted).
-    fn get(&self, path: &[Step]) -> Option<Value>;
+    fn get(&self, path: &[Step]) -> Option<Value> {
+        get_in_tree(&self.tree(), path).cloned()
+    }
     /// Puts `value` at `path`, creating the objects on the way.
     fn set(&mut self, path: &[Step], value: &Value) -> Result<(), ConnectError>;
     /// Removes what is at `path`; nothing happens when nothing is there.

@@ -97,10 +97,6 @@ impl JsonDoc {
 }
 
 impl Document for JsonDoc {
-    fn get(&self, path: &[Step]) -> Option<Value> {
-        super::document::get_in_tree(&self.tree(), path).cloned()
-    }
-
     fn set(&mut self, path: &[Step], value: &Value) -> Result<(), ConnectError> {
         let keys = self.keys(path)?;
         let Some((last, parents)) = keys.split_last() else {

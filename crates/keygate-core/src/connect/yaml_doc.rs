@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::document::{Document, get_in_tree, item_matches, kind_of};
+use super::document::{Document, item_matches, kind_of};
 use super::{ConnectError, Step};
 
 pub struct YamlDoc {
@@ -187,10 +187,6 @@ impl YamlDoc {
 }
 
 impl Document for YamlDoc {
-    fn get(&self, path: &[Step]) -> Option<Value> {
-        get_in_tree(&self.tree(), path).cloned()
-    }
-
     fn set(&mut self, path: &[Step], value: &Value) -> Result<(), ConnectError> {
         match path {
             [Step::Key(key)] => self.set_top_level(key, value),

@@ -381,17 +381,29 @@ impl Connector {
             .join("backups")
             .join(tool.id())
             .join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
-        let mut changes = Vec::new();
-        for ((file, text), result) in planned.iter().zip(&current).zip(&applied) {
-            let kept = record
-                .as_ref()
-                .and_then(|r| r.files.iter().find(|f| f.path == file.path));
-            let backup = match kept {
-                Some(kept) => kept.backup.clone(),
-                None => text
+        // Each file's backup: the one kept from KeyGate's first change, else a new one (made
+        // below) for a file that exists.
+        let backups: Vec<(Option<PathBuf>, bool)> = planned
+            .iter()
+            .zip(&current)
+            .map(|(file, text)| {
+                let kept = record
                     .as_ref()
-                    .map(|_| backups_at.join(backup_name(&file.path))),
-            };
+                    .and_then(|r| r.files.iter().find(|f| f.path == file.path));
+                match kept {
+                    Some(kept) => (kept.backup.clone(), false),
+                    None => (
+                        text.as_ref()
+                            .map(|_| backups_at.join(backup_name(&file.path))),
+                        text.is_some(),
+                    ),
+                }
+            })
+            .collect();
+        let mut changes = Vec::new();
+        for (((file, text), result), (backup, _)) in
+            planned.iter().zip(&current).zip(&applied).zip(&backups)
+        {
             changes.push(FileChange {
                 path: file.path.display().to_string(),
                 created: text.is_none(),
@@ -401,7 +413,7 @@ impl Connector {
                     text.as_deref(),
                     Some(&result.text),
                 )),
-                backup: backup.map(|b| b.display().to_string()),
+                backup: backup.as_ref().map(|b| b.display().to_string()),
             });
         }
         let changed = applied.iter().any(|a| a.changed);
@@ -456,28 +468,19 @@ impl Connector {
             }
         }
         let mut records = Vec::new();
-        for ((file, text), result) in planned.iter().zip(&current).zip(&applied) {
-            let kept = record
-                .as_ref()
-                .and_then(|r| r.files.iter().find(|f| f.path == file.path));
-            let backup = match kept {
-                Some(kept) => kept.backup.clone(),
-                None => match text {
-                    Some(text) => {
-                        let path = backups_at.join(backup_name(&file.path));
-                        files::write_private(&path, text.as_bytes())?;
-                        Some(path)
-                    }
-                    None => None,
-                },
-            };
+        for (((file, text), result), (backup, new_backup)) in
+            planned.iter().zip(&current).zip(&applied).zip(&backups)
+        {
+            if let (true, Some(path), Some(text)) = (new_backup, backup, text) {
+                files::write_private(path, text.as_bytes())?;
+            }
             if result.changed {
                 files::write_atomic(&file.path, &result.text, text.as_deref())?;
             }
             records.push(FileRecord {
                 path: file.path.clone(),
                 format: file.format,
-                backup,
+                backup: backup.clone(),
                 applied: core_connect::text_digest(&result.text),
                 entries: core_connect::entry_digests(&file.entries),
             });
