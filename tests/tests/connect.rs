@@ -365,6 +365,8 @@ fn serving_a_tool_s_models_from_another_provider_makes_routes_that_undo_puts_bac
         &["connect", "gemini-cli", "--serve-from", "nosuch:model"],
     );
     assert!(error.contains("no provider named \"nosuch\""), "{error}");
+    let error = fails(&env, &["connect", "aider", "--model", "gpt-*"]);
+    assert!(error.contains("not the pattern"), "{error}");
     let dry = json(&env.ok(
         &[
             "connect",

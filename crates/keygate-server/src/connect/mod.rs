@@ -301,6 +301,12 @@ impl Connector {
         tool: Tool,
         options: &ConnectOptions,
     ) -> Result<ConnectOutcome, ConnectFailure> {
+        if let Some(model) = options.model.as_deref().filter(|m| m.contains('*')) {
+            return Err(ConnectFailure::Invalid(format!(
+                "the model for {} must be a model name or alias, not the pattern {model:?}",
+                tool.title()
+            )));
+        }
         let record = self.load_record(tool)?;
         let routes: Vec<String> = store
             .list_routes()?
@@ -443,39 +449,14 @@ impl Connector {
             return Ok(outcome);
         }
 
-        if token_created {
-            let row = NewToken {
-                name: name.clone(),
-                hash: token_hash(&token),
-                hint: token_hint(&token),
-                models: Vec::new(),
-                expires_at: None,
-            };
-            store.replace_token(&row)?;
-        }
-        let mut route_records: Vec<RouteRecord> = record
-            .as_ref()
-            .map(|r| r.routes.clone())
-            .unwrap_or_default();
-        for (alias, tier, previous) in &serve {
-            store.upsert_route(alias, std::slice::from_ref(tier), "priority")?;
-            // The state before KeyGate's first change is what undo puts back.
-            if !route_records.iter().any(|r| &r.alias == alias) {
-                route_records.push(RouteRecord {
-                    alias: alias.to_string(),
-                    previous: previous.clone(),
-                });
-            }
-        }
+        // The backups and the record come first: whatever fails after them, undo can put
+        // back what was written (a file left as it was undoes as `unchanged`).
         let mut records = Vec::new();
         for (((file, text), result), (backup, new_backup)) in
             planned.iter().zip(&current).zip(&applied).zip(&backups)
         {
             if let (true, Some(path), Some(text)) = (new_backup, backup, text) {
                 files::write_private(path, text.as_bytes())?;
-            }
-            if result.changed {
-                files::write_atomic(&file.path, &result.text, text.as_deref())?;
             }
             records.push(FileRecord {
                 path: file.path.clone(),
@@ -485,10 +466,23 @@ impl Connector {
                 entries: core_connect::entry_digests(&file.entries),
             });
         }
+        let mut route_records: Vec<RouteRecord> = record
+            .as_ref()
+            .map(|r| r.routes.clone())
+            .unwrap_or_default();
+        for (alias, _, previous) in &serve {
+            // The state before KeyGate's first change is what undo puts back.
+            if !route_records.iter().any(|r| &r.alias == alias) {
+                route_records.push(RouteRecord {
+                    alias: alias.to_string(),
+                    previous: previous.clone(),
+                });
+            }
+        }
         self.save_record(
             tool,
             &Record {
-                token: name,
+                token: name.clone(),
                 connected_at: record
                     .map(|r| r.connected_at)
                     .unwrap_or_else(|| chrono::Utc::now().to_rfc3339()),
@@ -496,6 +490,23 @@ impl Connector {
                 routes: route_records,
             },
         )?;
+        if token_created {
+            store.replace_token(&NewToken {
+                name,
+                hash: token_hash(&token),
+                hint: token_hint(&token),
+                models: Vec::new(),
+                expires_at: None,
+            })?;
+        }
+        for (alias, tier, _) in &serve {
+            store.upsert_route(alias, std::slice::from_ref(tier), "priority")?;
+        }
+        for ((file, text), result) in planned.iter().zip(&current).zip(&applied) {
+            if result.changed {
+                files::write_atomic(&file.path, &result.text, text.as_deref())?;
+            }
+        }
         Ok(outcome)
     }
 
