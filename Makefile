@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/keygate/target
 export KEYGATE_BIN_DIR := $(CARGO_TARGET_DIR)/debug
 CARGO ?= cargo
 
-.PHONY: package bench bench-usage run test setup-run setup-test ui build lint test-ui test-rust test-python test-e2e clean-ui
+.PHONY: package bench bench-instructions bench-usage run test setup-run setup-test ui build lint test-ui test-rust test-python test-e2e clean-ui
 
 run: setup-run build
 	scripts/run.sh
@@ -59,6 +59,12 @@ bench: setup-run ui
 	$(CARGO) build --release -p keygate-cli -p keygate-bench
 	KEYGATE_BIN_DIR=$(CARGO_TARGET_DIR)/release $(CARGO_TARGET_DIR)/release/keygate-bench
 	$(CARGO_TARGET_DIR)/release/keygate-bench-usage
+
+# Not part of make test (valgrind makes it take a minute or two): instructions per proxied
+# request under callgrind, against bench/instructions-baseline.json (fails at +10 %;
+# `python3 bench/instructions.py --update` rewrites the baseline).
+bench-instructions: setup-run ui
+	python3 bench/instructions.py
 
 # Only the usage benchmark: 1M request rows, report and rollup timings.
 bench-usage:
