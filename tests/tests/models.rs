@@ -150,3 +150,24 @@ async fn model_sync_lists_a_providers_models_and_flags_the_unpriced() {
         assert!(!out.contains(secret) && !log.contains(secret));
     }
 }
+
+/// `keygate model list | head`: a reader that closes the pipe early is not an error of the
+/// command (it panicked on EPIPE before).
+#[test]
+fn a_listing_into_a_closed_pipe_ends_quietly() {
+    let env = keygate_tests::TestEnv::new();
+    let mut child = env
+        .keygate()
+        .args(["model", "list"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn keygate");
+    // Closed before the command writes its first line: its first write meets EPIPE.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+}

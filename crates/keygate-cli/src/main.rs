@@ -23,6 +23,7 @@ use crate::context::{Context, UsageError};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     init_logging(matches!(cli.command, Command::Serve(_)));
     let result = Context::from_env(cli.json).and_then(|ctx| commands::run(&ctx, cli.command));
@@ -37,6 +38,26 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `keygate model list | head`: once `head` has its lines it closes the pipe, and the next
+/// `println!` fails with EPIPE, which Rust turns into a panic. A reader that stopped reading is
+/// not an error of this command, so it ends quietly with success, as `ls | head` does; every
+/// other panic is reported as before.
+fn quiet_on_closed_stdout() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        report(info);
+    }));
 }
 
 fn init_logging(serving: bool) {
