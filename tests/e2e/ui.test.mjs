@@ -702,6 +702,30 @@ describe('web UI served by keygate serve', () => {
     await assertNoSecretsIn(page);
   });
 
+  test('a key is edited in its dialog: a bad value is named, the saved one shows in the table', async (t) => {
+    const page = await newPage(t);
+    await openKeysPage(page);
+    const row = page.locator('tbody tr', { hasText: 'e2e-vault' });
+    await row.getByRole('button', { name: 'Edit e2e-vault' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Edit key' });
+    await dialog.waitFor();
+    assert.equal(await dialog.getByLabel('Label').inputValue(), 'e2e-vault');
+    await dialog.getByLabel('Weight').fill('0');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.getByTestId('field-error').filter({ hasText: /weight|1/i }).first().waitFor();
+    await dialog.getByLabel('Weight').fill('3');
+    await dialog.getByLabel('Tags').fill('e2e, edited');
+    await dialog.getByLabel('Priority').fill('4');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await row.locator('.tag', { hasText: 'edited' }).waitFor();
+    const saved = (await apiKeys()).find((k) => k.label === 'e2e-vault');
+    assert.deepEqual(saved.tags, ['e2e', 'edited']);
+    assert.equal(saved.priority, 4);
+    assert.equal(saved.weight, 3);
+    await assertNoSecretsIn(page);
+  });
+
   test('a key added through the dialog is tested before saving, then tests green from its row', async (t) => {
     const page = await newPage(t);
     await openKeysPage(page);

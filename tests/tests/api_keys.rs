@@ -379,3 +379,110 @@ async fn tokens_routes_settings_and_test_before_save_work_through_the_api() {
     );
     served.stop();
 }
+
+/// `PUT /api/keys/{id}` and `keygate key edit` change a key's label, tags, priority, weight and
+/// enabled switch (issue 20, item 3), and the proxy follows at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_is_edited_through_the_api_and_the_cli_and_the_proxy_follows() {
+    let fake = FakeUpstream::start().await;
+    let (first, second) = ("sk-fake-edit-first-0000001", "sk-fake-edit-second-000001");
+    fake.set(first, Behaviour::Ok);
+    fake.set(second, Behaviour::Ok);
+    let served = setup(&fake, &[prio("first", first, 0), prio("second", second, 1)]).await;
+    let keys: Value =
+        serde_json::from_str(&served.cli_ok(&["key", "list", "--json"])).expect("json");
+    let id = |label: &str| {
+        keys.as_array()
+            .expect("keys")
+            .iter()
+            .find(|k| k["label"] == label)
+            .and_then(|k| k["id"].as_str())
+            .expect("id")
+            .to_string()
+    };
+    let (first_id, second_id) = (id("first"), id("second"));
+    let served_by = || async {
+        let response = post(&served, "/v1/chat/completions", &chat(false)).await;
+        assert_eq!(response.status(), 200);
+        header(&response, "x-keygate-key").to_string()
+    };
+    assert_eq!(served_by().await, "first");
+
+    let put = |id: String, body: Value| {
+        let base = served.base.clone();
+        async move {
+            let response = reqwest::Client::new()
+                .put(format!("{base}/api/keys/{id}"))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .expect("put");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, key) = put(
+        first_id.clone(),
+        json!({"priority": 5, "label": " work primary ", "tags": ["team-a", "team-a", "prod"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{key}");
+    assert_eq!(key["label"], "work primary");
+    assert_eq!(key["tags"], json!(["team-a", "prod"]));
+    assert_eq!(key["priority"], 5);
+    assert_eq!(
+        served_by().await,
+        "second",
+        "the lower priority now goes first"
+    );
+
+    // Bad values name their field and change nothing; an unknown key is a 404.
+    let (status, error) = put(
+        first_id.clone(),
+        json!({"weight": 0, "tags": ["no spaces"]}),
+    )
+    .await;
+    assert_eq!(status, 422, "{error}");
+    let fields = error["error"]["fields"].to_string();
+    assert!(
+        fields.contains("weight") && fields.contains("tags"),
+        "{error}"
+    );
+    let (status, _) = put(first_id.clone(), json!({"secret": "sk-new"})).await;
+    assert_eq!(status, 422, "the secret is not editable");
+    let (status, _) = put("k_nosuch".into(), json!({"label": "x"})).await;
+    assert_eq!(status, 404);
+
+    // The CLI: disable the second key and relabel it; the proxy goes back to the first.
+    let out = served.cli_ok(&["key", "edit", &second_id, "--label", "spare", "--disable"]);
+    assert!(out.contains("(spare)") && out.contains("disabled"), "{out}");
+    assert_eq!(served_by().await, "work primary");
+    let out = served.cli(&["key", "edit", &second_id]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "nothing to change is a usage error"
+    );
+    let out = served.cli(&["key", "edit", &second_id, "--weight", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--weight"),
+        "{out:?}"
+    );
+    let keys: Value =
+        serde_json::from_str(&served.cli_ok(&["key", "list", "--json"])).expect("json");
+    let second = keys
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["id"] == second_id.as_str())
+        .expect("second")
+        .clone();
+    assert_eq!(second["label"], "spare");
+    assert_eq!(second["enabled"], false);
+    served.stop();
+}

@@ -218,6 +218,24 @@ pub enum KeyCommand {
     Add(KeyAddArgs),
     /// List keys with their health.
     List,
+    /// Change a key's label, tags, priority, weight or enabled switch; what you leave out
+    /// stays as it is (the secret never changes: a new secret is a new key).
+    Edit {
+        id: String,
+        #[arg(long)]
+        label: Option<String>,
+        /// Replaces all tags (repeat for several); `--tag ''` with nothing else clears them.
+        #[arg(long = "tag")]
+        tags: Option<Vec<String>>,
+        #[arg(long, allow_hyphen_values = true)]
+        priority: Option<i64>,
+        #[arg(long)]
+        weight: Option<i64>,
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+    },
     /// Enable keys.
     Enable {
         #[arg(required = true)]

@@ -133,6 +133,31 @@ pub fn validate_tag(tag: &str) -> Result<(), String> {
     }
 }
 
+/// The problems of a key edit's values, as (field, message): the same rules as adding a key.
+pub fn edit_problems(
+    label: Option<&str>,
+    tags: Option<&[String]>,
+    priority: Option<i64>,
+    weight: Option<i64>,
+) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    if let Some(Err(e)) = label.map(validate_label) {
+        problems.push(("label".into(), e));
+    }
+    for tag in tags.unwrap_or_default() {
+        if let Err(e) = validate_tag(tag) {
+            problems.push(("tags".into(), e));
+        }
+    }
+    if let Some(Err(e)) = priority.map(crate::bounds::check_priority) {
+        problems.push(("priority".into(), e));
+    }
+    if let Some(Err(e)) = weight.map(crate::bounds::check_weight) {
+        problems.push(("weight".into(), e));
+    }
+    problems
+}
+
 /// Labels are free text for people, but single-line and bounded.
 pub fn validate_label(label: &str) -> Result<(), String> {
     if label.trim().is_empty() || label.len() > 80 || label.chars().any(char::is_control) {

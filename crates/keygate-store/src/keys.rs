@@ -45,6 +45,16 @@ pub struct KeyRow {
     pub health: KeyHealthRow,
 }
 
+/// What `Store::edit_key` changes: `None` keeps the key's value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyEdit {
+    pub label: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub priority: Option<i64>,
+    pub weight: Option<i64>,
+    pub enabled: Option<bool>,
+}
+
 /// A key's last known health, as the proxy and the checker left it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyHealthRow {
@@ -161,6 +171,36 @@ impl Store {
             )?;
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Changes what `edit` names of a key (label, tags, priority, weight, enabled) and keeps
+    /// the rest; fails with `NotFound` for an unknown id. The caller validates the values.
+    pub fn edit_key(&mut self, id: &str, edit: &KeyEdit) -> Result<(), StoreError> {
+        let now = self.now();
+        let tags = edit
+            .tags
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let changed = self.conn.execute(
+            "UPDATE keys SET label = COALESCE(?2, label), tags = COALESCE(?3, tags), \
+             priority = COALESCE(?4, priority), weight = COALESCE(?5, weight), \
+             enabled = COALESCE(?6, enabled), updated_at = ?7 WHERE id = ?1",
+            params![
+                id,
+                edit.label,
+                tags,
+                edit.priority,
+                edit.weight,
+                edit.enabled,
+                now
+            ],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("no key with id {id:?}")));
+        }
         Ok(())
     }
 

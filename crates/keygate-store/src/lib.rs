@@ -26,7 +26,7 @@ pub use db::{DB_FILE_NAME, Store};
 pub use error::StoreError;
 pub use events::{CHECKS_KEPT_PER_KEY, CheckRow, EVENTS_KEPT, Event, NewEvent};
 pub use health::HealthUpdate;
-pub use keys::{KeyHealthRow, KeyRow, NewKey};
+pub use keys::{KeyEdit, KeyHealthRow, KeyRow, NewKey};
 pub use migrations::SCHEMA_VERSION;
 pub use prices::{PriceRow, SyncedModel};
 pub use providers::{NewProvider, ProviderRow};

@@ -250,6 +250,14 @@ export async function syncModels(provider: string): Promise<SyncResult> {
 }
 
 /** Replaces all of a key's limits and budgets (`null` removes one); answers the updated key. */
+/** What a key edit may change; a field left out stays as it is. */
+export type KeyEdit = Partial<{ label: string; tags: string[]; priority: number; weight: number; enabled: boolean }>;
+
+/** Changes a key's label, tags, priority, weight or enabled switch; a 422 names the fields. */
+export async function editKey(id: string, edit: KeyEdit): Promise<ApiKey> {
+  return request<ApiKey>(`/api/keys/${encodeURIComponent(id)}`, { method: 'PUT', body: edit });
+}
+
 export async function setKeyLimits(id: string, limits: Schemas['LimitsBody']): Promise<ApiKey> {
   return request<ApiKey>(`/api/keys/${encodeURIComponent(id)}/limits`, { method: 'PUT', body: limits });
 }

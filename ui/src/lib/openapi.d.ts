@@ -229,7 +229,11 @@ export interface paths {
         };
         /** One key. */
         get: operations["getKey"];
-        put?: never;
+        /**
+         * Changes a key's label, tags, priority, weight or enabled switch (its secret never changes:
+         *     a new secret is a new key).
+         */
+        put: operations["editKey"];
         post?: never;
         delete?: never;
         options?: never;
@@ -845,6 +849,17 @@ export interface components {
             line: number;
             provider: string;
             tags: string[];
+        };
+        /** @description A key edit: every field is optional; what is left out stays as it is. */
+        KeyEditBody: {
+            enabled?: boolean | null;
+            label?: string | null;
+            /** Format: int64 */
+            priority?: number | null;
+            /** @description Replaces all of the key's tags. */
+            tags?: string[] | null;
+            /** Format: int64 */
+            weight?: number | null;
         };
         /** @description A key's health as the API shows it. */
         KeyHealth: {
@@ -2076,6 +2091,60 @@ export interface operations {
             };
             /** @description no key with that id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    editKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the key's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeyEditBody"];
+            };
+        };
+        responses: {
+            /** @description the updated key */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyView"];
+                };
+            };
+            /** @description no admin token, or a wrong one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no key with that id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a value is invalid (`fields` names it) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

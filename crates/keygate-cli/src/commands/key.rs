@@ -23,6 +23,22 @@ pub fn run(ctx: &Context, command: KeyCommand) -> Result<()> {
         KeyCommand::Add(args) => add(ctx, args),
         KeyCommand::List => list(ctx),
         KeyCommand::Limits { id, limits } => set_limits(ctx, &id, &limits),
+        KeyCommand::Edit {
+            id,
+            label,
+            tags,
+            priority,
+            weight,
+            enable,
+            disable,
+        } => {
+            let enabled = match (enable, disable) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            };
+            edit(ctx, &id, label, tags, priority, weight, enabled)
+        }
         KeyCommand::Enable { ids } => set_enabled(ctx, &ids, true),
         KeyCommand::Disable { ids } => set_enabled(ctx, &ids, false),
         KeyCommand::Rm { ids } => remove(ctx, &ids),
@@ -178,6 +194,75 @@ fn check_ids(ids: &[String]) -> Result<()> {
     for id in ids {
         validate_key_id(id).map_err(usage)?;
     }
+    Ok(())
+}
+
+fn edit(
+    ctx: &Context,
+    id: &str,
+    label: Option<String>,
+    tags: Option<Vec<String>>,
+    priority: Option<i64>,
+    weight: Option<i64>,
+    enabled: Option<bool>,
+) -> Result<()> {
+    let tags = tags.map(|tags| {
+        let mut tags: Vec<String> = tags.iter().map(|t| t.trim().to_string()).collect();
+        tags.retain(|t| !t.is_empty());
+        tags.dedup();
+        tags
+    });
+    let label = label.map(|l| l.trim().to_string());
+    let edit = keygate_store::KeyEdit {
+        label,
+        tags,
+        priority,
+        weight,
+        enabled,
+    };
+    if edit == keygate_store::KeyEdit::default() {
+        return Err(usage(
+            "say what to change: --label, --tag, --priority, --weight, --enable or --disable",
+        ));
+    }
+    let problems = keygate_core::key::edit_problems(
+        edit.label.as_deref(),
+        edit.tags.as_deref(),
+        edit.priority,
+        edit.weight,
+    );
+    if let Some((field, problem)) = problems.first() {
+        return Err(usage(format!(
+            "--{}: {problem}",
+            field.trim_end_matches('s')
+        )));
+    }
+    let mut store = ctx.store()?;
+    store.edit_key(id, &edit).map_err(|e| match e {
+        keygate_store::StoreError::NotFound(_) => {
+            usage(format!("no key with id {id:?}; see keygate key list"))
+        }
+        other => other.into(),
+    })?;
+    engine::apply(ctx, Change::Catalog);
+    let key = store
+        .get_key(id)?
+        .ok_or_else(|| usage(format!("no key with id {id:?}")))?;
+    if ctx.json {
+        return output::json(&KeyView::from(key));
+    }
+    println!(
+        "{id} ({}): tags {} · priority {} · weight {} · {}",
+        key.label,
+        if key.tags.is_empty() {
+            "-".to_string()
+        } else {
+            key.tags.join(",")
+        },
+        key.priority,
+        key.weight,
+        if key.enabled { "enabled" } else { "disabled" }
+    );
     Ok(())
 }
 

@@ -194,6 +194,76 @@ pub struct LimitsBody {
     monthly_tokens: Option<u64>,
 }
 
+/// A key edit: every field is optional; what is left out stays as it is.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyEditBody {
+    label: Option<String>,
+    /// Replaces all of the key's tags.
+    tags: Option<Vec<String>>,
+    priority: Option<i64>,
+    weight: Option<i64>,
+    enabled: Option<bool>,
+}
+
+/// Changes a key's label, tags, priority, weight or enabled switch (its secret never changes:
+/// a new secret is a new key).
+#[utoipa::path(put, path = "/api/keys/{id}", tag = "keys", operation_id = "editKey",
+    params(("id" = String, Path, description = "the key's id")),
+    request_body = KeyEditBody,
+    responses(
+        (status = 200, description = "the updated key", body = KeyView),
+        (status = 404, description = "no key with that id", body = super::shapes::ErrorBody),
+        (status = 422, description = "a value is invalid (`fields` names it)", body = super::shapes::ErrorBody),
+    ))]
+pub async fn edit(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<KeyEditBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<KeyView>, ApiError> {
+    let Json(body) = body.map_err(|e| {
+        ApiError::rejected(
+            "invalid_key_edit",
+            "{label?, tags?, priority?, weight?, enabled?}",
+            &e,
+        )
+    })?;
+    let tags = body.tags.map(|tags| {
+        let mut tags: Vec<String> = tags.into_iter().map(|t| t.trim().to_string()).collect();
+        tags.retain(|t| !t.is_empty());
+        tags.dedup();
+        tags
+    });
+    let label = body.label.map(|l| l.trim().to_string());
+    let problems = keygate_core::key::edit_problems(
+        label.as_deref(),
+        tags.as_deref(),
+        body.priority,
+        body.weight,
+    );
+    if !problems.is_empty() {
+        return Err(ApiError::invalid("invalid_key_edit", problems));
+    }
+    let edit = keygate_store::KeyEdit {
+        label,
+        tags,
+        priority: body.priority,
+        weight: body.weight,
+        enabled: body.enabled,
+    };
+    let reload = state.clone();
+    let row = state
+        .with_store(move |store| {
+            store.edit_key(&id, &edit)?;
+            reload.reload_catalog(store);
+            store
+                .get_key(&id)?
+                .ok_or_else(|| ApiError::not_found("no key with that id"))
+        })
+        .await?;
+    Ok(Json(KeyView::live(row, state.proxy())))
+}
+
 /// Replaces all of a key's limits and budgets.
 #[utoipa::path(put, path = "/api/keys/{id}/limits", tag = "keys", operation_id = "putKeyLimits",
     params(("id" = String, Path, description = "the key's id")),

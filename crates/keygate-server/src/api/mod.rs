@@ -47,7 +47,7 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
         .route("/api/keys", get(keys::list).post(key_create::create))
         .route("/api/keys/import", post(key_create::import))
         .route("/api/keys/check", post(key_create::check))
-        .route("/api/keys/{id}", get(keys::get))
+        .route("/api/keys/{id}", get(keys::get).put(keys::edit))
         .route("/api/keys/{id}/test", post(key_actions::test_one))
         .route("/api/keys/{id}/limits", put(keys::put_limits))
         .route("/api/keys/batch", post(key_actions::batch))

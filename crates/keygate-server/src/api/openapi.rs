@@ -30,6 +30,7 @@ const ADMIN_TOKEN: &str = "admin_token";
         serve,
         super::keys::list,
         super::keys::get,
+        super::keys::edit,
         super::keys::put_limits,
         super::key_create::create,
         super::key_create::import,
