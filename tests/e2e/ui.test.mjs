@@ -764,6 +764,13 @@ describe('web UI served by keygate serve', () => {
     assert.deepEqual(saved.tags, ['e2e', 'dialog']);
     assert.equal(saved.secret_ref, 'keyring');
     assert.ok((await row.innerText()).includes(saved.fingerprint));
+    // It passed its test before saving: tested again as saved, it starts green, not Unknown.
+    await row.locator('[data-testid="test-result"][data-ok="true"]').waitFor();
+    await row.getByText('Healthy', { exact: true }).waitFor();
+    for (let tries = 0; (await apiKeys()).find((k) => k.label === 'e2e-added').health.state !== 'healthy'; tries += 1) {
+      assert.ok(tries < 50, 'the saved key never turned healthy in the API');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
 
     // The secret is gone from the dialog when it opens again.
     await page.getByRole('button', { name: 'Add key' }).first().click();
