@@ -41,7 +41,8 @@ const FAKE_BAD_SECRET = `sk-fake-bad-${randomBytes(16).toString('hex')}`;
 const FAKE_ADDED_SECRET = `sk-fake-added-${randomBytes(16).toString('hex')}`;
 // Imported through the Import dialog (for a preset provider that is never called).
 const IMPORT_SECRETS = [0, 1, 2].map((i) => `sk-imp-${i}-${randomBytes(12).toString('hex')}`);
-const SECRETS = [OPENAI_SECRET, VAULT_SECRET, FAKE_GOOD_SECRET, FAKE_BAD_SECRET, FAKE_ADDED_SECRET, ...IMPORT_SECRETS];
+const PASTED_SECRETS = [0, 1, 2].map((i) => `sk-pasted-${i}-${randomBytes(12).toString('hex')}`);
+const SECRETS = [OPENAI_SECRET, VAULT_SECRET, FAKE_GOOD_SECRET, FAKE_BAD_SECRET, FAKE_ADDED_SECRET, ...IMPORT_SECRETS, ...PASTED_SECRETS];
 // e2e-main, e2e-vault, and e2e-good and e2e-bad of the fake provider.
 const SEEDED_KEYS = 4;
 const SEEDED_PROVIDERS = 3;
@@ -827,6 +828,37 @@ describe('web UI served by keygate serve', () => {
     for (const label of ['e2e-imp-0', 'e2e-imp-1', 'e2e-imp-2']) assert.ok(labels.includes(label), `${label} not imported`);
     assert.equal(labels.length, before + 3);
     await assertNoSecretsIn(page);
+  });
+
+  test('keys pasted one per line import for the chosen provider; a bad line is named, never shown', async (t) => {
+    const page = await newPage(t);
+    await page.goto(uiUrl);
+    await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
+    await page.evaluate(() => (location.hash = '#/keys'));
+    await page.getByRole('heading', { level: 1, name: 'Keys' }).waitFor();
+    const before = (await apiKeys()).length;
+    await page.getByRole('button', { name: 'Import' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'Import keys' });
+    await dialog.waitFor();
+    await dialog.getByRole('radiogroup', { name: 'What to import' }).getByRole('radio', { name: 'One key per line' }).check();
+    await dialog.getByTestId('import-provider').selectOption('fakeprov');
+    await dialog.getByLabel('Keys to import').fill([PASTED_SECRETS[0], `fakeprov,${PASTED_SECRETS[1]}`, PASTED_SECRETS[2]].join('\n'));
+    const errorRow = dialog.getByTestId('import-errors').locator('tr[data-line="2"]');
+    await errorRow.waitFor();
+    assert.match(await errorRow.innerText(), /one whole key per line/);
+    assert.ok(!(await errorRow.innerText()).includes('sk-pasted'), 'the error row shows the secret');
+    await dialog.getByLabel('Keys to import').fill(PASTED_SECRETS.join('\n'));
+    await dialog.getByTestId('import-rows').waitFor();
+    assert.equal(await dialog.getByTestId('import-rows').locator('tbody tr').count(), 3);
+    await dialog.getByRole('button', { name: 'Import 3 keys' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    const keys = await apiKeys();
+    assert.equal(keys.length, before + 3);
+    const pasted = keys.filter((k) => k.provider === 'fakeprov' && k.secret_ref === 'keyring' && !k.label.startsWith('e2e-'));
+    assert.equal(pasted.length, 3, JSON.stringify(keys.map((k) => k.label)));
+    await assertNoSecretsIn(page);
+    // The fake does not know these keys: they go, so later requests through fakeprov stay green.
+    await api('POST', 'api/keys/batch', { ids: pasted.map((k) => k.id), action: 'delete' });
   });
 
   test('a token made on Connect works through the proxy and its request shows in Logs and on the Dashboard', async (t) => {

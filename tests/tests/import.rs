@@ -119,3 +119,39 @@ fn toml_env_references_must_be_set() {
         "{stderr}"
     );
 }
+
+/// `keygate import keys.txt --provider P`: keys pasted one per line (issue 20, item 3); a typo
+/// of a provider's name gets "did you mean".
+#[test]
+fn keys_one_per_line_import_for_the_named_provider() {
+    if !session_available("keys_one_per_line_import_for_the_named_provider") {
+        return;
+    }
+    let env = TestEnv::new();
+    let file = env.root().join("keys.txt");
+    std::fs::write(
+        &file,
+        "sk-lines-ONE-aaaaaaaaaaaaaaaa\n\n# the team's\nsk-lines-TWO-bbbbbbbbbbbbbbbb\n",
+    )
+    .expect("write");
+    let path = file.to_str().expect("utf8");
+    let out = env.run(&["import", path, "--provider", "antrhopic"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("did you mean \"anthropic\"?"), "{stderr}");
+    let out = env.run(&["import", path], "");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a .txt without --provider is a usage error"
+    );
+    let done = env.ok(&["import", path, "--provider", "anthropic"], "");
+    assert!(done.contains("Imported 2 key(s)"), "{done}");
+    let keys: Vec<Value> =
+        serde_json::from_str(&env.ok(&["--json", "key", "list"], "")).expect("json");
+    assert!(
+        keys.iter().all(|k| k["provider"] == "anthropic"),
+        "{keys:?}"
+    );
+    assert!(env.files_containing("sk-lines-").is_empty());
+}

@@ -335,8 +335,11 @@ pub struct KeyAddArgs {
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// A .csv (columns provider,label,secret,tags,priority,weight,rpm,tpm,rpd,daily_budget)
-    /// or .toml ([[key]] tables) file.
+    /// or .toml ([[key]] tables) file; with --provider, any file of one key per line.
     pub file: PathBuf,
+    /// Every line of FILE is one key of this provider (keys pasted one per line).
+    #[arg(long)]
+    pub provider: Option<String>,
     /// Check the file and show what would be imported, without importing.
     #[arg(long)]
     pub dry_run: bool,

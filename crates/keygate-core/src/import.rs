@@ -95,6 +95,67 @@ struct TomlFile {
     key: Vec<toml::Spanned<RawRow>>,
 }
 
+/// Parses keys pasted one per line, all for `provider` (blank lines and `#` comments are
+/// skipped). Each line must be one whole key: no spaces inside, no commas (a CSV row pasted
+/// here by mistake). Errors never quote the line: it may be a secret.
+pub fn parse_lines(
+    file: &str,
+    text: &str,
+    provider: &str,
+) -> Result<Vec<ImportRow>, Vec<ImportError>> {
+    let error = |line: usize, message: &str| ImportError {
+        file: file.to_string(),
+        line,
+        message: message.to_string(),
+    };
+    if let Err(e) = validate_provider_name(provider) {
+        return Err(vec![error(0, &e)]);
+    }
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let secret = raw.trim();
+        if secret.is_empty() || secret.starts_with('#') {
+            continue;
+        }
+        if secret.chars().any(char::is_whitespace) || secret.contains(',') {
+            errors.push(error(
+                line,
+                "one whole key per line: no spaces or commas (for columns, use CSV with a header row)",
+            ));
+            continue;
+        }
+        if secret.len() > 4096 {
+            errors.push(error(line, "longer than any API key (4096 bytes)"));
+            continue;
+        }
+        if !seen.insert(secret) {
+            errors.push(error(line, "the same key as an earlier line"));
+            continue;
+        }
+        rows.push(ImportRow {
+            line,
+            provider: provider.to_string(),
+            label: None,
+            secret: ImportSecret::Literal(secret.to_string()),
+            tags: Vec::new(),
+            priority: 0,
+            weight: 1,
+            limits: KeyLimits::default(),
+        });
+    }
+    if rows.is_empty() && errors.is_empty() {
+        errors.push(error(0, "no keys: paste one key per line"));
+    }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    }
+}
+
 /// Parses a CSV file with a header row. `secret` may be a literal secret, `${VAR}` (expanded
 /// now) or `env:VAR` (kept as a reference).
 /// Tags are separated by `;`.
@@ -431,6 +492,29 @@ fn line_of(text: &str, offset: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_pasted_one_per_line_import_for_one_provider_and_bad_lines_are_named_not_quoted() {
+        let rows = parse_lines(
+            "paste",
+            "sk-one-111\n\n# a comment\n  sk-two-222  \n",
+            "openai",
+        )
+        .expect("rows");
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].line, rows[1].line), (1, 4));
+        assert!(rows.iter().all(|r| r.provider == "openai" && r.weight == 1));
+        assert_eq!(rows[1].secret, ImportSecret::Literal("sk-two-222".into()));
+        let errors = parse_lines("paste", "sk-a-1\nopenai,sk-b-2\nsk c\nsk-a-1\n", "openai")
+            .expect_err("bad");
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [2, 3, 4]);
+        for e in &errors {
+            assert!(!e.message.contains("sk-"), "{e}");
+        }
+        assert!(parse_lines("paste", "\n# only\n", "openai").is_err());
+        assert!(parse_lines("paste", "sk-x", "Bad Name").is_err());
+    }
 
     fn no_env(_: &str) -> Option<String> {
         None

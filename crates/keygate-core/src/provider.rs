@@ -316,6 +316,48 @@ pub fn preset_serves_model(preset: &str, model: &str) -> bool {
         .is_some_and(|(_, prefixes)| prefixes.iter().any(|p| model.starts_with(p)))
 }
 
+/// The name among `candidates` that `typed` most likely meant (a typo of one or two letters,
+/// or two swapped: `antrhopic` → `anthropic`), for a "did you mean" hint.
+pub fn closest_name<'a>(
+    typed: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let typed = typed.to_ascii_lowercase();
+    let allowed = (typed.chars().count() / 3).clamp(1, 2);
+    candidates
+        .into_iter()
+        .map(|c| (typo_distance(&typed, &c.to_ascii_lowercase()), c))
+        .filter(|(d, _)| *d <= allowed)
+        .min_by_key(|(d, c)| (*d, c.len()))
+        .map(|(_, c)| c)
+}
+
+/// Edits between two names (insert, delete, substitute, or swap two neighbours), by the
+/// optimal string alignment distance.
+fn typo_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 /// Provider names are used in URLs (`/p/{provider}/…`) and CLI arguments.
 pub fn validate_provider_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
@@ -359,6 +401,16 @@ pub fn validate_base_url(url: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typo_of_a_preset_name_finds_the_preset() {
+        let names = PRESETS.iter().map(|p| p.name);
+        assert_eq!(closest_name("antrhopic", names.clone()), Some("anthropic"));
+        assert_eq!(closest_name("OpenAl", names.clone()), Some("openai"));
+        assert_eq!(closest_name("deepsek", names.clone()), Some("deepseek"));
+        assert_eq!(closest_name("mylab", names.clone()), None);
+        assert_eq!(closest_name("x", names), None);
+    }
 
     #[test]
     fn every_required_preset_exists_with_its_kind() {

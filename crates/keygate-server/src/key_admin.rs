@@ -101,14 +101,30 @@ pub fn provider_to_create(store: &Store, name: &str) -> Result<Option<NewProvide
         Some(_) => Err(format!(
             "provider {name:?} needs your endpoint first: `keygate provider add {name} --base-url URL`"
         )),
-        None => Err(format!(
-            "unknown provider {name:?}: use a preset ({}) or add it with `keygate provider add {name} --kind openai --base-url URL`",
-            PRESETS
+        None => {
+            // A typo of a provider the user has, or of a preset: name it first.
+            let known: Vec<String> = store
+                .list_providers()
+                .map(|rows| rows.into_iter().map(|p| p.name).collect())
+                .unwrap_or_default();
+            let candidates = known
                 .iter()
-                .map(|p| p.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+                .map(String::as_str)
+                .chain(PRESETS.iter().map(|p| p.name));
+            if let Some(meant) = keygate_core::provider::closest_name(name, candidates) {
+                return Err(format!(
+                    "unknown provider {name:?}: did you mean {meant:?}?"
+                ));
+            }
+            Err(format!(
+                "unknown provider {name:?}: use a preset ({}) or add it with `keygate provider add {name} --kind openai --base-url URL`",
+                PRESETS
+                    .iter()
+                    .map(|p| p.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        }
     }
 }
 

@@ -306,8 +306,11 @@ export async function checkSecret(provider: string, secret: string): Promise<Che
 }
 
 /** Imports keys from CSV or TOML text; `dryRun` previews. A 422 names rows as `line N`. */
-export async function importKeys(format: ImportFormat, text: string, dryRun: boolean): Promise<ImportResult> {
-  return request<ImportResult>('/api/keys/import', { method: 'POST', body: { format, text, dry_run: dryRun } satisfies Schemas['ImportBody'] });
+/** `provider` is for `lines` (one key per line): the provider of every key. */
+export async function importKeys(format: ImportFormat, text: string, dryRun: boolean, provider?: string): Promise<ImportResult> {
+  const body: Schemas['ImportBody'] = { format, text, dry_run: dryRun };
+  if (provider) body.provider = provider;
+  return request<ImportResult>('/api/keys/import', { method: 'POST', body });
 }
 
 /** The newest proxied requests, newest first, each with its attempts. */

@@ -51,6 +51,8 @@ export function lineErrors(fields: Record<string, string>): { lines: Map<number,
 export function maskedLine(text: string, line: number, format: ImportFormat): string {
   const lines = text.split(/\r?\n/);
   const raw = lines[line - 1] ?? '';
+  // One key per line: the whole line is the secret.
+  if (format === 'lines') return raw.trim() ? '••••' : '';
   if (format === 'toml') return raw.replace(/^(\s*secret\s*=\s*).*$/i, '$1"••••"');
   const header = (lines[0] ?? '').split(',').map((h) => h.trim().toLowerCase());
   const secretAt = header.indexOf('secret');

@@ -831,10 +831,12 @@ export interface components {
             dry_run?: boolean;
             /** @description `csv` or `toml`. */
             format: components["schemas"]["ImportFormat"];
+            /** @description For `lines` (one key per line): the provider of every key. */
+            provider?: string | null;
             text: string;
         };
         /** @enum {string} */
-        ImportFormat: "csv" | "toml";
+        ImportFormat: "csv" | "toml" | "lines";
         /** @description `key_create::import`: `dry_run` on a preview, `imported` (the new ids) otherwise. */
         ImportResult: {
             dry_run?: boolean;

@@ -3,7 +3,7 @@ use crate::cli::ImportArgs;
 use crate::context::{Context, UsageError};
 use crate::output;
 use anyhow::{Context as _, Result, anyhow};
-use keygate_core::import::{ImportError, parse_csv, parse_toml};
+use keygate_core::import::{ImportError, parse_csv, parse_lines, parse_toml};
 use keygate_server::key_admin::{ImportPlan, plan_import, store_keys};
 
 pub fn run(ctx: &Context, args: ImportArgs) -> Result<()> {
@@ -17,9 +17,17 @@ pub fn run(ctx: &Context, args: ImportArgs) -> Result<()> {
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     let parsed = match extension.as_deref() {
+        _ if args.provider.is_some() => {
+            parse_lines(&shown, &text, args.provider.as_deref().unwrap_or_default())
+        }
         Some("csv") => parse_csv(&shown, &text, &env),
         Some("toml") => parse_toml(&shown, &text, &env),
-        _ => return Err(UsageError(format!("{shown}: the file must end in .csv or .toml")).into()),
+        _ => {
+            return Err(UsageError(format!(
+                "{shown}: the file must end in .csv or .toml, or give --provider P for one key per line"
+            ))
+            .into());
+        }
     };
     let rows = parsed.map_err(report)?;
     let mut store = ctx.store()?;

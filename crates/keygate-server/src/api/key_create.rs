@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use keygate_core::bounds::{check_priority, check_weight};
 use keygate_core::fingerprint::fingerprint;
 use keygate_core::health_machine::parse_expiry;
-use keygate_core::import::{ImportError, parse_csv, parse_toml};
+use keygate_core::import::{ImportError, parse_csv, parse_lines, parse_toml};
 use keygate_core::key::{KeyLimits, validate_label, validate_tag};
 use keygate_store::NewKey;
 use keygate_vault::{SecretRef, Sensitive};
@@ -181,6 +181,9 @@ pub struct ImportBody {
     text: Sensitive<String>,
     #[serde(default)]
     dry_run: bool,
+    /// For `lines` (one key per line): the provider of every key.
+    #[serde(default)]
+    provider: Option<String>,
 }
 
 fn row_errors(errors: Vec<ImportError>) -> ApiError {
@@ -206,17 +209,36 @@ pub async fn import(
     body: Result<Json<ImportBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body.map_err(|e| {
-        secret_safe_rejection("invalid_import", "{format: csv|toml, text, dry_run?}", &e)
+        secret_safe_rejection(
+            "invalid_import",
+            "{format: csv|toml|lines, text, provider? (for lines), dry_run?}",
+            &e,
+        )
     })?;
     // The engine's environment is not the caller's: no `${VAR}` expansion through the API.
     let no_env = |_: &str| None;
     let parsed = match body.format.as_str() {
         "csv" => parse_csv("upload", body.text.expose(), &no_env),
         "toml" => parse_toml("upload", body.text.expose(), &no_env),
+        "lines" => match body.provider.as_deref() {
+            Some(provider) => parse_lines("upload", body.text.expose(), provider),
+            None => {
+                return Err(ApiError::invalid(
+                    "invalid_import",
+                    vec![(
+                        "provider".into(),
+                        "one key per line needs the keys' provider".into(),
+                    )],
+                ));
+            }
+        },
         other => {
             return Err(ApiError::invalid(
                 "invalid_import",
-                vec![("format".into(), format!("{other:?} is not csv or toml"))],
+                vec![(
+                    "format".into(),
+                    format!("{other:?} is not csv, toml or lines"),
+                )],
             ));
         }
     };

@@ -75,6 +75,8 @@ pub enum ExpiryText {
 pub enum ImportFormat {
     Csv,
     Toml,
+    /// One key per line, all for the body's `provider`.
+    Lines,
 }
 
 #[derive(Serialize, ToSchema)]
