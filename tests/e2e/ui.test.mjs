@@ -417,6 +417,20 @@ describe('web UI served by keygate serve', () => {
     await page.getByRole('searchbox', { name: 'Search keys' }).fill('e2e-vault');
     await rowCount(1);
     await page.getByRole('searchbox', { name: 'Search keys' }).fill('');
+    await rowCount(SEEDED_KEYS);
+
+    // At 1280 px nothing scrolls sideways: not the page, not the table's box (issue 20, item 4).
+    const overflow = await page.evaluate(() => {
+      const table = document.querySelector('table');
+      let box = table?.parentElement;
+      while (box && box.scrollWidth <= box.clientWidth && box !== document.body) box = box.parentElement;
+      return {
+        page: document.scrollingElement.scrollWidth - window.innerWidth,
+        box: box && box !== document.body ? `${box.className}: ${box.scrollWidth} > ${box.clientWidth}` : null,
+      };
+    });
+    assert.ok(overflow.page <= 0, `the page scrolls sideways by ${overflow.page} px`);
+    assert.equal(overflow.box, null, 'a box around the keys table scrolls sideways');
 
     await assertNoSecretsIn(page);
     await mkdir(ARTIFACTS, { recursive: true });
@@ -752,6 +766,7 @@ describe('web UI served by keygate serve', () => {
 
     await dialog.getByLabel('Label').fill('e2e-added');
     await dialog.getByLabel('Tags').fill('e2e, dialog');
+    await dialog.getByLabel('Priority').fill('2');
     await screenshotPage(page, 'add-key');
     await page.setViewportSize({ width: 1280, height: 800 });
     await dialog.getByRole('button', { name: 'Save key' }).click();
@@ -763,6 +778,7 @@ describe('web UI served by keygate serve', () => {
     const saved = (await apiKeys()).find((k) => k.label === 'e2e-added');
     assert.ok(saved, 'the key was not saved');
     assert.deepEqual(saved.tags, ['e2e', 'dialog']);
+    assert.equal(saved.priority, 2);
     assert.equal(saved.secret_ref, 'keyring');
     assert.ok((await row.innerText()).includes(saved.fingerprint));
     // It passed its test before saving: tested again as saved, it starts green, not Unknown.
@@ -1107,6 +1123,7 @@ describe('web UI served by keygate serve', () => {
         await page.setViewportSize({ width: 1280, height: 800 });
         await page.evaluate((hash) => (location.hash = hash), shot.hash);
         await page.getByRole('heading', { level: 1, name: shot.heading }).waitFor();
+        assert.equal(await page.title(), `${shot.heading} · KeyGate`, 'the window title names the page');
         if (shot.charts) await chartsDrawn(page, shot.charts);
         await page.locator('.skeleton').first().waitFor({ state: 'detached', timeout: 10_000 }).catch(() => {});
         await screenshotPage(page, scheme === 'light' ? shot.name : `${shot.name}-dark`, shot.maxHeight);

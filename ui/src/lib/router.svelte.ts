@@ -31,6 +31,24 @@ function parse(hash: string): Route {
   return { page, params };
 }
 
+/** What each page is called in the window's title (and the tab's, in a browser). */
+export const PAGE_TITLES: Record<Page, string> = {
+  dashboard: 'Dashboard',
+  keys: 'Keys',
+  providers: 'Providers',
+  routes: 'Routes',
+  models: 'Models & prices',
+  usage: 'Usage',
+  logs: 'Logs',
+  connect: 'Connect',
+  settings: 'Settings',
+};
+
+/** `Keys · KeyGate`: the page first, so tabs and the window list tell pages apart. */
+export function documentTitle(page: Page): string {
+  return `${PAGE_TITLES[page]} · KeyGate`;
+}
+
 /** The hash link for a page, for `<a href>`. */
 export function href(page: Page, params: Record<string, string> = {}): string {
   const path = page === 'dashboard' ? '/' : `/${page}`;
@@ -44,6 +62,7 @@ class Router {
   start(): () => void {
     const update = () => {
       this.current = parse(window.location.hash);
+      document.title = documentTitle(this.current.page);
     };
     update();
     window.addEventListener('hashchange', update);
@@ -55,6 +74,7 @@ class Router {
     const target = href(this.current.page, params);
     window.history.replaceState(window.history.state, '', target);
     this.current = parse(target);
+    document.title = documentTitle(this.current.page);
   }
 }
 
