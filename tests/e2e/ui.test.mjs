@@ -1091,6 +1091,18 @@ describe('web UI served by keygate serve', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.match(await page.innerText('body'), /apply when the engine next starts/);
+
+    // An on/off setting is a switch, not a number field.
+    const sticky = page.getByRole('switch', { name: 'Sticky sessions' });
+    assert.equal(await sticky.isChecked(), true);
+    await sticky.uncheck();
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    for (let tries = 0; ; tries += 1) {
+      const { settings } = await api('GET', 'api/settings');
+      if (settings.find((s) => s.name === 'proxy.sticky_sessions').value === 0) break;
+      assert.ok(tries < 30, 'the switch was not saved');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   });
 
   test('screenshots of every page, light and dark', async (t) => {

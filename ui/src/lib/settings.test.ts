@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fieldsFromMessage, parseWhole, settingLabel } from './settings';
+import { fieldsFromMessage, isSwitch, parseWhole, settingHint, settingLabel } from './settings';
 
 describe('parseWhole', () => {
   it('accepts whole numbers and explains the rest', () => {
@@ -22,5 +22,16 @@ describe('settingLabel', () => {
     expect(settingLabel('proxy.max_attempts')).toBe('Max attempts');
     expect(settingLabel('retention.request_days')).toBe('Request (days)');
     expect(settingLabel('proxy.max_wait_ms')).toBe('Max wait (ms)');
+  });
+});
+
+describe('switch settings', () => {
+  it('shows an on/off setting as a switch with its default in words', () => {
+    expect(isSwitch('proxy.sticky_sessions')).toBe(true);
+    expect(isSwitch('proxy.max_attempts')).toBe(false);
+    expect(settingHint('keep a session on its key while healthy (1 = on, 0 = off)', 'proxy.sticky_sessions', 1)).toBe(
+      'Keep a session on its key while healthy · default on',
+    );
+    expect(settingHint('largest request body accepted', 'proxy.body_limit_mib', 32)).toBe('Largest request body accepted · default 32');
   });
 });

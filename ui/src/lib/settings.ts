@@ -32,3 +32,17 @@ export function settingLabel(name: string): string {
   const words = last.replaceAll('_', ' ').replace(/\bms\b/, '(ms)').replace(/\bmib\b/, '(MiB)').replace(/\bseconds\b/, '(seconds)').replace(/\bdays\b/, '(days)');
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
+
+/** Settings that are on (1) or off (0): shown as a switch, not a number field. */
+const SWITCHES = new Set(['proxy.sticky_sessions']);
+
+export function isSwitch(name: string): boolean {
+  return SWITCHES.has(name);
+}
+
+/** A setting's description for people: without the `(1 = on, 0 = off)` a switch makes plain. */
+export function settingHint(about: string, name: string, defaultValue: number): string {
+  const text = about.replace(/\s*\(1 = on, 0 = off\)/, '');
+  const shown = isSwitch(name) ? (defaultValue ? 'on' : 'off') : String(defaultValue);
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)} · default ${shown}`;
+}
