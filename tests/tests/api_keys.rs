@@ -427,7 +427,7 @@ async fn a_key_is_edited_through_the_api_and_the_cli_and_the_proxy_follows() {
     };
     let (status, key) = put(
         first_id.clone(),
-        json!({"priority": 5, "label": " work primary ", "tags": ["team-a", "team-a", "prod"]}),
+        json!({"priority": 5, "label": " work primary ", "tags": ["team-a", "prod", " team-a"]}),
     )
     .await;
     assert_eq!(status, 200, "{key}");

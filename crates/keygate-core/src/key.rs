@@ -133,6 +133,18 @@ pub fn validate_tag(tag: &str) -> Result<(), String> {
     }
 }
 
+/// Tags as given, trimmed, without empty ones or repeats (the first of each kept, in order).
+pub fn tidy_tags<S: AsRef<str>>(tags: &[S]) -> Vec<String> {
+    let mut tidy: Vec<String> = Vec::new();
+    for tag in tags {
+        let tag = tag.as_ref().trim();
+        if !tag.is_empty() && !tidy.iter().any(|t| t == tag) {
+            tidy.push(tag.to_string());
+        }
+    }
+    tidy
+}
+
 /// The problems of a key edit's values, as (field, message): the same rules as adding a key.
 pub fn edit_problems(
     label: Option<&str>,
@@ -172,6 +184,11 @@ pub fn validate_label(label: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_are_trimmed_and_each_kept_once_in_order() {
+        assert_eq!(tidy_tags(&[" b ", "a", "", "b", "a"]), ["b", "a"]);
+    }
 
     #[test]
     fn key_ids_from_bytes_are_valid() {

@@ -206,12 +206,7 @@ fn edit(
     weight: Option<i64>,
     enabled: Option<bool>,
 ) -> Result<()> {
-    let tags = tags.map(|tags| {
-        let mut tags: Vec<String> = tags.iter().map(|t| t.trim().to_string()).collect();
-        tags.retain(|t| !t.is_empty());
-        tags.dedup();
-        tags
-    });
+    let tags = tags.as_deref().map(keygate_core::key::tidy_tags);
     let label = label.map(|l| l.trim().to_string());
     let edit = keygate_store::KeyEdit {
         label,

@@ -228,12 +228,7 @@ pub async fn edit(
             &e,
         )
     })?;
-    let tags = body.tags.map(|tags| {
-        let mut tags: Vec<String> = tags.into_iter().map(|t| t.trim().to_string()).collect();
-        tags.retain(|t| !t.is_empty());
-        tags.dedup();
-        tags
-    });
+    let tags = body.tags.as_deref().map(keygate_core::key::tidy_tags);
     let label = body.label.map(|l| l.trim().to_string());
     let problems = keygate_core::key::edit_problems(
         label.as_deref(),
