@@ -24,14 +24,22 @@ describe('whyFailedOver', () => {
     expect(text).toMatch(/tried anthropic \(key vault\) next\.$/);
   });
 
-  it('says when nothing was left to try', () => {
-    expect(whyFailedOver(attempt({ class: 'server_error', status: 503 }), null)).toBe(
-      'Provider openai had a server error (HTTP 503), not a problem with key main. No other key was left to try.',
+  it('says what ended the attempts: the limit, the deadline, or no other key', () => {
+    const failed = attempt({ class: 'server_error', status: 503 });
+    expect(whyFailedOver(failed, null, { attempts: 3, maxAttempts: 3 })).toBe(
+      'Provider openai had a server error (HTTP 503), not a problem with key main. That was the last of the 3 attempts a request gets (Settings → Max attempts).',
+    );
+    expect(whyFailedOver(failed, null, { attempts: 1, maxAttempts: 3, latencyMs: 120_000, deadlineMs: 120_000 })).toMatch(/120 s deadline ran out/);
+    expect(whyFailedOver(failed, null, { attempts: 1, maxAttempts: 3, latencyMs: 40, deadlineMs: 120_000 })).toMatch(
+      /No other key or provider could take the request then/,
+    );
+    expect(whyFailedOver(attempt({ class: 'client_error', status: 400 }), null, { attempts: 1, maxAttempts: 3 })).toMatch(
+      /Another key would get the same answer/,
     );
   });
 
   it('copes with a class it does not know', () => {
-    expect(whyFailedOver(attempt({ class: 'weird_thing', status: null }), null)).toBe('Key main failed (Weird thing). No other key was left to try.');
+    expect(whyFailedOver(attempt({ class: 'weird_thing', status: null }), null)).toMatch(/^Key main failed \(Weird thing\)\. No other key or provider/);
   });
 });
 
