@@ -1092,6 +1092,9 @@ describe('web UI served by keygate serve', () => {
     }
     assert.match(await page.innerText('body'), /apply when the engine next starts/);
 
+    // This engine runs with KEYGATE_HEALTH_CHECKER=off: the checker card says so.
+    assert.match(await page.getByTestId('checker-off-for-run').innerText(), /Off for this run/);
+
     // An on/off setting is a switch, not a number field.
     const sticky = page.getByRole('switch', { name: 'Sticky sessions' });
     assert.equal(await sticky.isChecked(), true);

@@ -21,6 +21,8 @@ class Engine {
   keys = $state<ApiKey[] | null>(null);
   providers = $state<Provider[] | null>(null);
   version = $state<string | null>(null);
+  /** The engine runs no background checks this run (`KEYGATE_HEALTH_CHECKER=off`). */
+  checkerOffForRun = $state(false);
   reachable = $state<boolean | null>(null);
   /** Set when the last load failed and there is nothing older to show. */
   loadError = $state<string | null>(null);
@@ -83,7 +85,10 @@ class Engine {
       ]);
       this.keys = keys;
       this.providers = providers;
-      if (health) this.version = health.version;
+      if (health) {
+        this.version = health.version;
+        this.checkerOffForRun = health.health_checker_off_for_this_run;
+      }
       this.reachable = true;
       this.loadError = null;
     } catch (error) {

@@ -755,6 +755,11 @@ export interface components {
         };
         /** @description `GET /api/health`. */
         EngineHealth: {
+            /**
+             * @description True when this engine was started with `KEYGATE_HEALTH_CHECKER=off`: no background
+             *     checks run, whatever the saved health-checker configuration says.
+             */
+            health_checker_off_for_this_run: boolean;
             /** @description `keygate`: tells a KeyGate on its port from another program. */
             service: string;
             /** @description `ok`. */

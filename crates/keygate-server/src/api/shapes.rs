@@ -48,6 +48,9 @@ pub struct EngineHealth {
     version: String,
     /// The request-log writer: rows waiting, rows lost, its last error.
     writer: WriterHealth,
+    /// True when this engine was started with `KEYGATE_HEALTH_CHECKER=off`: no background
+    /// checks run, whatever the saved health-checker configuration says.
+    health_checker_off_for_this_run: bool,
 }
 
 impl EngineHealth {
@@ -57,6 +60,7 @@ impl EngineHealth {
             service: "keygate".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             writer,
+            health_checker_off_for_this_run: crate::health::off_for_this_run(),
         }
     }
 }

@@ -67,10 +67,16 @@ fn spread(key_id: &str, interval_ms: u64) -> u64 {
     hasher.finish() % interval_ms.max(1)
 }
 
+/// `KEYGATE_HEALTH_CHECKER=off`: this engine runs no background checks, whatever the saved
+/// configuration says (the Settings page shows so).
+pub fn off_for_this_run() -> bool {
+    std::env::var("KEYGATE_HEALTH_CHECKER").is_ok_and(|v| v == "off")
+}
+
 /// Starts the checker, unless `KEYGATE_HEALTH_CHECKER=off` says this run must not probe at
 /// all (scripted runs and tests that count every upstream request).
 pub fn spawn_checker(proxy: Weak<ProxyState>) -> Option<JoinHandle<()>> {
-    if std::env::var("KEYGATE_HEALTH_CHECKER").is_ok_and(|v| v == "off") {
+    if off_for_this_run() {
         tracing::info!(
             "background health checks are off for this run (KEYGATE_HEALTH_CHECKER=off)"
         );

@@ -2,6 +2,7 @@
 //! that probe a key without spending tokens, and apply what they learn to the key's live state.
 
 mod checker;
+pub(crate) use checker::off_for_this_run;
 pub mod config;
 mod probe;
 
