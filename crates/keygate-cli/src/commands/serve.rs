@@ -31,7 +31,8 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<()> {
             admin_token: admin_token.clone(),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         };
-        let engine = Engine::start(config, listener, shutdown_signal()).await?;
+        let stop = shutdown_signal()?;
+        let engine = Engine::start(config, listener, stop).await?;
         let addr = engine.local_addr();
         let host = if addr.ip().is_loopback() {
             "127.0.0.1".to_string()
@@ -60,26 +61,31 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<()> {
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed here, before the engine starts,
+/// not when the future is first polled: a SIGTERM that came right after "Web UI:" was printed,
+/// before the engine's task had polled it, used to kill the process without a drain (seen under
+/// load in `an_import_killed_mid_way_…`).
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {},
+                _ = interrupt.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+            eprintln!("Stopping: finishing requests in flight…");
+        })
     }
-    eprintln!("Stopping: finishing requests in flight…");
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            eprintln!("Stopping: finishing requests in flight…");
+        })
+    }
 }
 
 fn open_browser(url: &str) {
