@@ -246,17 +246,7 @@ pub async fn edit(
         weight: body.weight,
         enabled: body.enabled,
     };
-    let reload = state.clone();
-    let row = state
-        .with_store(move |store| {
-            store.edit_key(&id, &edit)?;
-            reload.reload_catalog(store);
-            store
-                .get_key(&id)?
-                .ok_or_else(|| ApiError::not_found("no key with that id"))
-        })
-        .await?;
-    Ok(Json(KeyView::live(row, state.proxy())))
+    changed_key(&state, id, move |store, id| Ok(store.edit_key(id, &edit)?)).await
 }
 
 /// Replaces all of a key's limits and budgets.
@@ -309,10 +299,22 @@ pub async fn put_limits(
     if !problems.is_empty() {
         return Err(ApiError::invalid("invalid_limits", problems));
     }
+    changed_key(&state, id, move |store, id| {
+        Ok(store.set_key_limits(id, &limits)?)
+    })
+    .await
+}
+
+/// Changes key `id` in the store with `change`, puts the change in force in the proxy, and
+/// answers the key as it is now (a 404 for an unknown id comes from `change`).
+async fn changed_key<F>(state: &AppState, id: String, change: F) -> Result<Json<KeyView>, ApiError>
+where
+    F: FnOnce(&mut keygate_store::Store, &str) -> Result<(), ApiError> + Send + 'static,
+{
     let reload = state.clone();
     let row = state
         .with_store(move |store| {
-            store.set_key_limits(&id, &limits)?;
+            change(store, &id)?;
             reload.reload_catalog(store);
             store
                 .get_key(&id)?
