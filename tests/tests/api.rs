@@ -129,6 +129,174 @@ async fn unknown_api_paths_are_json_404s_and_providers_list_counts_keys() {
     assert_eq!(body["error"]["code"], "not_found");
 }
 
+async fn json_call(
+    state: &AppState,
+    method: http::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "127.0.0.1:5397")
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .header("content-type", "application/json");
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    send(state, request.body(body).expect("request")).await
+}
+
+/// Providers CRUD: add a custom endpoint, refuse bad input field by field, edit it live (the
+/// catalog follows at once), and delete with what it takes — refused while keys remain.
+#[tokio::test]
+async fn providers_are_added_edited_and_deleted_with_what_they_take() {
+    use http::Method;
+    use serde_json::json;
+    let (_dir, state) = state();
+    let (status, body) = json_call(
+        &state,
+        Method::POST,
+        "/api/providers",
+        Some(json!({"name": "Bad Name", "base_url": "ftp://x", "headers": {"Authorization": "Bearer sk-live-9"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let fields = &body["error"]["fields"];
+    assert!(fields["name"].is_string(), "{body}");
+    assert!(
+        fields["headers.Authorization"]
+            .as_str()
+            .is_some_and(|m| m.contains("keyring")),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("sk-live-9"),
+        "an error never repeats a secret: {body}"
+    );
+
+    let (status, body) = json_call(
+        &state,
+        Method::POST,
+        "/api/providers",
+        Some(
+            json!({"name": "gateway", "kind": "openai", "base_url": "https://gw.example/v1/",
+            "headers": {"HTTP-Referer": "https://me.example"}, "priority": 2}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["base_url"], "https://gw.example/v1");
+    assert_eq!(body["header_names"], json!(["http-referer"]));
+    assert_eq!(body["preset"], Value::Null);
+    assert!(
+        state.proxy().catalog().provider("gateway").is_some(),
+        "the catalog has it at once"
+    );
+
+    let (status, body) = json_call(
+        &state,
+        Method::POST,
+        "/api/providers",
+        Some(json!({"name": "azure", "base_url": "https://me.openai.azure.com", "api_version": "2025-01-01-preview"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        (body["kind"].as_str(), body["api_version"].as_str()),
+        (Some("azure"), Some("2025-01-01-preview"))
+    );
+    assert_eq!(
+        body["header_names"],
+        json!([]),
+        "the api-version is not an upstream header"
+    );
+    let (status, _) = json_call(
+        &state,
+        Method::POST,
+        "/api/providers",
+        Some(json!({"name": "azure", "base_url": "https://x.example"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    assert!(state.proxy().catalog().provider("openai").is_some());
+    let (status, body) = json_call(
+        &state,
+        Method::PUT,
+        "/api/providers/openai",
+        Some(json!({"enabled": false, "priority": 5})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["enabled"].as_bool(), body["priority"].as_i64()),
+        (Some(false), Some(5))
+    );
+    assert_eq!(
+        body["state"]["keys"]["disabled"], 0,
+        "keys keep their own switch"
+    );
+    assert!(
+        state.proxy().catalog().provider("openai").is_none(),
+        "a disabled provider is out of the catalog at once"
+    );
+    let (status, body) = json_call(
+        &state,
+        Method::PUT,
+        "/api/providers/openai",
+        Some(json!({"base_url": "nope"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["error"]["fields"]["base_url"].is_string(), "{body}");
+    let (status, _) = json_call(
+        &state,
+        Method::PUT,
+        "/api/providers/ghost",
+        Some(json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, body) = json_call(&state, Method::PUT, "/api/routes/fast", Some(json!({"tiers": [{"provider": "openai", "model": "gpt-4o-mini"}, {"provider": "gateway", "model": "m"}]}))).await;
+    assert!(status.is_success(), "{status} {body}");
+    let (_, body) = json_call(&state, Method::GET, "/api/providers", None).await;
+    let openai = body["providers"]
+        .as_array()
+        .and_then(|l| l.iter().find(|p| p["name"] == "openai"))
+        .cloned()
+        .expect("listed");
+    assert_eq!(openai["routes"], json!(["fast"]));
+    assert_eq!(openai["key_count"], 1);
+
+    let (status, body) = json_call(&state, Method::DELETE, "/api/providers/openai", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1 key")),
+        "{body}"
+    );
+    let (status, body) = json_call(
+        &state,
+        Method::DELETE,
+        "/api/providers/openai?with_keys=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["keys_deleted"], json!(["k_apitest001"]));
+    assert_eq!(body["routes_changed"], json!(["fast"]));
+    let (_, body) = json_call(&state, Method::GET, "/api/keys", None).await;
+    assert_eq!(body["keys"], json!([]));
+    let (_, body) = json_call(&state, Method::GET, "/api/routes", None).await;
+    assert_eq!(
+        body["routes"][0]["tiers"],
+        json!([{"provider": "gateway", "model": "m"}])
+    );
+    let (status, _) = json_call(&state, Method::POST, "/api/providers/ghost/test", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 /// Every operation in the OpenAPI document, with its path parameters filled in.
 fn documented_operations() -> Vec<(http::Method, String)> {
     let document = keygate_server::openapi_document();

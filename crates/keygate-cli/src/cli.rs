@@ -189,10 +189,44 @@ pub enum ProviderCommand {
     Add(ProviderAddArgs),
     /// List providers.
     List,
-    /// Remove a provider that has no keys.
-    Rm { name: String },
+    /// Change a provider's URL, kind, headers, priority or enabled switch; what you leave out
+    /// stays as it is. Its keys, routes and usage stay with it.
+    Edit(ProviderEditArgs),
+    /// Remove a provider. One that still has keys is refused unless --with-keys, which
+    /// removes them and their keyring entries too. Routes lose the provider's tiers.
+    Rm {
+        name: String,
+        #[arg(long)]
+        with_keys: bool,
+    },
     /// List the built-in presets.
     Presets,
+}
+
+#[derive(Debug, Args)]
+pub struct ProviderEditArgs {
+    pub name: String,
+    /// openai, anthropic, gemini or azure.
+    #[arg(long)]
+    pub kind: Option<String>,
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Sets an extra header sent upstream, as NAME:VALUE (repeatable). Never a secret.
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    pub headers: Vec<String>,
+    /// Removes an extra header (repeatable).
+    #[arg(long = "unset-header", value_name = "NAME")]
+    pub unset_headers: Vec<String>,
+    /// Azure's api-version, e.g. 2024-10-21.
+    #[arg(long)]
+    pub api_version: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub priority: Option<i64>,
+    #[arg(long, conflicts_with = "disable")]
+    pub enable: bool,
+    /// The proxy stops using the provider (its keys are kept).
+    #[arg(long)]
+    pub disable: bool,
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +241,9 @@ pub struct ProviderAddArgs {
     /// Extra header sent upstream, as NAME:VALUE (repeatable). Never a secret.
     #[arg(long = "header", value_name = "NAME:VALUE")]
     pub headers: Vec<String>,
+    /// Azure's api-version, e.g. 2024-10-21 (default: 2024-10-21).
+    #[arg(long)]
+    pub api_version: Option<String>,
     /// Lower numbers are tried first.
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub priority: i64,

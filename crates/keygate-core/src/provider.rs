@@ -398,9 +398,132 @@ pub fn validate_base_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The provider header holding an Azure provider's `api-version`. Like every `x-keygate-*`
+/// header it is configuration, never sent upstream.
+pub const API_VERSION_HEADER: &str = "x-keygate-api-version";
+
+/// Headers that would carry a credential: keys belong in the keyring, not in provider config.
+pub const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "proxy-authorization",
+    "cookie",
+];
+
+/// An extra header a provider sends upstream (e.g. OpenRouter's `HTTP-Referer`), checked and
+/// tidied: the name lower-cased, the value trimmed. Credential headers and KeyGate's own
+/// `x-keygate-*` names are refused.
+pub fn check_header(name: &str, value: &str) -> Result<(String, String), String> {
+    let name = name.trim().to_ascii_lowercase();
+    let valid_name = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !valid_name {
+        return Err(format!(
+            "invalid header name {name:?}: use letters, digits and '-'"
+        ));
+    }
+    if CREDENTIAL_HEADERS.contains(&name.as_str()) {
+        return Err(format!(
+            "header {name:?} would carry a credential in plain configuration; add the key with `keygate key add` so it lives in the OS keyring"
+        ));
+    }
+    if name.starts_with("x-keygate-") {
+        return Err(format!(
+            "header {name:?} is KeyGate's own; pick another name"
+        ));
+    }
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(format!("header {name:?} has no value"));
+    }
+    crate::bounds::check_name(value)
+        .map_err(|e| format!("invalid value for header {name:?}: it {e}"))?;
+    Ok((name, value.to_string()))
+}
+
+/// An Azure `api-version` such as `2024-10-21` or `2025-01-01-preview`.
+pub fn check_api_version(value: &str) -> Result<(), String> {
+    let ok = !value.is_empty()
+        && value.len() <= 32
+        && value.starts_with(|c: char| c.is_ascii_digit())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid api-version {value:?}: write it as Azure names it, e.g. 2024-10-21"
+        ))
+    }
+}
+
+/// The kind and base URL of a new provider named `name`: the given ones, else its preset's.
+pub fn new_provider_parts(
+    name: &str,
+    kind: Option<&str>,
+    base_url: Option<&str>,
+) -> Result<(ProviderKind, String), String> {
+    validate_provider_name(name)?;
+    let preset = find_preset(name);
+    let kind = match (kind, preset) {
+        (Some(kind), _) => kind.parse::<ProviderKind>().map_err(|e| e.to_string())?,
+        (None, Some(preset)) => preset.kind,
+        (None, None) => {
+            return Err(format!(
+                "provider {name:?} is not a preset: give its kind (openai, anthropic, gemini or azure)"
+            ));
+        }
+    };
+    let base_url = match (base_url.map(str::trim).filter(|u| !u.is_empty()), preset) {
+        (Some(url), _) => url.trim_end_matches('/').to_string(),
+        (None, Some(preset)) if !preset.base_url.is_empty() => preset.base_url.to_string(),
+        _ => return Err(format!("provider {name:?} needs a base URL")),
+    };
+    validate_base_url(&base_url)?;
+    Ok((kind, base_url))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headers_are_tidied_and_credentials_refused() {
+        assert_eq!(
+            check_header(" HTTP-Referer ", " https://me.example "),
+            Ok(("http-referer".into(), "https://me.example".into()))
+        );
+        let refused = check_header("Authorization", "Bearer sk-x").expect_err("credential");
+        assert!(refused.contains("keyring"), "{refused}");
+        assert!(check_header("x-keygate-api-version", "1").is_err());
+        assert!(check_header("bad name", "1").is_err());
+        assert!(check_header("x-a", " ").is_err());
+    }
+
+    #[test]
+    fn a_new_provider_takes_its_presets_parts_unless_given() {
+        assert_eq!(
+            new_provider_parts("deepseek", None, None),
+            Ok((ProviderKind::OpenAi, "https://api.deepseek.com/v1".into()))
+        );
+        assert_eq!(
+            new_provider_parts("mine", Some("anthropic"), Some("https://gw.example/")),
+            Ok((ProviderKind::Anthropic, "https://gw.example".into()))
+        );
+        assert!(
+            new_provider_parts("azure", None, None)
+                .expect_err("no url")
+                .contains("base URL")
+        );
+        assert!(new_provider_parts("mine", None, Some("https://x.example")).is_err());
+        assert!(new_provider_parts("Mine", Some("openai"), Some("https://x.example")).is_err());
+        assert!(check_api_version("2024-10-21").is_ok());
+        assert!(check_api_version("v1; drop").is_err());
+    }
 
     #[test]
     fn a_typo_of_a_preset_name_finds_the_preset() {

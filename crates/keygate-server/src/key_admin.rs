@@ -99,7 +99,7 @@ pub fn provider_to_create(store: &Store, name: &str) -> Result<Option<NewProvide
             priority: 0,
         })),
         Some(_) => Err(format!(
-            "provider {name:?} needs your endpoint first: `keygate provider add {name} --base-url URL`"
+            "provider {name:?} needs your endpoint first: add it on the Providers page, or `keygate provider add {name} --base-url URL`"
         )),
         None => {
             // A typo of a provider the user has, or of a preset: name it first.

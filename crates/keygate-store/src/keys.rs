@@ -609,6 +609,65 @@ mod tests {
     }
 
     #[test]
+    fn a_provider_is_edited_in_place_and_deleted_with_what_names_it() {
+        let (_dir, mut store) = store();
+        store
+            .insert_keys(&[openai()], &[key("k_jjjjjjjjjj", "j")])
+            .expect("insert");
+        store
+            .insert_provider(&crate::NewProvider {
+                name: "spare".into(),
+                kind: ProviderKind::OpenAi,
+                base_url: "https://spare.example/v1".into(),
+                headers: [("x-a".to_string(), "1".to_string())].into(),
+                priority: 0,
+            })
+            .expect("spare");
+        let edit = crate::ProviderEdit {
+            base_url: Some("https://proxy.example/v1".into()),
+            headers: [
+                ("x-a".to_string(), None),
+                (
+                    "http-referer".to_string(),
+                    Some("https://me.example".to_string()),
+                ),
+            ]
+            .into(),
+            priority: Some(3),
+            enabled: Some(false),
+            ..crate::ProviderEdit::default()
+        };
+        let row = store.edit_provider("spare", &edit).expect("edit");
+        assert_eq!(row.base_url, "https://proxy.example/v1");
+        assert_eq!(row.headers.keys().collect::<Vec<_>>(), ["http-referer"]);
+        assert_eq!((row.priority, row.enabled), (3, false));
+        let tier = |provider: &str| crate::RouteTier {
+            provider: provider.into(),
+            model: "m".into(),
+        };
+        store
+            .upsert_route("both", &[tier("openai"), tier("spare")], "failover")
+            .expect("route");
+        store
+            .upsert_route("only", &[tier("openai")], "failover")
+            .expect("route");
+        let err = store
+            .remove_provider("openai", false)
+            .expect_err("has keys");
+        assert!(err.to_string().contains("still has 1 key"), "{err}");
+        let removal = store.remove_provider("openai", true).expect("with keys");
+        assert_eq!(removal.keys.len(), 1);
+        assert_eq!(removal.routes_changed, ["both"]);
+        assert_eq!(removal.routes_removed, ["only"]);
+        let routes = store.list_routes().expect("routes");
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].tiers, [tier("spare")]);
+        assert!(store.get_key("k_jjjjjjjjjj").expect("get").is_none());
+        let err = store.edit_provider("openai", &edit).expect_err("gone");
+        assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    }
+
+    #[test]
     fn tokens_are_stored_by_hash_and_revoked_by_name() {
         let (_dir, store) = store();
         let token = crate::NewToken {

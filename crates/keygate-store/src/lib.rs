@@ -29,7 +29,7 @@ pub use health::HealthUpdate;
 pub use keys::{KeyEdit, KeyHealthRow, KeyRow, NewKey};
 pub use migrations::SCHEMA_VERSION;
 pub use prices::{PriceRow, SyncedModel};
-pub use providers::{NewProvider, ProviderRow};
+pub use providers::{NewProvider, ProviderEdit, ProviderRemoval, ProviderRow};
 pub use requests::{AttemptLog, RequestRow};
 pub use rollups::{Bucket, LatencyMetric, LatencyPoint, SeriesPoint, bucket_of, bucket_value};
 pub use routes::{RouteRow, RouteTier};

@@ -426,7 +426,8 @@ export interface paths {
         };
         get: operations["listProviders"];
         put?: never;
-        post?: never;
+        /** Adds a provider. Its keys are added afterwards (`POST /api/keys`). */
+        post: operations["createProvider"];
         delete?: never;
         options?: never;
         head?: never;
@@ -444,6 +445,41 @@ export interface paths {
         get: operations["getProvidersHealth"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/providers/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Changes a provider; it takes effect for the next request. */
+        put: operations["editProvider"];
+        post?: never;
+        /** Deletes a provider. One that still has keys is refused (409) unless `with_keys=true`. */
+        delete: operations["deleteProvider"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/providers/{name}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Tests every key of the provider with one cheap request each. */
+        post: operations["testProvider"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1058,6 +1094,22 @@ export interface components {
             /** Format: int64 */
             weight?: number | null;
         };
+        /** @description A provider to add: a preset's name fills in its kind and URL. */
+        NewProviderBody: {
+            /** @description Azure's `api-version` (default 2024-10-21). */
+            api_version?: string | null;
+            /** @description The preset's when left out; needed for custom and Azure endpoints. */
+            base_url?: string | null;
+            /** @description Extra headers sent upstream (e.g. `HTTP-Referer`); never a credential. */
+            headers?: {
+                [key: string]: string;
+            };
+            /** @description `openai`, `anthropic`, `gemini` or `azure`; the preset's when left out. */
+            kind?: string | null;
+            name: string;
+            /** Format: int64 */
+            priority?: number;
+        };
         NewTokenBody: {
             /** @description A date or RFC 3339 time. */
             expires?: string | null;
@@ -1084,7 +1136,7 @@ export interface components {
             /** @description False for local servers such as Ollama that accept any or no key. */
             needs_key: boolean;
         };
-        /** @description `providers::presets`. */
+        /** @description `GET /api/presets`. */
         PresetList: {
             presets: components["schemas"]["Preset"][];
         };
@@ -1113,7 +1165,10 @@ export interface components {
             /** @description A provider name, or `*` for every provider. */
             provider: string;
         };
+        /** @description A provider as the admin API shows it. */
         Provider: {
+            /** @description Azure's `api-version` when one is set. */
+            api_version: string | null;
             base_url: string;
             created_at: string;
             /** @description The preset's documentation page; empty when the provider is not a preset. */
@@ -1125,10 +1180,56 @@ export interface components {
             key_count: number;
             kind: components["schemas"]["ProviderKind"];
             name: string;
+            /** @description The preset it was made from, if its name is one. */
+            preset: string | null;
             /** Format: int64 */
             priority: number;
+            /** @description Routes with a tier on this provider. */
+            routes: string[];
+            /** @description What the engine knows of it right now. */
+            state: components["schemas"]["ProviderState"];
         };
-        ProviderHealth: {
+        /** @description What deleting a provider took with it. */
+        ProviderDeleted: {
+            /** @description Keys whose keyring entry could not be removed (remove those by hand). */
+            keyring_entries_left: string[];
+            /** @description The keys deleted with it. */
+            keys_deleted: string[];
+            name: string;
+            /** @description Routes that no longer try this provider but kept other tiers. */
+            routes_changed: string[];
+            /** @description Routes that served only from this provider, deleted with it. */
+            routes_removed: string[];
+        };
+        /** @description A provider edit: what is left out stays as it is. */
+        ProviderEditBody: {
+            /** @description Azure's `api-version`; an empty text goes back to the default. */
+            api_version?: string | null;
+            base_url?: string | null;
+            /** @description A disabled provider is not used by the proxy; its keys are kept. */
+            enabled?: boolean | null;
+            /** @description Headers to set; a `null` value removes that header. */
+            headers?: {
+                [key: string]: string | null;
+            };
+            kind?: string | null;
+            /** Format: int64 */
+            priority?: number | null;
+        };
+        ProviderHealth: components["schemas"]["ProviderState"] & {
+            provider: string;
+        };
+        /**
+         * @description The wire protocol family a provider speaks. Every OpenAI-compatible preset is `OpenAi`.
+         * @enum {string}
+         */
+        ProviderKind: "openai" | "anthropic" | "gemini" | "azure";
+        /** @description `GET /api/providers`. */
+        ProviderList: {
+            providers: components["schemas"]["Provider"][];
+        };
+        /** @description A provider's live state: its keys by health, its circuit breaker and any pause. */
+        ProviderState: {
             breaker: null | components["schemas"]["BreakerText"];
             /** @description The provider's keys by state (disabled keys count as `disabled`). */
             keys: components["schemas"]["KeyStateCounts"];
@@ -1137,18 +1238,14 @@ export interface components {
              * @description How long the provider stays paused after a failure burst (0: not paused).
              */
             paused_for_ms: number;
+        };
+        /** @description What testing a provider's keys found. */
+        ProviderTested: {
             provider: string;
+            /** @description One report per key, in the keys' order. */
+            results: components["schemas"]["TestReport"][];
         };
-        /**
-         * @description The wire protocol family a provider speaks. Every OpenAI-compatible preset is `OpenAi`.
-         * @enum {string}
-         */
-        ProviderKind: "openai" | "anthropic" | "gemini" | "azure";
-        /** @description `providers::list`. */
-        ProviderList: {
-            providers: components["schemas"]["Provider"][];
-        };
-        /** @description `health::providers_health`. */
+        /** @description `GET /api/providers/health`. */
         ProvidersHealth: {
             providers: components["schemas"]["ProviderHealth"][];
         };
@@ -2554,7 +2651,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description the providers */
+            /** @description the providers with their live state */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2565,6 +2662,57 @@ export interface operations {
             };
             /** @description no admin token, or a wrong one */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    createProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewProviderBody"];
+            };
+        };
+        responses: {
+            /** @description the new provider */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Provider"];
+                };
+            };
+            /** @description no admin token, or a wrong one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a provider of that name exists */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a value is invalid (`fields` names it) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2594,6 +2742,153 @@ export interface operations {
             };
             /** @description no admin token, or a wrong one */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    editProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the provider's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProviderEditBody"];
+            };
+        };
+        responses: {
+            /** @description the updated provider */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Provider"];
+                };
+            };
+            /** @description no admin token, or a wrong one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no provider of that name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a value is invalid (`fields` names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    deleteProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the provider's name */
+                name: string;
+                /** @description Also delete the provider's keys and their keyring entries. */
+                with_keys: boolean;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description what was deleted */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderDeleted"];
+                };
+            };
+            /** @description no admin token, or a wrong one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no provider of that name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the provider still has keys */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    testProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the provider's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a report per key */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderTested"];
+                };
+            };
+            /** @description no admin token, or a wrong one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no provider of that name */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

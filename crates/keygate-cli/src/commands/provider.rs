@@ -2,63 +2,44 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use keygate_core::provider::{
-    PRESETS, ProviderKind, find_preset, validate_base_url, validate_provider_name,
+    API_VERSION_HEADER, PRESETS, ProviderKind, check_api_version, check_header, new_provider_parts,
+    validate_base_url,
 };
-use keygate_store::NewProvider;
+use keygate_store::{NewProvider, ProviderEdit, StoreError};
+use keygate_vault::SecretRef;
 
 use super::engine::{self, Change};
-use crate::cli::{ProviderAddArgs, ProviderCommand};
+use crate::cli::{ProviderAddArgs, ProviderCommand, ProviderEditArgs};
 use crate::context::{Context, usage};
 use crate::output;
-
-/// Headers that would carry a credential: keys belong in the keyring, not in provider config.
-const CREDENTIAL_HEADERS: &[&str] = &[
-    "authorization",
-    "x-api-key",
-    "api-key",
-    "x-goog-api-key",
-    "proxy-authorization",
-    "cookie",
-];
 
 pub fn run(ctx: &Context, command: ProviderCommand) -> Result<()> {
     match command {
         ProviderCommand::Add(args) => add(ctx, args),
         ProviderCommand::List => list(ctx),
-        ProviderCommand::Rm { name } => {
-            ctx.store()?.delete_provider(&name)?;
-            engine::apply(ctx, Change::Catalog);
-            println!("Removed provider {name}.");
-            Ok(())
-        }
+        ProviderCommand::Edit(args) => edit(ctx, args),
+        ProviderCommand::Rm { name, with_keys } => remove(ctx, &name, with_keys),
         ProviderCommand::Presets => presets(ctx),
     }
 }
 
 fn add(ctx: &Context, args: ProviderAddArgs) -> Result<()> {
-    validate_provider_name(&args.name).map_err(usage)?;
     keygate_core::bounds::check_priority(args.priority)
         .map_err(|e| usage(format!("--priority {e}")))?;
-    let preset = find_preset(&args.name);
-    let kind = match (&args.kind, preset) {
-        (Some(kind), _) => kind
-            .parse::<ProviderKind>()
-            .map_err(|e| usage(e.to_string()))?,
-        (None, Some(preset)) => preset.kind,
-        (None, None) => {
-            return Err(usage(format!(
-                "provider {:?} is not a preset: give --kind (openai, anthropic, gemini or azure)",
-                args.name
-            )));
-        }
-    };
-    let base_url = match (&args.base_url, preset) {
-        (Some(url), _) => url.trim_end_matches('/').to_string(),
-        (None, Some(preset)) if !preset.base_url.is_empty() => preset.base_url.to_string(),
-        _ => return Err(usage(format!("provider {:?} needs --base-url", args.name))),
-    };
-    validate_base_url(&base_url).map_err(usage)?;
-    let headers = parse_headers(&args.headers)?;
+    let (kind, base_url) =
+        new_provider_parts(&args.name, args.kind.as_deref(), args.base_url.as_deref()).map_err(
+            |e| {
+                usage(
+                    e.replace("a base URL", "--base-url")
+                        .replace("its kind", "--kind"),
+                )
+            },
+        )?;
+    let mut headers = parse_headers(&args.headers)?;
+    if let Some(version) = &args.api_version {
+        check_api_version(version).map_err(|e| usage(format!("--api-version: {e}")))?;
+        headers.insert(API_VERSION_HEADER.to_string(), version.clone());
+    }
     ctx.store()?.insert_provider(&NewProvider {
         name: args.name.clone(),
         kind,
@@ -76,27 +57,123 @@ fn add(ctx: &Context, args: ProviderAddArgs) -> Result<()> {
     Ok(())
 }
 
+fn edit(ctx: &Context, args: ProviderEditArgs) -> Result<()> {
+    let mut edit = ProviderEdit {
+        kind: args
+            .kind
+            .as_deref()
+            .map(|k| k.parse::<ProviderKind>().map_err(|e| usage(e.to_string())))
+            .transpose()?,
+        base_url: args
+            .base_url
+            .as_deref()
+            .map(|url| {
+                let url = url.trim().trim_end_matches('/').to_string();
+                validate_base_url(&url).map(|()| url).map_err(usage)
+            })
+            .transpose()?,
+        priority: args.priority,
+        enabled: (args.enable || args.disable).then_some(args.enable),
+        ..ProviderEdit::default()
+    };
+    if let Some(priority) = edit.priority {
+        keygate_core::bounds::check_priority(priority)
+            .map_err(|e| usage(format!("--priority {e}")))?;
+    }
+    for (name, value) in parse_headers(&args.headers)? {
+        edit.headers.insert(name, Some(value));
+    }
+    for name in &args.unset_headers {
+        edit.headers.insert(name.trim().to_ascii_lowercase(), None);
+    }
+    if let Some(version) = &args.api_version {
+        check_api_version(version).map_err(|e| usage(format!("--api-version: {e}")))?;
+        edit.headers
+            .insert(API_VERSION_HEADER.to_string(), Some(version.clone()));
+    }
+    if edit == ProviderEdit::default() {
+        return Err(usage(
+            "say what to change: --base-url, --kind, --header, --unset-header, --api-version, --priority, --enable or --disable",
+        ));
+    }
+    let row = ctx
+        .store()?
+        .edit_provider(&args.name, &edit)
+        .map_err(|e| match e {
+            StoreError::NotFound(m) => usage(m),
+            other => other.into(),
+        })?;
+    engine::apply(ctx, Change::Catalog);
+    if ctx.json {
+        return output::json(&row);
+    }
+    println!(
+        "{} ({}, {}): priority {} · {}",
+        row.name,
+        row.kind,
+        row.base_url,
+        row.priority,
+        if row.enabled { "enabled" } else { "disabled" }
+    );
+    Ok(())
+}
+
+fn remove(ctx: &Context, name: &str, with_keys: bool) -> Result<()> {
+    let removal = ctx.store()?.remove_provider(name, with_keys)?;
+    engine::apply(ctx, Change::Catalog);
+    let mut leftovers = Vec::new();
+    for key in &removal.keys {
+        if key.secret_ref == SecretRef::Keyring.to_string()
+            && let Err(err) = ctx.vault.remove(&key.id)
+        {
+            leftovers.push(format!("{}: {err}", key.id));
+        }
+    }
+    if ctx.json {
+        output::json(&serde_json::json!({
+            "name": name,
+            "keys_removed": removal.keys.iter().map(|k| &k.id).collect::<Vec<_>>(),
+            "routes_changed": removal.routes_changed,
+            "routes_removed": removal.routes_removed,
+        }))?;
+    } else {
+        let mut took = Vec::new();
+        if !removal.keys.is_empty() {
+            took.push(format!("{} key(s)", removal.keys.len()));
+        }
+        if !removal.routes_removed.is_empty() {
+            took.push(format!("route(s) {}", removal.routes_removed.join(", ")));
+        }
+        if took.is_empty() {
+            println!("Removed provider {name}.");
+        } else {
+            println!("Removed provider {name} with {}.", took.join(" and "));
+        }
+        if !removal.routes_changed.is_empty() {
+            println!(
+                "Route(s) {} no longer try {name}.",
+                removal.routes_changed.join(", ")
+            );
+        }
+    }
+    if !leftovers.is_empty() {
+        return Err(anyhow::anyhow!(
+            "the keys are removed from KeyGate, but their keyring entries (service {:?}) could not be deleted: {}",
+            ctx.vault.service(),
+            leftovers.join("; ")
+        ));
+    }
+    Ok(())
+}
+
 fn parse_headers(raw: &[String]) -> Result<BTreeMap<String, String>> {
     let mut headers = BTreeMap::new();
     for item in raw {
         let (name, value) = item
             .split_once(':')
             .ok_or_else(|| usage(format!("invalid --header {item:?}: write NAME:VALUE")))?;
-        let name = name.trim().to_ascii_lowercase();
-        let valid_name =
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if !valid_name {
-            return Err(usage(format!("invalid header name {name:?}")));
-        }
-        if CREDENTIAL_HEADERS.contains(&name.as_str()) {
-            return Err(usage(format!(
-                "header {name:?} would carry a credential in plain configuration; add the key with `keygate key add` so it lives in the OS keyring"
-            )));
-        }
-        if let Err(e) = keygate_core::bounds::check_name(value) {
-            return Err(usage(format!("invalid value for header {name:?}: it {e}")));
-        }
-        headers.insert(name, value.trim().to_string());
+        let (name, value) = check_header(name, value).map_err(usage)?;
+        headers.insert(name, value);
     }
     Ok(headers)
 }

@@ -8,8 +8,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
-use keygate_core::breaker::BreakerState;
-use keygate_core::health::HealthState;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -59,49 +57,17 @@ pub async fn key_health(
 
 /// `GET /api/providers/health`: per provider, its keys by state and its circuit breaker.
 #[utoipa::path(get, path = "/api/providers/health", tag = "health", operation_id = "getProvidersHealth",
-    responses((status = 200, description = "health per provider", body = super::shapes::ProvidersHealth)))]
-pub async fn providers_health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, description = "health per provider", body = super::providers::ProvidersHealth)))]
+pub async fn providers_health(
+    State(state): State<AppState>,
+) -> Result<Json<super::providers::ProvidersHealth>, ApiError> {
     let rows = state.with_store(|store| Ok(store.list_keys()?)).await?;
     let proxy = state.proxy();
-    let catalog = proxy.catalog();
-    let now = proxy.clock.now_ms();
-    let mut providers: Vec<String> = rows.iter().map(|r| r.provider.clone()).collect();
-    providers.sort();
-    providers.dedup();
-    let list: Vec<Value> = providers
-        .into_iter()
-        .map(|name| {
-            let mut counts = json!({ "healthy": 0, "degraded": 0, "unhealthy": 0, "unknown": 0, "disabled": 0 });
-            for row in rows.iter().filter(|r| r.provider == name) {
-                let state = if row.enabled {
-                    row.health.state
-                } else {
-                    HealthState::Disabled
-                };
-                if let Some(n) = counts.get_mut(state.as_str()) {
-                    *n = json!(n.as_u64().unwrap_or(0) + 1);
-                }
-            }
-            let live = catalog.provider(&name);
-            let breaker = live
-                .and_then(|p| p.runtime.breaker.lock().ok().map(|b| b.state(now)))
-                .map(|s| match s {
-                    BreakerState::Closed => "closed",
-                    BreakerState::Open => "open",
-                    BreakerState::HalfOpen => "half_open",
-                });
-            let paused_ms = live
-                .map(|p| {
-                    p.runtime
-                        .paused_until_ms
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                        .saturating_sub(now)
-                })
-                .unwrap_or(0);
-            json!({ "provider": name, "keys": counts, "breaker": breaker, "paused_for_ms": paused_ms })
-        })
-        .collect();
-    Ok(Json(json!({ "providers": list })))
+    Ok(Json(super::providers::providers_health(
+        &proxy.catalog(),
+        &rows,
+        proxy.clock.now_ms(),
+    )))
 }
 
 /// `GET /api/health-check/config`.

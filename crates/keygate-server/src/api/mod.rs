@@ -60,7 +60,15 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
         )
         .route("/api/events", get(health::events))
         .route("/api/events/recent", get(health::recent_events))
-        .route("/api/providers", get(providers::list))
+        .route(
+            "/api/providers",
+            get(providers::list).post(providers::create),
+        )
+        .route(
+            "/api/providers/{name}",
+            put(providers::edit).delete(providers::delete),
+        )
+        .route("/api/providers/{name}/test", post(providers::test))
         .route("/api/presets", get(providers::presets))
         .route("/api/logs", get(logs::list))
         .route("/api/usage", get(usage::usage))

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use keygate_core::provider::{Preset, ProviderKind};
 use keygate_store::{CheckRow, Metrics, PriceRow, RequestRow, RouteRow, RouteTier, TokenRow};
 use keygate_store::{Event as StoredEvent, UsageRow};
 use serde::Serialize;
@@ -207,73 +206,10 @@ pub struct KeyHealthReport {
     checks: Vec<CheckRow>,
 }
 
-/// `health::providers_health`.
-#[derive(Serialize, ToSchema)]
-pub struct ProvidersHealth {
-    providers: Vec<ProviderHealth>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ProviderHealth {
-    provider: String,
-    /// The provider's keys by state (disabled keys count as `disabled`).
-    keys: KeyStateCounts,
-    /// `null` while the engine does not serve the provider.
-    breaker: Option<BreakerText>,
-    /// How long the provider stays paused after a failure burst (0: not paused).
-    paused_for_ms: u64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct KeyStateCounts {
-    healthy: u64,
-    degraded: u64,
-    unhealthy: u64,
-    unknown: u64,
-    disabled: u64,
-}
-
-/// A provider's circuit breaker.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum BreakerText {
-    Closed,
-    Open,
-    HalfOpen,
-}
-
 /// `health::recent_events`.
 #[derive(Serialize, ToSchema)]
 pub struct EventList {
     events: Vec<StoredEvent>,
-}
-
-/// `providers::list`.
-#[derive(Serialize, ToSchema)]
-pub struct ProviderList {
-    providers: Vec<ProviderView>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(as = Provider)]
-pub struct ProviderView {
-    name: String,
-    kind: ProviderKind,
-    base_url: String,
-    enabled: bool,
-    priority: i64,
-    key_count: i64,
-    /// The preset's documentation page; empty when the provider is not a preset.
-    docs_url: String,
-    /// Extra headers sent upstream (names only: values can hold secrets).
-    header_names: Vec<String>,
-    created_at: String,
-}
-
-/// `providers::presets`.
-#[derive(Serialize, ToSchema)]
-pub struct PresetList {
-    presets: Vec<Preset>,
 }
 
 /// `logs::list`.
