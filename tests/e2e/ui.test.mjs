@@ -40,9 +40,11 @@ const FAKE_BAD_SECRET = `sk-fake-bad-${randomBytes(16).toString('hex')}`;
 // Added through the Add key dialog; the fake provider accepts it like the seeded good key.
 const FAKE_ADDED_SECRET = `sk-fake-added-${randomBytes(16).toString('hex')}`;
 // Imported through the Import dialog (for a preset provider that is never called).
+// The key of a custom provider added on the Providers page (the fake accepts it too).
+const FAKE_GW_SECRET = `sk-fake-gw-${randomBytes(16).toString('hex')}`;
 const IMPORT_SECRETS = [0, 1, 2].map((i) => `sk-imp-${i}-${randomBytes(12).toString('hex')}`);
 const PASTED_SECRETS = [0, 1, 2].map((i) => `sk-pasted-${i}-${randomBytes(12).toString('hex')}`);
-const SECRETS = [OPENAI_SECRET, VAULT_SECRET, FAKE_GOOD_SECRET, FAKE_BAD_SECRET, FAKE_ADDED_SECRET, ...IMPORT_SECRETS, ...PASTED_SECRETS];
+const SECRETS = [OPENAI_SECRET, VAULT_SECRET, FAKE_GOOD_SECRET, FAKE_BAD_SECRET, FAKE_ADDED_SECRET, FAKE_GW_SECRET, ...IMPORT_SECRETS, ...PASTED_SECRETS];
 // e2e-main, e2e-vault, and e2e-good and e2e-bad of the fake provider.
 const SEEDED_KEYS = 4;
 const SEEDED_PROVIDERS = 3;
@@ -150,7 +152,7 @@ function startFakeProvider() {
     req.on('data', (chunk) => (raw += chunk));
     req.on('end', () => {
       const { pathname } = new URL(req.url, 'http://fake');
-      const good = [FAKE_GOOD_SECRET, FAKE_ADDED_SECRET].some((secret) => req.headers.authorization === `Bearer ${secret}`);
+      const good = [FAKE_GOOD_SECRET, FAKE_ADDED_SECRET, FAKE_GW_SECRET].some((secret) => req.headers.authorization === `Bearer ${secret}`);
       const refuse = () => send(401, { error: { message: 'bad key', type: 'invalid_request_error', code: 'invalid_api_key' } });
       if (req.method === 'GET' && pathname === '/v1/models') {
         if (!good) return refuse();
@@ -1212,6 +1214,82 @@ describe('web UI served by keygate serve', () => {
     await gemini.getByTestId('tool-state').getByText('Not connected').waitFor();
     const after = await api('GET', 'api/routes');
     assert.ok(!after.routes.some((r) => r.alias.startsWith('gemini-')), JSON.stringify(after.routes));
+  });
+
+  test('a custom provider is added, given a key, tested, switched off and on, and deleted with its key', async (t) => {
+    const page = await newPage(t);
+    await page.goto(uiUrl);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Providers/ }).click();
+    await page.getByRole('heading', { level: 1, name: 'Providers' }).waitFor();
+    await page.getByRole('button', { name: 'Add provider' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'Add provider' });
+    await dialog.waitFor();
+    await dialog.getByLabel('Start from').selectOption('custom');
+    await dialog.getByLabel('Name').fill('e2e-gw');
+    await dialog.getByLabel('Base URL').fill('not a url');
+    await dialog.getByLabel('Extra headers').fill('Authorization: Bearer sk-nope');
+    await dialog.getByRole('button', { name: 'Add provider' }).click();
+    // Both problems are named at their fields; nothing is saved.
+    await dialog.getByText(/must start with http/).waitFor();
+    await dialog.getByText(/keyring/).waitFor();
+    assert.ok(!(await api('GET', 'api/providers')).providers.some((p) => p.name === 'e2e-gw'));
+    await dialog.getByLabel('Base URL').fill(`http://127.0.0.1:${fake.address().port}/v1`);
+    await dialog.getByLabel('Extra headers').fill('X-Team: e2e');
+    await dialog.getByRole('button', { name: 'Add provider' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    const row = page.locator('tbody tr[data-provider="e2e-gw"]');
+    await row.getByText('No keys yet').waitFor();
+    assert.match(await row.innerText(), /headers: x-team/);
+
+    // Its "Add a key" link opens Add key on the Keys page with the provider picked.
+    await row.getByRole('link', { name: 'Add a key' }).click();
+    const addKey = page.getByRole('dialog', { name: 'Add key' });
+    await addKey.waitFor();
+    assert.equal(await addKey.getByLabel('Provider').inputValue(), 'e2e-gw');
+    await addKey.getByLabel('API key').fill(FAKE_GW_SECRET);
+    await addKey.getByLabel('Label').fill('e2e-gw-key');
+    await addKey.getByRole('button', { name: 'Save key' }).click();
+    await addKey.waitFor({ state: 'hidden' });
+
+    await page.evaluate(() => (location.hash = '#/providers'));
+    await row.getByRole('link', { name: '1 key' }).waitFor();
+    await row.getByRole('button', { name: 'Test the keys of e2e-gw' }).click();
+    await row.getByTestId('provider-outcome').filter({ hasText: '1 of 1 key works.' }).waitFor();
+    await row.getByTestId('provider-state').filter({ hasText: /^Serving$/ }).waitFor();
+    await row.getByText('1 healthy').waitFor();
+    assert.equal((await proxyChat('e2e-gw/fake-a')).status, 200);
+    await screenshotPage(page, 'providers-crud');
+    await page.setViewportSize({ width: 1280, height: 800 });
+    assert.ok(await page.evaluate(() => document.scrollingElement.scrollWidth <= window.innerWidth), 'the providers table scrolls sideways at 1280 px');
+
+    // Off: the next request no longer reaches it; on again: it does.
+    await row.getByRole('switch', { name: 'Use e2e-gw' }).click();
+    await row.getByTestId('provider-state').filter({ hasText: /^Off$/ }).waitFor();
+    assert.notEqual((await proxyChat('e2e-gw/fake-a')).status, 200);
+    await row.getByRole('switch', { name: 'Use e2e-gw' }).click();
+    await row.getByTestId('provider-state').filter({ hasText: /^Serving$/ }).waitFor();
+    assert.equal((await proxyChat('e2e-gw/fake-a')).status, 200);
+
+    // Edit: a new priority and one header less.
+    await row.getByRole('button', { name: 'Edit e2e-gw' }).click();
+    const edit = page.getByRole('dialog', { name: 'Edit e2e-gw' });
+    await edit.waitFor();
+    await edit.getByLabel('Priority').fill('4');
+    await edit.getByRole('checkbox', { name: 'x-team' }).uncheck();
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await edit.waitFor({ state: 'hidden' });
+    await row.getByText('priority 4').waitFor();
+    const saved = (await api('GET', 'api/providers')).providers.find((p) => p.name === 'e2e-gw');
+    assert.deepEqual([saved.priority, saved.header_names], [4, []]);
+
+    // Delete says what goes with it, then takes the key too.
+    await row.getByRole('button', { name: 'Delete e2e-gw' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Delete e2e-gw?' });
+    await confirm.getByText(/Its 1 key goes too/).waitFor();
+    await confirm.getByRole('button', { name: 'Delete with its keys' }).click();
+    await row.waitFor({ state: 'detached' });
+    assert.ok(!(await apiKeys()).some((k) => k.provider === 'e2e-gw'), 'the key outlived its provider');
+    await assertNoSecretsIn(page);
   });
 
   test('no secret reached any file under KEYGATE_HOME', async () => {

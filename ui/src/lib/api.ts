@@ -196,6 +196,32 @@ export async function listProviders(): Promise<Provider[]> {
   return body.providers ?? [];
 }
 
+export type NewProviderInput = Schemas['NewProviderBody'];
+export type ProviderEdit = Schemas['ProviderEditBody'];
+export type ProviderDeleted = Schemas['ProviderDeleted'];
+export type ProviderTested = Schemas['ProviderTested'];
+
+/** Adds a provider: a preset's name fills in its kind and URL; custom and Azure need `base_url`. */
+export async function createProvider(input: NewProviderInput): Promise<Provider> {
+  return request<Provider>('/api/providers', { method: 'POST', body: input });
+}
+
+/** Changes a provider (what is left out stays); a `null` header value removes that header. */
+export async function editProvider(name: string, edit: ProviderEdit): Promise<Provider> {
+  return request<Provider>(`/api/providers/${encodeURIComponent(name)}`, { method: 'PUT', body: edit });
+}
+
+/** Deletes a provider; one with keys is refused unless `withKeys` (which deletes them too). */
+export async function deleteProvider(name: string, withKeys: boolean): Promise<ProviderDeleted> {
+  const suffix = withKeys ? '?with_keys=true' : '';
+  return request<ProviderDeleted>(`/api/providers/${encodeURIComponent(name)}${suffix}`, { method: 'DELETE' });
+}
+
+/** Tests every key of a provider with one cheap request each. */
+export async function testProvider(name: string): Promise<ProviderTested> {
+  return request<ProviderTested>(`/api/providers/${encodeURIComponent(name)}/test`, { method: 'POST' });
+}
+
 /** Tests one key against its provider (lists models; `deep` also sends a one-token completion). */
 export async function testKey(id: string, options: { deep?: boolean } = {}): Promise<TestReport> {
   return request<TestReport>(`/api/keys/${encodeURIComponent(id)}/test`, {

@@ -1,7 +1,7 @@
 // One-click key tests and their results, kept per key while the app is open so a result is
 // still there after a visit to another page.
 
-import { batchKeys, testKey, type TestReport } from './api';
+import { batchKeys, testKey, testProvider, type TestReport } from './api';
 import { engine } from './engine.svelte';
 import { toasts } from './toasts.svelte';
 
@@ -41,6 +41,21 @@ class KeyTests {
     } catch (error) {
       for (const id of todo) this.restore(id, before[id]);
       toasts.error(messageOf(error));
+    }
+  }
+
+  /** Tests every key of a provider; each key's row (here and on Keys) shows its result. */
+  async testProvider(name: string, ids: string[]): Promise<TestReport[]> {
+    const before = Object.fromEntries(ids.map((id) => [id, this.runs[id]]));
+    for (const id of ids) this.runs[id] = { status: 'running' };
+    try {
+      const { results } = await testProvider(name);
+      for (const report of results) this.record(report);
+      for (const id of ids) if (this.isRunning(id)) this.restore(id, before[id]);
+      return results;
+    } catch (error) {
+      for (const id of ids) this.restore(id, before[id]);
+      throw error;
     }
   }
 
