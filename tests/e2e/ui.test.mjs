@@ -42,9 +42,11 @@ const FAKE_ADDED_SECRET = `sk-fake-added-${randomBytes(16).toString('hex')}`;
 // Imported through the Import dialog (for a preset provider that is never called).
 // The key of a custom provider added on the Providers page (the fake accepts it too).
 const FAKE_GW_SECRET = `sk-fake-gw-${randomBytes(16).toString('hex')}`;
+// Pasted in the first-run guide of an empty engine: two the fake takes, one it refuses.
+const FIRST_SECRETS = [FAKE_GW_SECRET, `sk-first-bad-${randomBytes(12).toString('hex')}`, FAKE_ADDED_SECRET];
 const IMPORT_SECRETS = [0, 1, 2].map((i) => `sk-imp-${i}-${randomBytes(12).toString('hex')}`);
 const PASTED_SECRETS = [0, 1, 2].map((i) => `sk-pasted-${i}-${randomBytes(12).toString('hex')}`);
-const SECRETS = [OPENAI_SECRET, VAULT_SECRET, FAKE_GOOD_SECRET, FAKE_BAD_SECRET, FAKE_ADDED_SECRET, FAKE_GW_SECRET, ...IMPORT_SECRETS, ...PASTED_SECRETS];
+const SECRETS = [OPENAI_SECRET, VAULT_SECRET, FAKE_GOOD_SECRET, FAKE_BAD_SECRET, FAKE_ADDED_SECRET, FAKE_GW_SECRET, FIRST_SECRETS[1], ...IMPORT_SECRETS, ...PASTED_SECRETS];
 // e2e-main, e2e-vault, and e2e-good and e2e-bad of the fake provider.
 const SEEDED_KEYS = 4;
 const SEEDED_PROVIDERS = 3;
@@ -58,11 +60,12 @@ let adminToken;
 let browser;
 let fake; // the fake provider's http.Server
 let accessToken; // a client token for the proxy (`keygate token create`)
+let firstRun; // { env, server } of the engine that starts empty, for the first-run guide
 
 /** Runs the CLI to completion; rejects with its stderr when it exits non-zero. */
-function runCli(args, { input } = {}) {
+function runCli(args, { input, withEnv = env } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(KEYGATE_BIN, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(KEYGATE_BIN, args, { env: withEnv, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -77,9 +80,9 @@ function runCli(args, { input } = {}) {
 }
 
 /** Starts `keygate serve --port 0` and resolves once it printed the UI link. */
-function startServer() {
+function startServer(withEnv = env) {
   return new Promise((resolve, reject) => {
-    const child = spawn(KEYGATE_BIN, ['serve', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(KEYGATE_BIN, ['serve', '--port', '0'], { env: withEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     const state = { child, stdout: '', stderr: '', exited: null };
     let settled = false;
 
@@ -116,13 +119,13 @@ function startServer() {
   });
 }
 
-async function stopServer() {
-  if (!server || server.child.exitCode !== null || server.child.signalCode !== null) return;
-  server.child.kill('SIGTERM');
+async function stopServer(target = server) {
+  if (!target || target.child.exitCode !== null || target.child.signalCode !== null) return;
+  target.child.kill('SIGTERM');
   const timeout = new Promise((resolve) => setTimeout(() => resolve('timeout'), 10_000).unref());
-  if ((await Promise.race([server.exited, timeout])) === 'timeout') {
-    server.child.kill('SIGKILL');
-    await server.exited;
+  if ((await Promise.race([target.exited, timeout])) === 'timeout') {
+    target.child.kill('SIGKILL');
+    await target.exited;
     assert.fail('keygate serve did not stop within 10 s of SIGTERM');
   }
 }
@@ -1292,9 +1295,94 @@ describe('web UI served by keygate serve', () => {
     await assertNoSecretsIn(page);
   });
 
+  test('an empty engine opens on the setup guide: a custom provider, 3 pasted keys, their tests, a token, a proxied request', async (t) => {
+    const home = path.join(tmp, 'first-run');
+    firstRun = { env: { ...env, KEYGATE_HOME: home, KEYGATE_KEYRING_SERVICE: `keygate-e2e-first-${suffix}` } };
+    const started = await startServer(firstRun.env);
+    firstRun.server = started.state;
+    t.after(async () => {
+      // Take the keyring entries out of the throwaway service again.
+      const listed = JSON.parse((await runCli(['key', 'list', '--json'], { withEnv: firstRun.env })).stdout);
+      const ids = (Array.isArray(listed) ? listed : listed.keys ?? []).map((k) => k.id);
+      if (ids.length) await runCli(['key', 'rm', ...ids], { withEnv: firstRun.env });
+    });
+    const origin = new URL(started.url).origin;
+    for (const [width, height, scheme] of [[1920, 1080, 'dark'], [1280, 800, 'light']]) {
+      const context = await browser.newContext({ viewport: { width, height }, colorScheme: scheme });
+      t.after(() => context.close());
+      const page = await context.newPage();
+      const pageErrors = [];
+      page.on('pageerror', (error) => pageErrors.push(error.message));
+      t.after(() => assert.deepEqual(pageErrors, [], 'uncaught errors in the page'));
+      await page.goto(started.url);
+      await page.getByRole('heading', { level: 1, name: 'Get started' }).waitFor();
+      assert.equal(await page.title(), 'Get started · KeyGate');
+      assert.ok(await page.evaluate(() => document.scrollingElement.scrollWidth <= window.innerWidth), `the guide scrolls sideways at ${width} px`);
+      if (scheme === 'dark') {
+        await screenshotPage(page, 'welcome-dark');
+        // Skipped once, an empty engine opens on the Dashboard, with the guide one click away.
+        await page.getByRole('link', { name: 'Skip setup' }).click();
+        await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
+        await page.reload();
+        await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
+        await page.getByRole('link', { name: 'Start the setup guide' }).waitFor();
+        continue;
+      }
+      await screenshotPage(page, 'welcome');
+      await page.setViewportSize({ width, height });
+
+      // 1. Provider: a custom endpoint (the fake provider).
+      await page.getByRole('radio', { name: /Custom OpenAI-compatible/ }).check();
+      await page.getByRole('button', { name: 'Next' }).click();
+      await page.getByText('Name it, e.g. my-gateway').waitFor();
+      await page.getByLabel('Provider name').fill('firstgw');
+      await page.getByLabel('Base URL').fill(`http://127.0.0.1:${fake.address().port}/v1`);
+      await page.getByRole('button', { name: 'Next' }).click();
+
+      // 2. Keys: three pasted, one per line.
+      await page.getByRole('heading', { name: 'Paste your firstgw keys' }).waitFor();
+      await page.getByLabel('Keys, one per line').fill(FIRST_SECRETS.join('\n'));
+      await page.getByRole('button', { name: 'Add keys' }).click();
+
+      // 3. Test: each key's result as text, two work.
+      await page.getByRole('heading', { name: 'Testing 3 keys' }).waitFor();
+      await page.getByTestId('welcome-test-summary').filter({ hasText: '2 of 3 keys work.' }).waitFor({ timeout: 15_000 });
+      const tests = await page.getByTestId('welcome-tests').innerText();
+      assert.match(tests, /2 models/);
+      assert.match(tests, /401/);
+      await screenshotPage(page, 'welcome-test');
+      await page.setViewportSize({ width, height });
+      await page.getByRole('button', { name: 'Next' }).click();
+
+      // 4. A token for a tool, its snippet, and a request through the proxy with it.
+      await page.getByLabel('Token name').fill('first-tool');
+      await page.getByRole('button', { name: 'Create token' }).click();
+      const token = (await page.getByTestId('welcome-token').innerText()).trim();
+      assert.match(token, /^kg-/);
+      await page.getByLabel('Set-up for').selectOption('openai-env');
+      assert.ok((await page.getByTestId('welcome-snippet').innerText()).includes(token), 'the snippet has the new token in it');
+      await page.getByRole('button', { name: 'Try it' }).click();
+      await page.getByTestId('welcome-try').filter({ hasText: /The proxy answered with \d+ models?/ }).waitFor();
+      await screenshotPage(page, 'welcome-tool');
+      await page.setViewportSize({ width, height });
+      const response = await fetch(`${origin}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ model: 'firstgw/fake-a', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      assert.equal(response.status, 200, await response.text());
+      for (const secret of SECRETS) assert.ok(!(await page.content()).includes(secret), 'a secret is in the page');
+      await page.getByRole('link', { name: 'Finish' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
+      await page.getByText('3 keys across 1 provider').waitFor();
+    }
+  });
+
   test('no secret reached any file under KEYGATE_HOME', async () => {
     await stopServer(); // flushes the database and its WAL
-    const files = [...(await filesUnder(env.KEYGATE_HOME)), ...(await filesUnder(env.HOME))];
+    await stopServer(firstRun?.server);
+    const firstHome = firstRun ? await filesUnder(firstRun.env.KEYGATE_HOME) : [];
+    const files = [...(await filesUnder(env.KEYGATE_HOME)), ...(await filesUnder(env.HOME)), ...firstHome];
     assert.ok(files.length > 0, 'KEYGATE_HOME is empty: did the engine use it?');
     for (const file of files) {
       const bytes = await readFile(file);
@@ -1303,7 +1391,9 @@ describe('web UI served by keygate serve', () => {
       }
     }
     for (const secret of SECRETS) {
-      assert.ok(!server.stdout.includes(secret) && !server.stderr.includes(secret), 'keygate serve printed a secret');
+      for (const engine of [server, firstRun?.server].filter(Boolean)) {
+        assert.ok(!engine.stdout.includes(secret) && !engine.stderr.includes(secret), 'keygate serve printed a secret');
+      }
     }
   });
 });

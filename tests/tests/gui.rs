@@ -1,6 +1,6 @@
 //! The desktop app in a real window (Xvfb), driven through tauri-driver and WebKitWebDriver:
-//! it starts its engine, shows the web UI with a key added from the CLI, serves the API on
-//! its own port while the window is open, keeps serving when the window is closed, hands a
+//! it starts its engine, opens on the setup guide for an empty home, shows a key added from
+//! the CLI, serves the API on its own port while the window is open, keeps serving when the window is closed, hands a
 //! second launch over to the first instance (no second engine), and drains and stops on
 //! SIGTERM the way Quit does.
 
@@ -42,19 +42,6 @@ fn desktop_window_shows_the_ui_and_serves_the_engine() {
         return;
     }
     let env = TestEnv::new();
-    env.ok(
-        &[
-            "key",
-            "add",
-            "--provider",
-            "openai",
-            "--label",
-            "gui-main",
-            "--tag",
-            "desktop",
-        ],
-        SECRET,
-    );
 
     let port = free_port();
     let native_port = free_port();
@@ -84,9 +71,37 @@ fn desktop_window_shows_the_ui_and_serves_the_engine() {
     )
     .expect("tauri-driver starts a session with keygate-app");
 
+    // An empty home: the window opens on the first-run guide.
+    let welcome = session
+        .wait_for_text(Duration::from_secs(30), |t| t.contains("Get started"))
+        .expect("the window opens on the setup guide for an empty home");
+    assert!(
+        welcome.contains("Which provider are your keys for?"),
+        "{welcome}"
+    );
+
+    // A key added from the CLI reaches the running engine of the window.
+    env.ok(
+        &[
+            "key",
+            "add",
+            "--provider",
+            "openai",
+            "--label",
+            "gui-main",
+            "--tag",
+            "desktop",
+        ],
+        SECRET,
+    );
+    session
+        .execute("location.hash = '#/'; return true")
+        .expect("navigate");
     let dashboard = session
-        .wait_for_text(Duration::from_secs(30), |t| t.contains("Dashboard"))
-        .expect("the window shows the Dashboard");
+        .wait_for_text(Duration::from_secs(30), |t| {
+            t.contains("Dashboard") && t.contains("1 key across 1 provider")
+        })
+        .expect("the window shows the Dashboard with the key");
     assert!(!dashboard.contains(SECRET));
 
     session

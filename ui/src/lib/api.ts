@@ -162,6 +162,22 @@ export function proxyBaseUrl(): string {
   return `${window.location.origin}/v1`;
 }
 
+/**
+ * Asks the proxy (not the admin API) which models a client token sees, as a tool would:
+ * `GET /v1/models` with the token. Returns the model ids.
+ */
+export async function modelsThroughProxy(token: string): Promise<string[]> {
+  let response: Response;
+  try {
+    response = await fetch('/v1/models', { headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' }, cache: 'no-store', credentials: 'omit' });
+  } catch {
+    throw new ApiError(0, 'network', 'Cannot reach the KeyGate proxy.');
+  }
+  if (!response.ok) throw await errorFrom(response);
+  const body = (await response.json()) as { data?: { id?: unknown }[] };
+  return (body.data ?? []).map((m) => String(m.id ?? '')).filter(Boolean);
+}
+
 /** The engine's origin (`http://127.0.0.1:PORT`): Anthropic-style tools take it as their base URL. */
 export function proxyOrigin(): string {
   return window.location.origin;

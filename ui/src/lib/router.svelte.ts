@@ -2,7 +2,7 @@
 // `#/connect`, `#/settings`. The admin token fragment is taken
 // out of the URL by api.adoptTokenFromUrl() before the router first reads the hash.
 
-export type Page = 'dashboard' | 'keys' | 'providers' | 'routes' | 'models' | 'usage' | 'logs' | 'connect' | 'settings';
+export type Page = 'welcome' | 'dashboard' | 'keys' | 'providers' | 'routes' | 'models' | 'usage' | 'logs' | 'connect' | 'settings';
 
 export interface Route {
   page: Page;
@@ -12,6 +12,7 @@ export interface Route {
 const PATHS: Record<string, Page> = {
   '': 'dashboard',
   '/': 'dashboard',
+  '/welcome': 'welcome',
   '/keys': 'keys',
   '/providers': 'providers',
   '/models': 'models',
@@ -33,6 +34,7 @@ function parse(hash: string): Route {
 
 /** What each page is called in the window's title (and the tab's, in a browser). */
 export const PAGE_TITLES: Record<Page, string> = {
+  welcome: 'Get started',
   dashboard: 'Dashboard',
   keys: 'Keys',
   providers: 'Providers',
@@ -67,6 +69,14 @@ class Router {
     update();
     window.addEventListener('hashchange', update);
     return () => window.removeEventListener('hashchange', update);
+  }
+
+  /** Opens a page in place of the current one (no history entry: Back leaves the app's start). */
+  go(page: Page, params: Record<string, string> = {}): void {
+    const target = href(page, params);
+    window.history.replaceState(window.history.state, '', target);
+    this.current = parse(target);
+    document.title = documentTitle(this.current.page);
   }
 
   /** Changes the current page's parameters without adding a history entry. */
