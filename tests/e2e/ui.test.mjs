@@ -355,6 +355,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await stopServer();
+  await stopServer(firstRun?.server);
   // Best effort: take the keyring-backed secret out of the throwaway keyring service again.
   if (env && server) {
     try {
@@ -478,6 +479,32 @@ describe('web UI served by keygate serve', () => {
     // A reload stays signed in from sessionStorage.
     await page.reload();
     await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
+
+    // A second tab (a bookmark, no link) is signed in by the HttpOnly session cookie, which
+    // script cannot read, and can change things; another browser is not signed in.
+    await page.waitForFunction(async () => (await fetch('/api/session', { credentials: 'same-origin' })).ok);
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name.startsWith('keygate_session_'));
+    assert.ok(session, 'no session cookie');
+    assert.deepEqual([session.httpOnly, session.sameSite], [true, 'Strict']);
+    assert.ok(!session.value.includes(adminToken), 'the cookie holds the admin token');
+    assert.ok(!(await page.evaluate(() => document.cookie)).includes('keygate_session'), 'script can read the session cookie');
+    const second = await page.context().newPage();
+    await second.goto(`${baseUrl}#/keys`);
+    await second.getByRole('heading', { level: 1, name: 'Keys' }).waitFor();
+    assert.equal(await second.evaluate(() => sessionStorage.getItem('keygate.adminToken')), null, 'the second tab got the token');
+    await second.locator('tbody tr[data-key-id]').first().waitFor();
+    const edited = await second.evaluate(async () => {
+      const response = await fetch('/api/proxy/state', { method: 'PUT', headers: { 'Content-Type': 'application/json', 'X-KeyGate-CSRF': '1' }, body: JSON.stringify({ paused: false }), credentials: 'same-origin' });
+      return response.status;
+    });
+    assert.equal(edited, 200, 'a change under the cookie with the UI header');
+    await second.close();
+    const other = await browser.newContext();
+    t.after(() => other.close());
+    const stranger = await other.newPage();
+    await stranger.goto(baseUrl);
+    await stranger.getByRole('heading', { name: /Open KeyGate with its link/ }).waitFor();
   });
 
   test('Test on a row shows the result in place, and a refused key turns red', async (t) => {

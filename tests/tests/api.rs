@@ -297,6 +297,147 @@ async fn providers_are_added_edited_and_deleted_with_what_they_take() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// The link's token is traded for an HttpOnly, SameSite=Strict cookie that signs in other
+/// tabs; a change under the cookie needs X-KeyGate-CSRF, so neither a cross-site form post nor
+/// a `text/plain` fetch gets through (a foreign Origin is refused before that).
+#[tokio::test]
+async fn a_session_cookie_signs_in_new_tabs_and_refuses_cross_site_changes() {
+    let (_dir, state) = state();
+    let request = Request::post("/api/session")
+        .header("host", "127.0.0.1:5397")
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(Body::empty())
+        .expect("request");
+    let response = router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    let set_cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a cookie")
+        .to_string();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    assert!(
+        set_cookie.starts_with("keygate_session_5397="),
+        "{set_cookie}"
+    );
+    assert!(
+        !set_cookie.contains(ADMIN),
+        "the cookie is not the admin token"
+    );
+    let cookie = set_cookie.split(';').next().expect("pair").to_string();
+
+    let with_cookie = |method: http::Method, path: &str| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "127.0.0.1:5397")
+            .header("cookie", &cookie)
+    };
+    // A new tab: the cookie alone reads.
+    let (status, body) = send(
+        &state,
+        with_cookie(http::Method::GET, "/api/session")
+            .body(Body::empty())
+            .expect("r"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["signed_in_by"].as_str()),
+        (StatusCode::OK, Some("cookie"))
+    );
+    let (status, _) = send(
+        &state,
+        with_cookie(http::Method::GET, "/api/keys")
+            .body(Body::empty())
+            .expect("r"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A change under the cookie without the header: refused, nothing changed.
+    let change = serde_json::json!({"ids": ["k_apitest001"], "action": "disable"}).to_string();
+    let (status, body) = send(
+        &state,
+        with_cookie(http::Method::POST, "/api/keys/batch")
+            .header("content-type", "application/json")
+            .body(Body::from(change.clone()))
+            .expect("r"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("csrf"))
+    );
+    // A cross-site form post and a text/plain fetch (a browser would add the foreign Origin).
+    for content_type in ["application/x-www-form-urlencoded", "text/plain"] {
+        let (status, body) = send(
+            &state,
+            with_cookie(http::Method::POST, "/api/keys/batch")
+                .header("origin", "https://evil.example")
+                .header("content-type", content_type)
+                .body(Body::from(change.clone()))
+                .expect("r"),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("foreign_origin")),
+            "{content_type}"
+        );
+    }
+    let (_, body) = json_call(&state, http::Method::GET, "/api/keys", None).await;
+    assert_eq!(
+        body["keys"][0]["enabled"], true,
+        "no refused request changed anything"
+    );
+
+    // With the header (as the UI sends it) the change goes through.
+    let (status, _) = send(
+        &state,
+        with_cookie(http::Method::POST, "/api/keys/batch")
+            .header("content-type", "application/json")
+            .header("x-keygate-csrf", "1")
+            .body(Body::from(change))
+            .expect("r"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Signed out: the cookie no longer works; a made-up one never did.
+    let (status, body) = send(
+        &state,
+        with_cookie(http::Method::DELETE, "/api/session")
+            .header("x-keygate-csrf", "1")
+            .body(Body::empty())
+            .expect("r"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["signed_out"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
+    let (status, _) = send(
+        &state,
+        with_cookie(http::Method::GET, "/api/keys")
+            .body(Body::empty())
+            .expect("r"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let forged = Request::get("/api/keys")
+        .header("host", "127.0.0.1:5397")
+        .header("cookie", "keygate_session_5397=00ff")
+        .body(Body::empty())
+        .expect("r");
+    assert_eq!(send(&state, forged).await.0, StatusCode::UNAUTHORIZED);
+}
+
 /// Every operation in the OpenAPI document, with its path parameters filled in.
 fn documented_operations() -> Vec<(http::Method, String)> {
     let document = keygate_server::openapi_document();

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, HOST, ORIGIN, X_CONTENT_TYPE_OPTIONS};
-use axum::http::{HeaderMap, HeaderValue, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::TryFutureExt;
@@ -142,10 +142,28 @@ pub async fn admin_auth(State(state): State<AppState>, request: Request, next: N
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
         .map(str::trim);
-    match presented {
-        Some(token) if state.is_admin_token(token) => next.run(request).await,
-        _ => ApiError::unauthorized().into_response(),
+    if let Some(token) = presented {
+        return if state.is_admin_token(token) {
+            next.run(request).await
+        } else {
+            ApiError::unauthorized().into_response()
+        };
     }
+    // No token: the browser's session cookie, if it has a live one.
+    let session = crate::sessions::from_headers(request.headers(), state.port());
+    if session.is_some_and(|id| state.sessions().touch(&id)) {
+        let safe = matches!(*request.method(), Method::GET | Method::HEAD);
+        if !safe && !request.headers().contains_key(crate::sessions::CSRF_HEADER) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "a change signed in by the session cookie needs the X-KeyGate-CSRF header, which the KeyGate UI sends",
+            )
+            .into_response();
+        }
+        return next.run(request).await;
+    }
+    ApiError::unauthorized().into_response()
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod monitor;
 pub mod proxy;
 mod reconcile;
 mod serve;
+pub mod sessions;
 mod startup;
 mod state;
 mod ui;

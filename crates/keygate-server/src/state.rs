@@ -23,6 +23,8 @@ pub(crate) struct Inner {
     proxy: Arc<ProxyState>,
     /// The tray's Pause: proxy endpoints answer 503 while set.
     pub(crate) paused: std::sync::atomic::AtomicBool,
+    /// The web UI's browser sessions (`crate::sessions`).
+    sessions: crate::sessions::Sessions,
 }
 
 impl AppState {
@@ -43,6 +45,7 @@ impl AppState {
                 port,
                 proxy,
                 paused: std::sync::atomic::AtomicBool::new(false),
+                sessions: crate::sessions::Sessions::default(),
             }),
         }
     }
@@ -102,6 +105,10 @@ impl AppState {
 
     pub fn proxy_arc(&self) -> Arc<ProxyState> {
         self.inner.proxy.clone()
+    }
+
+    pub fn sessions(&self) -> &crate::sessions::Sessions {
+        &self.inner.sessions
     }
 
     pub fn port(&self) -> u16 {

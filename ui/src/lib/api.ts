@@ -4,7 +4,10 @@
 // The admin token arrives once in the URL fragment (`#token=…`, printed by `keygate serve` and
 // used by the desktop window), is kept in sessionStorage for this tab only, and is removed from
 // the address bar straight away so it does not end up in history, bookmarks or screenshots.
-// It is never put in a cookie or a query string.
+// It is then traded once for an HttpOnly, SameSite=Strict session cookie (`POST /api/session`),
+// so a new tab or a bookmark of the engine's address is signed in too; script never sees that
+// cookie. Changes sent under the cookie carry `X-KeyGate-CSRF`. The token never goes into a
+// query string.
 
 import type { components } from './openapi';
 
@@ -141,6 +144,38 @@ export function adoptTokenFromUrl(): void {
 
 export function hasToken(): boolean {
   return readToken() !== null;
+}
+
+/**
+ * Trades the tab's admin token for the engine's session cookie (set by the answer, HttpOnly),
+ * so other tabs of this engine are signed in. Best effort: without it only this tab is.
+ */
+export async function openBrowserSession(): Promise<void> {
+  if (!readToken()) return;
+  try {
+    await send('/api/session', { method: 'POST' });
+  } catch {
+    // This tab still works with its token.
+  }
+}
+
+/** Whether this browser has a live session cookie for the engine (a tab opened without the link). */
+export async function hasBrowserSession(): Promise<boolean> {
+  try {
+    const response = await fetch('/api/session', { headers: { Accept: 'application/json' }, cache: 'no-store', credentials: 'same-origin' });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Signs this browser out: the session cookie is cleared and the tab's token forgotten. */
+export async function signOut(): Promise<void> {
+  try {
+    await send('/api/session', { method: 'DELETE' });
+  } finally {
+    clearToken();
+  }
 }
 
 /** Forgets the token (for example after the engine rejected it). */
@@ -465,15 +500,13 @@ export function watchEvents(handlers: { onEvent: (event: LiveEvent) => void; onS
   const connect = async (): Promise<void> => {
     handlers.onStatus?.('connecting');
     const token = readToken();
-    if (!token) {
-      unauthorizedHandler?.(new ApiError(401, 'missing_token', 'No admin token: open KeyGate with the link that `keygate serve` prints.'));
-      return;
-    }
+    const headers: Record<string, string> = { Accept: 'text/event-stream' };
+    if (token) headers.Authorization = `Bearer ${token}`;
     try {
       const response = await fetch('/api/events', {
-        headers: { Accept: 'text/event-stream', Authorization: `Bearer ${token}` },
+        headers,
         cache: 'no-store',
-        credentials: 'omit',
+        credentials: 'same-origin',
         signal: controller.signal,
       });
       if (!response.ok || !response.body) {
@@ -580,13 +613,11 @@ async function send(path: string, options: { auth?: boolean; method?: string; bo
   if (body !== undefined) headers['Content-Type'] = 'application/json';
 
   if (auth) {
+    // The tab's token when it has one, else the browser's session cookie (sent by
+    // `credentials: 'same-origin'`), which the engine accepts for changes only with this header.
     const token = readToken();
-    if (!token) {
-      const error = new ApiError(401, 'missing_token', 'No admin token: open KeyGate with the link that `keygate serve` prints.');
-      unauthorizedHandler?.(error);
-      throw error;
-    }
-    headers.Authorization = `Bearer ${token}`;
+    if (token) headers.Authorization = `Bearer ${token}`;
+    else headers['X-KeyGate-CSRF'] = '1';
   }
 
   let response: Response;
@@ -597,7 +628,7 @@ async function send(path: string, options: { auth?: boolean; method?: string; bo
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: 'no-store',
-      credentials: 'omit',
+      credentials: 'same-origin',
     });
   } catch {
     throw new ApiError(0, 'network', 'Cannot reach the KeyGate engine. Is `keygate serve` (or the desktop app) still running?');

@@ -554,6 +554,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether this browser is signed in, and how. */
+        get: operations["getSession"];
+        put?: never;
+        /**
+         * Opens a browser session: answers with an `HttpOnly`, `SameSite=Strict` cookie for this
+         *     engine's origin, so new tabs and bookmarks work without the link.
+         */
+        post: operations["openSession"];
+        /** Ends this browser's session and clears its cookie. */
+        delete: operations["closeSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/settings": {
         parameters: {
             query?: never;
@@ -1362,6 +1384,11 @@ export interface components {
             model: string;
             provider: string;
         };
+        SessionView: {
+            /** @description The cookie this engine's sessions use (named after its port). */
+            cookie: string;
+            signed_in_by: components["schemas"]["SignedInBy"];
+        };
         SettingBody: {
             /** Format: int64 */
             value: number;
@@ -1371,6 +1398,14 @@ export interface components {
             /** @description When saved values take effect: `when the engine starts`. */
             applies: string;
             settings: components["schemas"]["EngineSetting"][];
+        };
+        /**
+         * @description How this request was signed in.
+         * @enum {string}
+         */
+        SignedInBy: "token" | "cookie";
+        SignedOut: {
+            signed_out: boolean;
         };
         /** @description Something that happened to a key or provider, for the UI's activity feed. */
         StoredEvent: {
@@ -3113,6 +3148,93 @@ export interface operations {
             };
             /** @description no route with that alias */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description signed in */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionView"];
+                };
+            };
+            /** @description no admin token, or a wrong one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    openSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the session cookie is set */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionView"];
+                };
+            };
+            /** @description no admin token, or a wrong one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    closeSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description signed out */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignedOut"];
+                };
+            };
+            /** @description no admin token, or a wrong one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

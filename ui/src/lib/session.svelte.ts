@@ -1,20 +1,34 @@
-// Whether this tab may talk to the engine: it needs the admin token from KeyGate's link.
+// Whether this tab may talk to the engine: it needs the admin token from KeyGate's link, or a
+// session cookie another tab of this browser got with it.
 
-import { clearToken, hasToken, onUnauthorized } from './api';
+import { clearToken, hasBrowserSession, hasToken, onUnauthorized, openBrowserSession } from './api';
 
-export type SessionState = 'ready' | 'missing' | 'rejected';
+export type SessionState = 'checking' | 'ready' | 'missing' | 'rejected';
 
 class Session {
-  state = $state<SessionState>('missing');
+  state = $state<SessionState>('checking');
   /** The engine's own words when it refused the token. */
   reason = $state<string | null>(null);
 
   start(): void {
-    this.state = hasToken() ? 'ready' : 'missing';
+    if (hasToken()) {
+      this.state = 'ready';
+      void openBrowserSession();
+    } else {
+      this.state = 'checking';
+      void hasBrowserSession().then((signedIn) => {
+        if (this.state === 'checking') this.state = signedIn ? 'ready' : 'missing';
+      });
+    }
     onUnauthorized((error) => {
+      // A tab signed in by the cookie alone lost its session (an engine restart): it needs the
+      // link again, which is not a rejected token.
+      // Several requests can be refused at once: the first answer decides what the tab says.
+      if (this.state === 'rejected' || this.state === 'missing') return;
+      const missing = error.code === 'missing_token' || !hasToken();
       clearToken();
-      this.reason = error.code === 'missing_token' ? null : error.message;
-      this.state = error.code === 'missing_token' ? 'missing' : 'rejected';
+      this.reason = missing ? null : error.message;
+      this.state = missing ? 'missing' : 'rejected';
     });
   }
 
@@ -22,6 +36,7 @@ class Session {
   resume(): void {
     this.reason = null;
     this.state = hasToken() ? 'ready' : 'missing';
+    if (this.state === 'ready') void openBrowserSession();
   }
 }
 

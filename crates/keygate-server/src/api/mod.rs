@@ -15,6 +15,7 @@ pub use openapi::document as openapi_document;
 mod providers;
 mod reject;
 mod reload;
+mod session;
 mod shapes;
 mod usage;
 
@@ -100,6 +101,10 @@ pub fn admin_routes(state: AppState) -> Router<AppState> {
         .route("/api/models/price", put(models::set_price))
         .route("/api/models/sync", post(models::sync))
         .route("/api/reload", post(reload::reload))
+        .route(
+            "/api/session",
+            get(session::get).post(session::open).delete(session::close),
+        )
         .route("/api/openapi.json", get(openapi::serve))
         .route("/api/{*rest}", axum::routing::any(unknown))
         .route_layer(middleware::from_fn_with_state(state, admin_auth))

@@ -70,6 +70,9 @@ const ADMIN_TOKEN: &str = "admin_token";
         super::models::set_price,
         super::models::sync,
         super::reload::reload,
+        super::session::get,
+        super::session::open,
+        super::session::close,
     ),
     // Sent on the event stream, which the document can only describe as text.
     components(schemas(crate::events::Event)),
