@@ -438,6 +438,38 @@ async fn a_session_cookie_signs_in_new_tabs_and_refuses_cross_site_changes() {
     assert_eq!(send(&state, forged).await.0, StatusCode::UNAUTHORIZED);
 }
 
+#[tokio::test]
+async fn log_filters_are_checked_field_by_field() {
+    use http::Method;
+    let (_dir, state) = state();
+    for (query, field) in [
+        ("status=maybe", "status"),
+        ("before=junk", "before"),
+        ("from=2026-13-01", "from"),
+        ("limit=many", "query"),
+    ] {
+        let (status, body) =
+            json_call(&state, Method::GET, &format!("/api/logs?{query}"), None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
+        assert!(
+            body["error"]["fields"][field].is_string(),
+            "{query}: {body}"
+        );
+    }
+    let (status, body) = json_call(
+        &state,
+        Method::GET,
+        "/api/logs?status=failed&provider=openai&key=k_apitest001&token=cli&model=gpt-4o&q=429&from=2026-11-01&to=2026-11-02T00:00:00Z&limit=5",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["requests"].as_array().map(Vec::len), &body["next"]),
+        (Some(0), &Value::Null)
+    );
+}
+
 /// Every operation in the OpenAPI document, with its path parameters filled in.
 fn documented_operations() -> Vec<(http::Method, String)> {
     let document = keygate_server::openapi_document();

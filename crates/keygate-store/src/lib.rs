@@ -30,7 +30,7 @@ pub use keys::{KeyEdit, KeyHealthRow, KeyRow, NewKey};
 pub use migrations::SCHEMA_VERSION;
 pub use prices::{PriceRow, SyncedModel};
 pub use providers::{NewProvider, ProviderEdit, ProviderRemoval, ProviderRow};
-pub use requests::{AttemptLog, RequestRow};
+pub use requests::{AttemptLog, LogCursor, Outcome, RequestFilter, RequestPage, RequestRow};
 pub use rollups::{Bucket, LatencyMetric, LatencyPoint, SeriesPoint, bucket_of, bucket_value};
 pub use routes::{RouteRow, RouteTier};
 pub use tokens::{NewToken, TokenRow};

@@ -129,37 +129,188 @@ impl Store {
     /// The newest requests first. Texts come back clipped (rows saved before the store
     /// clipped them may hold megabytes), so a page of rows stays small.
     pub fn recent_requests(&self, limit: u32) -> Result<Vec<RequestRow>, StoreError> {
+        Ok(self.find_requests(&RequestFilter::default(), limit)?.rows)
+    }
+
+    /// One page of the request log, newest first, for a filter. Paging is by keyset: a page
+    /// ends with a cursor naming its last row, and the next page starts after it, so a page
+    /// costs the same however deep it is and rows written meanwhile do not shift it.
+    pub fn find_requests(
+        &self,
+        filter: &RequestFilter,
+        limit: u32,
+    ) -> Result<RequestPage, StoreError> {
+        let mut clauses: Vec<&str> = Vec::new();
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        let text = |v: &str| rusqlite::types::Value::Text(v.to_string());
+        if let Some(cursor) = &filter.before {
+            clauses.push("(at < ? OR (at = ? AND rowid < ?))");
+            values.extend([text(&cursor.at), text(&cursor.at), cursor.rowid.into()]);
+        }
+        if let Some(from) = &filter.from {
+            clauses.push("at >= ?");
+            values.push(text(from));
+        }
+        if let Some(to) = &filter.to {
+            clauses.push("at < ?");
+            values.push(text(to));
+        }
+        match filter.outcome {
+            Some(Outcome::Succeeded) => {
+                clauses.push("status BETWEEN 200 AND 299 AND error_class IS NULL");
+            }
+            Some(Outcome::Failed) => {
+                clauses.push("(status NOT BETWEEN 200 AND 299 OR error_class IS NOT NULL)");
+            }
+            Some(Outcome::Status(code)) => {
+                clauses.push("status = ?");
+                values.push(i64::from(code).into());
+            }
+            None => {}
+        }
+        for (column, wanted) in [
+            ("provider", &filter.provider),
+            ("key_id", &filter.key_id),
+            ("token", &filter.token),
+        ] {
+            if let Some(wanted) = wanted {
+                clauses.push(match column {
+                    "provider" => "provider = ?",
+                    "key_id" => "key_id = ?",
+                    _ => "token = ?",
+                });
+                values.push(text(wanted));
+            }
+        }
+        if let Some(model) = &filter.model {
+            clauses.push("(model_requested = ? OR model_served = ?)");
+            values.extend([text(model), text(model)]);
+        }
+        if let Some(words) = &filter.search {
+            // Every word somewhere in the row's texts (attempts hold the key labels).
+            for word in words.split_whitespace().take(8) {
+                clauses.push(
+                    "instr(lower(id || ' ' || endpoint || ' ' || model_requested || ' ' || \
+                     coalesce(model_served, '') || ' ' || coalesce(token, '') || ' ' || \
+                     coalesce(provider, '') || ' ' || coalesce(key_id, '') || ' ' || status || ' ' || \
+                     coalesce(error_class, '') || ' ' || attempts), lower(?)) > 0",
+                );
+                values.push(text(word));
+            }
+        }
+        let filter_sql = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        // One row more than asked says whether another page follows.
+        values.push((i64::from(limit) + 1).into());
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT id, at, substr(token, 1, {n}), substr(endpoint, 1, {n}), substr(model_requested, 1, {n}), \
              substr(model_served, 1, {n}), provider, key_id, status, substr(error_class, 1, {n}), \
-             attempts, latency_ms, ttfb_ms, stream, prompt_tokens, completion_tokens, cached_tokens, cost_micros \
-             FROM requests ORDER BY at DESC, rowid DESC LIMIT ?1",
+             attempts, latency_ms, ttfb_ms, stream, prompt_tokens, completion_tokens, cached_tokens, cost_micros, rowid \
+             FROM requests {filter_sql} ORDER BY at DESC, rowid DESC LIMIT ?",
             n = MAX_TEXT_BYTES
         ))?;
-        let rows = stmt.query_map([limit], |r| {
-            Ok(RequestRow {
-                id: r.get(0)?,
-                at: r.get(1)?,
-                token: r.get(2)?,
-                endpoint: r.get(3)?,
-                model_requested: r.get(4)?,
-                model_served: r.get(5)?,
-                provider: r.get(6)?,
-                key_id: r.get(7)?,
-                status: r.get(8)?,
-                error_class: r.get(9)?,
-                attempts: json_column(r, 10)?,
-                latency_ms: r.get(11)?,
-                ttfb_ms: r.get(12)?,
-                stream: r.get(13)?,
-                prompt_tokens: r.get(14)?,
-                completion_tokens: r.get(15)?,
-                cached_tokens: r.get(16)?,
-                cost_micros: r.get(17)?,
-            })
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
+            Ok((
+                RequestRow {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    token: r.get(2)?,
+                    endpoint: r.get(3)?,
+                    model_requested: r.get(4)?,
+                    model_served: r.get(5)?,
+                    provider: r.get(6)?,
+                    key_id: r.get(7)?,
+                    status: r.get(8)?,
+                    error_class: r.get(9)?,
+                    attempts: json_column(r, 10)?,
+                    latency_ms: r.get(11)?,
+                    ttfb_ms: r.get(12)?,
+                    stream: r.get(13)?,
+                    prompt_tokens: r.get(14)?,
+                    completion_tokens: r.get(15)?,
+                    cached_tokens: r.get(16)?,
+                    cost_micros: r.get(17)?,
+                },
+                r.get::<_, i64>(18)?,
+            ))
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut rows: Vec<(RequestRow, i64)> = rows.collect::<Result<_, _>>()?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next = more
+            .then(|| rows.last())
+            .flatten()
+            .map(|(row, rowid)| LogCursor {
+                at: row.at.clone(),
+                rowid: *rowid,
+            });
+        Ok(RequestPage {
+            rows: rows.into_iter().map(|(row, _)| row).collect(),
+            next,
+        })
     }
+}
+
+/// Which requests a log page holds; `None` fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestFilter {
+    /// Only rows older than this one (the previous page's last).
+    pub before: Option<LogCursor>,
+    /// Stored-form times (`2026-11-01T10:00:00.000Z`): from inclusive, to exclusive.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub provider: Option<String>,
+    pub key_id: Option<String>,
+    pub token: Option<String>,
+    /// Requested or served.
+    pub model: Option<String>,
+    /// Words that must all appear in the row's texts (case-insensitive).
+    pub search: Option<String>,
+}
+
+/// How a request ended, for the log filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A complete 2xx answer.
+    Succeeded,
+    /// An error status, or a 2xx whose stream broke.
+    Failed,
+    Status(u16),
+}
+
+/// Where a log page ended: its last row's time and row number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogCursor {
+    pub at: String,
+    pub rowid: i64,
+}
+
+impl LogCursor {
+    /// The opaque text a client sends back as `before`.
+    pub fn encode(&self) -> String {
+        format!("{}~{}", self.at, self.rowid)
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let (at, rowid) = text.rsplit_once('~')?;
+        let rowid = rowid.parse().ok()?;
+        (!at.is_empty() && at.len() <= 40).then(|| Self {
+            at: at.to_string(),
+            rowid,
+        })
+    }
+}
+
+/// A page of the request log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestPage {
+    pub rows: Vec<RequestRow>,
+    /// Set when older rows match too.
+    pub next: Option<LogCursor>,
 }
 
 #[cfg(test)]
@@ -230,5 +381,78 @@ mod tests {
         store
             .write_batch(&[row("a", "m".into())], &[])
             .expect("the same batch later");
+    }
+
+    #[test]
+    fn log_pages_follow_each_other_by_keyset_and_filters_combine() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::open_in(dir.path()).expect("store");
+        let rows: Vec<RequestRow> = (0..25)
+            .map(|i| {
+                let mut r = row(
+                    &format!("r{i:02}"),
+                    if i % 2 == 0 {
+                        "gpt-4o"
+                    } else {
+                        "deepseek-chat"
+                    }
+                    .into(),
+                );
+                // Five rows share each second, so paging must break ties by row.
+                r.at = format!("2026-11-01T10:00:{:02}.000Z", i / 5);
+                r.status = if i % 5 == 0 { 429 } else { 200 };
+                r.token = Some(if i < 10 { "cursor" } else { "aider" }.into());
+                r
+            })
+            .collect();
+        store.write_batch(&rows, &[]).expect("write");
+        let mut seen = Vec::new();
+        let mut filter = RequestFilter::default();
+        loop {
+            let page = store.find_requests(&filter, 7).expect("page");
+            seen.extend(page.rows.iter().map(|r| r.id.clone()));
+            match page.next {
+                Some(cursor) => {
+                    let decoded = LogCursor::decode(&cursor.encode()).expect("round trip");
+                    filter.before = Some(decoded);
+                }
+                None => break,
+            }
+        }
+        let mut expected: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        expected.reverse();
+        assert_eq!(seen, expected, "every row once, newest first");
+
+        let failed = RequestFilter {
+            outcome: Some(Outcome::Failed),
+            token: Some("aider".into()),
+            ..RequestFilter::default()
+        };
+        let page = store.find_requests(&failed, 100).expect("failed");
+        assert_eq!(
+            page.rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["r20", "r15", "r10"]
+        );
+        let search = RequestFilter {
+            search: Some("DEEPSEEK 429".into()),
+            ..RequestFilter::default()
+        };
+        let page = store.find_requests(&search, 100).expect("search");
+        assert_eq!(
+            page.rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["r15", "r05"]
+        );
+        let window = RequestFilter {
+            from: Some("2026-11-01T10:00:01.000Z".into()),
+            to: Some("2026-11-01T10:00:02.000Z".into()),
+            model: Some("gpt-4o".into()),
+            ..RequestFilter::default()
+        };
+        let page = store.find_requests(&window, 100).expect("window");
+        assert_eq!(
+            page.rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["r08", "r06"]
+        );
+        assert!(LogCursor::decode("junk").is_none());
     }
 }

@@ -391,9 +391,28 @@ export async function importKeys(format: ImportFormat, text: string, dryRun: boo
 }
 
 /** The newest proxied requests, newest first, each with its attempts. */
-export async function listLogs(limit = 200): Promise<RequestLog[]> {
-  const body = await request<Schemas['RequestList']>(`/api/logs?${query({ limit: String(limit) })}`);
-  return body.requests ?? [];
+/** Which requests a log page holds; empty fields do not filter (see `GET /api/logs`). */
+export interface LogFilter {
+  from?: string;
+  status?: string;
+  provider?: string;
+  key?: string;
+  token?: string;
+  model?: string;
+  q?: string;
+}
+
+export interface LogPage {
+  requests: RequestLog[];
+  /** Pass as `before` for the next, older page; null on the last one. */
+  next: string | null;
+}
+
+/** A page of the request log, newest first, filtered on the engine. */
+export async function listLogs(filter: LogFilter = {}, options: { limit?: number; before?: string | null } = {}): Promise<LogPage> {
+  const params: Record<string, string | undefined> = { ...filter, limit: String(options.limit ?? 100), before: options.before ?? undefined };
+  const body = await request<Schemas['RequestList']>(`/api/logs?${query(params)}`);
+  return { requests: body.requests ?? [], next: body.next ?? null };
 }
 
 export async function listTokens(): Promise<AccessToken[]> {

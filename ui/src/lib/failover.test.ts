@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AttemptLog, RequestLog } from './api';
-import { classLabel, matchesLogSearch, requestFailed, whyFailedOver } from './failover';
+import { classLabel, requestFailed, whyFailedOver } from './failover';
 
 const attempt = (over: Partial<AttemptLog>): AttemptLog => ({
   provider: 'openai',
@@ -63,10 +63,5 @@ describe('log rows', () => {
     expect(requestFailed(row({}))).toBe(false);
     expect(requestFailed(row({ error_class: 'stream_broken' }))).toBe(true);
     expect(requestFailed(row({ status: 503 }))).toBe(true);
-  });
-
-  it('searches token, models and attempts', () => {
-    expect(matchesLogSearch(row({}), 'e2e-tool gpt-4o')).toBe(true);
-    expect(matchesLogSearch(row({}), 'anthropic')).toBe(false);
   });
 });

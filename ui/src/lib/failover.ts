@@ -84,23 +84,3 @@ export function requestFailed(request: RequestLog): boolean {
 export function failedOver(request: RequestLog): boolean {
   return request.attempts.length > 1;
 }
-
-/** Whether a log row matches every word of a search (token, models, provider, key, status, class). */
-export function matchesLogSearch(request: RequestLog, search: string): boolean {
-  const needle = search.trim().toLowerCase();
-  if (!needle) return true;
-  const hay = [
-    request.token ?? '',
-    request.endpoint,
-    request.model_requested,
-    request.model_served ?? '',
-    request.provider ?? '',
-    request.key_id ?? '',
-    String(request.status),
-    request.error_class ?? '',
-    ...request.attempts.map((a) => `${a.provider} ${a.key_label} ${a.class}`),
-  ]
-    .join(' ')
-    .toLowerCase();
-  return needle.split(/\s+/).every((word) => hay.includes(word));
-}

@@ -300,8 +300,9 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The newest proxied requests, each with its attempts (which key, what failed, why), and
-         *     the writer's state: rows not saved yet show up later.
+         * Proxied requests, newest first, each with its attempts (which key, what failed, why),
+         *     filtered and paged by keyset (`before` = the previous page's `next`); and the writer's
+         *     state: rows not saved yet show up later.
          */
         get: operations["listLogs"];
         put?: never;
@@ -1289,6 +1290,8 @@ export interface components {
         };
         /** @description `logs::list`. */
         RequestList: {
+            /** @description Send as `before` for the next (older) page; `null` on the last page. */
+            next: string | null;
             requests: components["schemas"]["RequestRow"][];
             /** @description Whether rows are still on their way (the database was locked) or were lost. */
             writer: components["schemas"]["WriterHealth"];
@@ -2438,6 +2441,23 @@ export interface operations {
             query?: {
                 /** @description How many requests (1 to 1000, default 100). */
                 limit?: number;
+                /** @description The `next` of the page before: this page starts after it. */
+                before?: string;
+                /** @description A date (`2026-11-01`) or RFC 3339 time: requests at or after it. */
+                from?: string;
+                /** @description A date or RFC 3339 time: requests before it. */
+                to?: string;
+                /** @description `ok`, `failed`, or an HTTP status such as `429`. */
+                status?: string;
+                provider?: string;
+                /** @description A key's id. */
+                key?: string;
+                /** @description An access token's name (the client). */
+                token?: string;
+                /** @description A model, as requested or as served. */
+                model?: string;
+                /** @description Words that must all appear in the request (model, client, provider, key, status, error). */
+                q?: string;
             };
             header?: never;
             path?: never;
@@ -2445,7 +2465,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description the newest requests, newest first */
+            /** @description a page of requests, newest first */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2456,6 +2476,15 @@ export interface operations {
             };
             /** @description no admin token, or a wrong one */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a filter is invalid (`fields` names it) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -216,6 +216,8 @@ pub struct EventList {
 #[derive(Serialize, ToSchema)]
 pub struct RequestList {
     pub requests: Vec<RequestRow>,
+    /// Send as `before` for the next (older) page; `null` on the last page.
+    pub next: Option<String>,
     /// Whether rows are still on their way (the database was locked) or were lost.
     pub writer: WriterHealth,
 }
