@@ -1131,7 +1131,39 @@ describe('web UI served by keygate serve', () => {
       assert.ok(tries < 30, 'the setting was not saved');
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    assert.match(await page.innerText('body'), /apply when the engine next starts/);
+    assert.match(await page.getByTestId('settings-live').innerText(), /applies to the next request/);
+    assert.match(await page.locator('[data-testid="setting-source"][data-for="proxy.max_attempts"]').innerText(), /^Saved value/);
+    assert.match(await page.locator('[data-testid="setting-source"][data-for="proxy.breaker_probe_seconds"]').innerText(), /after a restart/);
+
+    // A setting is in force for the next request, without a restart: a 1 MiB body limit
+    // refuses a 2 MiB request at once, and the old limit takes it again.
+    const big = async () => {
+      const response = await fetch(new URL('v1/chat/completions', baseUrl), {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${accessToken}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ model: 'fakeprov/fake-a', messages: [{ role: 'user', content: 'x'.repeat(2 * 1024 * 1024) }] }),
+      });
+      await response.arrayBuffer();
+      return response.status;
+    };
+    assert.equal(await big(), 200);
+    const limit = page.locator('[data-setting="proxy.body_limit_mib"]');
+    await limit.fill('1');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.locator('[data-testid="setting-source"][data-for="proxy.body_limit_mib"]').filter({ hasText: /^Saved value/ }).waitFor();
+    for (let tries = 0; (await api('GET', 'api/settings')).settings.find((s) => s.name === 'proxy.body_limit_mib').value !== 1; tries += 1) {
+      assert.ok(tries < 30, 'the limit was not saved');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(await big(), 413, 'the new limit is in force for the next request');
+    await limit.fill('32');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.locator('[data-testid="setting-source"][data-for="proxy.body_limit_mib"]').filter({ hasText: /^Saved value/ }).waitFor();
+    for (let tries = 0; (await api('GET', 'api/settings')).settings.find((s) => s.name === 'proxy.body_limit_mib').value !== 32; tries += 1) {
+      assert.ok(tries < 30, 'the limit was not saved back');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(await big(), 200);
 
     // This engine runs with KEYGATE_HEALTH_CHECKER=off: the checker card says so.
     assert.match(await page.getByTestId('checker-off-for-run').innerText(), /Off for this run/);

@@ -27,4 +27,11 @@ impl Store {
         )?;
         Ok(())
     }
+
+    /// Forgets a setting, so its default applies again.
+    pub fn remove_setting(&self, name: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM settings WHERE name = ?1", [name])?;
+        Ok(())
+    }
 }

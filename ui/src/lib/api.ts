@@ -474,7 +474,7 @@ export async function deleteRoute(alias: string): Promise<void> {
   await request<unknown>(`/api/routes/${encodeURIComponent(alias)}`, { method: 'DELETE' });
 }
 
-/** Proxy and retention settings; they apply when the engine next starts. */
+/** Proxy and retention settings: the value in force, its source, and when a change applies. */
 export async function listSettings(): Promise<EngineSetting[]> {
   const body = await request<Schemas['SettingList']>('/api/settings');
   return body.settings ?? [];

@@ -584,7 +584,6 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Proxy and retention settings; they apply when the engine next starts. */
         get: operations["listSettings"];
         put?: never;
         post?: never;
@@ -827,11 +826,14 @@ export interface components {
             /** @description The request-log writer: rows waiting, rows lost, its last error. */
             writer: components["schemas"]["WriterHealth"];
         };
+        /** @description A setting: the value in force, its default, where the value comes from, and when a change applies. */
         EngineSetting: {
             about: string;
+            applies: components["schemas"]["SettingApplies"];
             /** Format: int64 */
             default: number;
             name: string;
+            source: components["schemas"]["SettingSource"];
             /** Format: int64 */
             value: number;
         };
@@ -1370,10 +1372,11 @@ export interface components {
             strategy: string;
             tiers: components["schemas"]["RouteTier"][];
         };
-        /** @description `config::put_setting`. */
+        /** @description `PUT /api/settings/{name}`. */
         SavedSetting: {
-            applies: string;
+            applies: components["schemas"]["SettingApplies"];
             name: string;
+            source: components["schemas"]["SettingSource"];
             /** Format: int64 */
             value: number;
         };
@@ -1392,16 +1395,27 @@ export interface components {
             cookie: string;
             signed_in_by: components["schemas"]["SignedInBy"];
         };
+        /**
+         * @description When a saved value takes effect.
+         * @enum {string}
+         */
+        SettingApplies: "now" | "restart";
         SettingBody: {
             /** Format: int64 */
             value: number;
         };
-        /** @description `config::list_settings`. */
+        /**
+         * @description Proxy and retention settings: each value in force, where it comes from, and when a change applies.
+         *     `GET /api/settings`.
+         */
         SettingList: {
-            /** @description When saved values take effect: `when the engine starts`. */
-            applies: string;
             settings: components["schemas"]["EngineSetting"][];
         };
+        /**
+         * @description Where a setting's value in force comes from.
+         * @enum {string}
+         */
+        SettingSource: "default" | "saved";
         /**
          * @description How this request was signed in.
          * @enum {string}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fieldsFromMessage, isSwitch, parseWhole, settingHint, settingLabel } from './settings';
+import { fieldsFromMessage, isSwitch, parseWhole, settingHint, settingLabel, settingSource } from './settings';
 
 describe('parseWhole', () => {
   it('accepts whole numbers and explains the rest', () => {
@@ -33,5 +33,12 @@ describe('switch settings', () => {
       'Keep a session on its key while healthy · default on',
     );
     expect(settingHint('largest request body accepted', 'proxy.body_limit_mib', 32)).toBe('Largest request body accepted · default 32');
+  });
+});
+
+describe('settingSource', () => {
+  it('says where the value comes from and when a change applies', () => {
+    expect(settingSource('default', 'now')).toBe('Default value · a change applies to the next request');
+    expect(settingSource('saved', 'restart')).toBe('Saved value · a change applies after a restart');
   });
 });

@@ -46,3 +46,9 @@ export function settingHint(about: string, name: string, defaultValue: number): 
   const shown = isSwitch(name) ? (defaultValue ? 'on' : 'off') : String(defaultValue);
   return `${text.charAt(0).toUpperCase()}${text.slice(1)} · default ${shown}`;
 }
+
+/** Where the value in force comes from and when a change to it applies, in a few words. */
+export function settingSource(source: 'default' | 'saved', applies: 'now' | 'restart'): string {
+  const from = source === 'saved' ? 'Saved value' : 'Default value';
+  return applies === 'now' ? `${from} · a change applies to the next request` : `${from} · a change applies after a restart`;
+}

@@ -1,5 +1,7 @@
 use anyhow::Result;
-use keygate_server::proxy::{SETTINGS, validate_setting};
+use keygate_server::proxy::{SETTINGS, applies_live, validate_setting};
+
+use super::engine::{self, Change};
 use serde::Serialize;
 
 use crate::cli::SettingsCommand;
@@ -20,7 +22,8 @@ pub fn run(ctx: &Context, command: SettingsCommand) -> Result<()> {
         SettingsCommand::Set { name, value } => {
             validate_setting(&name, value).map_err(usage)?;
             ctx.store()?.set_setting(&name, &value)?;
-            println!("{name} = {value} (a running engine applies it when restarted).");
+            engine::apply(ctx, Change::Catalog);
+            println!("{name} = {value}{}", when(&name));
             Ok(())
         }
         SettingsCommand::Reset { name } => {
@@ -28,12 +31,20 @@ pub fn run(ctx: &Context, command: SettingsCommand) -> Result<()> {
                 validate_setting(&name, 0).map_err(usage)?;
                 return Ok(());
             };
-            ctx.store()?.set_setting(&name, default)?;
-            println!(
-                "{name} = {default} (the default; a running engine applies it when restarted)."
-            );
+            ctx.store()?.remove_setting(&name)?;
+            engine::apply(ctx, Change::Catalog);
+            println!("{name} = {default} (the default){}", when(&name));
             Ok(())
         }
+    }
+}
+
+/// When a running engine applies the change.
+fn when(name: &str) -> &'static str {
+    if applies_live(name) {
+        "; a running engine uses it from its next request."
+    } else {
+        "; a running engine applies it when restarted."
     }
 }
 

@@ -1,7 +1,7 @@
 //! What the CLI configures, through the admin API for the UI: access tokens
 //! (`GET|POST /api/tokens`, `DELETE /api/tokens/{name}`; a new token is shown once), routes
 //! (`GET /api/routes`, `PUT|DELETE /api/routes/{alias}`) and proxy settings
-//! (`GET /api/settings`, `PUT /api/settings/{name}`; read when the engine starts).
+//! (`GET /api/settings`, `PUT /api/settings/{name}`; in force from the next request).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -13,10 +13,10 @@ use keygate_core::token::{
     token_from_random_bytes, token_hash, token_hint, validate_model_glob, validate_token_name,
 };
 use keygate_store::{NewToken, RouteTier};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::proxy::{SETTINGS, validate_setting};
+use crate::proxy::{ProxySettings, SETTINGS, applies_live, validate_setting};
 use crate::{ApiError, AppState};
 
 type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
@@ -254,27 +254,87 @@ pub async fn delete_route(
     Ok(Json(json!({ "deleted": alias })))
 }
 
-/// Proxy and retention settings; they apply when the engine next starts.
+/// Proxy and retention settings: each value in force, where it comes from, and when a change applies.
+/// `GET /api/settings`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SettingList {
+    settings: Vec<EngineSetting>,
+}
+
+/// Where a setting's value in force comes from.
+#[derive(Serialize, utoipa::ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum SettingSource {
+    Default,
+    Saved,
+}
+
+/// When a saved value takes effect.
+#[derive(Serialize, utoipa::ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum SettingApplies {
+    /// From the next request.
+    Now,
+    /// When the engine next starts.
+    Restart,
+}
+
+/// A setting: the value in force, its default, where the value comes from, and when a change applies.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EngineSetting {
+    name: &'static str,
+    value: u64,
+    default: u64,
+    about: &'static str,
+    source: SettingSource,
+    applies: SettingApplies,
+}
+
+/// `PUT /api/settings/{name}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SavedSetting {
+    name: String,
+    value: u64,
+    source: SettingSource,
+    applies: SettingApplies,
+}
+
+fn applies(name: &str) -> SettingApplies {
+    if applies_live(name) {
+        SettingApplies::Now
+    } else {
+        SettingApplies::Restart
+    }
+}
+
 #[utoipa::path(get, path = "/api/settings", tag = "settings", operation_id = "listSettings",
-    responses((status = 200, description = "every setting with its value and default", body = super::shapes::SettingList)))]
-pub async fn list_settings(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, description = "every setting with its value and default", body = SettingList)))]
+pub async fn list_settings(State(state): State<AppState>) -> Result<Json<SettingList>, ApiError> {
     let settings = state
         .with_store(|store| {
             SETTINGS
                 .iter()
                 .map(|&(name, about, default)| {
-                    let value = store
+                    let saved = store
                         .get_setting::<u64>(name)?
-                        .filter(|v| validate_setting(name, *v).is_ok())
-                        .unwrap_or(default);
-                    Ok(json!({ "name": name, "value": value, "default": default, "about": about }))
+                        .filter(|v| validate_setting(name, *v).is_ok());
+                    Ok(EngineSetting {
+                        name,
+                        value: saved.unwrap_or(default),
+                        default,
+                        about,
+                        source: if saved.is_some() {
+                            SettingSource::Saved
+                        } else {
+                            SettingSource::Default
+                        },
+                        applies: applies(name),
+                    })
                 })
                 .collect::<Result<Vec<_>, ApiError>>()
         })
         .await?;
-    Ok(Json(
-        json!({ "settings": settings, "applies": "when the engine starts" }),
-    ))
+    Ok(Json(SettingList { settings }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -287,23 +347,32 @@ pub struct SettingBody {
     params(("name" = String, Path, description = "the setting's name")),
     request_body = SettingBody,
     responses(
-        (status = 200, description = "the saved value", body = super::shapes::SavedSetting),
+        (status = 200, description = "the saved value", body = SavedSetting),
         (status = 422, description = "an unknown setting or a value out of range", body = super::shapes::ErrorBody),
     ))]
 pub async fn put_setting(
     State(state): State<AppState>,
     Path(name): Path<String>,
     request: JsonBody<SettingBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SavedSetting>, ApiError> {
     let request = body(request, "invalid_setting", "{value: number}")?;
     validate_setting(&name, request.value)
         .map_err(|e| ApiError::invalid("invalid_setting", vec![("value".into(), e)]))?;
     let value = request.value;
     let saved = name.clone();
+    let proxy = state.proxy_arc();
     state
-        .with_store(move |store| Ok(store.set_setting(&saved, &value)?))
+        .with_store(move |store| {
+            store.set_setting(&saved, &value)?;
+            // Acknowledged means in force: the next request runs with it.
+            proxy.replace_settings(ProxySettings::load(store));
+            Ok(())
+        })
         .await?;
-    Ok(Json(
-        json!({ "name": name, "value": value, "applies": "when the engine starts" }),
-    ))
+    Ok(Json(SavedSetting {
+        applies: applies(&name),
+        name,
+        value,
+        source: SettingSource::Saved,
+    }))
 }

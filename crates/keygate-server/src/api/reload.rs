@@ -1,4 +1,4 @@
-//! `POST /api/reload`: rebuild the proxy's catalog from the store now. For changes another
+//! `POST /api/reload`: rebuild the proxy's catalog (and its settings) from the store now. For changes another
 //! process wrote to the store: the CLI asks for this after each write and waits for the
 //! answer, so a disabled key or a revoked token is out before the command returns. The
 //! writer's watch on the store (`PRAGMA data_version`, polled) stays the fallback for writers
@@ -37,6 +37,10 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<Reloaded>, Api
         .with_store(move |store| {
             // Not `reload_catalog`, which only logs a failure: the caller must learn of it.
             rebuild.proxy().rebuild_catalog(store, rebuild.vault())?;
+            // `keygate settings set` asks for this too: settings are in force at once.
+            rebuild
+                .proxy()
+                .replace_settings(crate::proxy::ProxySettings::load(store));
             Ok(())
         })
         .await?;

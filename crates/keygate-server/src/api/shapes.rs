@@ -290,30 +290,6 @@ pub struct DeletedRoute {
     deleted: String,
 }
 
-/// `config::list_settings`.
-#[derive(Serialize, ToSchema)]
-pub struct SettingList {
-    settings: Vec<EngineSetting>,
-    /// When saved values take effect: `when the engine starts`.
-    applies: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct EngineSetting {
-    name: String,
-    value: u64,
-    default: u64,
-    about: String,
-}
-
-/// `config::put_setting`.
-#[derive(Serialize, ToSchema)]
-pub struct SavedSetting {
-    name: String,
-    value: u64,
-    applies: String,
-}
-
 /// `models::list`.
 #[derive(Serialize, ToSchema)]
 pub struct ModelList {

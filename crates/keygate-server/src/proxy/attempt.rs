@@ -25,7 +25,7 @@ pub async fn send(
     deadline: Instant,
 ) -> Result<UpstreamResponse, UpstreamOutcome> {
     let wait = proxy
-        .settings
+        .settings()
         .first_byte_timeout
         .min(deadline.saturating_duration_since(Instant::now()));
     let request = proxy.upstream.send(method, uri, headers, body);

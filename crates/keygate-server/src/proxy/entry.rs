@@ -33,7 +33,7 @@ pub(super) async fn entry(
     let read = match admitted {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
-            read_body(&state.proxy().settings, request).await
+            read_body(&state.proxy().settings(), request).await
         }
         Err(err) => Err(err),
     };

@@ -74,7 +74,7 @@ pub async fn serve(
         tiers,
     } = admitted;
     let proxy = state.proxy();
-    let settings = &proxy.settings;
+    let settings = proxy.settings();
     let stream = request.stream && inbound != Inbound::CountTokens;
     // KeyGate always wants usage, also from streams; a chat or completions client that did not
     // ask for it will not see it. Responses and Messages streams carry usage anyway.

@@ -115,7 +115,7 @@ impl<'t> Failover<'t> {
     /// deadline used up, or no key left to try, also after waiting for a cooling one.
     pub async fn next(&mut self) -> Option<Candidate<'t>> {
         loop {
-            if self.progress.attempts >= self.proxy.settings.max_attempts
+            if self.progress.attempts >= self.proxy.settings().max_attempts
                 || Instant::now() >= self.deadline
             {
                 return None;
@@ -212,7 +212,7 @@ impl<'t> Failover<'t> {
     /// Moves on to the first later tier that `pick` accepts, for an answer only another model
     /// can give (a context window too small); false when there is none.
     pub fn jump_to(&mut self, pick: impl Fn(&Tier) -> bool) -> bool {
-        if self.progress.attempts >= self.proxy.settings.max_attempts {
+        if self.progress.attempts >= self.proxy.settings().max_attempts {
             return false;
         }
         let later = self.tiers.iter().enumerate().skip(self.progress.tier + 1);
@@ -227,7 +227,7 @@ impl<'t> Failover<'t> {
 
     /// Waits `wait` if it fits what is left of `proxy.max_wait_ms` and the deadline.
     async fn wait(&mut self, wait: Duration) -> bool {
-        if self.progress.waited + wait > self.proxy.settings.max_wait
+        if self.progress.waited + wait > self.proxy.settings().max_wait
             || Instant::now() + wait >= self.deadline
         {
             return false;

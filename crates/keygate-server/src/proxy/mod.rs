@@ -49,7 +49,7 @@ use axum::{Router, middleware};
 pub use catalog::{Catalog, Clock};
 pub use registry::Registry;
 pub use relay::Usage;
-pub use settings::{ProxySettings, SETTINGS, validate_setting};
+pub use settings::{ProxySettings, SETTINGS, applies_live, validate_setting};
 pub use state::{ProxyState, WriteOp};
 pub(crate) use unmatched::{is_proxy_path, not_found};
 pub use writer::{MAX_BATCH_AGE, MAX_PENDING_ROWS, WriterHealth, WriterStatus, spawn_writer};
@@ -57,7 +57,6 @@ pub use writer::{MAX_BATCH_AGE, MAX_PENDING_ROWS, WriterHealth, WriterStatus, sp
 use crate::AppState;
 
 pub fn routes(state: AppState) -> Router<AppState> {
-    let limit = state.proxy().settings.body_limit;
     Router::new()
         .route("/v1/chat/completions", post(forward::chat_completions))
         .route("/v1/completions", post(forward::completions))
@@ -74,7 +73,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/p/{provider}/{*path}",
             axum::routing::any(passthrough::passthrough),
         )
-        .layer(DefaultBodyLimit::max(limit))
+        // `entry::read_body` reads the body within the limit in force (a live setting); the
+        // handlers get it whole.
+        .layer(DefaultBodyLimit::disable())
         .route_layer(middleware::from_fn_with_state(state, entry::entry))
         .method_not_allowed_fallback(unmatched::method_not_allowed)
 }

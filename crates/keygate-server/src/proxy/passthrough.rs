@@ -191,7 +191,7 @@ pub(super) async fn relay_native(
         body,
         what,
     } = request;
-    let deadline = ledger.started + proxy.settings.total_deadline;
+    let deadline = ledger.started + proxy.settings().total_deadline;
     let mut failover = Failover::new(proxy, tiers, None, deadline);
     let mut last: Option<(StatusCode, HeaderMap, Bytes)> = None;
     while let Some(candidate) = failover.next().await {
@@ -246,7 +246,7 @@ pub(super) async fn relay_native(
             return Ok(stream_response(state.clone(), first, ledger, None));
         }
         let upstream_headers = upstream.headers().clone();
-        let body = tokio::time::timeout(proxy.settings.idle_timeout, upstream.bytes())
+        let body = tokio::time::timeout(proxy.settings().idle_timeout, upstream.bytes())
             .await
             .ok()
             .and_then(Result::ok)

@@ -80,7 +80,7 @@ impl Rescue {
         let proxy = self.state.proxy();
         // The request's deadline bounds the wait for an answer to start; a continuation is
         // one more such wait, however long the stream ran before it broke.
-        let deadline = Instant::now() + proxy.settings.total_deadline;
+        let deadline = Instant::now() + proxy.settings().total_deadline;
         let mut failover = Failover::resume(proxy, &self.tiers, self.session, deadline, progress);
         failover.broke_off(class, broken);
         let mut continued = None;
@@ -173,7 +173,7 @@ impl Attempt<'_> {
         inbound: Inbound,
         deadline: Instant,
     ) -> Result<Opened, Refused> {
-        let settings = &self.proxy.settings;
+        let settings = self.proxy.settings();
         let tried = match send(self.proxy, (Method::POST, url), headers, body, deadline).await {
             Err(outcome) => Tried::unanswered(outcome, self.tried_at.elapsed()),
             Ok(upstream) => {

@@ -49,7 +49,8 @@ impl Default for ProxySettings {
 }
 
 /// The proxy settings a user may change (`keygate settings set NAME VALUE`), stored in the
-/// settings table and read when the engine starts: name, what it means, and its default.
+/// settings table and put in force when saved (see `applies_live`): name, what it means, and
+/// its default.
 pub const SETTINGS: [(&str, &str, u64); 12] = [
     (
         "proxy.max_attempts",
@@ -108,6 +109,13 @@ pub const SETTINGS: [(&str, &str, u64); 12] = [
         730,
     ),
 ];
+
+/// Whether a change to the setting is in force for the next request. The circuit breakers'
+/// probe interval is fixed when the engine starts; the others are read per request (the
+/// retention ones at each hourly prune).
+pub fn applies_live(name: &str) -> bool {
+    name != "proxy.breaker_probe_seconds"
+}
 
 /// Checks a value for one of [`SETTINGS`]; the error names the allowed range.
 pub fn validate_setting(name: &str, value: u64) -> Result<(), String> {

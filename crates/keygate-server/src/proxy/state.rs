@@ -48,7 +48,8 @@ pub struct ProxyState {
     pub client: reqwest::Client,
     /// The client for proxied requests (reqwest's layers cost too much on the request path).
     pub upstream: upstream_client::UpstreamClient,
-    pub settings: ProxySettings,
+    /// Read per request (`settings()`), replaced whole when a setting changes: live, lock-free.
+    settings: ArcSwap<ProxySettings>,
     pub writer_tx: mpsc::UnboundedSender<WriteOp>,
     /// What the writer holds, lost and last failed on (`/api/health`).
     pub writer: Arc<WriterStatus>,
@@ -81,7 +82,7 @@ impl ProxyState {
                 client.clone(),
             ),
             client,
-            settings,
+            settings: ArcSwap::from_pointee(settings),
             writer_tx,
             writer: Arc::default(),
             models: ModelCache::default(),
@@ -90,6 +91,17 @@ impl ProxyState {
             stopping: tokio::sync::watch::channel(false).0,
             health_config: tokio::sync::watch::channel(CheckerConfig::default()).0,
         })
+    }
+
+    /// The proxy settings in force (one atomic load; hold the `Arc` for a request).
+    pub fn settings(&self) -> Arc<ProxySettings> {
+        self.settings.load_full()
+    }
+
+    /// Puts new settings in force for the next request. The circuit breakers' probe interval
+    /// stays as the engine started with it (`applies_live`).
+    pub fn replace_settings(&self, settings: ProxySettings) {
+        self.settings.store(Arc::new(settings));
     }
 
     /// Tells long-lived tasks and streams (checker, event streams) that the engine is stopping.

@@ -419,7 +419,7 @@ pub fn stream_response(
     let attempt_no = ledger.row.attempts.len();
     let status = opened.status;
     let headers = response_headers(&opened.headers);
-    let settings = &state.proxy().settings;
+    let settings = state.proxy().settings();
     // A whole JSON answer may pause as long as the idle timeout; a stream only as long as a
     // stream may stall.
     let stall = match &shaper {
