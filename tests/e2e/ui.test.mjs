@@ -583,6 +583,30 @@ describe('web UI served by keygate serve', () => {
     await page.screenshot({ path: '/tmp/dashboard-activity.png', fullPage: true });
   });
 
+  test('a tab keeps one event stream, and the Keys page follows a key going red without the Dashboard', async (t) => {
+    const badId = await keyId('e2e-bad');
+    await api('POST', 'api/keys/batch', { ids: [badId], action: 'reset' });
+    const page = await newPage(t);
+    const streams = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/api/events') streams.push(request.url());
+    });
+    await page.goto(uiUrl.replace('#token=', '#/keys?token='));
+    await page.getByRole('heading', { level: 1, name: 'Keys' }).waitFor();
+    const row = page.locator('tbody tr', { hasText: 'e2e-bad' });
+    await row.getByText('Unknown', { exact: true }).waitFor();
+    // The page reloads its data every 10 s; the event brings the change well before that.
+    const report = await api('POST', `api/keys/${encodeURIComponent(badId)}/test`);
+    assert.equal(report.state, 'unhealthy');
+    await row.getByText('Unhealthy', { exact: true }).waitFor({ timeout: 5_000 });
+    for (const hash of ['#/', '#/settings', '#/logs', '#/']) {
+      await page.evaluate((h) => (location.hash = h), hash);
+      await page.getByRole('heading', { level: 1 }).first().waitFor();
+    }
+    await page.getByTestId('activity').getByTestId('activity-status').filter({ hasText: 'Live' }).waitFor();
+    assert.equal(streams.length, 1, `the tab opened ${streams.length} event streams`);
+  });
+
   test('selected keys are tested, disabled and enabled together; delete asks first', async (t) => {
     const page = await newPage(t);
     await openKeysPage(page);
@@ -1132,7 +1156,7 @@ describe('web UI served by keygate serve', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.match(await page.getByTestId('settings-live').innerText(), /applies to the next request/);
-    assert.match(await page.locator('[data-testid="setting-source"][data-for="proxy.max_attempts"]').innerText(), /^Saved value/);
+    await page.locator('[data-testid="setting-source"][data-for="proxy.max_attempts"]').filter({ hasText: /^Saved value/ }).waitFor();
     assert.match(await page.locator('[data-testid="setting-source"][data-for="proxy.breaker_probe_seconds"]').innerText(), /after a restart/);
 
     // A setting is in force for the next request, without a restart: a 1 MiB body limit

@@ -446,7 +446,8 @@ async fn log_filters_are_checked_field_by_field() {
         ("status=maybe", "status"),
         ("before=junk", "before"),
         ("from=2026-13-01", "from"),
-        ("limit=many", "query"),
+        ("limit=many", "limit"),
+        ("color=red", "color"),
     ] {
         let (status, body) =
             json_call(&state, Method::GET, &format!("/api/logs?{query}"), None).await;

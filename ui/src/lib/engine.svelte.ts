@@ -1,14 +1,24 @@
 // What the pages show, loaded through api.ts and refreshed in the background. Pages share one
 // copy, so moving between them shows the last data at once instead of a loading state.
+//
+// The engine's live events arrive here, on the one `/api/events` stream of the tab: a key's new
+// health, budgets and provider pauses update the shared data whichever page is open, and pages
+// that show events themselves (the Dashboard's activity, Settings' pause switch) subscribe.
+
+type EventListener = (event: LiveEvent) => void;
+type StatusListener = (status: StreamStatus) => void;
 
 import {
   ApiError,
   getEngineHealth,
   listKeys,
   listProviders,
+  watchEvents,
   type ApiKey,
   type HealthState,
+  type LiveEvent,
   type Provider,
+  type StreamStatus,
 } from './api';
 import { toasts } from './toasts.svelte';
 
@@ -27,8 +37,12 @@ class Engine {
   /** Set when the last load failed and there is nothing older to show. */
   loadError = $state<string | null>(null);
   refreshing = $state(false);
+  /** Where the live event stream stands. */
+  stream = $state<StreamStatus>('connecting');
 
   private timer: number | null = null;
+  private eventListeners = new Set<EventListener>();
+  private statusListeners = new Set<StatusListener>();
   private soonTimer: number | null = null;
   /** A reload was asked for while one ran; it may have read too early, so run another. */
   private again = false;
@@ -42,11 +56,48 @@ class Engine {
     this.timer = window.setInterval(tick, REFRESH_MS);
     const onVisible = () => tick();
     document.addEventListener('visibilitychange', onVisible);
+    const stopEvents = watchEvents({
+      onEvent: (event) => this.dispatch(event),
+      onStatus: (status) => {
+        const reconnected = status === 'live' && this.stream !== 'live';
+        this.stream = status;
+        // Whatever changed while the stream was down.
+        if (reconnected) this.refreshSoon();
+        for (const listener of this.statusListeners) listener(status);
+      },
+    });
     return () => {
+      stopEvents();
       if (this.timer !== null) window.clearInterval(this.timer);
       if (this.soonTimer !== null) window.clearTimeout(this.soonTimer);
       document.removeEventListener('visibilitychange', onVisible);
     };
+  }
+
+  /**
+   * Follows the live events (and the stream's status, told at once) until the returned
+   * function is called.
+   */
+  subscribe(onEvent: EventListener, onStatus?: StatusListener): () => void {
+    this.eventListeners.add(onEvent);
+    if (onStatus) {
+      this.statusListeners.add(onStatus);
+      onStatus(this.stream);
+    }
+    return () => {
+      this.eventListeners.delete(onEvent);
+      if (onStatus) this.statusListeners.delete(onStatus);
+    };
+  }
+
+  private dispatch(event: LiveEvent): void {
+    if (event.kind === 'key_state_changed') {
+      if (event.key_id && event.state) this.setKeyHealth(event.key_id, event.state, event.reason);
+      this.refreshSoon();
+    } else if (event.kind.startsWith('budget_') || event.kind.startsWith('provider_')) {
+      this.refreshSoon(); // budget bars, providers' live state
+    }
+    for (const listener of this.eventListeners) listener(event);
   }
 
   /** Reloads shortly, once for a burst of calls (used when live events say something changed). */

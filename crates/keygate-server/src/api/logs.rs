@@ -44,8 +44,8 @@ pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<RequestList>, ApiError> {
-    let Query(query) = query
-        .map_err(|e| ApiError::invalid("invalid_query", vec![("query".into(), e.body_text())]))?;
+    let Query(query) =
+        query.map_err(|e| ApiError::invalid("invalid_query", vec![query_problem(&e)]))?;
     let filter =
         filter_of(&query).map_err(|problems| ApiError::invalid("invalid_query", problems))?;
     // At most 1000 rows of clipped texts (see `Store::find_requests`): a page is at most
@@ -59,6 +59,25 @@ pub async fn list(
         next: page.next.map(|c| c.encode()),
         writer: state.proxy().writer.health(),
     }))
+}
+
+/// The parameter a query rejection is about and what is wrong with it: serde names it
+/// (`limit: invalid digit found in string`); a number out of range says the range.
+fn query_problem(rejection: &axum::extract::rejection::QueryRejection) -> (String, String) {
+    let text = rejection.body_text();
+    let detail = text
+        .strip_prefix("Failed to deserialize query string: ")
+        .unwrap_or(&text);
+    match detail.split_once(": ") {
+        Some(("limit", _)) => ("limit".into(), "a whole number from 1 to 1000".into()),
+        Some((field, problem))
+            if !field.is_empty()
+                && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            (field.to_string(), problem.to_string())
+        }
+        _ => ("query".into(), detail.to_string()),
+    }
 }
 
 fn filter_of(query: &LogQuery) -> Result<RequestFilter, Vec<(String, String)>> {
