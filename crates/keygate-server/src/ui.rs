@@ -55,7 +55,8 @@ fn missing_ui() -> Response {
         StatusCode::SERVICE_UNAVAILABLE,
         Html(
             "<!doctype html><title>KeyGate</title><h1>KeyGate</h1>\
-             <p>This build has no web UI: it was compiled before <code>ui/dist</code> existed. \
+             <p>This build has no web UI: it was built with <code>KEYGATE_ALLOW_NO_UI=1</code>, or \
+             (a debug build, which reads <code>ui/dist</code> from disk) <code>ui/dist</code> is gone. \
              Run <code>make ui</code> and rebuild. The proxy and the admin API work without it.</p>",
         ),
     )
