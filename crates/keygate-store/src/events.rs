@@ -1,3 +1,4 @@
+use keygate_core::health::{HealthReason, HealthState};
 use rusqlite::params;
 use serde::Serialize;
 
@@ -12,17 +13,26 @@ pub struct Event {
     pub at: String,
     pub kind: String,
     pub key_id: Option<String>,
+    pub key_label: Option<String>,
     pub provider: Option<String>,
+    /// For a key's change of health: its new state, the one before, and why.
+    pub state: Option<HealthState>,
+    pub previous: Option<HealthState>,
+    pub reason: Option<HealthReason>,
     pub message: String,
 }
 
 /// An event to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewEvent {
     pub at: String,
     pub kind: String,
     pub key_id: Option<String>,
+    pub key_label: Option<String>,
     pub provider: Option<String>,
+    pub state: Option<HealthState>,
+    pub previous: Option<HealthState>,
+    pub reason: Option<HealthReason>,
     pub message: String,
 }
 
@@ -58,8 +68,19 @@ impl Store {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for e in events {
             tx.execute(
-                "INSERT INTO events (at, kind, key_id, provider, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![e.at, e.kind, e.key_id, e.provider, e.message],
+                "INSERT INTO events (at, kind, key_id, key_label, provider, state, previous, reason, message) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    e.at,
+                    e.kind,
+                    e.key_id,
+                    e.key_label,
+                    e.provider,
+                    e.state.map(HealthState::as_str),
+                    e.previous.map(HealthState::as_str),
+                    e.reason.map(HealthReason::as_str),
+                    e.message
+                ],
             )?;
         }
         if !events.is_empty() {
@@ -120,8 +141,16 @@ impl Store {
     /// The newest `limit` events, newest first.
     pub fn recent_events(&self, limit: u32) -> Result<Vec<Event>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, at, kind, key_id, provider, message FROM events ORDER BY id DESC LIMIT ?1",
+            "SELECT id, at, kind, key_id, provider, message, key_label, state, previous, reason \
+             FROM events ORDER BY id DESC LIMIT ?1",
         )?;
+        // A state this build does not know (written by a newer one) reads as none.
+        fn known<T: std::str::FromStr>(
+            r: &rusqlite::Row<'_>,
+            i: usize,
+        ) -> rusqlite::Result<Option<T>> {
+            Ok(r.get::<_, Option<String>>(i)?.and_then(|t| t.parse().ok()))
+        }
         let rows = stmt.query_map([limit], |r| {
             Ok(Event {
                 id: r.get(0)?,
@@ -130,8 +159,54 @@ impl Store {
                 key_id: r.get(3)?,
                 provider: r.get(4)?,
                 message: r.get(5)?,
+                key_label: r.get(6)?,
+                state: known(r, 7)?,
+                previous: known(r, 8)?,
+                reason: known(r, 9)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_keeps_its_structured_fields() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::open_in(dir.path()).expect("store");
+        let change = NewEvent {
+            at: "2026-12-01T10:00:00.000Z".into(),
+            kind: "key_state_changed".into(),
+            key_id: Some("k_aaaaaaaaaa".into()),
+            key_label: Some("work".into()),
+            provider: Some("openai".into()),
+            state: Some(HealthState::Unhealthy),
+            previous: Some(HealthState::Healthy),
+            reason: Some(HealthReason::Auth),
+            message: "work (openai) is now unhealthy".into(),
+        };
+        let plain = NewEvent {
+            at: "2026-12-01T10:00:01.000Z".into(),
+            kind: "proxy_paused".into(),
+            message: "the proxy is paused".into(),
+            ..NewEvent::default()
+        };
+        store.write_activity(&[change, plain], &[]).expect("write");
+        let events = store.recent_events(10).expect("read");
+        assert_eq!(events[0].kind, "proxy_paused");
+        assert_eq!((events[0].state, events[0].reason), (None, None));
+        let read = &events[1];
+        assert_eq!(read.key_label.as_deref(), Some("work"));
+        assert_eq!(
+            (read.state, read.previous, read.reason),
+            (
+                Some(HealthState::Unhealthy),
+                Some(HealthState::Healthy),
+                Some(HealthReason::Auth)
+            )
+        );
     }
 }

@@ -195,6 +195,14 @@ const MIGRATIONS: &[&str] = &[
         at     TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 11: events keep what the live stream says of them (a key's label, its new and previous
+    //     state and why), so the activity feed reads fields, not its own message text.
+    r#"
+    ALTER TABLE events ADD COLUMN key_label TEXT;
+    ALTER TABLE events ADD COLUMN state TEXT;
+    ALTER TABLE events ADD COLUMN previous TEXT;
+    ALTER TABLE events ADD COLUMN reason TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -1430,9 +1430,13 @@ export interface components {
             /** Format: int64 */
             id: number;
             key_id: string | null;
+            key_label: string | null;
             kind: string;
             message: string;
+            previous: null | components["schemas"]["HealthState"];
             provider: string | null;
+            reason: null | components["schemas"]["HealthReason"];
+            state: null | components["schemas"]["HealthState"];
         };
         SyncBody: {
             provider: string;

@@ -152,7 +152,11 @@ impl ProxyState {
             at: event.at.clone(),
             kind: event.kind.to_string(),
             key_id: event.key_id.clone(),
+            key_label: event.key_label.clone(),
             provider: event.provider.clone(),
+            state: event.state,
+            previous: event.previous,
+            reason: event.reason,
             message: event.message.clone(),
         };
         let _ = self.events.send(event);
