@@ -1362,6 +1362,17 @@ describe('web UI served by keygate serve', () => {
     await page.setViewportSize({ width: 1280, height: 800 });
     assert.ok(await page.evaluate(() => document.scrollingElement.scrollWidth <= window.innerWidth), 'the providers table scrolls sideways at 1280 px');
 
+    // The key's row says what it served and when.
+    for (let tries = 0; ; tries += 1) {
+      const served = (await apiKeys()).find((k) => k.label === 'e2e-gw-key');
+      if (served.activity_7d?.requests >= 1 && served.last_used_at) break;
+      assert.ok(tries < 50, `the key's use never showed: ${JSON.stringify(served)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await page.evaluate(() => (location.hash = '#/keys?q=e2e-gw'));
+    await page.locator('tbody tr', { hasText: 'e2e-gw-key' }).getByTestId('key-use').filter({ hasText: /^1 request · used just now$/ }).waitFor();
+    await page.evaluate(() => (location.hash = '#/providers'));
+
     // Off: the next request no longer reaches it; on again: it does.
     await row.getByRole('switch', { name: 'Use e2e-gw' }).click();
     await row.getByTestId('provider-state').filter({ hasText: /^Off$/ }).waitFor();

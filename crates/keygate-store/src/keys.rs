@@ -43,6 +43,8 @@ pub struct KeyRow {
     pub expires_at: Option<String>,
     /// The effective health: `expired` (red) once past `expires_at`, `disabled` when off.
     pub health: KeyHealthRow,
+    /// When the key last served a proxied request.
+    pub last_used_at: Option<String>,
 }
 
 /// What `Store::edit_key` changes: `None` keeps the key's value.
@@ -75,7 +77,7 @@ const SELECT: &str = "SELECT k.id, p.name, p.kind, k.label, k.fingerprint, k.sec
      k.weight, k.rpm, k.tpm, k.rpd, k.daily_budget_micros, k.enabled, k.created_at, \
      h.state, h.reason, h.consecutive_errors, h.consecutive_successes, h.last_error, h.last_status, \
      h.last_checked_at, h.last_success_at, h.next_retry_at, h.cooldown_until, k.expires_at, \
-     k.monthly_budget_micros, k.daily_token_budget, k.monthly_token_budget \
+     k.monthly_budget_micros, k.daily_token_budget, k.monthly_token_budget, h.last_used_at \
      FROM keys k JOIN providers p ON p.id = k.provider_id LEFT JOIN key_health h ON h.key_id = k.id";
 
 impl Store {
@@ -449,6 +451,7 @@ fn read_fields(
             next_retry_at: row.get(23)?,
             cooldown_until: row.get(24)?,
         },
+        last_used_at: row.get(29)?,
     })
 }
 
@@ -665,6 +668,59 @@ mod tests {
         assert!(store.get_key("k_jjjjjjjjjj").expect("get").is_none());
         let err = store.edit_provider("openai", &edit).expect_err("gone");
         assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    }
+
+    #[test]
+    fn a_key_knows_when_it_was_last_used_and_its_weeks_requests() {
+        let (_dir, mut store) = store();
+        store
+            .insert_keys(&[openai()], &[key("k_kkkkkkkkkk", "k")])
+            .expect("insert");
+        let request = |id: &str, at: &str, status: u16| crate::RequestRow {
+            id: id.into(),
+            at: at.into(),
+            token: Some("cli".into()),
+            endpoint: "/chat/completions".into(),
+            model_requested: "gpt-4o".into(),
+            model_served: Some("gpt-4o".into()),
+            provider: Some("openai".into()),
+            key_id: Some("k_kkkkkkkkkk".into()),
+            status,
+            error_class: None,
+            attempts: Vec::new(),
+            latency_ms: 10,
+            ttfb_ms: None,
+            stream: false,
+            prompt_tokens: Some(1),
+            completion_tokens: Some(1),
+            cached_tokens: None,
+            cost_micros: None,
+        };
+        store
+            .write_batch(
+                &[
+                    request("a", "2026-11-30T10:00:00.000Z", 200),
+                    request("b", "2026-12-01T10:00:00.000Z", 200),
+                    request("c", "2026-12-01T09:00:00.000Z", 502),
+                ],
+                &[],
+            )
+            .expect("write");
+        let row = store.get_key("k_kkkkkkkkkk").expect("get").expect("row");
+        assert_eq!(
+            row.last_used_at.as_deref(),
+            Some("2026-12-01T10:00:00.000Z")
+        );
+        let since = store
+            .key_activity_since("2026-12-01T00:00:00.000Z")
+            .expect("activity");
+        assert_eq!(
+            since.get("k_kkkkkkkkkk").copied(),
+            Some(crate::KeyActivity {
+                requests: 2,
+                failed: 1
+            })
+        );
     }
 
     #[test]

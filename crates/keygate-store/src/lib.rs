@@ -34,4 +34,4 @@ pub use requests::{AttemptLog, LogCursor, Outcome, RequestFilter, RequestPage, R
 pub use rollups::{Bucket, LatencyMetric, LatencyPoint, SeriesPoint, bucket_of, bucket_value};
 pub use routes::{RouteRow, RouteTier};
 pub use tokens::{NewToken, TokenRow};
-pub use usage::{GroupBy, Metrics, Percentiles, UsageRow};
+pub use usage::{GroupBy, KeyActivity, Metrics, Percentiles, UsageRow};

@@ -203,6 +203,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE events ADD COLUMN previous TEXT;
     ALTER TABLE events ADD COLUMN reason TEXT;
     "#,
+    // 12: when each key last served a request (written by the batch writer, like tokens').
+    r#"
+    ALTER TABLE key_health ADD COLUMN last_used_at TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -120,6 +120,23 @@ impl Store {
             for (token, at) in last_used {
                 used.execute(params![token, at])?;
             }
+            // And each key's (a key deleted meanwhile has no row to update).
+            let mut key_used: std::collections::BTreeMap<&str, &str> = Default::default();
+            for r in requests {
+                if let Some(key) = r.key_id.as_deref() {
+                    let at = key_used.entry(key).or_insert(r.at.as_str());
+                    if r.at.as_str() > *at {
+                        *at = r.at.as_str();
+                    }
+                }
+            }
+            let mut key_stamp = tx.prepare_cached(
+                "UPDATE key_health SET last_used_at = ?2 \
+                 WHERE key_id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
+            )?;
+            for (key, at) in key_used {
+                key_stamp.execute(params![key, at])?;
+            }
         }
         crate::health::apply_health_tx(&tx, health)?;
         tx.commit()?;

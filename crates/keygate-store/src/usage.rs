@@ -310,6 +310,37 @@ impl Store {
     }
 }
 
+/// A key's requests and failed requests over a period (from the hourly rollups).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeyActivity {
+    pub requests: u64,
+    pub failed: u64,
+}
+
+impl Store {
+    /// Each key's requests and failures since `from` (a stored-form time), by key id.
+    pub fn key_activity_since(
+        &self,
+        from: &str,
+    ) -> Result<std::collections::HashMap<String, KeyActivity>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key_id, sum(requests), sum(errors) FROM usage_hourly \
+             WHERE hour >= ?1 AND key_id != '' GROUP BY key_id",
+        )?;
+        let rows = stmt.query_map([crate::rollups::hour_of(from)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                KeyActivity {
+                    requests: r.get::<_, i64>(1)?.max(0) as u64,
+                    failed: r.get::<_, i64>(2)?.max(0) as u64,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,5 @@
-import { describe, expect, test } from 'vitest';
-import { formatContext, formatCount, formatPercent, formatPrice, formatRate, formatTokens, formatUsd, formatUsdText } from './format';
+import { describe, expect, it, test } from 'vitest';
+import { formatAgo, formatContext, formatCount, formatPercent, formatPrice, formatRate, formatTokens, formatUsd, formatUsdText, keyUseText } from './format';
 
 describe('formatUsd', () => {
   test('cents from a dollar up, rounded half up, with separators', () => {
@@ -62,3 +62,19 @@ describe('counts', () => {
     expect(formatContext(undefined)).toBe('–');
   });
 });
+
+describe('key use', () => {
+  const now = Date.parse('2026-12-04T12:00:00Z');
+  it('says how long ago, in whole units', () => {
+    expect(formatAgo('2026-12-04T11:59:30Z', now)).toBe('just now');
+    expect(formatAgo('2026-12-04T11:55:00Z', now)).toBe('5 min ago');
+    expect(formatAgo('2026-12-04T09:00:00Z', now)).toBe('3 h ago');
+    expect(formatAgo('2026-12-02T12:00:00Z', now)).toBe('2 d ago');
+  });
+  it('puts requests, failures and the last use in one line', () => {
+    expect(keyUseText({ requests: 1200, failed: 3 }, '2026-12-04T11:55:00Z', now)).toBe('1,200 requests · 3 failed · used 5 min ago');
+    expect(keyUseText({ requests: 0, failed: 0 }, null, now)).toBe('Not used yet');
+    expect(keyUseText(null, '2026-12-02T12:00:00Z', now)).toBe('used 2 d ago');
+  });
+});
+

@@ -76,3 +76,25 @@ export function formatContext(tokens: number | undefined): string {
   if (!tokens) return '–';
   return compact.format(tokens);
 }
+
+/** How long ago `at` was, in the largest whole unit: "just now", "5 min ago", "3 h ago", "2 d ago". */
+export function formatAgo(at: string, now: number = Date.now()): string {
+  const seconds = Math.max(0, Math.round((now - new Date(at).getTime()) / 1000));
+  if (!Number.isFinite(seconds)) return '–';
+  if (seconds < 60) return 'just now';
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h ago`;
+  return `${Math.floor(seconds / 86_400)} d ago`;
+}
+
+/** A key's use in a line: "120 requests · 3 failed · used 5 min ago" (7 days), or "Not used yet". */
+export function keyUseText(activity: { requests: number; failed: number } | null | undefined, lastUsedAt: string | null | undefined, now: number = Date.now()): string {
+  const parts: string[] = [];
+  if (activity && activity.requests > 0) {
+    parts.push(`${formatCount(activity.requests)} ${activity.requests === 1 ? 'request' : 'requests'}`);
+    if (activity.failed > 0) parts.push(`${formatCount(activity.failed)} failed`);
+  }
+  if (lastUsedAt) parts.push(`used ${formatAgo(lastUsedAt, now)}`);
+  return parts.length ? parts.join(' · ') : 'Not used yet';
+}
+

@@ -918,6 +918,13 @@ export interface components {
             provider: string;
             tags: string[];
         };
+        /** @description A key's requests and failed requests over a period (from the hourly rollups). */
+        KeyActivity: {
+            /** Format: int64 */
+            failed: number;
+            /** Format: int64 */
+            requests: number;
+        };
         /** @description A key edit: every field is optional; what is left out stays as it is. */
         KeyEditBody: {
             enabled?: boolean | null;
@@ -986,6 +993,7 @@ export interface components {
         };
         /** @description A key as the API shows it: metadata, fingerprint and health; never the secret. */
         KeyView: {
+            activity_7d: null | components["schemas"]["KeyActivity"];
             /** @description Each budget's use in its current period (known while the engine serves the key). */
             budgets: components["schemas"]["BudgetStatus"][];
             created_at: string;
@@ -1003,6 +1011,8 @@ export interface components {
             health: components["schemas"]["KeyHealth"];
             id: string;
             label: string;
+            /** @description When the key last served a proxied request. */
+            last_used_at: string | null;
             limits: components["schemas"]["KeyLimits"];
             /** Format: int64 */
             priority: number;

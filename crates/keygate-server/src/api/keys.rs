@@ -45,6 +45,11 @@ pub struct KeyView {
     expires_in_days: Option<i64>,
     /// Each budget's use in its current period (known while the engine serves the key).
     budgets: Vec<BudgetStatus>,
+    /// When the key last served a proxied request.
+    last_used_at: Option<String>,
+    /// Requests the key served over the last 7 days, and how many of them failed (in the
+    /// list; `null` where not computed).
+    activity_7d: Option<keygate_store::KeyActivity>,
 }
 
 /// A key's health as the API shows it.
@@ -82,6 +87,8 @@ impl From<KeyRow> for KeyView {
         let health = row.health;
         let expiry = expiry_of(row.expires_at.as_deref());
         Self {
+            last_used_at: row.last_used_at,
+            activity_7d: None,
             id: row.id,
             provider: row.provider,
             provider_kind: row.provider_kind,
@@ -156,9 +163,21 @@ impl KeyView {
 #[utoipa::path(get, path = "/api/keys", tag = "keys", operation_id = "listKeys",
     responses((status = 200, description = "the keys", body = super::shapes::KeyList)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let keys = state.with_store(|store| Ok(store.list_keys()?)).await?;
+    let week_ago = (chrono::Utc::now() - chrono::Duration::days(7))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (keys, activity) = state
+        .with_store(move |store| Ok((store.list_keys()?, store.key_activity_since(&week_ago)?)))
+        .await?;
     let proxy = state.proxy();
-    let keys: Vec<KeyView> = keys.into_iter().map(|k| KeyView::live(k, proxy)).collect();
+    let keys: Vec<KeyView> = keys
+        .into_iter()
+        .map(|k| {
+            let seen = activity.get(&k.id).copied().unwrap_or_default();
+            let mut view = KeyView::live(k, proxy);
+            view.activity_7d = Some(seen);
+            view
+        })
+        .collect();
     Ok(Json(json!({ "keys": keys })))
 }
 
