@@ -1303,7 +1303,7 @@ describe('web UI served by keygate serve', () => {
       await gemini.getByTestId('tool-state').getByText('Connected', { exact: true }).waitFor({ timeout: 15_000 });
     } catch {
       const toasts = await page.locator('.toast').allInnerTexts();
-      assert.fail(`Gemini CLI never showed Connected; its row says ${JSON.stringify(await gemini.innerText())}, toasts ${JSON.stringify(toasts)}, dialog open: ${await serve.isVisible()}`);
+      assert.fail(`Gemini CLI never showed Connected; its row says ${JSON.stringify(await gemini.innerText())}, toasts ${JSON.stringify(toasts)}, dialog: ${(await serve.isVisible()) ? JSON.stringify(await serve.innerText()) : 'closed'}`);
     }
     await gemini.getByTestId('tool-warning').waitFor({ state: 'detached' });
     const { routes } = await api('GET', 'api/routes');

@@ -103,39 +103,24 @@ impl Store {
                 }
             }
             rollup.write(&tx)?;
-            // Each token's newest use in this batch.
-            let mut last_used: std::collections::BTreeMap<&str, &str> = Default::default();
-            for r in requests {
-                if let Some(token) = r.token.as_deref() {
-                    let at = last_used.entry(token).or_insert(r.at.as_str());
-                    if r.at.as_str() > *at {
-                        *at = r.at.as_str();
-                    }
+            // Each token's and each key's newest use in this batch (a token revoked or a key
+            // deleted meanwhile has no row to update).
+            for (sql, of) in [
+                (
+                    "UPDATE access_tokens SET last_used_at = ?2 \
+                     WHERE name = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
+                    (|r: &RequestRow| r.token.as_deref()) as fn(&RequestRow) -> Option<&str>,
+                ),
+                (
+                    "UPDATE key_health SET last_used_at = ?2 \
+                     WHERE key_id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
+                    |r: &RequestRow| r.key_id.as_deref(),
+                ),
+            ] {
+                let mut stamp = tx.prepare_cached(sql)?;
+                for (name, at) in newest_use(requests, of) {
+                    stamp.execute(params![name, at])?;
                 }
-            }
-            let mut used = tx.prepare_cached(
-                "UPDATE access_tokens SET last_used_at = ?2 \
-                 WHERE name = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
-            )?;
-            for (token, at) in last_used {
-                used.execute(params![token, at])?;
-            }
-            // And each key's (a key deleted meanwhile has no row to update).
-            let mut key_used: std::collections::BTreeMap<&str, &str> = Default::default();
-            for r in requests {
-                if let Some(key) = r.key_id.as_deref() {
-                    let at = key_used.entry(key).or_insert(r.at.as_str());
-                    if r.at.as_str() > *at {
-                        *at = r.at.as_str();
-                    }
-                }
-            }
-            let mut key_stamp = tx.prepare_cached(
-                "UPDATE key_health SET last_used_at = ?2 \
-                 WHERE key_id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
-            )?;
-            for (key, at) in key_used {
-                key_stamp.execute(params![key, at])?;
             }
         }
         crate::health::apply_health_tx(&tx, health)?;
@@ -269,6 +254,23 @@ impl Store {
             next,
         })
     }
+}
+
+/// The newest `at` per name that `of` gives a request (a token, a key).
+fn newest_use(
+    requests: &[RequestRow],
+    of: fn(&RequestRow) -> Option<&str>,
+) -> std::collections::BTreeMap<&str, &str> {
+    let mut newest = std::collections::BTreeMap::new();
+    for r in requests {
+        if let Some(name) = of(r) {
+            let at = newest.entry(name).or_insert(r.at.as_str());
+            if r.at.as_str() > *at {
+                *at = r.at.as_str();
+            }
+        }
+    }
+    newest
 }
 
 /// Which requests a log page holds; `None` fields do not filter.
