@@ -549,7 +549,23 @@ describe('web UI served by keygate serve', () => {
     // The engine saved the verdict (the page's own reload shows it, with the reason in words).
     const saved = (await apiKeys()).find((k) => k.label === 'e2e-bad');
     assert.equal(saved.health.state, 'unhealthy');
+
+    // Its details open below the row as text: why it is red, the last error, the test in full.
+    await bad.getByRole('button', { name: 'Show details of e2e-bad' }).click();
+    const details = page.getByTestId('key-details');
+    await details.getByTestId('key-details-test').waitFor();
+    // The last error comes with the reload that follows the test.
+    await details.locator('dt', { hasText: 'Last error' }).waitFor();
+    const shown = await details.innerText();
+    assert.match(shown, /Unhealthy · (Key rejected|The provider rejected the key)/i);
+    assert.match(shown, /Last error\s+HTTP 401/);
+    assert.match(shown, /Last test[\s\S]*HTTP 401/);
     await page.mouse.move(0, 0);
+    await screenshotPage(page, 'keys-details');
+    await page.setViewportSize({ width: 1280, height: 800 });
+    assert.ok(await page.evaluate(() => document.scrollingElement.scrollWidth <= window.innerWidth), 'the open details scroll sideways at 1280 px');
+    await bad.getByRole('button', { name: 'Hide details of e2e-bad' }).click();
+    await details.waitFor({ state: 'detached' });
     await assertNoSecretsIn(page);
     await page.screenshot({ path: '/tmp/keys-test.png', fullPage: true });
   });
