@@ -514,6 +514,15 @@ describe('web UI served by keygate serve', () => {
     const stranger = await other.newPage();
     await stranger.goto(baseUrl);
     await stranger.getByRole('heading', { name: /Open KeyGate with its link/ }).waitFor();
+
+    // Signing out on Settings ends the cookie too: a new tab needs the link again.
+    await page.evaluate(() => (location.hash = '#/settings'));
+    await page.getByRole('button', { name: 'Sign out of this browser' }).click();
+    await page.getByRole('heading', { name: /Open KeyGate with its link/ }).waitFor();
+    const third = await page.context().newPage();
+    await third.goto(baseUrl);
+    await third.getByRole('heading', { name: /Open KeyGate with its link/ }).waitFor();
+    await third.close();
   });
 
   test('Test on a row shows the result in place, and a refused key turns red', async (t) => {

@@ -1,7 +1,7 @@
 // Whether this tab may talk to the engine: it needs the admin token from KeyGate's link, or a
 // session cookie another tab of this browser got with it.
 
-import { clearToken, hasBrowserSession, hasToken, onUnauthorized, openBrowserSession } from './api';
+import { clearToken, hasBrowserSession, hasToken, onUnauthorized, openBrowserSession, signOut } from './api';
 
 export type SessionState = 'checking' | 'ready' | 'missing' | 'rejected';
 
@@ -30,6 +30,17 @@ class Session {
       this.reason = missing ? null : error.message;
       this.state = missing ? 'missing' : 'rejected';
     });
+  }
+
+  /** Signs this browser out (its cookie and this tab's token); the link signs in again. */
+  async signOut(): Promise<void> {
+    try {
+      await signOut();
+    } catch {
+      // The token is forgotten either way; an unreachable engine has no session to end.
+    }
+    this.reason = null;
+    this.state = 'missing';
   }
 
   /** After a new token was stored (pasted link). */
