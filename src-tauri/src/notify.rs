@@ -5,6 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use keygate_core::events::EventKind;
 use keygate_core::health::HealthState;
 use keygate_server::events::Event;
 
@@ -28,12 +29,12 @@ pub fn notice_for(event: &Event) -> Option<Notice> {
         .or_else(|| event.provider.clone())
         .unwrap_or_else(|| event.kind.to_string());
     let (title, page) = match event.kind {
-        "key_state_changed" if event.state == Some(HealthState::Unhealthy) => {
+        EventKind::KeyStateChanged if event.state == Some(HealthState::Unhealthy) => {
             ("A key stopped working", "#/keys?state=unhealthy")
         }
-        "provider_paused" => ("A provider is paused", "#/providers"),
-        "budget_alert" => ("A key's budget is at 80 %", "#/keys"),
-        "budget_reached" => ("A key's budget is spent", "#/keys"),
+        EventKind::ProviderPaused => ("A provider is paused", "#/providers"),
+        EventKind::BudgetAlert => ("A key's budget is at 80 %", "#/keys"),
+        EventKind::BudgetReached => ("A key's budget is spent", "#/keys"),
         _ => return None,
     };
     Some(Notice {
@@ -99,7 +100,7 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
-    fn event(kind: &'static str, key: &str, state: Option<HealthState>) -> Event {
+    fn event(kind: EventKind, key: &str, state: Option<HealthState>) -> Event {
         Event {
             key_id: Some(key.to_string()),
             state,
@@ -110,7 +111,7 @@ mod tests {
     #[test]
     fn only_red_keys_paused_providers_and_budgets_notify() {
         let red = notice_for(&event(
-            "key_state_changed",
+            EventKind::KeyStateChanged,
             "k1",
             Some(HealthState::Unhealthy),
         ))
@@ -119,18 +120,18 @@ mod tests {
         assert_eq!(red.body, "key_state_changed for k1");
         assert!(
             notice_for(&event(
-                "key_state_changed",
+                EventKind::KeyStateChanged,
                 "k1",
                 Some(HealthState::Degraded)
             ))
             .is_none()
         );
-        assert!(notice_for(&event("failover", "k1", None)).is_none());
+        assert!(notice_for(&event(EventKind::Failover, "k1", None)).is_none());
         assert_eq!(
-            notice_for(&event("budget_alert", "k1", None)).map(|n| n.page),
+            notice_for(&event(EventKind::BudgetAlert, "k1", None)).map(|n| n.page),
             Some("#/keys")
         );
-        let mut paused = Event::new("provider_paused", "openai paused".into());
+        let mut paused = Event::new(EventKind::ProviderPaused, "openai paused".into());
         paused.provider = Some("openai".into());
         assert_eq!(
             notice_for(&paused).map(|n| n.subject),

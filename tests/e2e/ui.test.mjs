@@ -698,11 +698,24 @@ describe('web UI served by keygate serve', () => {
     await table.waitFor();
     const row = table.locator('tbody tr', { hasText: 'fakeprov' });
     await row.waitFor();
-    assert.match(await row.innerText(), /^fakeprov\s+3\s+0\s+3,600\s+900\s+0/);
+    assert.match(await row.innerText(), /^fakeprov\s+3\s+0\s+0\s+3,600\s+900\s+0/);
     assert.equal(await page.getByTestId('usage-requests').locator('.value').innerText(), '3');
     await chartsDrawn(page, 6);
     const sizes = await page.$$eval('[data-testid^="chart-"] img', (imgs) => imgs.map((img) => [img.naturalWidth, img.naturalHeight]));
     for (const [w, h] of sizes) assert.ok(w > 100 && h > 100, `chart image is ${w}x${h}`);
+
+    // Hovering the newest bucket of the requests chart shows its values; Escape hides them.
+    const requestsChart = page.getByTestId('chart-requests');
+    const layer = requestsChart.locator('.hover');
+    const box = await layer.boundingBox();
+    assert.ok(box, 'the requests chart has a hover layer');
+    await page.mouse.move(box.x + box.width - 2, box.y + box.height / 2);
+    const tip = requestsChart.locator('.tip');
+    await tip.waitFor();
+    assert.match(await tip.innerText(), /fakeprov\s+3/);
+    await layer.focus();
+    await page.keyboard.press('Escape');
+    await tip.waitFor({ state: 'hidden' });
 
     // A different split reloads the table (and the charts) for it.
     await page.getByRole('radiogroup', { name: 'Split by' }).getByRole('radio', { name: 'Model', exact: true }).check();
@@ -716,8 +729,8 @@ describe('web UI served by keygate serve', () => {
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
     assert.match(download.suggestedFilename(), /^keygate-usage-30d-by-model-\d{4}-\d{2}-\d{2}\.csv$/);
     const csv = await readFile(await download.path(), 'utf8');
-    assert.match(csv, /^model,requests,errors,prompt_tokens,completion_tokens,cached_tokens,cost_usd,unpriced_requests\r\n/);
-    assert.match(csv, /\r\nfake-a,3,0,3600,900,0,0\.000000,3\r\n/);
+    assert.match(csv, /^model,label,requests,errors,failed_attempts,prompt_tokens,completion_tokens,cached_tokens,cost_usd,unpriced_requests\r\n/);
+    assert.match(csv, /\r\nfake-a,fake-a,3,0,0,3600,900,0,0\.000000,3\r\n/);
 
     await page.getByRole('radiogroup', { name: 'Split by' }).getByRole('radio', { name: 'Provider', exact: true }).check();
     await page.getByRole('radiogroup', { name: 'Period' }).getByRole('radio', { name: '7 days', exact: true }).check();

@@ -5,6 +5,7 @@
 //! Tests that need the session check [`session_available`]; outside `make test` they say
 //! they were skipped, inside it they always run.
 
+pub mod contract;
 pub mod fake_anthropic;
 pub mod fake_upstream;
 pub mod proxy_client;

@@ -9,13 +9,14 @@ use crate::TestEnv;
 use crate::served::{ADMIN_TOKEN, Served};
 
 /// An admin call (`/api/…` with the admin token); returns the status and the body as JSON
-/// (`Value::Null` when it is not JSON).
+/// (`Value::Null` when it is not JSON), after checking the answer against the OpenAPI document.
 pub async fn admin(
     served: &Served,
     method: reqwest::Method,
     path: &str,
     body: Option<&Value>,
 ) -> (u16, Value) {
+    let method_name = method.to_string();
     let mut request = reqwest::Client::new()
         .request(method, format!("{}{path}", served.base))
         .bearer_auth(ADMIN_TOKEN);
@@ -25,7 +26,9 @@ pub async fn admin(
     let response = request.send().await.expect("admin request");
     let status = response.status().as_u16();
     let text = response.text().await.expect("admin body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    crate::contract::check_answer(&method_name, path, status, &body);
+    (status, body)
 }
 
 /// `GET /api/keys` as a list.

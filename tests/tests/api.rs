@@ -501,6 +501,7 @@ fn documented_operations() -> Vec<(http::Method, String)> {
 }
 
 async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, Value) {
+    let (method, path) = (request.method().to_string(), request.uri().to_string());
     let response = router(state.clone())
         .oneshot(request)
         .await
@@ -512,10 +513,9 @@ async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, Value) {
         .await
         .expect("body")
         .to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    keygate_tests::contract::check_answer(&method, &path, status.as_u16(), &body);
+    (status, body)
 }
 
 /// Every documented endpoint, not just a sample: no token → 401, a foreign Host → 403 before

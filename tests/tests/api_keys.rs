@@ -16,7 +16,10 @@ async fn admin_post(served: &Served, path: &str, body: &Value) -> (u16, String) 
         .await
         .expect("admin request");
     let status = response.status().as_u16();
-    (status, response.text().await.expect("text"))
+    let text = response.text().await.expect("text");
+    let answer = serde_json::from_str(&text).unwrap_or(Value::Null);
+    keygate_tests::contract::check_answer("POST", path, status, &answer);
+    (status, text)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -12,15 +12,7 @@ async fn admin(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, format!("{}{path}", served.base))
-        .bearer_auth(ADMIN_TOKEN);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("admin request");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("json"))
+    keygate_tests::reliability::admin(served, method, path, body.as_ref()).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

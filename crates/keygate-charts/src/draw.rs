@@ -23,11 +23,12 @@ pub(crate) const NO_DATA_MESSAGE: &str = "No data for this period";
 const MAX_LEGEND_NAME_CHARS: usize = 28;
 
 // Font sizes in plotters units at 900x360. SVG writes `size / 1.24` as
-// CSS pixels, so 13.5 is an 11px label in the browser.
+// CSS pixels, so 15.5 is a 12.5px label in the browser: legends and ticks
+// stay at 12px or more.
 const TITLE_SIZE: f64 = 19.0;
-const LEGEND_SIZE: f64 = 14.0;
-const TICK_SIZE: f64 = 13.5;
-const AXIS_NAME_SIZE: f64 = 13.5;
+const LEGEND_SIZE: f64 = 15.5;
+const TICK_SIZE: f64 = 15.0;
+const AXIS_NAME_SIZE: f64 = 15.0;
 const MESSAGE_SIZE: f64 = 16.0;
 
 pub(crate) struct Plot<'a> {
@@ -72,10 +73,12 @@ fn rgb((r, g, b): (u8, u8, u8)) -> RGBColor {
 }
 
 impl Plot<'_> {
+    /// Draws the chart; answers where its plot area and buckets ended up (`None` for the
+    /// no-data picture), so a page can put hover values over the image.
     pub(crate) fn draw<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
-    ) -> Result<(), ChartError> {
+    ) -> Result<Option<crate::PlotLayout>, ChartError> {
         let colours = chrome(self.theme);
         let (width, height) = root.dim_in_pixel();
         let m = Metrics::new(width, height);
@@ -98,11 +101,12 @@ impl Plot<'_> {
         let top = pad + m.px(TITLE_SIZE) + m.px(10.0);
 
         if self.is_empty() {
-            return self.draw_no_data(root, &m, &colours, top);
+            return self.draw_no_data(root, &m, &colours, top).map(|()| None);
         }
 
         let legend_bottom = self.draw_legend(root, &m, pad, top)?;
         self.draw_axes_and_series(root, &m, &colours, legend_bottom + m.px(16.0))
+            .map(Some)
     }
 
     /// An empty grid with the message over it, so the card keeps the shape
@@ -251,7 +255,7 @@ impl Plot<'_> {
         m: &Metrics,
         colours: &Chrome,
         top: i32,
-    ) -> Result<(), ChartError> {
+    ) -> Result<crate::PlotLayout, ChartError> {
         let (width, height) = root.dim_in_pixel();
         let (width, height) = (width as i32, height as i32);
         let n = self.chart.buckets.len();
@@ -307,9 +311,18 @@ impl Plot<'_> {
                 .map(|i| i as f64)
                 .collect();
 
-        // Bars sit in the middle of their bucket; lines and areas run edge to
-        // edge. A single bucket has no edges to run between, so it is a bar.
-        let as_bars = self.chart.kind == ChartKind::StackedBars || n == 1;
+        // Bars sit in the middle of their bucket; areas run edge to edge. A
+        // single bucket has no edges to run between, so it is a bar; so are
+        // days, and buckets of which most are empty, which as an area would
+        // draw ramps from zero that look like traffic that never was.
+        let filled = bands
+            .last()
+            .map_or(0, |top| top.iter().filter(|v| **v > 0.0).count());
+        let as_bars = stacked
+            && (self.chart.kind == ChartKind::StackedBars
+                || n == 1
+                || self.chart.bucket_seconds >= 86_400
+                || filled * 2 < n);
         let x_range = if as_bars || n == 1 {
             -0.5..(n as f64 - 0.5)
         } else {
@@ -381,12 +394,22 @@ impl Plot<'_> {
             marker_radius: m.px(3.0),
         };
         if as_bars {
-            marks::draw_bars(&mut chart, &bands, &style)
+            marks::draw_bars(&mut chart, &bands, &style)?;
         } else if stacked {
-            marks::draw_bands(&mut chart, &bands, &style)
+            marks::draw_bands(&mut chart, &bands, &style)?;
         } else {
-            marks::draw_lines(&mut chart, self.series, &style)
+            marks::draw_lines(&mut chart, self.series, &style)?;
         }
+        let (xs, ys) = chart.plotting_area().get_pixel_range();
+        Ok(crate::PlotLayout {
+            left: xs.start,
+            top: ys.start,
+            width: xs.end - xs.start,
+            height: ys.end - ys.start,
+            bucket_x: (0..n)
+                .map(|i| chart.backend_coord(&(i as f64, 0.0)).0)
+                .collect(),
+        })
     }
 }
 

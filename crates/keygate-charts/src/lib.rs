@@ -101,6 +101,27 @@ impl Default for RenderOptions {
     }
 }
 
+/// Where a drawn chart's plot area is, in pixels of the picture, and the x of each bucket's
+/// centre in it: what a page needs to show the value under the pointer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlotLayout {
+    pub left: i32,
+    pub top: i32,
+    pub width: i32,
+    pub height: i32,
+    pub bucket_x: Vec<i32>,
+}
+
+/// A rendered chart and where its data went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub bytes: Vec<u8>,
+    /// `None` for the "No data for this period" picture.
+    pub layout: Option<PlotLayout>,
+    /// The series as drawn: at most [`MAX_SERIES`], the rest folded into "other".
+    pub series: Vec<Series>,
+}
+
 /// Most series a chart shows; the rest are summed into "other".
 pub const MAX_SERIES: usize = 8;
 /// Largest width or height accepted, in pixels.
@@ -154,6 +175,15 @@ fn ensure_font() -> Result<(), ChartError> {
 /// Renders `chart` as SVG text bytes or PNG file bytes. Data with no buckets,
 /// or only zeros, renders a chart saying "No data for this period".
 pub fn render(chart: &TimeSeriesChart, opts: &RenderOptions) -> Result<Vec<u8>, ChartError> {
+    render_with_layout(chart, opts).map(|r| r.bytes)
+}
+
+/// [`render`], with where the plot area and buckets are in the picture and the series as
+/// drawn.
+pub fn render_with_layout(
+    chart: &TimeSeriesChart,
+    opts: &RenderOptions,
+) -> Result<Rendered, ChartError> {
     validate(chart, opts)?;
     ensure_font()?;
     let series = fold_series(&chart.series, MAX_SERIES);
@@ -165,31 +195,41 @@ pub fn render(chart: &TimeSeriesChart, opts: &RenderOptions) -> Result<Vec<u8>, 
         raster_text: opts.format == Format::Png,
     };
     let size = (opts.width, opts.height);
-    match opts.format {
+    let (bytes, layout) = match opts.format {
         Format::Svg => {
             let mut svg = String::new();
-            {
+            let layout = {
                 let backend = SVGBackend::with_string(&mut svg, size);
-                draw_and_present(backend, &plot)?;
-            }
-            Ok(svg.into_bytes())
+                draw_and_present(backend, &plot)?
+            };
+            (svg.into_bytes(), layout)
         }
         Format::Png => {
             // Sizes are capped at MAX_DIMENSION, so this cannot overflow.
             let mut rgb = vec![0u8; opts.width as usize * opts.height as usize * 3];
-            {
+            let layout = {
                 let backend = BitMapBackend::with_buffer(&mut rgb, size);
-                draw_and_present(backend, &plot)?;
-            }
-            encode_png(&rgb, opts.width, opts.height)
+                draw_and_present(backend, &plot)?
+            };
+            (encode_png(&rgb, opts.width, opts.height)?, layout)
         }
-    }
+    };
+    Ok(Rendered {
+        bytes,
+        layout,
+        series,
+    })
 }
 
-fn draw_and_present<DB: DrawingBackend>(backend: DB, plot: &draw::Plot) -> Result<(), ChartError> {
+fn draw_and_present<DB: DrawingBackend>(
+    backend: DB,
+    plot: &draw::Plot,
+) -> Result<Option<PlotLayout>, ChartError> {
     let root = backend.into_drawing_area();
-    plot.draw(&root)?;
-    root.present().map_err(|e| ChartError::Draw(e.to_string()))
+    let layout = plot.draw(&root)?;
+    root.present()
+        .map_err(|e| ChartError::Draw(e.to_string()))?;
+    Ok(layout)
 }
 
 fn validate(chart: &TimeSeriesChart, opts: &RenderOptions) -> Result<(), ChartError> {

@@ -86,8 +86,8 @@ pub(crate) fn draw_bands<DB: DrawingBackend>(
     Ok(())
 }
 
-/// One line per series, broken at gaps; a value with no neighbour on
-/// either side becomes a dot, or it would not show at all.
+/// One line per series, broken at gaps, with a point on every value: a sparse series (a
+/// request now and then) reads as points, not as lines that seem to stop.
 pub(crate) fn draw_lines<DB: DrawingBackend>(
     chart: &mut Canvas<'_, DB>,
     series: &[Series],
@@ -96,15 +96,17 @@ pub(crate) fn draw_lines<DB: DrawingBackend>(
     for (k, s) in series.iter().enumerate() {
         let stroke = style.stroke(k);
         for run in finite_runs(&s.values) {
-            if run.len() == 1 {
+            if run.len() > 1 {
                 chart
-                    .draw_series([Circle::new(run[0], style.marker_radius, stroke.filled())])
-                    .map_err(draw_err)?;
-            } else {
-                chart
-                    .draw_series([PathElement::new(run, stroke)])
+                    .draw_series([PathElement::new(run.clone(), stroke)])
                     .map_err(draw_err)?;
             }
+            chart
+                .draw_series(
+                    run.into_iter()
+                        .map(|point| Circle::new(point, style.marker_radius, stroke.filled())),
+                )
+                .map_err(draw_err)?;
         }
     }
     Ok(())

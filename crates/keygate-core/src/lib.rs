@@ -8,6 +8,7 @@ pub mod bounds;
 pub mod breaker;
 pub mod budget;
 pub mod connect;
+pub mod events;
 pub mod failure;
 pub mod fingerprint;
 pub mod health;

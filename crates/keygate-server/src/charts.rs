@@ -9,12 +9,50 @@ use keygate_charts::{ChartKind, Series, TimeSeriesChart};
 use keygate_store::{Bucket, GroupBy, LatencyMetric, Store, StoreError};
 
 /// The charts there are.
-pub const CHART_NAMES: &[&str] = &["requests", "tokens", "cost", "latency", "ttfb", "success"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChartName {
+    Requests,
+    Tokens,
+    Cost,
+    /// Latency percentiles.
+    Latency,
+    /// Time to first byte percentiles.
+    Ttfb,
+    /// Share of requests that succeeded.
+    Success,
+}
+
+impl ChartName {
+    pub const ALL: [Self; 6] = [
+        Self::Requests,
+        Self::Tokens,
+        Self::Cost,
+        Self::Latency,
+        Self::Ttfb,
+        Self::Success,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requests => "requests",
+            Self::Tokens => "tokens",
+            Self::Cost => "cost",
+            Self::Latency => "latency",
+            Self::Ttfb => "ttfb",
+            Self::Success => "success",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|n| n.as_str() == text)
+    }
+}
 
 /// What to chart: which one, over how long, split by what.
 #[derive(Debug, Clone)]
 pub struct ChartRequest {
-    pub name: String,
+    pub name: ChartName,
     /// Hours covered, ending with the current hour.
     pub hours: i64,
     /// How stacked charts are split (provider, model, key or token).
@@ -31,17 +69,16 @@ impl ChartRequest {
         by: Option<&str>,
     ) -> Result<Self, Vec<(&'static str, String)>> {
         let mut problems = Vec::new();
-        if !CHART_NAMES.contains(&name) {
+        let chart = ChartName::parse(name);
+        if chart.is_none() {
+            let names: Vec<&str> = ChartName::ALL.iter().map(|n| n.as_str()).collect();
             problems.push((
                 "name",
-                format!(
-                    "no chart named {name:?}: use one of {}",
-                    CHART_NAMES.join(", ")
-                ),
+                format!("no chart named {name:?}: use one of {}", names.join(", ")),
             ));
         }
         let hours = match range {
-            None if name == "cost" => 30 * 24,
+            None if chart == Some(ChartName::Cost) => 30 * 24,
             None => 24,
             Some(text) => parse_range(text).unwrap_or_else(|e| {
                 problems.push(("range", e));
@@ -62,14 +99,10 @@ impl ChartRequest {
                 GroupBy::Provider
             }
         };
-        if !problems.is_empty() {
-            return Err(problems);
+        match chart {
+            Some(name) if problems.is_empty() => Ok(Self { name, hours, by }),
+            _ => Err(problems),
         }
-        Ok(Self {
-            name: name.to_string(),
-            hours,
-            by,
-        })
     }
 }
 
@@ -140,9 +173,9 @@ pub fn build(
     let per = if hourly { "hour" } else { "day" };
     let by = by_name(request.by);
     let n = starts.len();
-    let (title, y_label, kind, series) = match request.name.as_str() {
-        "latency" | "ttfb" => {
-            let metric = if request.name == "latency" {
+    let (title, y_label, kind, series) = match request.name {
+        ChartName::Latency | ChartName::Ttfb => {
+            let metric = if request.name == ChartName::Latency {
                 LatencyMetric::Latency
             } else {
                 LatencyMetric::Ttfb
@@ -160,7 +193,7 @@ pub fn build(
                     lines[2].1[i] = p.p99 as f64;
                 }
             }
-            let title = if request.name == "latency" {
+            let title = if request.name == ChartName::Latency {
                 format!("Latency percentiles per {per}")
             } else {
                 format!("Time to first byte per {per}")
@@ -174,7 +207,7 @@ pub fn build(
                 .collect();
             (title, "ms".to_string(), ChartKind::Lines, series)
         }
-        "success" => {
+        ChartName::Success => {
             let points = store.usage_series(&from_hour, &to_hour, bucket, None)?;
             let mut values = vec![f64::NAN; n];
             for p in points {
@@ -197,24 +230,26 @@ pub fn build(
         name => {
             let points = store.usage_series(&from_hour, &to_hour, bucket, Some(request.by))?;
             let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+            let mut labels: BTreeMap<String, String> = BTreeMap::new();
             for p in points {
                 let Some(&i) = index.get(&p.bucket) else {
                     continue;
                 };
                 let value = match name {
-                    "tokens" => (p.prompt_tokens + p.completion_tokens) as f64,
-                    "cost" => p.cost_micros as f64 / 1_000_000.0,
+                    ChartName::Tokens => (p.prompt_tokens + p.completion_tokens) as f64,
+                    ChartName::Cost => p.cost_micros as f64 / 1_000_000.0,
                     _ => p.requests as f64,
                 };
+                labels.insert(p.group.clone(), p.label);
                 groups.entry(p.group).or_insert_with(|| vec![0.0; n])[i] += value;
             }
             let (title, unit, kind) = match name {
-                "tokens" => (
+                ChartName::Tokens => (
                     format!("Tokens per {per} by {by}"),
                     "tokens",
                     ChartKind::StackedArea,
                 ),
-                "cost" => (
+                ChartName::Cost => (
                     format!("Cost per {per} by {by}"),
                     "USD",
                     ChartKind::StackedBars,
@@ -225,10 +260,7 @@ pub fn build(
                     ChartKind::StackedArea,
                 ),
             };
-            let series = groups
-                .into_iter()
-                .map(|(name, values)| Series { name, values })
-                .collect();
+            let series = named_series(groups, &labels);
             (title, unit.to_string(), kind, series)
         }
     };
@@ -242,9 +274,51 @@ pub fn build(
     })
 }
 
+/// Each group as a series named by its label (a key's label, not its id); a label two
+/// groups share gets the group in brackets, so the legend tells them apart.
+fn named_series(
+    groups: BTreeMap<String, Vec<f64>>,
+    labels: &BTreeMap<String, String>,
+) -> Vec<Series> {
+    let label = |group: &String| labels.get(group).unwrap_or(group).clone();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for group in groups.keys() {
+        *seen.entry(label(group)).or_default() += 1;
+    }
+    groups
+        .into_iter()
+        .map(|(group, values)| {
+            let name = label(&group);
+            let name = if seen[&name] > 1 && name != group {
+                format!("{name} ({group})")
+            } else {
+                name
+            };
+            Series { name, values }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn series_are_named_by_label_and_shared_labels_keep_the_group() {
+        let groups: BTreeMap<String, Vec<f64>> = [("k_1", 1.0), ("k_2", 2.0), ("k_3", 3.0)]
+            .into_iter()
+            .map(|(g, v)| (g.to_string(), vec![v]))
+            .collect();
+        let labels: BTreeMap<String, String> = [("k_1", "work"), ("k_2", "work"), ("k_3", "home")]
+            .into_iter()
+            .map(|(g, l)| (g.to_string(), l.to_string()))
+            .collect();
+        let names: Vec<String> = named_series(groups, &labels)
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names, ["work (k_1)", "work (k_2)", "home"]);
+    }
 
     #[test]
     fn ranges_and_names_are_checked() {

@@ -1,8 +1,11 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+
 use keygate_store::StoreError;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An admin-API error: `{"error":{"code":"snake_case","message":"…"}}` with a fitting status.
 #[derive(Debug)]
@@ -64,18 +67,33 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Every error: `{"error": {code, message, fields?}}` with a fitting status.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and `snake_case` (`not_found`, `invalid_key`, `unauthorized`, …).
+    code: &'static str,
+    /// Fit to show a person.
+    message: String,
+    /// Per-field problems of a rejected request body (422), keyed by the body's field names.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(required = false)]
+    fields: BTreeMap<String, String>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if !self.fields.is_empty() {
-            error["fields"] = self
-                .fields
-                .into_iter()
-                .map(|(f, m)| (f, serde_json::Value::String(m)))
-                .collect::<serde_json::Map<_, _>>()
-                .into();
-        }
-        let body = json!({ "error": error });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                fields: self.fields.into_iter().collect(),
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }

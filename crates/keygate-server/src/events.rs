@@ -3,6 +3,7 @@
 //! table through the background writer.
 
 use chrono::{SecondsFormat, Utc};
+use keygate_core::events::EventKind;
 use keygate_core::health::{HealthReason, HealthState};
 use serde::Serialize;
 
@@ -13,9 +14,7 @@ pub const BUS_CAPACITY: usize = 256;
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(as = LiveEvent)]
 pub struct Event {
-    /// `key_state_changed`, `key_expiring`, `failover`, `provider_paused`,
-    /// `provider_resumed`.
-    pub kind: &'static str,
+    pub kind: EventKind,
     pub at: String,
     pub key_id: Option<String>,
     pub key_label: Option<String>,
@@ -29,7 +28,7 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(kind: &'static str, message: String) -> Self {
+    pub fn new(kind: EventKind, message: String) -> Self {
         Self {
             kind,
             at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -62,7 +61,7 @@ impl Event {
             reason: to.1,
             previous: Some(from.0),
             ..Self::new(
-                "key_state_changed",
+                EventKind::KeyStateChanged,
                 format!("key {label:?} of {provider} is now {}{why}", to.0),
             )
         }

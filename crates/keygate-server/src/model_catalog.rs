@@ -26,9 +26,35 @@ pub struct ModelEntry {
     pub priced: bool,
     /// Listed by the provider at the last sync.
     pub synced: bool,
+    /// What the built-in catalog knows of the model's limits and abilities: all of the fields
+    /// below, or none (`null`).
     #[serde(flatten)]
-    #[schema(value_type = crate::api::ModelAbilities)]
-    pub spec: Option<ModelSpec>,
+    pub abilities: Abilities,
+}
+
+/// A model's limits and abilities, each `null` when the built-in catalog does not know the
+/// model.
+#[derive(Debug, Clone, Copy, Default, Serialize, utoipa::ToSchema)]
+pub struct Abilities {
+    /// Tokens of prompt plus answer the model can hold.
+    pub context_window: Option<u32>,
+    /// Most tokens one answer may have (0: the model does not generate text).
+    pub max_output: Option<u32>,
+    pub streaming: Option<bool>,
+    pub tools: Option<bool>,
+    pub vision: Option<bool>,
+}
+
+impl From<Option<ModelSpec>> for Abilities {
+    fn from(spec: Option<ModelSpec>) -> Self {
+        spec.map_or_else(Self::default, |s| Self {
+            context_window: Some(s.context_window),
+            max_output: Some(s.max_output),
+            streaming: Some(s.streaming),
+            tools: Some(s.tools),
+            vision: Some(s.vision),
+        })
+    }
 }
 
 fn price_of(row: &PriceRow) -> Price {
@@ -49,7 +75,7 @@ fn entry(provider: &str, model: &str, price: Option<Price>, source: String) -> M
         priced: price.is_some(),
         source,
         synced: false,
-        spec: builtin_spec(provider, model),
+        abilities: builtin_spec(provider, model).into(),
     }
 }
 
@@ -272,7 +298,7 @@ mod tests {
             Some("2.500000"),
             "built-in until Dec 1"
         );
-        assert_eq!(dated.spec.map(|s| s.context_window), Some(128_000));
+        assert_eq!(dated.abilities.context_window, Some(128_000));
         let whisper = find("whisper-1");
         assert!(!whisper.priced && whisper.source == "no price");
         let base = find("gpt-4o");

@@ -93,7 +93,7 @@ pub fn reconcile_secrets(
                 if key.health.reason != Some(HealthReason::SecretMissing) {
                     store.mark_secret_missing(&key.id)?;
                     store.append_event(
-                        "secret_missing",
+                        keygate_core::events::EventKind::SecretMissing.as_str(),
                         Some(&key.id),
                         None,
                         "the key's secret is missing from the keyring or environment",

@@ -64,11 +64,14 @@ impl AppState {
         if was != paused {
             let (kind, message) = if paused {
                 (
-                    "proxy_paused",
+                    keygate_core::events::EventKind::ProxyPaused,
                     "the proxy is paused: requests get 503 until it resumes",
                 )
             } else {
-                ("proxy_resumed", "the proxy is serving again")
+                (
+                    keygate_core::events::EventKind::ProxyResumed,
+                    "the proxy is serving again",
+                )
             };
             self.proxy()
                 .emit(crate::events::Event::new(kind, message.to_string()));

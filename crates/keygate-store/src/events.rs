@@ -11,6 +11,8 @@ use crate::{Store, StoreError};
 pub struct Event {
     pub id: i64,
     pub at: String,
+    /// Written only from `EventKind` names (`NewEvent::kind`, `append_event`).
+    #[cfg_attr(feature = "openapi", schema(value_type = keygate_core::events::EventKind))]
     pub kind: String,
     pub key_id: Option<String>,
     pub key_label: Option<String>,

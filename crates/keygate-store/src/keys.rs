@@ -687,7 +687,19 @@ mod tests {
             key_id: Some("k_kkkkkkkkkk".into()),
             status,
             error_class: None,
-            attempts: Vec::new(),
+            attempts: vec![crate::AttemptLog {
+                provider: "openai".into(),
+                key_id: "k_kkkkkkkkkk".into(),
+                key_label: "work".into(),
+                status: Some(status),
+                class: if status == 200 {
+                    "success"
+                } else {
+                    "server_error"
+                }
+                .into(),
+                latency_ms: 10,
+            }],
             latency_ms: 10,
             ttfb_ms: None,
             stream: false,

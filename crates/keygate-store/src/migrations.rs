@@ -207,6 +207,39 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE key_health ADD COLUMN last_used_at TEXT;
     "#,
+    // 13: the rollups count attempts that failed against the key that failed them
+    // (`failed_attempts`, also for keys that served nothing), and keep why a request no
+    // provider answered was refused (`refusal`, the error class; '' when a provider answered),
+    // so reports name it instead of "(none)". Hours rolled up before this count 0 failed
+    // attempts and read their refusals as "refused: unknown".
+    r#"
+    CREATE TABLE usage_hourly_13 (
+        hour              TEXT NOT NULL,
+        provider          TEXT NOT NULL,
+        model             TEXT NOT NULL,
+        key_id            TEXT NOT NULL,
+        token             TEXT NOT NULL,
+        refusal           TEXT NOT NULL,
+        requests          INTEGER NOT NULL,
+        errors            INTEGER NOT NULL,
+        failed_attempts   INTEGER NOT NULL,
+        prompt_tokens     INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        cached_tokens     INTEGER NOT NULL,
+        cost_micros       INTEGER NOT NULL,
+        unpriced          INTEGER NOT NULL,
+        latency_ms_sum    INTEGER NOT NULL,
+        PRIMARY KEY (hour, provider, model, key_id, token, refusal)
+    ) WITHOUT ROWID;
+    INSERT INTO usage_hourly_13
+    SELECT hour, provider, model, key_id, token, CASE WHEN provider = '' THEN 'unknown' ELSE '' END,
+           requests, errors, 0, prompt_tokens, completion_tokens, cached_tokens, cost_micros,
+           unpriced, latency_ms_sum
+    FROM usage_hourly;
+    DROP TABLE usage_hourly;
+    ALTER TABLE usage_hourly_13 RENAME TO usage_hourly;
+    CREATE INDEX usage_hourly_key ON usage_hourly(key_id, hour);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -14,13 +14,17 @@ use serde::Serialize;
 
 use crate::{RequestRow, Store, StoreError};
 
-/// The rollup dimensions of one request: hour (`YYYY-MM-DDTHH`), provider, model, key, token.
-type RollupKey = (String, String, String, String, String);
+/// The rollup dimensions of one request: hour (`YYYY-MM-DDTHH`), provider, model, key, token,
+/// and why it was refused when no provider answered ('' otherwise).
+type RollupKey = (String, String, String, String, String, String);
 
 #[derive(Debug, Default)]
 struct Totals {
     requests: u64,
     errors: u64,
+    /// Attempts that failed against this key (a request that failed over counts here for the
+    /// keys it left, and in `requests` only for the one that answered).
+    failed_attempts: u64,
     prompt_tokens: u64,
     completion_tokens: u64,
     cached_tokens: u64,
@@ -48,12 +52,26 @@ impl RollupBatch {
         let hour = hour_of(&r.at).to_string();
         // Clipped and saturated like the row itself (see `write_batch`).
         let text = |t: &Option<String>| clip(t.as_deref().unwrap_or_default()).to_string();
+        let model = clip(r.model_served.as_deref().unwrap_or(&r.model_requested)).to_string();
+        let token = text(&r.token);
+        for attempt in r.attempts.iter().filter(|a| a.class != "success") {
+            let key = (
+                hour.clone(),
+                clip(&attempt.provider).to_string(),
+                model.clone(),
+                clip(&attempt.key_id).to_string(),
+                token.clone(),
+                String::new(),
+            );
+            self.usage.entry(key).or_default().failed_attempts += 1;
+        }
         let key = (
             hour.clone(),
             text(&r.provider),
-            clip(r.model_served.as_deref().unwrap_or(&r.model_requested)).to_string(),
+            model,
             text(&r.key_id),
-            text(&r.token),
+            token,
+            refusal(r),
         );
         let t = self.usage.entry(key).or_default();
         let add =
@@ -86,11 +104,13 @@ impl RollupBatch {
 
     pub(crate) fn write(&self, tx: &Transaction<'_>) -> Result<(), StoreError> {
         let mut usage = tx.prepare_cached(
-            "INSERT INTO usage_hourly (hour, provider, model, key_id, token, requests, errors, \
-             prompt_tokens, completion_tokens, cached_tokens, cost_micros, unpriced, latency_ms_sum) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
-             ON CONFLICT (hour, provider, model, key_id, token) DO UPDATE SET \
+            "INSERT INTO usage_hourly (hour, provider, model, key_id, token, refusal, requests, \
+             errors, failed_attempts, prompt_tokens, completion_tokens, cached_tokens, cost_micros, \
+             unpriced, latency_ms_sum) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+             ON CONFLICT (hour, provider, model, key_id, token, refusal) DO UPDATE SET \
              requests = requests + excluded.requests, errors = errors + excluded.errors, \
+             failed_attempts = failed_attempts + excluded.failed_attempts, \
              prompt_tokens = prompt_tokens + excluded.prompt_tokens, \
              completion_tokens = completion_tokens + excluded.completion_tokens, \
              cached_tokens = cached_tokens + excluded.cached_tokens, \
@@ -98,15 +118,17 @@ impl RollupBatch {
              unpriced = unpriced + excluded.unpriced, \
              latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum",
         )?;
-        for ((hour, provider, model, key_id, token), t) in &self.usage {
+        for ((hour, provider, model, key_id, token, refusal), t) in &self.usage {
             usage.execute(params![
                 hour,
                 provider,
                 model,
                 key_id,
                 token,
+                refusal,
                 t.requests,
                 t.errors,
+                t.failed_attempts,
                 t.prompt_tokens,
                 t.completion_tokens,
                 t.cached_tokens,
@@ -123,6 +145,18 @@ impl RollupBatch {
             latency.execute(params![hour, metric, bucket, count])?;
         }
         Ok(())
+    }
+}
+
+/// Why a request that no provider answered was refused (its error class, or its status when
+/// it has none); '' for a request a provider answered.
+pub(crate) fn refusal(r: &RequestRow) -> String {
+    if r.provider.is_some() {
+        return String::new();
+    }
+    match &r.error_class {
+        Some(class) => clip(class).to_string(),
+        None => r.status.to_string(),
     }
 }
 
@@ -159,6 +193,9 @@ pub struct SeriesPoint {
     /// `YYYY-MM-DDTHH` for hours, `YYYY-MM-DD` for days.
     pub bucket: String,
     pub group: String,
+    /// What to call the group (a key's label; see [`crate::UsageRow::label`]).
+    pub label: String,
+    pub failed_attempts: u64,
     pub requests: u64,
     pub errors: u64,
     pub prompt_tokens: u64,
@@ -203,10 +240,16 @@ impl Store {
         bucket: Bucket,
         by: Option<crate::GroupBy>,
     ) -> Result<Vec<SeriesPoint>, StoreError> {
-        let group = by.map_or("'all'", crate::usage::rollup_expression);
+        let (group, label) = by.map_or(("'all'".to_string(), "'all'".to_string()), |by| {
+            (
+                crate::usage::rollup_expression(by),
+                crate::usage::rollup_label(by),
+            )
+        });
         let sql = format!(
             "SELECT {b} AS b, {group} AS g, SUM(u.requests), SUM(u.errors), SUM(u.prompt_tokens), \
-             SUM(u.completion_tokens), SUM(u.cached_tokens), SUM(u.cost_micros) \
+             SUM(u.completion_tokens), SUM(u.cached_tokens), SUM(u.cost_micros), MAX({label}), \
+             SUM(u.failed_attempts) \
              FROM usage_hourly u LEFT JOIN keys k ON k.id = u.key_id \
              WHERE u.hour >= ?1 AND u.hour < ?2 GROUP BY b, g ORDER BY b, g",
             b = bucket.expression()
@@ -222,6 +265,8 @@ impl Store {
                 completion_tokens: r.get(5)?,
                 cached_tokens: r.get(6)?,
                 cost_micros: r.get(7)?,
+                label: r.get(8)?,
+                failed_attempts: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -309,9 +354,17 @@ mod tests {
             model_served: Some(format!("model-{}", i % 5)),
             provider: (!i.is_multiple_of(7)).then(|| providers[(i % 3) as usize].to_string()),
             key_id: (!i.is_multiple_of(7)).then(|| format!("k{}", i % 6)),
-            status: if i.is_multiple_of(9) { 502 } else { 200 },
-            error_class: None,
-            attempts: Vec::new(),
+            status: if i.is_multiple_of(7) {
+                503
+            } else if i.is_multiple_of(9) {
+                502
+            } else {
+                200
+            },
+            error_class: i.is_multiple_of(7).then(|| format!("refusal_{}", i % 2)),
+            // Every fifth request failed over from another key first (and the ninth failed
+            // on its own key as well).
+            attempts: attempts(i),
             latency_ms: 5 + i % 300,
             ttfb_ms: (i.is_multiple_of(2)).then_some(3 + i % 50),
             stream: i.is_multiple_of(2),
@@ -322,6 +375,46 @@ mod tests {
         }
     }
 
+    fn attempts(i: u64) -> Vec<crate::AttemptLog> {
+        if i.is_multiple_of(7) {
+            return Vec::new();
+        }
+        let attempt = |key: u64, class: &str| crate::AttemptLog {
+            provider: ["openai", "deepseek", "anthropic"][(key % 3) as usize].to_string(),
+            key_id: format!("k{key}"),
+            key_label: format!("label {key}"),
+            status: Some(if class == "success" { 200 } else { 429 }),
+            class: class.to_string(),
+            latency_ms: 3,
+        };
+        let mut out = Vec::new();
+        if i.is_multiple_of(5) {
+            out.push(attempt((i + 1) % 6, "rate_limited"));
+        }
+        let last = if i.is_multiple_of(9) {
+            "server_error"
+        } else {
+            "success"
+        };
+        out.push(attempt(i % 6, last));
+        out
+    }
+
+    fn slot(all: &mut BTreeMap<String, UsageRow>, group: String) -> &mut UsageRow {
+        all.entry(group.clone()).or_insert(UsageRow {
+            label: group.clone(),
+            group,
+            requests: 0,
+            errors: 0,
+            failed_attempts: 0,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cached_tokens: 0,
+            cost_micros: 0,
+            unpriced: 0,
+        })
+    }
+
     /// The report summed straight from request rows, as the rollups must reproduce it.
     fn naive(store: &Store, from: &str, to: &str, by: GroupBy) -> Vec<UsageRow> {
         let mut all: BTreeMap<String, UsageRow> = BTreeMap::new();
@@ -329,24 +422,30 @@ mod tests {
             if r.at.as_str() < from || r.at.as_str() >= to {
                 continue;
             }
-            let group = match by {
+            let refused = || {
+                format!(
+                    "refused: {}",
+                    r.error_class
+                        .clone()
+                        .unwrap_or_else(|| r.status.to_string())
+                )
+            };
+            let group_of = |provider: Option<&str>, key: Option<&str>| match by {
                 GroupBy::Day => r.at[..10].to_string(),
                 GroupBy::Hour => format!("{}:00", &r.at[..13]),
-                GroupBy::Provider => r.provider.clone().unwrap_or_else(|| "(none)".into()),
+                GroupBy::Provider => provider.map_or_else(refused, str::to_string),
                 GroupBy::Model => r.model_served.clone().unwrap_or_default(),
-                GroupBy::Key => r.key_id.clone().unwrap_or_else(|| "(none)".into()),
+                GroupBy::Key if provider.is_none() => refused(),
+                GroupBy::Key => key.unwrap_or("(none)").to_string(),
                 GroupBy::Token => r.token.clone().unwrap_or_else(|| "(none)".into()),
             };
-            let u = all.entry(group.clone()).or_insert(UsageRow {
-                group,
-                requests: 0,
-                errors: 0,
-                prompt_tokens: 0,
-                completion_tokens: 0,
-                cached_tokens: 0,
-                cost_micros: 0,
-                unpriced: 0,
-            });
+            for a in r.attempts.iter().filter(|a| a.class != "success") {
+                slot(&mut all, group_of(Some(&a.provider), Some(&a.key_id))).failed_attempts += 1;
+            }
+            let u = slot(
+                &mut all,
+                group_of(r.provider.as_deref(), r.key_id.as_deref()),
+            );
             u.requests += 1;
             u.errors += u64::from(r.failed());
             u.prompt_tokens += r.prompt_tokens.unwrap_or(0);
@@ -394,6 +493,7 @@ mod tests {
                 GroupBy::Hour,
                 GroupBy::Provider,
                 GroupBy::Model,
+                GroupBy::Key,
                 GroupBy::Token,
             ] {
                 let fast = sorted(store.usage_report(from, to, by).expect("report"));

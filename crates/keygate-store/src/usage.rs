@@ -12,7 +12,10 @@ use crate::rollups::{LatencyMetric, bucket_of, quantile};
 use crate::{Store, StoreError};
 
 /// How a report groups requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = UsageGroupBy))]
+#[serde(rename_all = "snake_case")]
 pub enum GroupBy {
     Day,
     Hour,
@@ -41,34 +44,58 @@ impl std::str::FromStr for GroupBy {
     }
 }
 
+/// How a request no provider answered is named in reports: `refused: ` and its reason.
+const REFUSED: &str = "'refused: '";
+
 impl GroupBy {
-    /// The SQL expression of the group (over `requests r` left-joined with `keys k`).
-    fn expression(self) -> &'static str {
+    /// The SQL expression of the group (over `requests r` left-joined with `keys k`; for
+    /// failed attempts, `r` carries the attempt's provider and key).
+    fn expression(self) -> String {
+        let refused = format!("{REFUSED} || COALESCE(r.error_class, CAST(r.status AS TEXT))");
         match self {
             // Request times are RFC 3339 UTC: the first 10 / 13 characters are the day / hour.
-            Self::Day => "substr(r.at, 1, 10)",
-            Self::Hour => "substr(r.at, 1, 13) || ':00'",
-            Self::Provider => "COALESCE(r.provider, '(none)')",
-            Self::Model => "COALESCE(r.model_served, r.model_requested)",
-            Self::Key => "COALESCE(k.label || ' (' || r.key_id || ')', r.key_id, '(none)')",
-            Self::Token => "COALESCE(r.token, '(none)')",
+            Self::Day => "substr(r.at, 1, 10)".into(),
+            Self::Hour => "substr(r.at, 1, 13) || ':00'".into(),
+            Self::Provider => format!("COALESCE(r.provider, {refused})"),
+            Self::Model => "COALESCE(r.model_served, r.model_requested)".into(),
+            Self::Key => format!(
+                "CASE WHEN r.provider IS NULL THEN {refused} ELSE COALESCE(r.key_id, '(none)') END"
+            ),
+            Self::Token => "COALESCE(r.token, '(none)')".into(),
+        }
+    }
+
+    /// What a group is called: a key's label for keys (the group stays the id, so two keys
+    /// with one label are still two rows), the group itself otherwise.
+    fn label_expression(self, group: &str) -> String {
+        match self {
+            Self::Key => format!("COALESCE(k.label, {group})"),
+            _ => group.to_string(),
         }
     }
 }
 
 /// The same groups over the hourly rollups (`usage_hourly u` left-joined with `keys k`), where
 /// "none" is stored as an empty string. Must name groups exactly like [`GroupBy::expression`].
-pub(crate) fn rollup_expression(by: GroupBy) -> &'static str {
+pub(crate) fn rollup_expression(by: GroupBy) -> String {
+    let refused = format!("{REFUSED} || u.refusal");
     match by {
-        GroupBy::Day => "substr(u.hour, 1, 10)",
-        GroupBy::Hour => "u.hour || ':00'",
-        GroupBy::Provider => "COALESCE(NULLIF(u.provider, ''), '(none)')",
-        GroupBy::Model => "u.model",
-        GroupBy::Key => {
-            "COALESCE(k.label || ' (' || u.key_id || ')', NULLIF(u.key_id, ''), '(none)')"
+        GroupBy::Day => "substr(u.hour, 1, 10)".into(),
+        GroupBy::Hour => "u.hour || ':00'".into(),
+        GroupBy::Provider => {
+            format!("CASE WHEN u.refusal != '' THEN {refused} ELSE u.provider END")
         }
-        GroupBy::Token => "COALESCE(NULLIF(u.token, ''), '(none)')",
+        GroupBy::Model => "u.model".into(),
+        GroupBy::Key => format!(
+            "CASE WHEN u.refusal != '' THEN {refused} ELSE COALESCE(NULLIF(u.key_id, ''), '(none)') END"
+        ),
+        GroupBy::Token => "COALESCE(NULLIF(u.token, ''), '(none)')".into(),
     }
+}
+
+/// The label of a rollup group (see [`GroupBy::label_expression`]).
+pub(crate) fn rollup_label(by: GroupBy) -> String {
+    by.label_expression(&rollup_expression(by))
 }
 
 /// Splits `[from, to)` into whole hours (read from the rollups) and the partial hours at
@@ -104,10 +131,17 @@ fn split_hours(from: &str, to: &str) -> (String, String, String, String) {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageRow {
+    /// The group: a day, an hour, a provider, a model, a key's id or a token; requests no
+    /// provider answered are `refused: REASON` by provider and by key.
     pub group: String,
+    /// What to call the group: the key's label when grouped by key, else the group.
+    pub label: String,
     pub requests: u64,
     /// Requests that did not end in a complete 2xx answer (a stream cut mid-way counts).
     pub errors: u64,
+    /// Attempts that failed in the group: by key or provider, against that key or provider,
+    /// also when the request then failed over and succeeded elsewhere.
+    pub failed_attempts: u64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub cached_tokens: u64,
@@ -133,29 +167,47 @@ impl Store {
         // Whole hours come from the rollups; only the partial hours at the ends are summed
         // from request rows, so a year-long report reads thousands of rows, not millions.
         let (hour_from, hour_to, head_end, tail_start) = split_hours(from, to);
+        let (group, label) = (by.expression(), by.label_expression(&by.expression()));
         let requests = |range: &str| {
             format!(
-                "SELECT {g} AS g, 1 AS n, \
+                "SELECT {group} AS g, {label} AS l, 1 AS n, \
                  CASE WHEN r.status BETWEEN 200 AND 299 AND r.error_class IS NULL THEN 0 ELSE 1 END AS e, \
-                 COALESCE(r.prompt_tokens, 0) AS p, COALESCE(r.completion_tokens, 0) AS c, \
+                 0 AS fa, COALESCE(r.prompt_tokens, 0) AS p, COALESCE(r.completion_tokens, 0) AS c, \
                  COALESCE(r.cached_tokens, 0) AS ca, COALESCE(r.cost_micros, 0) AS cost, \
                  CASE WHEN r.cost_micros IS NULL THEN 1 ELSE 0 END AS unpriced \
-                 FROM requests r LEFT JOIN keys k ON k.id = r.key_id WHERE {range}",
-                g = by.expression()
+                 FROM requests r LEFT JOIN keys k ON k.id = r.key_id WHERE {range}"
             )
         };
+        // A failed attempt counts for its own provider and key (what the rollups keep).
+        let attempts = |range: &str| {
+            format!(
+                "SELECT {group} AS g, {label} AS l, 0 AS n, 0 AS e, 1 AS fa, 0 AS p, 0 AS c, \
+                 0 AS ca, 0 AS cost, 0 AS unpriced FROM ( \
+                 SELECT r.at, r.token, r.model_served, r.model_requested, r.status, r.error_class, \
+                 json_extract(a.value, '$.provider') AS provider, \
+                 json_extract(a.value, '$.key_id') AS key_id \
+                 FROM requests r, json_each(r.attempts) a \
+                 WHERE {range} AND json_extract(a.value, '$.class') != 'success') r \
+                 LEFT JOIN keys k ON k.id = r.key_id"
+            )
+        };
+        let (head, tail) = ("r.at >= ?1 AND r.at < ?5", "r.at >= ?6 AND r.at < ?2");
         let sql = format!(
-            "SELECT g, SUM(n) AS n, SUM(e), SUM(p), SUM(c), SUM(ca), SUM(cost) AS cost, \
-             SUM(unpriced) FROM ( \
-             SELECT {g} AS g, u.requests AS n, u.errors AS e, u.prompt_tokens AS p, \
-             u.completion_tokens AS c, u.cached_tokens AS ca, u.cost_micros AS cost, \
-             u.unpriced AS unpriced \
+            "SELECT g, MAX(l), SUM(n) AS n, SUM(e), SUM(fa), SUM(p), SUM(c), SUM(ca), \
+             SUM(cost) AS cost, SUM(unpriced) FROM ( \
+             SELECT {rg} AS g, {rl} AS l, u.requests AS n, u.errors AS e, u.failed_attempts AS fa, \
+             u.prompt_tokens AS p, u.completion_tokens AS c, u.cached_tokens AS ca, \
+             u.cost_micros AS cost, u.unpriced AS unpriced \
              FROM usage_hourly u LEFT JOIN keys k ON k.id = u.key_id \
              WHERE u.hour >= ?3 AND u.hour < ?4 \
-             UNION ALL {head} UNION ALL {tail}) GROUP BY g ORDER BY {order}",
-            g = rollup_expression(by),
-            head = requests("r.at >= ?1 AND r.at < ?5"),
-            tail = requests("r.at >= ?6 AND r.at < ?2"),
+             UNION ALL {h} UNION ALL {t} UNION ALL {ha} UNION ALL {ta}) \
+             GROUP BY g ORDER BY {order}",
+            rg = rollup_expression(by),
+            rl = rollup_label(by),
+            h = requests(head),
+            t = requests(tail),
+            ha = attempts(head),
+            ta = attempts(tail),
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map(
@@ -163,13 +215,15 @@ impl Store {
             |r| {
                 Ok(UsageRow {
                     group: r.get(0)?,
-                    requests: r.get(1)?,
-                    errors: r.get(2)?,
-                    prompt_tokens: r.get(3)?,
-                    completion_tokens: r.get(4)?,
-                    cached_tokens: r.get(5)?,
-                    cost_micros: r.get(6)?,
-                    unpriced: r.get(7)?,
+                    label: r.get(1)?,
+                    requests: r.get(2)?,
+                    errors: r.get(3)?,
+                    failed_attempts: r.get(4)?,
+                    prompt_tokens: r.get(5)?,
+                    completion_tokens: r.get(6)?,
+                    cached_tokens: r.get(7)?,
+                    cost_micros: r.get(8)?,
+                    unpriced: r.get(9)?,
                 })
             },
         )?;
@@ -310,11 +364,13 @@ impl Store {
     }
 }
 
-/// A key's requests and failed requests over a period (from the hourly rollups).
+/// What a key served over a period, and what failed on it (from the hourly rollups).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyActivity {
+    /// Requests the key answered.
     pub requests: u64,
+    /// Attempts that failed on the key, also those that another key then answered.
     pub failed: u64,
 }
 
@@ -325,7 +381,7 @@ impl Store {
         from: &str,
     ) -> Result<std::collections::HashMap<String, KeyActivity>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT key_id, sum(requests), sum(errors) FROM usage_hourly \
+            "SELECT key_id, sum(requests), sum(failed_attempts) FROM usage_hourly \
              WHERE hour >= ?1 AND key_id != '' GROUP BY key_id",
         )?;
         let rows = stmt.query_map([crate::rollups::hour_of(from)], |r| {

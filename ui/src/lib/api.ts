@@ -9,9 +9,10 @@
 // cookie. Changes sent under the cookie carry `X-KeyGate-CSRF`. The token never goes into a
 // query string.
 
-import type { components } from './openapi';
+import createClient, { type Client, type Middleware } from 'openapi-fetch';
+import type { components, operations, paths } from './openapi';
 
-// The engine's answers and request bodies, generated from its OpenAPI document
+// The engine's routes, answers and request bodies, generated from its OpenAPI document
 // (`GET /api/openapi.json`, checked in as `ui/openapi.json`; `npm run gen:api` regenerates
 // `openapi.d.ts`). The names below are the ones the components use.
 type Schemas = components['schemas'];
@@ -30,18 +31,7 @@ export type KeyHealth = Omit<Schemas['KeyHealth'], 'reason'> & { reason: HealthR
 export type ApiKey = Omit<Schemas['KeyView'], 'health'> & { health: KeyHealth };
 
 /** How a key test ended; `success` is the only good one. */
-export type TestClass =
-  | 'success'
-  | 'auth'
-  | 'quota'
-  | 'rate_limited'
-  | 'server_error'
-  | 'timeout'
-  | 'connect'
-  | 'client_error'
-  | 'disabled'
-  | 'secret_missing'
-  | 'secret_unavailable';
+export type TestClass = Schemas['TestClass'];
 
 /** Rate-limit headers the provider sent with the test, when it sends them. */
 export type Headroom = Schemas['Headroom'];
@@ -51,17 +41,7 @@ export type TestReport = Schemas['TestReport'];
 export type BatchAction = Schemas['BatchAction'];
 export type BatchResult = Schemas['BatchResult'];
 
-export type EventKind =
-  | 'key_state_changed'
-  | 'key_expiring'
-  | 'failover'
-  | 'provider_paused'
-  | 'provider_resumed'
-  | 'proxy_paused'
-  | 'proxy_resumed'
-  | 'budget_alert'
-  | 'budget_reached'
-  | 'budget_reset';
+export type EventKind = Schemas['EventKind'];
 
 /** An event as `GET /api/events/recent` keeps it. */
 export type StoredEvent = Schemas['StoredEvent'];
@@ -79,7 +59,10 @@ export type UsageGroupBy = Schemas['UsageGroupBy'];
 export type UsageRow = Schemas['UsageRow'];
 export type UsageReport = Schemas['UsageReport'];
 
-export type ChartName = 'requests' | 'tokens' | 'cost' | 'latency' | 'ttfb' | 'success';
+export type ChartName = Schemas['ChartName'];
+/** A chart's SVG with the values drawn (`null`: no data) and, when anything was drawn, its plot area. */
+export type ChartData = Schemas['ChartData'];
+// The ranges and splits the page offers; the engine takes any `Nh`/`Nd` and checks `by` itself.
 export type ChartRange = '24h' | '7d' | '30d' | '90d';
 export type ChartSplit = 'provider' | 'model' | 'key' | 'token';
 
@@ -153,7 +136,7 @@ export function hasToken(): boolean {
 export async function openBrowserSession(): Promise<void> {
   if (!readToken()) return;
   try {
-    await send('/api/session', { method: 'POST' });
+    await adminApi().POST('/api/session');
   } catch {
     // This tab still works with its token.
   }
@@ -161,6 +144,8 @@ export async function openBrowserSession(): Promise<void> {
 
 /** Whether this browser has a live session cookie for the engine (a tab opened without the link). */
 export async function hasBrowserSession(): Promise<boolean> {
+  // Plain fetch, not the admin client: this asks about the cookie alone (no token, no CSRF
+  // header), and its 401 is an ordinary "no" rather than a reason to show the sign-in screen.
   try {
     const response = await fetch('/api/session', { headers: { Accept: 'application/json' }, cache: 'no-store', credentials: 'same-origin' });
     return response.ok;
@@ -172,7 +157,7 @@ export async function hasBrowserSession(): Promise<boolean> {
 /** Signs this browser out: the session cookie is cleared and the tab's token forgotten. */
 export async function signOut(): Promise<void> {
   try {
-    await send('/api/session', { method: 'DELETE' });
+    await adminApi().DELETE('/api/session');
   } finally {
     clearToken();
   }
@@ -202,6 +187,7 @@ export function proxyBaseUrl(): string {
  * `GET /v1/models` with the token. Returns the model ids.
  */
 export async function modelsThroughProxy(token: string): Promise<string[]> {
+  // Plain fetch: `/v1` is the proxy, outside the admin API's document, and takes a client token.
   let response: Response;
   try {
     response = await fetch('/v1/models', { headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' }, cache: 'no-store', credentials: 'omit' });
@@ -234,16 +220,16 @@ export function adoptTokenFromText(text: string): boolean {
 }
 
 export async function getEngineHealth(): Promise<EngineHealth> {
-  return request<EngineHealth>('/api/health', { auth: false });
+  return answer(adminApi().GET('/api/health'));
 }
 
 export async function listKeys(): Promise<ApiKey[]> {
-  const body = await request<Schemas['KeyList']>('/api/keys');
+  const body = await answer(adminApi().GET('/api/keys'));
   return body.keys ?? [];
 }
 
 export async function listProviders(): Promise<Provider[]> {
-  const body = await request<Schemas['ProviderList']>('/api/providers');
+  const body = await answer(adminApi().GET('/api/providers'));
   return body.providers ?? [];
 }
 
@@ -254,94 +240,95 @@ export type ProviderTested = Schemas['ProviderTested'];
 
 /** Adds a provider: a preset's name fills in its kind and URL; custom and Azure need `base_url`. */
 export async function createProvider(input: NewProviderInput): Promise<Provider> {
-  return request<Provider>('/api/providers', { method: 'POST', body: input });
+  return answer(adminApi().POST('/api/providers', { body: input }));
 }
 
 /** Changes a provider (what is left out stays); a `null` header value removes that header. */
 export async function editProvider(name: string, edit: ProviderEdit): Promise<Provider> {
-  return request<Provider>(`/api/providers/${encodeURIComponent(name)}`, { method: 'PUT', body: edit });
+  return answer(adminApi().PUT('/api/providers/{name}', { params: { path: { name } }, body: edit }));
 }
 
 /** Deletes a provider; one with keys is refused unless `withKeys` (which deletes them too). */
 export async function deleteProvider(name: string, withKeys: boolean): Promise<ProviderDeleted> {
-  const suffix = withKeys ? '?with_keys=true' : '';
-  return request<ProviderDeleted>(`/api/providers/${encodeURIComponent(name)}${suffix}`, { method: 'DELETE' });
+  const query = withKeys ? { with_keys: true } : undefined;
+  return answer(adminApi().DELETE('/api/providers/{name}', { params: { path: { name }, query } }));
 }
 
 /** Tests every key of a provider with one cheap request each. */
 export async function testProvider(name: string): Promise<ProviderTested> {
-  return request<ProviderTested>(`/api/providers/${encodeURIComponent(name)}/test`, { method: 'POST' });
+  return answer(adminApi().POST('/api/providers/{name}/test', { params: { path: { name } } }));
 }
 
 /** Tests one key against its provider (lists models; `deep` also sends a one-token completion). */
 export async function testKey(id: string, options: { deep?: boolean } = {}): Promise<TestReport> {
-  return request<TestReport>(`/api/keys/${encodeURIComponent(id)}/test`, {
-    method: 'POST',
-    body: { deep: options.deep ?? false } satisfies Schemas['TestOptions'],
-  });
+  return answer(adminApi().POST('/api/keys/{id}/test', { params: { path: { id } }, body: { deep: options.deep ?? false } }));
 }
 
 /** Runs one action on several keys; a test returns one report per key. */
 export async function batchKeys(ids: string[], action: BatchAction, options: { deep?: boolean } = {}): Promise<BatchResult> {
   const body: Schemas['Batch'] = { ids, action };
   if (action === 'test' && options.deep) body.deep = true;
-  return request<BatchResult>('/api/keys/batch', { method: 'POST', body });
+  return answer(adminApi().POST('/api/keys/batch', { body }));
 }
 
 /** Usage and cost from `from` (a date or RFC 3339 time) until now or `to`, grouped by `by`. */
 export async function getUsage(options: { from: string; to?: string; by: UsageGroupBy }): Promise<UsageReport> {
-  return request<UsageReport>(`/api/usage?${query({ from: options.from, to: options.to, by: options.by })}`);
+  return answer(adminApi().GET('/api/usage', { params: { query: { from: options.from, to: options.to, by: options.by } } }));
 }
 
 /**
- * One server-rendered chart as SVG text. An `<img src>` cannot send the admin token, so the
- * caller shows it as a `data:` URL in an <img> (the page's CSP allows `data:` images, not
- * `blob:`; and an image never runs script from the SVG).
+ * One server-rendered chart with the values it draws, in one request: the SVG, each series'
+ * value per bucket, and where the plot and each bucket are in the picture (its pixels at
+ * `width`×`height`). An `<img src>` cannot send the admin token, so the caller shows the SVG as
+ * a `data:` URL in an <img> (the page's CSP allows `data:` images, not `blob:`; and an image
+ * never runs script from the SVG).
  */
-export async function getChart(name: ChartName, options: ChartOptions): Promise<string> {
-  const params = query({
-    range: options.range,
-    by: options.by,
-    theme: options.theme,
-    width: String(Math.round(options.width)),
-    height: String(Math.round(options.height)),
-  });
-  const response = await send(`/api/charts/${encodeURIComponent(name)}.svg?${params}`, { accept: 'image/svg+xml' });
-  return response.text();
+export async function getChartData(name: ChartName, options: ChartOptions): Promise<ChartData> {
+  const data = await answer(
+    adminApi().GET('/api/charts/{file}', {
+      params: {
+        path: { file: `${name}.json` },
+        query: { range: options.range, by: options.by, theme: options.theme, width: Math.round(options.width), height: Math.round(options.height) },
+      },
+    }),
+  );
+  // The route's picture formats are typed as text; asked for `.json`, text is not an answer.
+  if (typeof data === 'string') throw new ApiError(200, 'bad_response', 'The engine sent a chart without its values.');
+  return data;
 }
 
 /** The model catalog: prices in force, limits and abilities, synced models without a price. */
 export async function listModels(provider?: string): Promise<ModelEntry[]> {
-  const body = await request<Schemas['ModelList']>(`/api/models${provider ? `?${query({ provider })}` : ''}`);
+  const body = await answer(adminApi().GET('/api/models', { params: { query: { provider } } }));
   return body.models ?? [];
 }
 
 /** Sets a model's price from a date on; a 422 names the fields at fault in `ApiError.fields`. */
 export async function setModelPrice(price: PriceInput): Promise<void> {
-  await request<unknown>('/api/models/price', { method: 'PUT', body: price });
+  await adminApi().PUT('/api/models/price', { body: price });
 }
 
 /** Asks the provider (through one of its keys) which models it offers. */
 export async function syncModels(provider: string): Promise<SyncResult> {
-  return request<SyncResult>('/api/models/sync', { method: 'POST', body: { provider } satisfies Schemas['SyncBody'] });
+  return answer(adminApi().POST('/api/models/sync', { body: { provider } }));
 }
 
-/** Replaces all of a key's limits and budgets (`null` removes one); answers the updated key. */
 /** What a key edit may change; a field left out stays as it is. */
-export type KeyEdit = Partial<{ label: string; tags: string[]; priority: number; weight: number; enabled: boolean }>;
+export type KeyEdit = Schemas['KeyEditBody'];
 
 /** Changes a key's label, tags, priority, weight or enabled switch; a 422 names the fields. */
 export async function editKey(id: string, edit: KeyEdit): Promise<ApiKey> {
-  return request<ApiKey>(`/api/keys/${encodeURIComponent(id)}`, { method: 'PUT', body: edit });
+  return answer(adminApi().PUT('/api/keys/{id}', { params: { path: { id } }, body: edit }));
 }
 
+/** Replaces all of a key's limits and budgets (`null` removes one); answers the updated key. */
 export async function setKeyLimits(id: string, limits: Schemas['LimitsBody']): Promise<ApiKey> {
-  return request<ApiKey>(`/api/keys/${encodeURIComponent(id)}/limits`, { method: 'PUT', body: limits });
+  return answer(adminApi().PUT('/api/keys/{id}/limits', { params: { path: { id } }, body: limits }));
 }
 
 /** The newest saved events, newest first. */
 export async function listRecentEvents(): Promise<StoredEvent[]> {
-  const body = await request<Schemas['EventList']>('/api/events/recent');
+  const body = await answer(adminApi().GET('/api/events/recent'));
   return body.events ?? [];
 }
 
@@ -368,39 +355,32 @@ export type HealthCheckConfig = Schemas['CheckerConfig'];
 
 /** The provider presets (OpenAI, Anthropic, …) a key can be added for. */
 export async function listPresets(): Promise<ProviderPreset[]> {
-  const body = await request<Schemas['PresetList']>('/api/presets');
+  const body = await answer(adminApi().GET('/api/presets'));
   return body.presets ?? [];
 }
 
 /** Saves a key; the secret goes to the keyring and is never sent back. 422 names fields. */
 export async function createKey(input: NewKeyInput): Promise<ApiKey> {
-  return request<ApiKey>('/api/keys', { method: 'POST', body: input });
+  return answer(adminApi().POST('/api/keys', { body: input }));
 }
 
 /** "Test before save": tries a secret against a provider without storing anything. */
 export async function checkSecret(provider: string, secret: string): Promise<CheckReport> {
-  return request<CheckReport>('/api/keys/check', { method: 'POST', body: { provider, secret } satisfies Schemas['CheckBody'] });
+  return answer(adminApi().POST('/api/keys/check', { body: { provider, secret } }));
 }
 
-/** Imports keys from CSV or TOML text; `dryRun` previews. A 422 names rows as `line N`. */
-/** `provider` is for `lines` (one key per line): the provider of every key. */
+/**
+ * Imports keys from CSV or TOML text; `dryRun` previews. A 422 names rows as `line N`.
+ * `provider` is for `lines` (one key per line): the provider of every key.
+ */
 export async function importKeys(format: ImportFormat, text: string, dryRun: boolean, provider?: string): Promise<ImportResult> {
   const body: Schemas['ImportBody'] = { format, text, dry_run: dryRun };
   if (provider) body.provider = provider;
-  return request<ImportResult>('/api/keys/import', { method: 'POST', body });
+  return answer(adminApi().POST('/api/keys/import', { body }));
 }
 
-/** The newest proxied requests, newest first, each with its attempts. */
 /** Which requests a log page holds; empty fields do not filter (see `GET /api/logs`). */
-export interface LogFilter {
-  from?: string;
-  status?: string;
-  provider?: string;
-  key?: string;
-  token?: string;
-  model?: string;
-  q?: string;
-}
+export type LogFilter = Omit<NonNullable<operations['listLogs']['parameters']['query']>, 'limit' | 'before'>;
 
 export interface LogPage {
   requests: RequestLog[];
@@ -408,25 +388,24 @@ export interface LogPage {
   next: string | null;
 }
 
-/** A page of the request log, newest first, filtered on the engine. */
+/** A page of the request log (each request with its attempts), newest first, filtered on the engine. */
 export async function listLogs(filter: LogFilter = {}, options: { limit?: number; before?: string | null } = {}): Promise<LogPage> {
-  const params: Record<string, string | undefined> = { ...filter, limit: String(options.limit ?? 100), before: options.before ?? undefined };
-  const body = await request<Schemas['RequestList']>(`/api/logs?${query(params)}`);
+  const body = await answer(adminApi().GET('/api/logs', { params: { query: { ...filter, limit: options.limit ?? 100, before: options.before ?? undefined } } }));
   return { requests: body.requests ?? [], next: body.next ?? null };
 }
 
 export async function listTokens(): Promise<AccessToken[]> {
-  const body = await request<Schemas['TokenList']>('/api/tokens');
+  const body = await answer(adminApi().GET('/api/tokens'));
   return body.tokens ?? [];
 }
 
 /** Creates a client token; the answer holds the token itself, the only time it is shown. */
 export async function createToken(input: NewTokenInput): Promise<CreatedToken> {
-  return request<CreatedToken>('/api/tokens', { method: 'POST', body: input });
+  return answer(adminApi().POST('/api/tokens', { body: input }));
 }
 
 export async function revokeToken(name: string): Promise<void> {
-  await request<unknown>(`/api/tokens/${encodeURIComponent(name)}`, { method: 'DELETE' });
+  await adminApi().DELETE('/api/tokens/{name}', { params: { path: { name } } });
 }
 
 /** A tool `keygate connect` can set up, and where it stands. */
@@ -437,7 +416,7 @@ export type ConnectOutcome = Schemas['ConnectOutcome'];
 export type UndoOutcome = Schemas['UndoOutcome'];
 
 export async function listConnections(): Promise<ToolStatus[]> {
-  const body = await request<Schemas['ToolList']>('/api/connect');
+  const body = await answer(adminApi().GET('/api/connect'));
   return body.tools ?? [];
 }
 
@@ -448,58 +427,58 @@ export type ServeFrom = Schemas['ServeFrom'];
  * diff; `serveFrom` serves the models it asks for from a provider of the user's choice.
  */
 export async function connectTool(tool: string, options: { dryRun?: boolean; model?: string; serveFrom?: ServeFrom } = {}): Promise<ConnectOutcome> {
-  const body: { dry_run?: boolean; model?: string; serve_from?: ServeFrom } = {};
+  const body: Schemas['ConnectRequest'] = {};
   if (options.dryRun) body.dry_run = true;
   if (options.model) body.model = options.model;
   if (options.serveFrom) body.serve_from = options.serveFrom;
-  return request<ConnectOutcome>(`/api/connect/${encodeURIComponent(tool)}`, { method: 'POST', body });
+  return answer(adminApi().POST('/api/connect/{tool}', { params: { path: { tool } }, body }));
 }
 
 /** Undoes a connect: the tool's files as they were, its token revoked. */
 export async function disconnectTool(tool: string): Promise<UndoOutcome> {
-  return request<UndoOutcome>(`/api/connect/${encodeURIComponent(tool)}`, { method: 'DELETE' });
+  return answer(adminApi().DELETE('/api/connect/{tool}', { params: { path: { tool } } }));
 }
 
 export async function listRoutes(): Promise<ModelRoute[]> {
-  const body = await request<Schemas['RouteList']>('/api/routes');
+  const body = await answer(adminApi().GET('/api/routes'));
   return body.routes ?? [];
 }
 
 /** Creates or replaces a route alias. */
 export async function saveRoute(alias: string, tiers: RouteTier[], strategy: string): Promise<SavedRoute> {
-  return request<SavedRoute>(`/api/routes/${encodeURIComponent(alias)}`, { method: 'PUT', body: { tiers, strategy } satisfies Schemas['RouteBody'] });
+  return answer(adminApi().PUT('/api/routes/{alias}', { params: { path: { alias } }, body: { tiers, strategy } }));
 }
 
 export async function deleteRoute(alias: string): Promise<void> {
-  await request<unknown>(`/api/routes/${encodeURIComponent(alias)}`, { method: 'DELETE' });
+  await adminApi().DELETE('/api/routes/{alias}', { params: { path: { alias } } });
 }
 
 /** Proxy and retention settings: the value in force, its source, and when a change applies. */
 export async function listSettings(): Promise<EngineSetting[]> {
-  const body = await request<Schemas['SettingList']>('/api/settings');
+  const body = await answer(adminApi().GET('/api/settings'));
   return body.settings ?? [];
 }
 
 export async function saveSetting(name: string, value: number): Promise<void> {
-  await request<unknown>(`/api/settings/${encodeURIComponent(name)}`, { method: 'PUT', body: { value } satisfies Schemas['SettingBody'] });
+  await adminApi().PUT('/api/settings/{name}', { params: { path: { name } }, body: { value } });
 }
 
 export async function getHealthCheckConfig(): Promise<HealthCheckConfig> {
-  return request<HealthCheckConfig>('/api/health-check/config');
+  return answer(adminApi().GET('/api/health-check/config'));
 }
 
 /** Saved and in force at once. */
 export async function saveHealthCheckConfig(config: HealthCheckConfig): Promise<HealthCheckConfig> {
-  return request<HealthCheckConfig>('/api/health-check/config', { method: 'PUT', body: config });
+  return answer(adminApi().PUT('/api/health-check/config', { body: config }));
 }
 
 export async function getProxyPaused(): Promise<boolean> {
-  return (await request<Schemas['ProxyState']>('/api/proxy/state')).paused;
+  return (await answer(adminApi().GET('/api/proxy/state'))).paused;
 }
 
 /** Pauses or resumes the proxy at once; answers the state in force. */
 export async function setProxyPaused(paused: boolean): Promise<boolean> {
-  return (await request<Schemas['ProxyState']>('/api/proxy/state', { method: 'PUT', body: { paused } satisfies Schemas['ProxyState'] })).paused;
+  return (await answer(adminApi().PUT('/api/proxy/state', { body: { paused } }))).paused;
 }
 
 const RETRY_FIRST_MS = 1_000;
@@ -512,15 +491,16 @@ const RETRY_MAX_MS = 30_000;
  * every (re)connect, so a caller can reload what it may have missed in between.
  */
 export function watchEvents(handlers: { onEvent: (event: LiveEvent) => void; onStatus?: (status: StreamStatus) => void }): () => void {
+  // Plain fetch rather than the admin client: the stream stays open for as long as it is
+  // watched, is parsed here by hand, and its failures decide between retrying and giving up.
   const controller = new AbortController();
   let retryMs = RETRY_FIRST_MS;
   let retryTimer: number | null = null;
 
   const connect = async (): Promise<void> => {
     handlers.onStatus?.('connecting');
-    const token = readToken();
-    const headers: Record<string, string> = { Accept: 'text/event-stream' };
-    if (token) headers.Authorization = `Bearer ${token}`;
+    const headers = new Headers({ Accept: 'text/event-stream' });
+    authorize(headers);
     try {
       const response = await fetch('/api/events', {
         headers,
@@ -620,54 +600,77 @@ function safeDecode(value: string): string {
   }
 }
 
-function query(params: Record<string, string | undefined>): string {
-  const defined = Object.entries(params).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== '');
-  return new URLSearchParams(defined).toString();
+/**
+ * Signs a request to the admin API: with the tab's token when it has one, else by the
+ * browser's session cookie (sent by `credentials: 'same-origin'`), which the engine accepts
+ * for changes only with the CSRF header.
+ */
+function authorize(headers: Headers): void {
+  const token = readToken();
+  if (token) headers.set('Authorization', `Bearer ${token}`);
+  else headers.set('X-KeyGate-CSRF', '1');
 }
 
-/** Sends one request to the engine and answers the response when it is a success. */
-async function send(path: string, options: { auth?: boolean; method?: string; body?: unknown; accept?: string } = {}): Promise<Response> {
-  const { auth = true, method = 'GET', body, accept = 'application/json' } = options;
-  const headers: Record<string, string> = { Accept: accept };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+/** The one admin route the engine answers without sign-in. */
+const PUBLIC_PATH: keyof paths = '/api/health';
 
-  if (auth) {
-    // The tab's token when it has one, else the browser's session cookie (sent by
-    // `credentials: 'same-origin'`), which the engine accepts for changes only with this header.
-    const token = readToken();
-    if (token) headers.Authorization = `Bearer ${token}`;
-    else headers['X-KeyGate-CSRF'] = '1';
-  }
+// Every call through the admin client passes here, so a component only ever sees a success
+// or an ApiError.
+const engineMiddleware: Middleware = {
+  onRequest({ request, schemaPath }) {
+    if (!request.headers.has('Accept')) request.headers.set('Accept', 'application/json');
+    if (schemaPath !== PUBLIC_PATH) authorize(request.headers);
+  },
+  onError() {
+    return new ApiError(0, 'network', 'Cannot reach the KeyGate engine. Is `keygate serve` (or the desktop app) still running?');
+  },
+  async onResponse({ request, response, options }) {
+    if (!response.ok) {
+      const error = await errorFrom(response);
+      if (error.isUnauthorized) unauthorizedHandler?.(error);
+      throw error;
+    }
+    if (options.parseAs !== 'json') return;
+    // openapi-fetch would throw a bare SyntaxError, without the status; an empty body is fine
+    // here (it becomes no data, which `answer` refuses where an answer is needed).
+    const text = await response.clone().text();
+    try {
+      if (text) JSON.parse(text);
+    } catch {
+      throw new ApiError(response.status, 'bad_response', `The engine sent an unreadable answer for ${new URL(request.url).pathname}.`);
+    }
+  },
+};
 
-  let response: Response;
-  try {
-    // Same origin: the engine serves this UI at `/` and the admin API at `/api`.
-    response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+let client: Client<paths> | null = null;
+
+/**
+ * The admin API, typed by its OpenAPI document: a wrong path, method, parameter or body does
+ * not compile. Made on first use: openapi-fetch builds a `Request`, which needs an absolute URL
+ * outside a page (the tests), and this page's origin is the engine's.
+ */
+function adminApi(): Client<paths> {
+  if (!client) {
+    client = createClient<paths>({
+      baseUrl: window.location.origin,
       cache: 'no-store',
       credentials: 'same-origin',
+      // An empty value is a cleared filter: it is left out rather than sent as `name=`.
+      querySerializer: (query) =>
+        new URLSearchParams(
+          Object.entries(query).flatMap(([name, value]) => (value === undefined || value === null || value === '' ? [] : [[name, String(value)]])),
+        ).toString(),
     });
-  } catch {
-    throw new ApiError(0, 'network', 'Cannot reach the KeyGate engine. Is `keygate serve` (or the desktop app) still running?');
+    client.use(engineMiddleware);
   }
-
-  if (!response.ok) {
-    const error = await errorFrom(response);
-    if (error.isUnauthorized) unauthorizedHandler?.(error);
-    throw error;
-  }
-  return response;
+  return client;
 }
 
-async function request<T>(path: string, options: { auth?: boolean; method?: string; body?: unknown } = {}): Promise<T> {
-  const response = await send(path, options);
-  try {
-    return (await response.json()) as T;
-  } catch {
-    throw new ApiError(response.status, 'bad_response', `The engine sent an unreadable answer for ${path.split('?')[0]}.`);
-  }
+/** The body of a call through `adminApi()`; every failure was already thrown by its middleware. */
+async function answer<T>(call: Promise<{ data?: T; response: Response }>): Promise<T> {
+  const { data, response } = await call;
+  if (data === undefined) throw new ApiError(response.status, 'bad_response', 'The engine sent an empty answer.');
+  return data;
 }
 
 async function errorFrom(response: Response): Promise<ApiError> {

@@ -4,8 +4,10 @@ import { csvField, usageCsv, usageCsvName } from './csv';
 
 const row = (group: string, cost: number): UsageRow => ({
   group,
+  label: group,
   requests: 3,
   errors: 1,
+  failed_attempts: 2,
   prompt_tokens: 1200,
   completion_tokens: 340,
   cached_tokens: 100,
@@ -17,14 +19,14 @@ describe('usageCsv', () => {
   test('a header named after the grouping, one line per row, CRLF, six-decimal dollars', () => {
     const csv = usageCsv([row('openai', 4000), row('anthropic', 12_345_678)], 'provider');
     expect(csv).toBe(
-      'provider,requests,errors,prompt_tokens,completion_tokens,cached_tokens,cost_usd,unpriced_requests\r\n' +
-        'openai,3,1,1200,340,100,0.004000,0\r\n' +
-        'anthropic,3,1,1200,340,100,12.345678,0\r\n',
+      'provider,label,requests,errors,failed_attempts,prompt_tokens,completion_tokens,cached_tokens,cost_usd,unpriced_requests\r\n' +
+        'openai,openai,3,1,2,1200,340,100,0.004000,0\r\n' +
+        'anthropic,anthropic,3,1,2,1200,340,100,12.345678,0\r\n',
     );
   });
 
   test('no rows gives just the header', () => {
-    expect(usageCsv([], 'model')).toBe('model,requests,errors,prompt_tokens,completion_tokens,cached_tokens,cost_usd,unpriced_requests\r\n');
+    expect(usageCsv([], 'model')).toBe('model,label,requests,errors,failed_attempts,prompt_tokens,completion_tokens,cached_tokens,cost_usd,unpriced_requests\r\n');
   });
 
   test('labels with commas, quotes and line breaks are quoted', () => {

@@ -3,7 +3,7 @@
 import type { UsageGroupBy, UsageRow } from './api';
 import { microsToFixed6 } from './money';
 
-const COLUMNS = ['requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'cost_usd', 'unpriced_requests'];
+const COLUMNS = ['label', 'requests', 'errors', 'failed_attempts', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'cost_usd', 'unpriced_requests'];
 
 /**
  * One field per RFC 4180: quoted when it holds a comma, quote or line break. Text that a
@@ -23,8 +23,10 @@ export function usageCsv(rows: UsageRow[], by: UsageGroupBy): string {
     lines.push(
       [
         csvField(row.group),
+        csvField(row.label),
         row.requests,
         row.errors,
+        row.failed_attempts,
         row.prompt_tokens,
         row.completion_tokens,
         row.cached_tokens,

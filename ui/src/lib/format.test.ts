@@ -72,9 +72,13 @@ describe('key use', () => {
     expect(formatAgo('2026-12-02T12:00:00Z', now)).toBe('2 d ago');
   });
   it('puts requests, failures and the last use in one line', () => {
-    expect(keyUseText({ requests: 1200, failed: 3 }, '2026-12-04T11:55:00Z', now)).toBe('1,200 requests · 3 failed · used 5 min ago');
+    expect(keyUseText({ requests: 1200, failed: 3 }, '2026-12-04T11:55:00Z', now)).toBe('1,200 requests · 3 failed attempts · used 5 min ago');
+    expect(keyUseText({ requests: 1, failed: 1 }, null, now)).toBe('1 request · 1 failed attempt');
     expect(keyUseText({ requests: 0, failed: 0 }, null, now)).toBe('Not used yet');
     expect(keyUseText(null, '2026-12-02T12:00:00Z', now)).toBe('used 2 d ago');
+  });
+  it('shows a key that only failed', () => {
+    expect(keyUseText({ requests: 0, failed: 36 }, '2026-12-04T11:55:00Z', now)).toBe('0 requests · 36 failed attempts · used 5 min ago');
   });
 });
 

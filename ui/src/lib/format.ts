@@ -72,7 +72,7 @@ export function formatRate(share: number | null): string {
 }
 
 /** Context windows: 128000 → "128K", 1048576 → "1M", 200000 → "200K". */
-export function formatContext(tokens: number | undefined): string {
+export function formatContext(tokens: number | null | undefined): string {
   if (!tokens) return '–';
   return compact.format(tokens);
 }
@@ -87,14 +87,16 @@ export function formatAgo(at: string, now: number = Date.now()): string {
   return `${Math.floor(seconds / 86_400)} d ago`;
 }
 
-/** A key's use in a line: "120 requests · 3 failed · used 5 min ago" (7 days), or "Not used yet". */
+/**
+ * A key's use in a line: "120 requests · 3 failed attempts · used 5 min ago" (7 days), or "Not
+ * used yet". Failures are attempts on the key, so a key that only failed shows "0 requests".
+ */
 export function keyUseText(activity: { requests: number; failed: number } | null | undefined, lastUsedAt: string | null | undefined, now: number = Date.now()): string {
   const parts: string[] = [];
-  if (activity && activity.requests > 0) {
+  if (activity && (activity.requests > 0 || activity.failed > 0)) {
     parts.push(`${formatCount(activity.requests)} ${activity.requests === 1 ? 'request' : 'requests'}`);
-    if (activity.failed > 0) parts.push(`${formatCount(activity.failed)} failed`);
+    if (activity.failed > 0) parts.push(`${formatCount(activity.failed)} ${activity.failed === 1 ? 'failed attempt' : 'failed attempts'}`);
   }
   if (lastUsedAt) parts.push(`used ${formatAgo(lastUsedAt, now)}`);
   return parts.length ? parts.join(' · ') : 'Not used yet';
 }
-

@@ -11,7 +11,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A usage chart (`requests`, `tokens`, `cost`, `latency`, `ttfb`, `success`) as SVG or PNG. */
+        /**
+         * A usage chart (`requests`, `tokens`, `cost`, `latency`, `ttfb`, `success`) as SVG or PNG,
+         *     or as JSON with the SVG and its values.
+         */
         get: operations["getChart"];
         put?: never;
         post?: never;
@@ -137,10 +140,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /**
-         * `POST /api/health-check/force/{id}` is served by [`test_one`]; one function has one
-         *     `#[utoipa::path]`, so this one documents the second route.
-         */
+        /** `POST /api/health-check/force/{id}`: the same test as [`test_one`], under the health API. */
         post: operations["forceCheck"];
         delete?: never;
         options?: never;
@@ -679,6 +679,25 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description A model's limits and abilities, each `null` when the built-in catalog does not know the
+         *     model.
+         */
+        Abilities: {
+            /**
+             * Format: int32
+             * @description Tokens of prompt plus answer the model can hold.
+             */
+            context_window: number | null;
+            /**
+             * Format: int32
+             * @description Most tokens one answer may have (0: the model does not generate text).
+             */
+            max_output: number | null;
+            streaming: boolean | null;
+            tools: boolean | null;
+            vision: boolean | null;
+        };
         /** @description One try of a proxied request against one key. */
         AttemptLog: {
             class: string;
@@ -696,32 +715,34 @@ export interface components {
             deep?: boolean;
             ids: string[];
         };
-        /** @enum {string} */
+        /**
+         * @description What a batch does to its keys.
+         * @enum {string}
+         */
         BatchAction: "test" | "enable" | "disable" | "reset" | "delete";
-        BatchDeleted: {
+        /** @description What a batch did, by its `action`. */
+        BatchResult: {
+            /** @enum {string} */
+            action: "test";
+            results: components["schemas"]["TestReport"][];
+        } | {
+            /** @enum {string} */
+            action: "enable";
+            ids: string[];
+        } | {
+            /** @enum {string} */
+            action: "disable";
+            ids: string[];
+        } | {
+            /** @enum {string} */
+            action: "reset";
+            ids: string[];
+        } | {
             /** @enum {string} */
             action: "delete";
             ids: string[];
             /** @description Keys whose keyring entry could not be removed. */
             keyring_entries_left: string[];
-        };
-        BatchReset: {
-            /** @enum {string} */
-            action: "reset";
-            /** @description The keys that were reset. */
-            ids: string[];
-        };
-        /** @description `key_actions::batch`: what was done, by action. */
-        BatchResult: components["schemas"]["BatchTested"] | components["schemas"]["BatchSwitched"] | components["schemas"]["BatchReset"] | components["schemas"]["BatchDeleted"];
-        BatchSwitched: {
-            /** @enum {string} */
-            action: "enable" | "disable";
-            ids: string[];
-        };
-        BatchTested: {
-            /** @enum {string} */
-            action: "test";
-            results: components["schemas"]["TestReport"][];
         };
         /**
          * @description A provider's circuit breaker.
@@ -747,6 +768,31 @@ export interface components {
             resets_at: number;
             /** Format: int64 */
             used: number;
+        };
+        /**
+         * @description A chart as SVG with its data: each series' value per bucket as drawn (`null`: no data),
+         *     and where the plot area and each bucket are in the picture (in its pixels).
+         */
+        ChartData: {
+            /** Format: int64 */
+            bucket_seconds: number;
+            /** @description Each bucket's start (RFC 3339). */
+            buckets: string[];
+            plot: null | components["schemas"]["PlotArea"];
+            series: components["schemas"]["ChartSeries"][];
+            svg: string;
+            title: string;
+            /** @description The unit of the values (`requests`, `tokens`, `USD`, `ms`, `%`). */
+            unit: string;
+        };
+        /**
+         * @description The charts there are.
+         * @enum {string}
+         */
+        ChartName: "requests" | "tokens" | "cost" | "latency" | "ttfb" | "success";
+        ChartSeries: {
+            name: string;
+            values: (number | null)[];
         };
         CheckBody: {
             provider: string;
@@ -800,14 +846,14 @@ export interface components {
             model?: string | null;
             serve_from?: null | components["schemas"]["ServeFrom"];
         };
-        /** @description `config::create_token`: `token` is shown this once and never again. */
+        /** @description `POST /api/tokens`: `token` is shown this once and never again. */
         CreatedToken: {
             expires_at: string | null;
             models: string[];
             name: string;
             token: string;
         };
-        /** @description `config::delete_route`. */
+        /** @description `DELETE /api/routes/{alias}`. */
         DeletedRoute: {
             deleted: string;
         };
@@ -851,12 +897,17 @@ export interface components {
             /** @description Fit to show a person. */
             message: string;
         };
-        /** @description `health::recent_events`. */
+        /**
+         * @description The kind of an event (`event:` on the live stream, `kind` in the events table).
+         * @enum {string}
+         */
+        EventKind: "key_state_changed" | "key_expiring" | "secret_missing" | "failover" | "provider_paused" | "provider_resumed" | "proxy_paused" | "proxy_resumed" | "budget_alert" | "budget_reached" | "budget_reset";
+        /** @description `GET /api/events/recent`. */
         EventList: {
             events: components["schemas"]["StoredEvent"][];
         };
         /**
-         * @description Where a key's expiry date stands.
+         * @description Where a key's expiry date stands: `soon` is within 7 days.
          * @enum {string}
          */
         ExpiryText: "valid" | "soon" | "expired";
@@ -895,7 +946,6 @@ export interface components {
         HealthState: "healthy" | "degraded" | "unhealthy" | "unknown" | "disabled";
         ImportBody: {
             dry_run?: boolean;
-            /** @description `csv` or `toml`. */
             format: components["schemas"]["ImportFormat"];
             /** @description For `lines` (one key per line): the provider of every key. */
             provider?: string | null;
@@ -903,10 +953,11 @@ export interface components {
         };
         /** @enum {string} */
         ImportFormat: "csv" | "toml" | "lines";
-        /** @description `key_create::import`: `dry_run` on a preview, `imported` (the new ids) otherwise. */
+        /** @description `POST /api/keys/import`: what an import did, or would do (`dry_run`). */
         ImportResult: {
-            dry_run?: boolean;
-            imported?: string[];
+            dry_run: boolean;
+            /** @description The new keys' ids; empty on a dry run. */
+            imported: string[];
             keys: components["schemas"]["ImportedKey"][];
             /** @description Providers the import creates (from presets). */
             new_providers: string[];
@@ -918,11 +969,17 @@ export interface components {
             provider: string;
             tags: string[];
         };
-        /** @description A key's requests and failed requests over a period (from the hourly rollups). */
+        /** @description What a key served over a period, and what failed on it (from the hourly rollups). */
         KeyActivity: {
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description Attempts that failed on the key, also those that another key then answered.
+             */
             failed: number;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description Requests the key answered.
+             */
             requests: number;
         };
         /** @description A key edit: every field is optional; what is left out stays as it is. */
@@ -952,7 +1009,7 @@ export interface components {
             reason_text: string | null;
             state: components["schemas"]["HealthState"];
         };
-        /** @description `health::key_health`. */
+        /** @description `GET /api/keys/{id}/health`. */
         KeyHealthReport: {
             /** @description The newest checks and tests, newest first. */
             checks: components["schemas"]["CheckRow"][];
@@ -975,7 +1032,7 @@ export interface components {
             /** Format: int32 */
             tpm: number | null;
         };
-        /** @description `keys::list`. */
+        /** @description `GET /api/keys`. */
         KeyList: {
             keys: components["schemas"]["KeyView"][];
         };
@@ -1005,7 +1062,6 @@ export interface components {
              * @description Whole days left before the expiry date, while it is near.
              */
             expires_in_days: number | null;
-            /** @description `valid`, `soon` (within 7 days) or `expired`. */
             expiry: components["schemas"]["ExpiryText"];
             fingerprint: string;
             health: components["schemas"]["KeyHealth"];
@@ -1046,11 +1102,7 @@ export interface components {
             at: string;
             key_id: string | null;
             key_label: string | null;
-            /**
-             * @description `key_state_changed`, `key_expiring`, `failover`, `provider_paused`,
-             *     `provider_resumed`.
-             */
-            kind: string;
+            kind: components["schemas"]["EventKind"];
             /** @description One line for people; never holds a secret. */
             message: string;
             previous: null | components["schemas"]["HealthState"];
@@ -1071,33 +1123,14 @@ export interface components {
             successes: number;
             ttfb_ms: components["schemas"]["Percentiles"];
         };
-        /** @description `usage::metrics`: one set of figures per window. */
+        /** @description `GET /api/metrics`: one set of figures per window. */
         MetricsReport: {
             "1h": components["schemas"]["Metrics"];
             "24h": components["schemas"]["Metrics"];
             "7d": components["schemas"]["Metrics"];
         };
-        /**
-         * @description `ModelEntry`'s flattened `Option<ModelSpec>`: what the built-in catalog knows of the
-         *     model's limits and abilities, all of these fields or none.
-         */
-        ModelAbilities: {
-            /**
-             * Format: int32
-             * @description Tokens of prompt plus answer the model can hold.
-             */
-            context_window?: number;
-            /**
-             * Format: int32
-             * @description Most tokens one answer may have (0: the model does not generate text).
-             */
-            max_output?: number;
-            streaming?: boolean;
-            tools?: boolean;
-            vision?: boolean;
-        };
         /** @description A model in the catalog; prices are exact decimal text in USD per million tokens. */
-        ModelEntry: components["schemas"]["ModelAbilities"] & {
+        ModelEntry: components["schemas"]["Abilities"] & {
             cached_usd: string | null;
             /** @description USD per million tokens; `None` when KeyGate has no price for the model. */
             input_usd: string | null;
@@ -1111,7 +1144,7 @@ export interface components {
             /** @description Listed by the provider at the last sync. */
             synced: boolean;
         };
-        /** @description `models::list`. */
+        /** @description `GET /api/models`. */
         ModelList: {
             models: components["schemas"]["ModelEntry"][];
         };
@@ -1159,6 +1192,18 @@ export interface components {
             p95: number | null;
             /** Format: int64 */
             p99: number | null;
+        };
+        PlotArea: {
+            /** @description The x of each bucket's centre. */
+            bucket_x: number[];
+            /** Format: int32 */
+            height: number;
+            /** Format: int32 */
+            left: number;
+            /** Format: int32 */
+            top: number;
+            /** Format: int32 */
+            width: number;
         };
         /** @description A built-in provider: what `key add --provider NAME` creates when NAME does not exist yet. */
         Preset: {
@@ -1300,7 +1345,7 @@ export interface components {
             /** @description Access tokens (revoked ones are gone). */
             tokens: number;
         };
-        /** @description `logs::list`. */
+        /** @description `GET /api/logs`. */
         RequestList: {
             /** @description Send as `before` for the next (older) page; `null` on the last page. */
             next: string | null;
@@ -1339,7 +1384,7 @@ export interface components {
             /** Format: int64 */
             ttfb_ms: number | null;
         };
-        /** @description `config::revoke_token`. */
+        /** @description `DELETE /api/tokens/{name}`. */
         RevokedToken: {
             revoked: string;
         };
@@ -1356,7 +1401,7 @@ export interface components {
             /** @description `provider:model`. */
             to: string;
         };
-        /** @description `config::list_routes`. */
+        /** @description `GET /api/routes`. */
         RouteList: {
             routes: components["schemas"]["RouteRow"][];
         };
@@ -1372,11 +1417,11 @@ export interface components {
             model: string;
             provider: string;
         };
-        /** @description `models::set_price`. */
+        /** @description `PUT /api/models/price`. */
         SavedPrice: {
             price: components["schemas"]["PriceRow"];
         };
-        /** @description `config::put_route`. */
+        /** @description `PUT /api/routes/{alias}`. */
         SavedRoute: {
             alias: string;
             strategy: string;
@@ -1441,7 +1486,8 @@ export interface components {
             id: number;
             key_id: string | null;
             key_label: string | null;
-            kind: string;
+            /** @description Written only from `EventKind` names (`NewEvent::kind`, `append_event`). */
+            kind: components["schemas"]["EventKind"];
             message: string;
             previous: null | components["schemas"]["HealthState"];
             provider: string | null;
@@ -1451,7 +1497,7 @@ export interface components {
         SyncBody: {
             provider: string;
         };
-        /** @description `models::sync`. */
+        /** @description `POST /api/models/sync`. */
         SyncResult: {
             /** @description The key that listed the models. */
             key: string;
@@ -1460,14 +1506,18 @@ export interface components {
             /** @description Listed models KeyGate has no price for. */
             unpriced: string[];
         };
+        /**
+         * @description How a key test ended: a failure class of the answer, or why the key could not be tested.
+         * @enum {string}
+         */
+        TestClass: "success" | "client_error" | "auth" | "quota" | "rate_limited" | "server_error" | "timeout" | "connect" | "stream_broken" | "disabled" | "secret_missing" | "secret_unavailable";
         TestOptions: {
             /** @description Also send a one-token completion. */
             deep?: boolean;
         };
         /** @description What a key test found. */
         TestReport: {
-            /** @description The outcome class (`success`, `auth`, `quota`, `rate_limited`, `server_error`, …). */
-            class: string;
+            class: components["schemas"]["TestClass"];
             /** @description Whether a one-token completion was sent as well. */
             deep: boolean;
             /** @description The upstream's own error text, scrubbed of anything key-shaped. */
@@ -1493,7 +1543,7 @@ export interface components {
             /** @description When the test ran (RFC 3339). */
             tested_at: string;
         };
-        /** @description `config::list_tokens`. */
+        /** @description `GET /api/tokens`. */
         TokenList: {
             tokens: components["schemas"]["TokenRow"][];
         };
@@ -1549,9 +1599,12 @@ export interface components {
             action: string;
             path: string;
         };
-        /** @enum {string} */
+        /**
+         * @description How a report groups requests.
+         * @enum {string}
+         */
         UsageGroupBy: "day" | "hour" | "provider" | "model" | "key" | "token";
-        /** @description `usage::usage` and `usage::cost`; costs in micro-dollars. */
+        /** @description `GET /api/usage` and `GET /api/usage/cost`; costs in micro-dollars. */
         UsageReport: {
             by: components["schemas"]["UsageGroupBy"];
             from: string;
@@ -1572,7 +1625,19 @@ export interface components {
              * @description Requests that did not end in a complete 2xx answer (a stream cut mid-way counts).
              */
             errors: number;
+            /**
+             * Format: int64
+             * @description Attempts that failed in the group: by key or provider, against that key or provider,
+             *     also when the request then failed over and succeeded elsewhere.
+             */
+            failed_attempts: number;
+            /**
+             * @description The group: a day, an hour, a provider, a model, a key's id or a token; requests no
+             *     provider answered are `refused: REASON` by provider and by key.
+             */
             group: string;
+            /** @description What to call the group: the key's label when grouped by key, else the group. */
+            label: string;
             /** Format: int64 */
             prompt_tokens: number;
             /** Format: int64 */
@@ -1631,7 +1696,7 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description `NAME.svg` or `NAME.png` */
+                /** @description `NAME.svg`, `NAME.png` or `NAME.json` (a `ChartName`) */
                 file: string;
             };
             cookie?: never;
@@ -1644,7 +1709,8 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "image/png": number[];
+                    "application/json": components["schemas"]["ChartData"];
+                    "image/png": string;
                     "image/svg+xml": string;
                 };
             };
@@ -2899,13 +2965,14 @@ export interface operations {
     };
     deleteProvider: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Also delete the provider's keys and their keyring entries. */
+                with_keys?: boolean;
+            };
             header?: never;
             path: {
                 /** @description the provider's name */
                 name: string;
-                /** @description Also delete the provider's keys and their keyring entries. */
-                with_keys: boolean;
             };
             cookie?: never;
         };

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { rangeStart, startOfLocalDay, totalsOf } from './usage';
+import { groupLabel, isRefused, rangeStart, startOfLocalDay, totalsOf } from './usage';
 
 describe('usage periods and totals', () => {
   test('a range ends now', () => {
@@ -10,7 +10,15 @@ describe('usage periods and totals', () => {
   });
 
   test('totals add every column', () => {
-    const row = { group: 'x', requests: 2, errors: 1, prompt_tokens: 10, completion_tokens: 5, cached_tokens: 1, cost_micros: 7, unpriced: 1 };
-    expect(totalsOf([row, row])).toEqual({ requests: 4, errors: 2, prompt_tokens: 20, completion_tokens: 10, cached_tokens: 2, cost_micros: 14, unpriced: 2 });
+    const row = { group: 'x', label: 'x', requests: 2, errors: 1, failed_attempts: 3, prompt_tokens: 10, completion_tokens: 5, cached_tokens: 1, cost_micros: 7, unpriced: 1 };
+    expect(totalsOf([row, row])).toEqual({ requests: 4, errors: 2, failed_attempts: 6, prompt_tokens: 20, completion_tokens: 10, cached_tokens: 2, cost_micros: 14, unpriced: 2 });
+  });
+
+  test('a group reads as its label, a refusal as its reason', () => {
+    expect(groupLabel({ group: 'k_01', label: 'Work key' })).toBe('Work key');
+    expect(groupLabel({ group: 'refused: no_healthy_key', label: 'refused: no_healthy_key' })).toBe('Refused — no healthy key');
+    expect(groupLabel({ group: 'refused: 429', label: 'refused: 429' })).toBe('Refused — 429');
+    expect(isRefused('refused: no_healthy_key')).toBe(true);
+    expect(isRefused('openai')).toBe(false);
   });
 });

@@ -28,6 +28,7 @@ export function startOfLocalDay(now: Date): string {
 export interface UsageTotals {
   requests: number;
   errors: number;
+  failed_attempts: number;
   prompt_tokens: number;
   completion_tokens: number;
   cached_tokens: number;
@@ -37,10 +38,11 @@ export interface UsageTotals {
 
 /** Every column summed over the rows (cost stays integer micro-dollars). */
 export function totalsOf(rows: UsageRow[]): UsageTotals {
-  const total: UsageTotals = { requests: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0, cost_micros: 0, unpriced: 0 };
+  const total: UsageTotals = { requests: 0, errors: 0, failed_attempts: 0, prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0, cost_micros: 0, unpriced: 0 };
   for (const row of rows) {
     total.requests += row.requests;
     total.errors += row.errors;
+    total.failed_attempts += row.failed_attempts;
     total.prompt_tokens += row.prompt_tokens;
     total.completion_tokens += row.completion_tokens;
     total.cached_tokens += row.cached_tokens;
@@ -48,4 +50,21 @@ export function totalsOf(rows: UsageRow[]): UsageTotals {
     total.unpriced += row.unpriced;
   }
   return total;
+}
+
+const REFUSED = 'refused: ';
+
+/** Whether a group holds requests no provider answered (`refused: REASON`). */
+export function isRefused(group: string): boolean {
+  return group.startsWith(REFUSED);
+}
+
+/**
+ * What the usage table calls a group: its label, except requests no provider answered
+ * (`refused: no_healthy_key`), which read "Refused — no healthy key".
+ */
+export function groupLabel(row: Pick<UsageRow, 'group' | 'label'>): string {
+  if (!isRefused(row.group)) return row.label;
+  const reason = row.group.slice(REFUSED.length).replaceAll('_', ' ').trim();
+  return reason ? `Refused — ${reason}` : 'Refused';
 }

@@ -138,8 +138,9 @@ fn list(ctx: &Context, provider: Option<&str>) -> Result<()> {
                 dash(&v.input_usd),
                 dash(&v.output_usd),
                 dash(&v.cached_usd),
-                v.spec
-                    .map_or("-".into(), |s| format!("{}k", s.context_window / 1000)),
+                v.abilities
+                    .context_window
+                    .map_or("-".into(), |c| format!("{}k", c / 1000)),
                 v.source.clone(),
             ]
         })

@@ -66,6 +66,7 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> Result<()> {
                     &args.by.to_uppercase(),
                     "REQUESTS",
                     "ERRORS",
+                    "FAILED ATTEMPTS",
                     "PROMPT",
                     "COMPLETION",
                     "CACHED",
@@ -80,10 +81,16 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> Result<()> {
 }
 
 fn cells(r: &UsageRow) -> Vec<String> {
+    let name = if r.label == r.group {
+        r.group.clone()
+    } else {
+        format!("{} ({})", r.label, r.group)
+    };
     vec![
-        r.group.clone(),
+        name,
         r.requests.to_string(),
         r.errors.to_string(),
+        r.failed_attempts.to_string(),
         r.prompt_tokens.to_string(),
         r.completion_tokens.to_string(),
         r.cached_tokens.to_string(),
@@ -96,8 +103,10 @@ fn total(rows: &[UsageRow]) -> UsageRow {
     let sum = |f: fn(&UsageRow) -> u64| rows.iter().map(f).sum();
     UsageRow {
         group: "total".into(),
+        label: "total".into(),
         requests: sum(|r| r.requests),
         errors: sum(|r| r.errors),
+        failed_attempts: sum(|r| r.failed_attempts),
         prompt_tokens: sum(|r| r.prompt_tokens),
         completion_tokens: sum(|r| r.completion_tokens),
         cached_tokens: sum(|r| r.cached_tokens),

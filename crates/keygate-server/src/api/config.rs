@@ -12,14 +12,55 @@ use keygate_core::select::{Strategy, validate_alias};
 use keygate_core::token::{
     token_from_random_bytes, token_hash, token_hint, validate_model_glob, validate_token_name,
 };
-use keygate_store::{NewToken, RouteTier};
+use keygate_store::{NewToken, RouteRow, RouteTier, TokenRow};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::proxy::{ProxySettings, SETTINGS, applies_live, validate_setting};
 use crate::{ApiError, AppState};
 
 type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
+
+/// `GET /api/tokens`.
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    tokens: Vec<TokenRow>,
+}
+
+/// `POST /api/tokens`: `token` is shown this once and never again.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedToken {
+    name: String,
+    token: String,
+    models: Vec<String>,
+    expires_at: Option<String>,
+}
+
+/// `DELETE /api/tokens/{name}`.
+#[derive(Serialize, ToSchema)]
+pub struct RevokedToken {
+    revoked: String,
+}
+
+/// `GET /api/routes`.
+#[derive(Serialize, ToSchema)]
+pub struct RouteList {
+    routes: Vec<RouteRow>,
+}
+
+/// `PUT /api/routes/{alias}`.
+#[derive(Serialize, ToSchema)]
+pub struct SavedRoute {
+    alias: String,
+    tiers: Vec<RouteTier>,
+    strategy: String,
+}
+
+/// `DELETE /api/routes/{alias}`.
+#[derive(Serialize, ToSchema)]
+pub struct DeletedRoute {
+    deleted: String,
+}
 
 fn body<T>(body: JsonBody<T>, code: &'static str, shape: &str) -> Result<T, ApiError> {
     body.map(|Json(b)| b)
@@ -27,10 +68,10 @@ fn body<T>(body: JsonBody<T>, code: &'static str, shape: &str) -> Result<T, ApiE
 }
 
 #[utoipa::path(get, path = "/api/tokens", tag = "tokens", operation_id = "listTokens",
-    responses((status = 200, description = "the access tokens (hints, never the tokens)", body = super::shapes::TokenList)))]
-pub async fn list_tokens(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, description = "the access tokens (hints, never the tokens)", body = TokenList)))]
+pub async fn list_tokens(State(state): State<AppState>) -> Result<Json<TokenList>, ApiError> {
     let tokens = state.with_store(|store| Ok(store.list_tokens()?)).await?;
-    Ok(Json(json!({ "tokens": tokens })))
+    Ok(Json(TokenList { tokens }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -48,14 +89,14 @@ pub struct NewTokenBody {
 #[utoipa::path(post, path = "/api/tokens", tag = "tokens", operation_id = "createToken",
     request_body = NewTokenBody,
     responses(
-        (status = 201, description = "the token, shown this once", body = super::shapes::CreatedToken),
-        (status = 409, description = "a token with that name exists", body = super::shapes::ErrorBody),
-        (status = 422, description = "a field is wrong (`fields` names it)", body = super::shapes::ErrorBody),
+        (status = 201, description = "the token, shown this once", body = CreatedToken),
+        (status = 409, description = "a token with that name exists", body = crate::error::ErrorBody),
+        (status = 422, description = "a field is wrong (`fields` names it)", body = crate::error::ErrorBody),
     ))]
 pub async fn create_token(
     State(state): State<AppState>,
     request: JsonBody<NewTokenBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let request = body(request, "invalid_token", "{name, models?, expires?}")?;
     let mut problems = Vec::new();
     if let Err(e) = validate_token_name(&request.name) {
@@ -110,22 +151,25 @@ pub async fn create_token(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(
-            json!({ "name": request.name, "token": token, "models": models, "expires_at": expires_at }),
-        ),
+        Json(CreatedToken {
+            name: request.name,
+            token,
+            models,
+            expires_at,
+        }),
     ))
 }
 
 #[utoipa::path(delete, path = "/api/tokens/{name}", tag = "tokens", operation_id = "revokeToken",
     params(("name" = String, Path, description = "the token's name")),
     responses(
-        (status = 200, description = "the token is revoked", body = super::shapes::RevokedToken),
-        (status = 404, description = "no token with that name", body = super::shapes::ErrorBody),
+        (status = 200, description = "the token is revoked", body = RevokedToken),
+        (status = 404, description = "no token with that name", body = crate::error::ErrorBody),
     ))]
 pub async fn revoke_token(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RevokedToken>, ApiError> {
     let revoked = name.clone();
     let reload = state.clone();
     state
@@ -135,14 +179,14 @@ pub async fn revoke_token(
             Ok(())
         })
         .await?;
-    Ok(Json(json!({ "revoked": name })))
+    Ok(Json(RevokedToken { revoked: name }))
 }
 
 #[utoipa::path(get, path = "/api/routes", tag = "routes", operation_id = "listRoutes",
-    responses((status = 200, description = "the model aliases and their tiers", body = super::shapes::RouteList)))]
-pub async fn list_routes(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, description = "the model aliases and their tiers", body = RouteList)))]
+pub async fn list_routes(State(state): State<AppState>) -> Result<Json<RouteList>, ApiError> {
     let routes = state.with_store(|store| Ok(store.list_routes()?)).await?;
-    Ok(Json(json!({ "routes": routes })))
+    Ok(Json(RouteList { routes }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -159,14 +203,14 @@ pub struct RouteBody {
     params(("alias" = String, Path, description = "the model alias")),
     request_body = RouteBody,
     responses(
-        (status = 200, description = "the saved route", body = super::shapes::SavedRoute),
-        (status = 422, description = "a field is wrong (`fields` names it)", body = super::shapes::ErrorBody),
+        (status = 200, description = "the saved route", body = SavedRoute),
+        (status = 422, description = "a field is wrong (`fields` names it)", body = crate::error::ErrorBody),
     ))]
 pub async fn put_route(
     State(state): State<AppState>,
     Path(alias): Path<String>,
     request: JsonBody<RouteBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SavedRoute>, ApiError> {
     let request = body(
         request,
         "invalid_route",
@@ -225,9 +269,11 @@ pub async fn put_route(
             }
             store.upsert_route(&alias, &tiers, &strategy)?;
             reload.reload_catalog(store);
-            Ok(Json(
-                json!({ "alias": alias, "tiers": tiers, "strategy": strategy }),
-            ))
+            Ok(Json(SavedRoute {
+                alias,
+                tiers,
+                strategy,
+            }))
         })
         .await
 }
@@ -235,13 +281,13 @@ pub async fn put_route(
 #[utoipa::path(delete, path = "/api/routes/{alias}", tag = "routes", operation_id = "deleteRoute",
     params(("alias" = String, Path, description = "the model alias")),
     responses(
-        (status = 200, description = "the route is gone", body = super::shapes::DeletedRoute),
-        (status = 404, description = "no route with that alias", body = super::shapes::ErrorBody),
+        (status = 200, description = "the route is gone", body = DeletedRoute),
+        (status = 404, description = "no route with that alias", body = crate::error::ErrorBody),
     ))]
 pub async fn delete_route(
     State(state): State<AppState>,
     Path(alias): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeletedRoute>, ApiError> {
     let deleted = alias.clone();
     let reload = state.clone();
     state
@@ -251,7 +297,7 @@ pub async fn delete_route(
             Ok(())
         })
         .await?;
-    Ok(Json(json!({ "deleted": alias })))
+    Ok(Json(DeletedRoute { deleted: alias }))
 }
 
 /// Proxy and retention settings: each value in force, where it comes from, and when a change applies.
@@ -348,7 +394,7 @@ pub struct SettingBody {
     request_body = SettingBody,
     responses(
         (status = 200, description = "the saved value", body = SavedSetting),
-        (status = 422, description = "an unknown setting or a value out of range", body = super::shapes::ErrorBody),
+        (status = 422, description = "an unknown setting or a value out of range", body = crate::error::ErrorBody),
     ))]
 pub async fn put_setting(
     State(state): State<AppState>,

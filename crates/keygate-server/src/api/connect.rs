@@ -88,8 +88,8 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<ToolList>, ApiEr
     request_body(content = ConnectRequestDoc, description = "optional"),
     responses(
         (status = 200, description = "what changed (or would, with dry_run): a diff per file", body = ConnectOutcome),
-        (status = 404, description = "no such tool", body = super::shapes::ErrorBody),
-        (status = 409, description = "a file KeyGate will not edit (malformed, read-only, a link); nothing was written", body = super::shapes::ErrorBody),
+        (status = 404, description = "no such tool", body = crate::error::ErrorBody),
+        (status = 409, description = "a file KeyGate will not edit (malformed, read-only, a link); nothing was written", body = crate::error::ErrorBody),
     ))]
 pub async fn apply(
     State(state): State<AppState>,
@@ -131,8 +131,8 @@ pub async fn apply(
     params(("tool" = String, Path, description = "the tool to undo")),
     responses(
         (status = 200, description = "each file restored (or merged, removed, unchanged), the tool's token revoked", body = UndoOutcome),
-        (status = 404, description = "no such tool, or KeyGate did not connect it", body = super::shapes::ErrorBody),
-        (status = 409, description = "a setting KeyGate wrote was changed since; nothing was written", body = super::shapes::ErrorBody),
+        (status = 404, description = "no such tool, or KeyGate did not connect it", body = crate::error::ErrorBody),
+        (status = 409, description = "a setting KeyGate wrote was changed since; nothing was written", body = crate::error::ErrorBody),
     ))]
 pub async fn undo(
     State(state): State<AppState>,

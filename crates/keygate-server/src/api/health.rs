@@ -8,35 +8,74 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
-use serde_json::{Value, json};
+use keygate_store::{CheckRow, Event as StoredEvent};
+use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
+use utoipa::ToSchema;
 
 use super::KeyView;
+use super::keys::HealthView;
 use crate::health::{CONFIG_SETTING, CheckerConfig};
+use crate::proxy::WriterHealth;
 use crate::{ApiError, AppState};
 
 /// Whether the engine is up, and whether the request log keeps up (rows
 /// waiting for a locked database, rows lost); needs no token.
 #[utoipa::path(get, path = "/api/health", tag = "meta", operation_id = "getEngineHealth",
     security(()),
-    responses((status = 200, description = "the engine is up", body = super::shapes::EngineHealth)))]
-pub async fn engine(State(state): State<AppState>) -> Json<super::shapes::EngineHealth> {
-    Json(super::shapes::EngineHealth::now(
-        state.proxy().writer.health(),
-    ))
+    responses((status = 200, description = "the engine is up", body = EngineHealth)))]
+pub async fn engine(State(state): State<AppState>) -> Json<EngineHealth> {
+    Json(EngineHealth {
+        status: "ok",
+        service: "keygate",
+        version: env!("CARGO_PKG_VERSION"),
+        writer: state.proxy().writer.health(),
+        health_checker_off_for_this_run: crate::health::off_for_this_run(),
+    })
+}
+
+/// `GET /api/health`.
+#[derive(Serialize, ToSchema)]
+pub struct EngineHealth {
+    /// `ok`.
+    status: &'static str,
+    /// `keygate`: tells a KeyGate on its port from another program.
+    service: &'static str,
+    version: &'static str,
+    /// The request-log writer: rows waiting, rows lost, its last error.
+    writer: WriterHealth,
+    /// True when this engine was started with `KEYGATE_HEALTH_CHECKER=off`: no background
+    /// checks run, whatever the saved health-checker configuration says.
+    health_checker_off_for_this_run: bool,
+}
+
+/// `GET /api/keys/{id}/health`.
+#[derive(Serialize, ToSchema)]
+pub struct KeyHealthReport {
+    key_id: String,
+    label: String,
+    health: HealthView,
+    /// The newest checks and tests, newest first.
+    checks: Vec<CheckRow>,
+}
+
+/// `GET /api/events/recent`.
+#[derive(Serialize, ToSchema)]
+pub struct EventList {
+    events: Vec<StoredEvent>,
 }
 
 /// `GET /api/keys/{id}/health`: the key's health and its newest checks.
 #[utoipa::path(get, path = "/api/keys/{id}/health", tag = "health", operation_id = "getKeyHealth",
     params(("id" = String, Path, description = "the key's id")),
     responses(
-        (status = 200, description = "the key's health and newest checks", body = super::shapes::KeyHealthReport),
-        (status = 404, description = "no key with that id", body = super::shapes::ErrorBody),
+        (status = 200, description = "the key's health and newest checks", body = KeyHealthReport),
+        (status = 404, description = "no key with that id", body = crate::error::ErrorBody),
     ))]
 pub async fn key_health(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KeyHealthReport>, ApiError> {
     let (row, checks) = state
         .with_store(move |store| {
             let row = store
@@ -46,13 +85,13 @@ pub async fn key_health(
             Ok((row, checks))
         })
         .await?;
-    let view = serde_json::to_value(KeyView::from(row)).unwrap_or(Value::Null);
-    Ok(Json(json!({
-        "key_id": view["id"],
-        "label": view["label"],
-        "health": view["health"],
-        "checks": checks,
-    })))
+    let view = KeyView::from(row);
+    Ok(Json(KeyHealthReport {
+        key_id: view.id,
+        label: view.label,
+        health: view.health,
+        checks,
+    }))
 }
 
 /// `GET /api/providers/health`: per provider, its keys by state and its circuit breaker.
@@ -82,7 +121,7 @@ pub async fn get_config(State(state): State<AppState>) -> Json<CheckerConfig> {
     request_body = CheckerConfig,
     responses(
         (status = 200, description = "the configuration in force", body = CheckerConfig),
-        (status = 422, description = "a value is out of range", body = super::shapes::ErrorBody),
+        (status = 422, description = "a value is out of range", body = crate::error::ErrorBody),
     ))]
 pub async fn put_config(
     State(state): State<AppState>,
@@ -141,7 +180,7 @@ pub async fn events(
                 match next {
                     Ok(event) => {
                         let data = serde_json::to_string(&event).unwrap_or_default();
-                        let sse = SseEvent::default().event(event.kind).data(data);
+                        let sse = SseEvent::default().event(event.kind.as_str()).data(data);
                         return Some((Ok(sse), (receiver, stopping)));
                     }
                     Err(RecvError::Lagged(_)) => continue,
@@ -155,10 +194,10 @@ pub async fn events(
 
 /// `GET /api/events/recent`: the newest saved events.
 #[utoipa::path(get, path = "/api/events/recent", tag = "health", operation_id = "listRecentEvents",
-    responses((status = 200, description = "the newest 200 events, newest first", body = super::shapes::EventList)))]
-pub async fn recent_events(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, description = "the newest 200 events, newest first", body = EventList)))]
+pub async fn recent_events(State(state): State<AppState>) -> Result<Json<EventList>, ApiError> {
     let events = state
         .with_store(|store| Ok(store.recent_events(200)?))
         .await?;
-    Ok(Json(json!({ "events": events })))
+    Ok(Json(EventList { events }))
 }

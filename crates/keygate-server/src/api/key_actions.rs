@@ -6,8 +6,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use keygate_vault::SecretRef;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::health::{TestReport, probe_live, testable_key};
 use crate::{ApiError, AppState};
@@ -28,7 +28,7 @@ pub struct TestOptions {
     request_body = Option<TestOptions>,
     responses(
         (status = 200, description = "what the test found", body = TestReport),
-        (status = 404, description = "no key with that id", body = super::shapes::ErrorBody),
+        (status = 404, description = "no key with that id", body = crate::error::ErrorBody),
     ))]
 pub async fn test_one(
     State(state): State<AppState>,
@@ -43,24 +43,62 @@ pub async fn test_one(
         .ok_or_else(|| ApiError::not_found("no key with that id"))
 }
 
-/// `POST /api/health-check/force/{id}` is served by [`test_one`]; one function has one
-/// `#[utoipa::path]`, so this one documents the second route.
+/// `POST /api/health-check/force/{id}`: the same test as [`test_one`], under the health API.
 #[utoipa::path(post, path = "/api/health-check/force/{id}", tag = "health", operation_id = "forceCheck",
     params(("id" = String, Path, description = "the key's id")),
     request_body = Option<TestOptions>,
     responses(
         (status = 200, description = "what the check found", body = TestReport),
-        (status = 404, description = "no key with that id", body = super::shapes::ErrorBody),
+        (status = 404, description = "no key with that id", body = crate::error::ErrorBody),
     ))]
-#[allow(dead_code, reason = "documentation only: the route calls `test_one`")]
-fn force_check() {}
+pub async fn force_check(
+    state: State<AppState>,
+    id: Path<String>,
+    body: Option<Json<TestOptions>>,
+) -> Result<Json<TestReport>, ApiError> {
+    test_one(state, id, body).await
+}
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// What a batch does to its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchAction {
+    Test,
+    Enable,
+    Disable,
+    Reset,
+    Delete,
+}
+
+/// What a batch did, by its `action`.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum BatchResult {
+    Test {
+        results: Vec<TestReport>,
+    },
+    Enable {
+        ids: Vec<String>,
+    },
+    Disable {
+        ids: Vec<String>,
+    },
+    /// `ids`: the keys that were reset.
+    Reset {
+        ids: Vec<String>,
+    },
+    Delete {
+        ids: Vec<String>,
+        /// Keys whose keyring entry could not be removed.
+        keyring_entries_left: Vec<String>,
+    },
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Batch {
     ids: Vec<String>,
-    #[schema(value_type = super::shapes::BatchAction)]
-    action: String,
+    action: BatchAction,
     /// For `test`: also send a one-token completion.
     #[serde(default)]
     deep: bool,
@@ -70,14 +108,28 @@ pub struct Batch {
 #[utoipa::path(post, path = "/api/keys/batch", tag = "keys", operation_id = "batchKeys",
     request_body = Batch,
     responses(
-        (status = 200, description = "what was done", body = super::shapes::BatchResult),
-        (status = 404, description = "a test named a key that does not exist", body = super::shapes::ErrorBody),
-        (status = 422, description = "too few or too many ids, or an unknown action", body = super::shapes::ErrorBody),
+        (status = 200, description = "what was done", body = BatchResult),
+        (status = 404, description = "a test named a key that does not exist", body = crate::error::ErrorBody),
+        (status = 422, description = "too few or too many ids, or an unknown action", body = crate::error::ErrorBody),
     ))]
 pub async fn batch(
     State(state): State<AppState>,
-    Json(batch): Json<Batch>,
-) -> Result<Json<Value>, ApiError> {
+    batch: Result<Json<Batch>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<BatchResult>, ApiError> {
+    let Json(batch) = batch.map_err(|e| {
+        let (field, message) = crate::error::rejected_field(&e);
+        let code = if field == "action" {
+            "invalid_action"
+        } else {
+            "invalid_batch"
+        };
+        let message = if field == "action" {
+            format!("{message}: use test, enable, disable, reset or delete")
+        } else {
+            message
+        };
+        ApiError::invalid(code, vec![(field, message)])
+    })?;
     if batch.ids.is_empty() || batch.ids.len() > MAX_BATCH {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -86,13 +138,13 @@ pub async fn batch(
         ));
     }
     let ids = batch.ids.clone();
-    match batch.action.as_str() {
-        "test" => {
-            let reports = run_tests(&state, &batch.ids, batch.deep).await?;
-            Ok(Json(json!({ "action": "test", "results": reports })))
+    match batch.action {
+        BatchAction::Test => {
+            let results = run_tests(&state, &batch.ids, batch.deep).await?;
+            Ok(Json(BatchResult::Test { results }))
         }
-        "enable" | "disable" => {
-            let enabled = batch.action == "enable";
+        action @ (BatchAction::Enable | BatchAction::Disable) => {
+            let enabled = action == BatchAction::Enable;
             let reload = state.clone();
             state
                 .with_store(move |store| {
@@ -102,9 +154,13 @@ pub async fn batch(
                     Ok(())
                 })
                 .await?;
-            Ok(Json(json!({ "action": batch.action, "ids": batch.ids })))
+            Ok(Json(if enabled {
+                BatchResult::Enable { ids: batch.ids }
+            } else {
+                BatchResult::Disable { ids: batch.ids }
+            }))
         }
-        "reset" => {
+        BatchAction::Reset => {
             let reset = state
                 .with_store(move |store| Ok(store.reset_keys(&ids, false)?))
                 .await?;
@@ -115,9 +171,9 @@ pub async fn batch(
                     key.runtime.reset(proxy.clock.now_ms());
                 }
             }
-            Ok(Json(json!({ "action": "reset", "ids": reset })))
+            Ok(Json(BatchResult::Reset { ids: reset }))
         }
-        "delete" => {
+        BatchAction::Delete => {
             let vault = state.vault().clone();
             let reload = state.clone();
             let leftovers = state
@@ -131,15 +187,11 @@ pub async fn batch(
                         .collect::<Vec<_>>())
                 })
                 .await?;
-            Ok(Json(
-                json!({ "action": "delete", "ids": batch.ids, "keyring_entries_left": leftovers }),
-            ))
+            Ok(Json(BatchResult::Delete {
+                ids: batch.ids,
+                keyring_entries_left: leftovers,
+            }))
         }
-        other => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_action",
-            format!("action: {other:?} is not one of test, enable, disable, reset, delete"),
-        )),
     }
 }
 

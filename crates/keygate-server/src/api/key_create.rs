@@ -12,8 +12,8 @@ use keygate_core::import::{ImportError, parse_csv, parse_lines, parse_toml};
 use keygate_core::key::{KeyLimits, validate_label, validate_tag};
 use keygate_store::NewKey;
 use keygate_vault::{SecretRef, Sensitive};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::keys::KeyView;
 use crate::key_admin::{
@@ -49,6 +49,8 @@ fn secret_safe_rejection(
     let (field, _) = crate::error::rejected_field(rejection);
     let message = if field == "body" {
         format!("expected {shape} ({})", rejection.status())
+    } else if field == "format" {
+        "use csv, toml or lines".to_string()
     } else {
         "has the wrong type or is out of range".to_string()
     };
@@ -71,8 +73,8 @@ fn add_error(err: AddKeyError) -> ApiError {
     request_body = NewKeyBody,
     responses(
         (status = 201, description = "the saved key", body = KeyView),
-        (status = 422, description = "a field is wrong (`fields` names it)", body = super::shapes::ErrorBody),
-        (status = 503, description = "the keyring is unavailable; nothing was saved", body = super::shapes::ErrorBody),
+        (status = 422, description = "a field is wrong (`fields` names it)", body = crate::error::ErrorBody),
+        (status = 503, description = "the keyring is unavailable; nothing was saved", body = crate::error::ErrorBody),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -171,12 +173,19 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportFormat {
+    Csv,
+    Toml,
+    /// One key per line, all for the body's `provider`.
+    Lines,
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportBody {
-    /// `csv` or `toml`.
-    #[schema(value_type = super::shapes::ImportFormat)]
-    format: String,
+    format: ImportFormat,
     #[schema(value_type = String)]
     text: Sensitive<String>,
     #[serde(default)]
@@ -184,6 +193,26 @@ pub struct ImportBody {
     /// For `lines` (one key per line): the provider of every key.
     #[serde(default)]
     provider: Option<String>,
+}
+
+/// `POST /api/keys/import`: what an import did, or would do (`dry_run`).
+#[derive(Serialize, ToSchema)]
+pub struct ImportResult {
+    dry_run: bool,
+    /// The new keys' ids; empty on a dry run.
+    imported: Vec<String>,
+    keys: Vec<ImportedKey>,
+    /// Providers the import creates (from presets).
+    new_providers: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ImportedKey {
+    line: usize,
+    provider: String,
+    label: String,
+    fingerprint: String,
+    tags: Vec<String>,
 }
 
 fn row_errors(errors: Vec<ImportError>) -> ApiError {
@@ -200,14 +229,14 @@ fn row_errors(errors: Vec<ImportError>) -> ApiError {
 #[utoipa::path(post, path = "/api/keys/import", tag = "keys", operation_id = "importKeys",
     request_body = ImportBody,
     responses(
-        (status = 200, description = "the keys imported (or that would be)", body = super::shapes::ImportResult),
-        (status = 422, description = "rows at fault, as `fields` named `line N`", body = super::shapes::ErrorBody),
-        (status = 503, description = "the keyring is unavailable; nothing was saved", body = super::shapes::ErrorBody),
+        (status = 200, description = "the keys imported (or that would be)", body = ImportResult),
+        (status = 422, description = "rows at fault, as `fields` named `line N`", body = crate::error::ErrorBody),
+        (status = 503, description = "the keyring is unavailable; nothing was saved", body = crate::error::ErrorBody),
     ))]
 pub async fn import(
     State(state): State<AppState>,
     body: Result<Json<ImportBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ImportResult>, ApiError> {
     let Json(body) = body.map_err(|e| {
         secret_safe_rejection(
             "invalid_import",
@@ -217,10 +246,10 @@ pub async fn import(
     })?;
     // The engine's environment is not the caller's: no `${VAR}` expansion through the API.
     let no_env = |_: &str| None;
-    let parsed = match body.format.as_str() {
-        "csv" => parse_csv("upload", body.text.expose(), &no_env),
-        "toml" => parse_toml("upload", body.text.expose(), &no_env),
-        "lines" => match body.provider.as_deref() {
+    let parsed = match body.format {
+        ImportFormat::Csv => parse_csv("upload", body.text.expose(), &no_env),
+        ImportFormat::Toml => parse_toml("upload", body.text.expose(), &no_env),
+        ImportFormat::Lines => match body.provider.as_deref() {
             Some(provider) => parse_lines("upload", body.text.expose(), provider),
             None => {
                 return Err(ApiError::invalid(
@@ -232,15 +261,6 @@ pub async fn import(
                 ));
             }
         },
-        other => {
-            return Err(ApiError::invalid(
-                "invalid_import",
-                vec![(
-                    "format".into(),
-                    format!("{other:?} is not csv, toml or lines"),
-                )],
-            ));
-        }
     };
     let rows = parsed.map_err(row_errors)?;
     let vault = state.vault().clone();
@@ -249,27 +269,37 @@ pub async fn import(
     state
         .with_store(move |store| {
             let plan = plan_import(store, &vault, "upload", &rows).map_err(row_errors)?;
-            let keys: Vec<Value> = plan
+            let keys: Vec<ImportedKey> = plan
                 .pending
                 .iter()
                 .zip(&rows)
-                .map(|(p, row)| {
-                    json!({ "line": row.line, "provider": p.key.provider, "label": p.key.label,
-                            "fingerprint": p.key.fingerprint, "tags": p.key.tags })
+                .map(|(p, row)| ImportedKey {
+                    line: row.line,
+                    provider: p.key.provider.clone(),
+                    label: p.key.label.clone(),
+                    fingerprint: p.key.fingerprint.clone(),
+                    tags: p.key.tags.clone(),
                 })
                 .collect();
-            let new_providers: Vec<&str> = plan.providers.iter().map(|p| p.name.as_str()).collect();
+            let new_providers: Vec<String> =
+                plan.providers.iter().map(|p| p.name.clone()).collect();
             if dry_run {
-                return Ok(Json(
-                    json!({ "dry_run": true, "keys": keys, "new_providers": new_providers }),
-                ));
+                return Ok(Json(ImportResult {
+                    dry_run: true,
+                    imported: Vec::new(),
+                    keys,
+                    new_providers,
+                }));
             }
             store_keys(&vault, store, &plan.providers, &plan.pending).map_err(add_error)?;
             reload.reload_catalog(store);
-            let ids: Vec<&str> = plan.pending.iter().map(|p| p.key.id.as_str()).collect();
-            Ok(Json(
-                json!({ "imported": ids, "keys": keys, "new_providers": new_providers }),
-            ))
+            let ids = plan.pending.iter().map(|p| p.key.id.clone()).collect();
+            Ok(Json(ImportResult {
+                dry_run: false,
+                imported: ids,
+                keys,
+                new_providers,
+            }))
         })
         .await
 }
@@ -288,12 +318,12 @@ pub struct CheckBody {
     request_body = CheckBody,
     responses(
         (status = 200, description = "what the test found (`key_id` and `label` are empty)", body = crate::health::TestReport),
-        (status = 422, description = "no secret, or an unknown provider", body = super::shapes::ErrorBody),
+        (status = 422, description = "no secret, or an unknown provider", body = crate::error::ErrorBody),
     ))]
 pub async fn check(
     State(state): State<AppState>,
     body: Result<Json<CheckBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<crate::health::TestReport>, ApiError> {
     let Json(body) =
         body.map_err(|e| secret_safe_rejection("invalid_check", "{provider, secret}", &e))?;
     if body.secret.expose().trim().is_empty() {
@@ -326,5 +356,5 @@ pub async fn check(
         .await?;
     let secret = Sensitive::new(body.secret.expose().trim().to_string());
     let report = crate::health::check_secret(&state.proxy().client, provider, secret).await;
-    Ok(Json(serde_json::to_value(report).unwrap_or(Value::Null)))
+    Ok(Json(report))
 }

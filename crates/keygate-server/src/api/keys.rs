@@ -7,7 +7,6 @@ use keygate_core::key::{KeyLimits, format_usd_micros, parse_usd_micros};
 use keygate_core::provider::ProviderKind;
 use keygate_store::KeyRow;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::proxy::state::ProxyState;
 use crate::{ApiError, AppState};
@@ -23,24 +22,22 @@ pub fn expiry_of(expires_at: Option<&str>) -> Expiry {
 /// A key as the API shows it: metadata, fingerprint and health; never the secret.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
-    id: String,
+    pub(super) id: String,
     provider: String,
     provider_kind: ProviderKind,
-    label: String,
+    pub(super) label: String,
     fingerprint: String,
     tags: Vec<String>,
     priority: i64,
     weight: i64,
     enabled: bool,
     secret_ref: String,
-    health: HealthView,
+    pub(super) health: HealthView,
     limits: LimitsView,
     created_at: String,
     /// RFC 3339; after it the key is red and never used.
     expires_at: Option<String>,
-    /// `valid`, `soon` (within 7 days) or `expired`.
-    #[schema(value_type = super::shapes::ExpiryText)]
-    expiry: &'static str,
+    expiry: ExpiryText,
     /// Whole days left before the expiry date, while it is near.
     expires_in_days: Option<i64>,
     /// Each budget's use in its current period (known while the engine serves the key).
@@ -50,6 +47,21 @@ pub struct KeyView {
     /// Requests the key served over the last 7 days, and how many of them failed (in the
     /// list; `null` where not computed).
     activity_7d: Option<keygate_store::KeyActivity>,
+}
+
+/// Where a key's expiry date stands: `soon` is within 7 days.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiryText {
+    Valid,
+    Soon,
+    Expired,
+}
+
+/// `GET /api/keys`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeyList {
+    keys: Vec<KeyView>,
 }
 
 /// A key's health as the API shows it.
@@ -122,9 +134,9 @@ impl From<KeyRow> for KeyView {
             budgets: Vec::new(),
             created_at: row.created_at,
             expiry: match expiry {
-                Expiry::Valid => "valid",
-                Expiry::Soon { .. } => "soon",
-                Expiry::Expired => "expired",
+                Expiry::Valid => ExpiryText::Valid,
+                Expiry::Soon { .. } => ExpiryText::Soon,
+                Expiry::Expired => ExpiryText::Expired,
             },
             expires_in_days: match expiry {
                 Expiry::Soon { days_left } => Some(days_left),
@@ -161,8 +173,8 @@ impl KeyView {
 
 /// Every key, with its live budget figures.
 #[utoipa::path(get, path = "/api/keys", tag = "keys", operation_id = "listKeys",
-    responses((status = 200, description = "the keys", body = super::shapes::KeyList)))]
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, description = "the keys", body = KeyList)))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<KeyList>, ApiError> {
     let week_ago = (chrono::Utc::now() - chrono::Duration::days(7))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let (keys, activity) = state
@@ -178,7 +190,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
             view
         })
         .collect();
-    Ok(Json(json!({ "keys": keys })))
+    Ok(Json(KeyList { keys }))
 }
 
 /// One key.
@@ -186,7 +198,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
     params(("id" = String, Path, description = "the key's id")),
     responses(
         (status = 200, description = "the key", body = KeyView),
-        (status = 404, description = "no key with that id", body = super::shapes::ErrorBody),
+        (status = 404, description = "no key with that id", body = crate::error::ErrorBody),
     ))]
 pub async fn get(
     State(state): State<AppState>,
@@ -232,8 +244,8 @@ pub struct KeyEditBody {
     request_body = KeyEditBody,
     responses(
         (status = 200, description = "the updated key", body = KeyView),
-        (status = 404, description = "no key with that id", body = super::shapes::ErrorBody),
-        (status = 422, description = "a value is invalid (`fields` names it)", body = super::shapes::ErrorBody),
+        (status = 404, description = "no key with that id", body = crate::error::ErrorBody),
+        (status = 422, description = "a value is invalid (`fields` names it)", body = crate::error::ErrorBody),
     ))]
 pub async fn edit(
     State(state): State<AppState>,
@@ -274,8 +286,8 @@ pub async fn edit(
     request_body = LimitsBody,
     responses(
         (status = 200, description = "the updated key", body = KeyView),
-        (status = 404, description = "no key with that id", body = super::shapes::ErrorBody),
-        (status = 422, description = "a limit is out of range (`fields` names it)", body = super::shapes::ErrorBody),
+        (status = 404, description = "no key with that id", body = crate::error::ErrorBody),
+        (status = 422, description = "a limit is out of range (`fields` names it)", body = crate::error::ErrorBody),
     ))]
 pub async fn put_limits(
     State(state): State<AppState>,

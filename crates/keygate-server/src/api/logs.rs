@@ -1,10 +1,20 @@
 use axum::Json;
 use axum::extract::{Query, State};
-use keygate_store::{LogCursor, Outcome, RequestFilter};
-use serde::Deserialize;
+use keygate_store::{LogCursor, Outcome, RequestFilter, RequestRow};
+use serde::{Deserialize, Serialize};
 
-use super::shapes::RequestList;
+use crate::proxy::WriterHealth;
 use crate::{ApiError, AppState};
+
+/// `GET /api/logs`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RequestList {
+    requests: Vec<RequestRow>,
+    /// Send as `before` for the next (older) page; `null` on the last page.
+    next: Option<String>,
+    /// Whether rows are still on their way (the database was locked) or were lost.
+    writer: WriterHealth,
+}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -38,7 +48,7 @@ pub struct LogQuery {
     params(LogQuery),
     responses(
         (status = 200, description = "a page of requests, newest first", body = RequestList),
-        (status = 422, description = "a filter is invalid (`fields` names it)", body = super::shapes::ErrorBody),
+        (status = 422, description = "a filter is invalid (`fields` names it)", body = crate::error::ErrorBody),
     ))]
 pub async fn list(
     State(state): State<AppState>,

@@ -16,16 +16,15 @@ mod providers;
 mod reject;
 mod reload;
 mod session;
-mod shapes;
 mod usage;
 
-use axum::Router;
-use axum::routing::{get, post, put};
-use axum::{Json, middleware};
-use serde_json::{Value, json};
+use axum::routing::any;
+use axum::{Json, Router, middleware};
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use keys::KeyView;
-pub(crate) use shapes::ModelAbilities;
 
 use crate::guard::admin_auth;
 use crate::{ApiError, AppState};
@@ -37,78 +36,74 @@ pub(crate) fn is_api_path(path: &str) -> bool {
 
 /// Routes that need no admin token.
 pub fn public_routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/health", get(health::engine))
-        .layer(middleware::from_fn(reject::json_errors))
+    public_api().split_for_parts().0
 }
 
 /// Routes behind the admin token.
 pub fn admin_routes(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/api/keys", get(keys::list).post(key_create::create))
-        .route("/api/keys/import", post(key_create::import))
-        .route("/api/keys/check", post(key_create::check))
-        .route("/api/keys/{id}", get(keys::get).put(keys::edit))
-        .route("/api/keys/{id}/test", post(key_actions::test_one))
-        .route("/api/keys/{id}/limits", put(keys::put_limits))
-        .route("/api/keys/batch", post(key_actions::batch))
-        .route("/api/keys/{id}/health", get(health::key_health))
-        .route("/api/providers/health", get(health::providers_health))
-        .route("/api/health-check/force/{id}", post(key_actions::test_one))
-        .route(
-            "/api/health-check/config",
-            get(health::get_config).put(health::put_config),
-        )
-        .route("/api/events", get(health::events))
-        .route("/api/events/recent", get(health::recent_events))
-        .route(
-            "/api/providers",
-            get(providers::list).post(providers::create),
-        )
-        .route(
-            "/api/providers/{name}",
-            put(providers::edit).delete(providers::delete),
-        )
-        .route("/api/providers/{name}/test", post(providers::test))
-        .route("/api/presets", get(providers::presets))
-        .route("/api/logs", get(logs::list))
-        .route("/api/usage", get(usage::usage))
-        .route("/api/usage/cost", get(usage::cost))
-        .route("/api/metrics", get(usage::metrics))
-        .route("/api/charts/{file}", get(charts::chart))
-        .route("/api/proxy/state", get(proxy_state).put(set_proxy_state))
-        .route(
-            "/api/tokens",
-            get(config::list_tokens).post(config::create_token),
-        )
-        .route(
-            "/api/tokens/{name}",
-            axum::routing::delete(config::revoke_token),
-        )
-        .route("/api/connect", get(connect::list))
-        .route(
-            "/api/connect/{tool}",
-            post(connect::apply).delete(connect::undo),
-        )
-        .route("/api/routes", get(config::list_routes))
-        .route(
-            "/api/routes/{alias}",
-            put(config::put_route).delete(config::delete_route),
-        )
-        .route("/api/settings", get(config::list_settings))
-        .route("/api/settings/{name}", put(config::put_setting))
-        .route("/api/models", get(models::list))
-        .route("/api/models/price", put(models::set_price))
-        .route("/api/models/sync", post(models::sync))
-        .route("/api/reload", post(reload::reload))
-        .route(
-            "/api/session",
-            get(session::get).post(session::open).delete(session::close),
-        )
-        .route("/api/openapi.json", get(openapi::serve))
-        .route("/api/{*rest}", axum::routing::any(unknown))
+    admin_api()
+        .split_for_parts()
+        .0
+        .route("/api/{*rest}", any(unknown))
         .route_layer(middleware::from_fn_with_state(state, admin_auth))
         .layer(middleware::from_fn(reject::json_errors))
+}
+
+/// The public routes with their OpenAPI paths: what is routed is what is documented, and the
+/// other way round, because both come from the same `routes!`.
+fn public_api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::engine))
+        .layer(middleware::from_fn(reject::json_errors))
+}
+
+/// The admin routes with their OpenAPI paths (one `routes!` per path, its methods together).
+fn admin_api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(keys::list, key_create::create))
+        .routes(routes!(key_create::import))
+        .routes(routes!(key_create::check))
+        .routes(routes!(keys::get, keys::edit))
+        .routes(routes!(key_actions::test_one))
+        .routes(routes!(keys::put_limits))
+        .routes(routes!(key_actions::batch))
+        .routes(routes!(health::key_health))
+        .routes(routes!(health::providers_health))
+        .routes(routes!(key_actions::force_check))
+        .routes(routes!(health::get_config, health::put_config))
+        .routes(routes!(health::events))
+        .routes(routes!(health::recent_events))
+        .routes(routes!(providers::list, providers::create))
+        .routes(routes!(providers::edit, providers::delete))
+        .routes(routes!(providers::test))
+        .routes(routes!(providers::presets))
+        .routes(routes!(logs::list))
+        .routes(routes!(usage::usage))
+        .routes(routes!(usage::cost))
+        .routes(routes!(usage::metrics))
+        .routes(routes!(charts::chart))
+        .routes(routes!(proxy_state, set_proxy_state))
+        .routes(routes!(config::list_tokens, config::create_token))
+        .routes(routes!(config::revoke_token))
+        .routes(routes!(connect::list))
+        .routes(routes!(connect::apply, connect::undo))
+        .routes(routes!(config::list_routes))
+        .routes(routes!(config::put_route, config::delete_route))
+        .routes(routes!(config::list_settings))
+        .routes(routes!(config::put_setting))
+        .routes(routes!(models::list))
+        .routes(routes!(models::set_price))
+        .routes(routes!(models::sync))
+        .routes(routes!(reload::reload))
+        .routes(routes!(session::get, session::open, session::close))
+        .routes(routes!(openapi::serve))
+}
+
+/// Every route's OpenAPI path and the schemas they use, from the routers themselves.
+fn routed_paths() -> OpenApi {
+    let mut doc = public_api().into_openapi();
+    doc.merge(admin_api().into_openapi());
+    doc
 }
 
 async fn unknown() -> ApiError {
@@ -118,11 +113,15 @@ async fn unknown() -> ApiError {
 /// `GET|PUT /api/proxy/state` `{"paused": bool}`: the proxy's pause switch (the tray's too).
 #[utoipa::path(get, path = "/api/proxy/state", tag = "proxy", operation_id = "getProxyState",
     responses((status = 200, description = "whether the proxy is paused", body = ProxyStateBody)))]
-async fn proxy_state(axum::extract::State(state): axum::extract::State<AppState>) -> Json<Value> {
-    Json(json!({ "paused": state.proxy_paused() }))
+async fn proxy_state(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Json<ProxyStateBody> {
+    Json(ProxyStateBody {
+        paused: state.proxy_paused(),
+    })
 }
 
-#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[derive(serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = ProxyState)]
 struct ProxyStateBody {
@@ -134,14 +133,16 @@ struct ProxyStateBody {
     request_body = ProxyStateBody,
     responses(
         (status = 200, description = "the state in force", body = ProxyStateBody),
-        (status = 422, description = "the body is not `{paused: bool}`", body = shapes::ErrorBody),
+        (status = 422, description = "the body is not `{paused: bool}`", body = crate::error::ErrorBody),
     ))]
 async fn set_proxy_state(
     axum::extract::State(state): axum::extract::State<AppState>,
     body: Result<Json<ProxyStateBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProxyStateBody>, ApiError> {
     let Json(body) = body
         .map_err(|e| ApiError::invalid("invalid_state", vec![("paused".into(), e.body_text())]))?;
     state.set_proxy_paused(body.paused);
-    Ok(Json(json!({ "paused": state.proxy_paused() })))
+    Ok(Json(ProxyStateBody {
+        paused: state.proxy_paused(),
+    }))
 }

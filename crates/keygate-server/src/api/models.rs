@@ -5,11 +5,35 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use keygate_store::PriceRow;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::model_catalog::{entries, price_row};
+use crate::model_catalog::{ModelEntry, entries, price_row};
 use crate::{ApiError, AppState};
+
+/// `GET /api/models`.
+#[derive(Serialize, ToSchema)]
+pub struct ModelList {
+    models: Vec<ModelEntry>,
+}
+
+/// `PUT /api/models/price`.
+#[derive(Serialize, ToSchema)]
+pub struct SavedPrice {
+    price: PriceRow,
+}
+
+/// `POST /api/models/sync`.
+#[derive(Serialize, ToSchema)]
+pub struct SyncResult {
+    provider: String,
+    /// The key that listed the models.
+    key: String,
+    models: Vec<String>,
+    /// Listed models KeyGate has no price for.
+    unpriced: Vec<String>,
+}
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -26,15 +50,15 @@ pub struct ModelsQuery {
 /// The model catalog: prices in force, limits and abilities, synced models without a price.
 #[utoipa::path(get, path = "/api/models", tag = "models", operation_id = "listModels",
     params(ModelsQuery),
-    responses((status = 200, description = "the catalog", body = super::shapes::ModelList)))]
+    responses((status = 200, description = "the catalog", body = ModelList)))]
 pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<ModelsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ModelList>, ApiError> {
     let models = state
         .with_store(move |store| Ok(entries(store, query.provider.as_deref(), &now())?))
         .await?;
-    Ok(Json(json!({ "models": models })))
+    Ok(Json(ModelList { models }))
 }
 
 /// Prices are strings in USD per million tokens ("2.50"), so they stay exact.
@@ -54,13 +78,13 @@ pub struct PriceBody {
 #[utoipa::path(put, path = "/api/models/price", tag = "models", operation_id = "setModelPrice",
     request_body = PriceBody,
     responses(
-        (status = 200, description = "the saved price (micro-dollars per million tokens)", body = super::shapes::SavedPrice),
-        (status = 422, description = "a field is wrong (`fields` names it)", body = super::shapes::ErrorBody),
+        (status = 200, description = "the saved price (micro-dollars per million tokens)", body = SavedPrice),
+        (status = 422, description = "a field is wrong (`fields` names it)", body = crate::error::ErrorBody),
     ))]
 pub async fn set_price(
     State(state): State<AppState>,
     body: Result<Json<PriceBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SavedPrice>, ApiError> {
     let Json(body) = body.map_err(|e| {
         ApiError::rejected(
             "invalid_price",
@@ -99,7 +123,7 @@ pub async fn set_price(
             Ok(())
         })
         .await?;
-    Ok(Json(json!({ "price": row })))
+    Ok(Json(SavedPrice { price: row }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -112,14 +136,14 @@ pub struct SyncBody {
 #[utoipa::path(post, path = "/api/models/sync", tag = "models", operation_id = "syncModels",
     request_body = SyncBody,
     responses(
-        (status = 200, description = "the models listed", body = super::shapes::SyncResult),
-        (status = 404, description = "no enabled provider with that name", body = super::shapes::ErrorBody),
-        (status = 502, description = "the provider did not answer with a model list", body = super::shapes::ErrorBody),
+        (status = 200, description = "the models listed", body = SyncResult),
+        (status = 404, description = "no enabled provider with that name", body = crate::error::ErrorBody),
+        (status = 502, description = "the provider did not answer with a model list", body = crate::error::ErrorBody),
     ))]
 pub async fn sync(
     State(state): State<AppState>,
     body: Result<Json<SyncBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SyncResult>, ApiError> {
     let Json(body) = body.map_err(|e| ApiError::rejected("invalid_sync", "{provider}", &e))?;
     let proxy = state.proxy_arc();
     let catalog = proxy.catalog();
@@ -145,7 +169,10 @@ pub async fn sync(
                 .collect::<Vec<_>>())
         })
         .await?;
-    Ok(Json(json!({
-        "provider": body.provider, "key": key, "models": models, "unpriced": unpriced,
-    })))
+    Ok(Json(SyncResult {
+        provider: body.provider,
+        key,
+        models,
+        unpriced,
+    }))
 }

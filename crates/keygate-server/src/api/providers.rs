@@ -233,8 +233,8 @@ pub struct NewProviderBody {
     request_body = NewProviderBody,
     responses(
         (status = 201, description = "the new provider", body = ProviderView),
-        (status = 409, description = "a provider of that name exists", body = super::shapes::ErrorBody),
-        (status = 422, description = "a value is invalid (`fields` names it)", body = super::shapes::ErrorBody),
+        (status = 409, description = "a provider of that name exists", body = crate::error::ErrorBody),
+        (status = 422, description = "a value is invalid (`fields` names it)", body = crate::error::ErrorBody),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -325,8 +325,8 @@ pub struct ProviderEditBody {
     request_body = ProviderEditBody,
     responses(
         (status = 200, description = "the updated provider", body = ProviderView),
-        (status = 404, description = "no provider of that name", body = super::shapes::ErrorBody),
-        (status = 422, description = "a value is invalid (`fields` names it)", body = super::shapes::ErrorBody),
+        (status = 404, description = "no provider of that name", body = crate::error::ErrorBody),
+        (status = 422, description = "a value is invalid (`fields` names it)", body = crate::error::ErrorBody),
     ))]
 pub async fn edit(
     State(state): State<AppState>,
@@ -398,6 +398,7 @@ pub async fn edit(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteQuery {
     /// Also delete the provider's keys and their keyring entries.
     #[serde(default)]
@@ -423,8 +424,8 @@ pub struct ProviderDeleted {
     params(("name" = String, Path, description = "the provider's name"), DeleteQuery),
     responses(
         (status = 200, description = "what was deleted", body = ProviderDeleted),
-        (status = 404, description = "no provider of that name", body = super::shapes::ErrorBody),
-        (status = 409, description = "the provider still has keys", body = super::shapes::ErrorBody),
+        (status = 404, description = "no provider of that name", body = crate::error::ErrorBody),
+        (status = 409, description = "the provider still has keys", body = crate::error::ErrorBody),
     ))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -468,7 +469,7 @@ pub struct ProviderTested {
     params(("name" = String, Path, description = "the provider's name")),
     responses(
         (status = 200, description = "a report per key", body = ProviderTested),
-        (status = 404, description = "no provider of that name", body = super::shapes::ErrorBody),
+        (status = 404, description = "no provider of that name", body = crate::error::ErrorBody),
     ))]
 pub async fn test(
     State(state): State<AppState>,

@@ -29,7 +29,7 @@ pub struct Reloaded {
 #[utoipa::path(post, path = "/api/reload", tag = "meta", operation_id = "reloadCatalog",
     responses(
         (status = 200, description = "the catalog in force was built from the store after this request arrived", body = Reloaded),
-        (status = 500, description = "the store could not be read; the catalog in force is unchanged", body = super::shapes::ErrorBody),
+        (status = 500, description = "the store could not be read; the catalog in force is unchanged", body = crate::error::ErrorBody),
     ))]
 pub async fn reload(State(state): State<AppState>) -> Result<Json<Reloaded>, ApiError> {
     let rebuild = state.clone();

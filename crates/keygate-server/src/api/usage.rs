@@ -5,9 +5,9 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use keygate_core::prices::report_period;
-use keygate_store::GroupBy;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use keygate_store::{GroupBy, Metrics, UsageRow};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::{ApiError, AppState};
 
@@ -20,20 +20,47 @@ pub struct UsageQuery {
     /// A date or RFC 3339 time; default now.
     to: Option<String>,
     /// Default `day`.
-    #[param(value_type = Option<super::shapes::UsageGroupBy>)]
+    #[param(value_type = Option<GroupBy>)]
     by: Option<String>,
+}
+
+/// `GET /api/usage` and `GET /api/usage/cost`; costs in micro-dollars.
+#[derive(Serialize, ToSchema)]
+pub struct UsageReport {
+    from: String,
+    to: String,
+    by: GroupBy,
+    rows: Vec<UsageRow>,
+    total: UsageTotal,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UsageTotal {
+    requests: u64,
+    cost_micros: u64,
+}
+
+/// `GET /api/metrics`: one set of figures per window.
+#[derive(Serialize, ToSchema)]
+pub struct MetricsReport {
+    #[serde(rename = "1h")]
+    hour: Metrics,
+    #[serde(rename = "24h")]
+    day: Metrics,
+    #[serde(rename = "7d")]
+    week: Metrics,
 }
 
 #[utoipa::path(get, path = "/api/usage", tag = "usage", operation_id = "getUsage",
     params(UsageQuery),
     responses(
-        (status = 200, description = "totals per group", body = super::shapes::UsageReport),
-        (status = 422, description = "a bad period or grouping", body = super::shapes::ErrorBody),
+        (status = 200, description = "totals per group", body = UsageReport),
+        (status = 422, description = "a bad period or grouping", body = crate::error::ErrorBody),
     ))]
 pub async fn usage(
     State(state): State<AppState>,
     Query(query): Query<UsageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UsageReport>, ApiError> {
     let invalid = |field: &str, message: String| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -41,8 +68,10 @@ pub async fn usage(
             format!("{field}: {message}"),
         )
     };
-    let by_text = query.by.unwrap_or_else(|| "day".into());
-    let by: GroupBy = by_text.parse().map_err(|e| invalid("by", e))?;
+    let by: GroupBy = match query.by.as_deref() {
+        None => GroupBy::Day,
+        Some(text) => text.parse().map_err(|e| invalid("by", e))?,
+    };
     let (from, to) = report_period(
         query.from.as_deref(),
         query.to.as_deref(),
@@ -55,10 +84,16 @@ pub async fn usage(
         .await?;
     let total_cost: u64 = rows.iter().map(|r| r.cost_micros).sum();
     let total_requests: u64 = rows.iter().map(|r| r.requests).sum();
-    Ok(Json(json!({
-        "from": from, "to": to, "by": by_text, "rows": rows,
-        "total": { "requests": total_requests, "cost_micros": total_cost },
-    })))
+    Ok(Json(UsageReport {
+        from,
+        to,
+        by,
+        rows,
+        total: UsageTotal {
+            requests: total_requests,
+            cost_micros: total_cost,
+        },
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -75,13 +110,13 @@ pub struct CostQuery {
 #[utoipa::path(get, path = "/api/usage/cost", tag = "usage", operation_id = "getCost",
     params(CostQuery),
     responses(
-        (status = 200, description = "totals per group", body = super::shapes::UsageReport),
-        (status = 422, description = "a bad period or grouping", body = super::shapes::ErrorBody),
+        (status = 200, description = "totals per group", body = UsageReport),
+        (status = 422, description = "a bad period or grouping", body = crate::error::ErrorBody),
     ))]
 pub async fn cost(
     state: State<AppState>,
     Query(query): Query<CostQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UsageReport>, ApiError> {
     let by = query.group_by.unwrap_or_else(|| "provider".into());
     if !matches!(by.as_str(), "provider" | "model" | "key") {
         return Err(ApiError::new(
@@ -104,27 +139,21 @@ pub async fn cost(
 /// `GET /api/metrics`: requests, success and error rates, latency and time-to-first-byte
 /// percentiles over the last hour, day and week.
 #[utoipa::path(get, path = "/api/metrics", tag = "usage", operation_id = "getMetrics",
-    responses((status = 200, description = "figures for the last hour, day and week", body = super::shapes::MetricsReport)))]
-pub async fn metrics(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, description = "figures for the last hour, day and week", body = MetricsReport)))]
+pub async fn metrics(State(state): State<AppState>) -> Result<Json<MetricsReport>, ApiError> {
     let now = chrono::Utc::now();
     let since = |hours: i64| {
         (now - chrono::Duration::hours(hours)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     };
-    let windows = [("1h", since(1)), ("24h", since(24)), ("7d", since(24 * 7))];
-    let figures = state
+    let (hour, day, week) = (since(1), since(24), since(24 * 7));
+    let report = state
         .with_store(move |store| {
-            windows
-                .into_iter()
-                .map(|(name, from)| Ok((name, store.metrics_since(&from)?)))
-                .collect::<Result<Vec<_>, ApiError>>()
+            Ok(MetricsReport {
+                hour: store.metrics_since(&hour)?,
+                day: store.metrics_since(&day)?,
+                week: store.metrics_since(&week)?,
+            })
         })
         .await?;
-    let mut out = serde_json::Map::new();
-    for (name, metrics) in figures {
-        out.insert(
-            name.into(),
-            serde_json::to_value(metrics).unwrap_or(Value::Null),
-        );
-    }
-    Ok(Json(Value::Object(out)))
+    Ok(Json(report))
 }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use keygate_core::events::EventKind;
 use keygate_core::health::HealthState;
 use tokio::task::JoinHandle;
 
@@ -136,7 +137,7 @@ async fn round(
             && schedule.warned.insert(key.id.clone())
         {
             let mut event = Event::new(
-                "key_expiring",
+                EventKind::KeyExpiring,
                 format!(
                     "key {:?} of {} expires in {days_left} day(s): replace it before it stops working",
                     key.label, provider.name

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use checker::{spawn_checker, time_scale};
 pub use config::{CONFIG_SETTING, CheckerConfig};
-pub use probe::{TestReport, apply_report, test_key};
+pub use probe::{TestClass, TestReport, apply_report, test_key};
 
 use crate::proxy::Registry;
 use crate::proxy::catalog::{Catalog, Clock, LiveKey, LiveProvider};
@@ -110,7 +110,7 @@ pub async fn test_keys_offline(
         .map_err(|e| e.to_string())?;
     let checks: Vec<_> = results
         .iter()
-        .filter(|(r, _)| r.class != "disabled")
+        .filter(|(r, _)| r.class != TestClass::Disabled)
         .map(|(r, _)| r.check_row())
         .collect();
     store

@@ -19,6 +19,59 @@ use crate::proxy::catalog::{Clock, LiveKey, LiveProvider};
 use crate::proxy::outcome::health_update;
 use crate::proxy::upstream::{azure_api_version, endpoint_url, native_headers, request_headers};
 
+/// How a key test ended: a failure class of the answer, or why the key could not be tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TestClass {
+    Success,
+    ClientError,
+    Auth,
+    Quota,
+    RateLimited,
+    ServerError,
+    Timeout,
+    Connect,
+    StreamBroken,
+    Disabled,
+    SecretMissing,
+    SecretUnavailable,
+}
+
+impl TestClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disabled => "disabled",
+            Self::SecretMissing => "secret_missing",
+            Self::SecretUnavailable => "secret_unavailable",
+            Self::Success => FailureClass::Success.as_str(),
+            Self::ClientError => FailureClass::ClientError.as_str(),
+            Self::Auth => FailureClass::Auth.as_str(),
+            Self::Quota => FailureClass::Quota.as_str(),
+            Self::RateLimited => FailureClass::RateLimited.as_str(),
+            Self::ServerError => FailureClass::ServerError.as_str(),
+            Self::Timeout => FailureClass::Timeout.as_str(),
+            Self::Connect => FailureClass::Connect.as_str(),
+            Self::StreamBroken => FailureClass::StreamBroken.as_str(),
+        }
+    }
+}
+
+impl From<FailureClass> for TestClass {
+    fn from(class: FailureClass) -> Self {
+        match class {
+            FailureClass::Success => Self::Success,
+            FailureClass::ClientError => Self::ClientError,
+            FailureClass::Auth => Self::Auth,
+            FailureClass::Quota => Self::Quota,
+            FailureClass::RateLimited => Self::RateLimited,
+            FailureClass::ServerError => Self::ServerError,
+            FailureClass::Timeout => Self::Timeout,
+            FailureClass::Connect => Self::Connect,
+            FailureClass::StreamBroken => Self::StreamBroken,
+        }
+    }
+}
+
 /// What a key test found.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TestReport {
@@ -27,8 +80,7 @@ pub struct TestReport {
     pub provider: String,
     /// True when the key works.
     pub ok: bool,
-    /// The outcome class (`success`, `auth`, `quota`, `rate_limited`, `server_error`, …).
-    pub class: &'static str,
+    pub class: TestClass,
     pub status: Option<u16>,
     pub latency_ms: u64,
     pub model_count: usize,
@@ -59,7 +111,7 @@ impl TestReport {
         keygate_store::CheckRow {
             key_id: self.key_id.clone(),
             at: self.tested_at.clone(),
-            class: self.class.to_string(),
+            class: self.class.as_str().to_string(),
             status: self.status,
             latency_ms: self.latency_ms,
             hint: self.hint.clone(),
@@ -72,7 +124,7 @@ impl TestReport {
         let mut error = None;
         let (class, hint, state, reason) = if !row.enabled {
             (
-                "disabled",
+                TestClass::Disabled,
                 "the key is disabled: enable it to test it".to_string(),
                 HealthState::Disabled,
                 None,
@@ -80,14 +132,14 @@ impl TestReport {
         } else if row.health.reason == Some(HealthReason::SecretUnavailable) {
             error = row.health.last_error.clone();
             (
-                "secret_unavailable",
+                TestClass::SecretUnavailable,
                 "the OS keyring would not give the key's secret (locked or not running): unlock it, then test again".to_string(),
                 HealthState::Unhealthy,
                 Some(HealthReason::SecretUnavailable),
             )
         } else {
             (
-                "secret_missing",
+                TestClass::SecretMissing,
                 "the key's secret is not in the OS keyring (or its environment variable is unset): add it again".to_string(),
                 HealthState::Unhealthy,
                 Some(HealthReason::SecretMissing),
@@ -163,7 +215,7 @@ pub async fn test_key(
         label: key.label.clone(),
         provider: provider.name.clone(),
         ok: class == FailureClass::Success,
-        class: class.as_str(),
+        class: class.into(),
         status,
         latency_ms,
         model_count: models.len(),

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use keygate_core::budget::{BudgetKind, Crossing};
+use keygate_core::events::EventKind;
 use keygate_core::health::{HealthReason, HealthState};
 use keygate_core::key::format_usd_micros;
 
@@ -46,9 +47,9 @@ impl BudgetWatch {
         let blocked =
             crossing.percent >= 100 && key.runtime.apply_budgets(&key.limits, now_s, now_ms);
         let kind = if crossing.percent >= 100 {
-            "budget_reached"
+            EventKind::BudgetReached
         } else {
-            "budget_alert"
+            EventKind::BudgetAlert
         };
         proxy.emit(Event {
             key_id: Some(key.id.clone()),
@@ -93,7 +94,7 @@ impl BudgetWatch {
                 key_label: Some(key.label.clone()),
                 provider: Some(provider.clone()),
                 ..Event::new(
-                    "budget_reset",
+                    EventKind::BudgetReset,
                     format!(
                         "key {:?} of {provider} is back: its budget period reset",
                         key.label

@@ -167,7 +167,7 @@ fn announce_failover(proxy: &ProxyState, row: &RequestRow) {
         _ => format!("failed with HTTP {}", row.status),
     };
     let mut event = crate::events::Event::new(
-        "failover",
+        keygate_core::events::EventKind::Failover,
         format!(
             "request {} for {}: {}; {outcome}",
             row.id,

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
+use keygate_core::events::EventKind;
 use keygate_core::failure::{Decision, KeyEffect, ProviderEffect};
 use keygate_core::health::HealthState;
 use keygate_core::health_machine::Signal;
@@ -70,7 +71,7 @@ fn apply(proxy: &ProxyState, provider: &LiveProvider, key: &LiveKey, attempt: At
         blame_key = false;
         tracing::warn!(provider = %provider.name, "every key got 429 at once: provider paused, keys not blamed");
         let mut event = Event::new(
-            "provider_paused",
+            EventKind::ProviderPaused,
             format!(
                 "every key of {} was rate limited at once: the provider rests for {} s, no key is blamed",
                 provider.name,
@@ -94,7 +95,7 @@ fn apply(proxy: &ProxyState, provider: &LiveProvider, key: &LiveKey, attempt: At
         && provider.runtime.paused_until_ms.swap(0, Ordering::Relaxed) != 0
     {
         let mut event = Event::new(
-            "provider_resumed",
+            EventKind::ProviderResumed,
             format!("{} answers again after its rate-limit pause", provider.name),
         );
         event.provider = Some(provider.name.clone());

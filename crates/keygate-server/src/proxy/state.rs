@@ -150,7 +150,7 @@ impl ProxyState {
     pub fn emit(&self, event: Event) {
         let row = NewEvent {
             at: event.at.clone(),
-            kind: event.kind.to_string(),
+            kind: event.kind.as_str().to_string(),
             key_id: event.key_id.clone(),
             key_label: event.key_label.clone(),
             provider: event.provider.clone(),
