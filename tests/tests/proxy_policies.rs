@@ -365,10 +365,10 @@ async fn lowest_cost_tries_the_cheapest_tier_first_and_requests_carry_their_cost
         .env
         .ok(&["report", "--by", "model", "--format", "csv"], "");
     assert!(
-        csv.starts_with("group,requests,errors,prompt_tokens"),
+        csv.starts_with("group,requests,errors,failed_attempts,prompt_tokens"),
         "{csv}"
     );
-    assert!(csv.contains("gpt-4o-mini,2,0,22,6,4,0.000006,0"), "{csv}");
+    assert!(csv.contains("gpt-4o-mini,2,0,0,22,6,4,0.000006,0"), "{csv}");
     let table = served.env.ok(&["report"], "");
     assert!(
         table.contains("total") && table.contains("0.000010"),

@@ -414,3 +414,134 @@ async fn charts_of_real_traffic_render_in_the_api_and_the_cli() {
     assert_eq!(out.status.code(), Some(2));
     served.stop();
 }
+
+/// A request that failed over counts its failed attempt against the key that failed it (in the
+/// report read from request rows and in the keys' rollup activity), a request refused before
+/// any provider is named by its reason, and charts name keys by label with hover values.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_attempts_count_against_their_key_and_refusals_say_why() {
+    use keygate_tests::reliability::admin;
+    use reqwest::Method;
+
+    let fake = FakeUpstream::start().await;
+    let (revoked, good) = (
+        "sk-fake-truth-revoked-000000001",
+        "sk-fake-truth-good-00000000001",
+    );
+    fake.set(revoked, Behaviour::Unauthorized);
+    fake.set(good, Behaviour::Ok);
+    let served = setup(&fake, &[prio("revoked", revoked, 0), prio("good", good, 1)]).await;
+    let answer = post(&served, "/v1/chat/completions", &chat(false)).await;
+    assert_eq!(answer.status(), 200);
+    let _ = answer.bytes().await;
+    // The good key then rate limits (and rests); with no key left to try, the request after
+    // is refused before any provider.
+    fake.set(
+        good,
+        Behaviour::RateLimited {
+            retry_after_secs: 600,
+        },
+    );
+    for _ in 0..2 {
+        let answer = post(&served, "/v1/chat/completions", &chat(false)).await;
+        assert!(!answer.status().is_success(), "{}", answer.status());
+        let _ = answer.bytes().await;
+    }
+    let rows = logged(&served, 3).await;
+    let reason = rows
+        .iter()
+        .find(|r| r["provider"].is_null())
+        .and_then(|r| r["error_class"].as_str())
+        .unwrap_or_else(|| panic!("a refused row with its reason: {rows:?}"))
+        .to_string();
+    let (_, keys) = admin(&served, Method::GET, "/api/keys", None).await;
+    let key = |label: &str| {
+        keys["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .find(|k| k["label"] == label)
+            .cloned()
+            .expect("key")
+    };
+    let (revoked_key, good_key) = (key("revoked"), key("good"));
+    let (revoked_id, good_id) = (
+        revoked_key["id"].as_str().expect("id"),
+        good_key["id"].as_str().expect("id"),
+    );
+    // The keys' activity comes from the rollups, which count the attempts as well.
+    assert_eq!(
+        revoked_key["activity_7d"],
+        json!({ "requests": 0, "failed": 1 })
+    );
+    assert_eq!(
+        good_key["activity_7d"],
+        json!({ "requests": 2, "failed": 1 })
+    );
+
+    // The report of the current hour is read from the request rows.
+    let (_, usage) = admin(&served, Method::GET, "/api/usage?by=key", None).await;
+    let row = |group: &str| {
+        usage["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["group"] == group)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {group} row: {usage}"))
+    };
+    let failed_over = row(revoked_id);
+    assert_eq!(
+        (
+            &failed_over["label"],
+            &failed_over["requests"],
+            &failed_over["failed_attempts"]
+        ),
+        (&json!("revoked"), &json!(0), &json!(1)),
+        "{usage}"
+    );
+    let served_it = row(good_id);
+    assert_eq!(
+        (
+            &served_it["requests"],
+            &served_it["errors"],
+            &served_it["failed_attempts"]
+        ),
+        (&json!(2), &json!(1), &json!(1)),
+        "{usage}"
+    );
+    let refusal = row(&format!("refused: {reason}"));
+    assert_eq!(refusal["requests"], 1, "{usage}");
+    assert!(
+        !usage.to_string().contains("(none)"),
+        "no group is left unnamed: {usage}"
+    );
+
+    // The chart's legend and hover values use labels; the values are the drawn ones.
+    let (status, chart) = admin(
+        &served,
+        Method::GET,
+        "/api/charts/requests.json?by=key&width=800&height=300",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{chart}");
+    let names: Vec<&str> = chart["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(names.contains(&"good"), "{names:?}");
+    let plot = &chart["plot"];
+    assert_eq!(
+        plot["bucket_x"].as_array().map(Vec::len),
+        chart["buckets"].as_array().map(Vec::len)
+    );
+    let (left, width) = (
+        plot["left"].as_i64().expect("left"),
+        plot["width"].as_i64().expect("width"),
+    );
+    assert!(left > 0 && left + width <= 800, "{plot}");
+    assert!(svg_texts(chart["svg"].as_str().expect("svg")).contains(&"good".to_string()));
+}

@@ -28,6 +28,7 @@ pub enum UpstreamOutcome {
 
 /// The class of an outcome, as logs and the UI name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FailureClass {
     Success,

@@ -911,6 +911,11 @@ export interface components {
          * @enum {string}
          */
         ExpiryText: "valid" | "soon" | "expired";
+        /**
+         * @description The class of an outcome, as logs and the UI name it.
+         * @enum {string}
+         */
+        FailureClass: "success" | "client_error" | "auth" | "quota" | "rate_limited" | "server_error" | "timeout" | "connect" | "stream_broken";
         FileChange: {
             /** @description Where the file as it was before KeyGate's first change is kept. */
             backup: string | null;
@@ -1507,10 +1512,10 @@ export interface components {
             unpriced: string[];
         };
         /**
-         * @description How a key test ended: a failure class of the answer, or why the key could not be tested.
-         * @enum {string}
+         * @description How a key test ended: the class of the provider's answer, or why the key could not be
+         *     tested at all.
          */
-        TestClass: "success" | "client_error" | "auth" | "quota" | "rate_limited" | "server_error" | "timeout" | "connect" | "stream_broken" | "disabled" | "secret_missing" | "secret_unavailable";
+        TestClass: components["schemas"]["FailureClass"] | components["schemas"]["Untested"];
         TestOptions: {
             /** @description Also send a one-token completion. */
             deep?: boolean;
@@ -1599,6 +1604,11 @@ export interface components {
             action: string;
             path: string;
         };
+        /**
+         * @description Why a key could not be tested.
+         * @enum {string}
+         */
+        Untested: "disabled" | "secret_missing" | "secret_unavailable";
         /**
          * @description How a report groups requests.
          * @enum {string}

@@ -39,6 +39,7 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> Result<()> {
                 "group",
                 "requests",
                 "errors",
+                "failed_attempts",
                 "prompt_tokens",
                 "completion_tokens",
                 "cached_tokens",

@@ -114,22 +114,8 @@ pub struct Batch {
     ))]
 pub async fn batch(
     State(state): State<AppState>,
-    batch: Result<Json<Batch>, axum::extract::rejection::JsonRejection>,
+    Json(batch): Json<Batch>,
 ) -> Result<Json<BatchResult>, ApiError> {
-    let Json(batch) = batch.map_err(|e| {
-        let (field, message) = crate::error::rejected_field(&e);
-        let code = if field == "action" {
-            "invalid_action"
-        } else {
-            "invalid_batch"
-        };
-        let message = if field == "action" {
-            format!("{message}: use test, enable, disable, reset or delete")
-        } else {
-            message
-        };
-        ApiError::invalid(code, vec![(field, message)])
-    })?;
     if batch.ids.is_empty() || batch.ids.len() > MAX_BATCH {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -110,7 +110,7 @@ pub async fn test_keys_offline(
         .map_err(|e| e.to_string())?;
     let checks: Vec<_> = results
         .iter()
-        .filter(|(r, _)| r.class != TestClass::Disabled)
+        .filter(|(r, _)| r.class != TestClass::DISABLED)
         .map(|(r, _)| r.check_row())
         .collect();
     store

@@ -19,56 +19,40 @@ use crate::proxy::catalog::{Clock, LiveKey, LiveProvider};
 use crate::proxy::outcome::health_update;
 use crate::proxy::upstream::{azure_api_version, endpoint_url, native_headers, request_headers};
 
-/// How a key test ended: a failure class of the answer, or why the key could not be tested.
+/// How a key test ended: the class of the provider's answer, or why the key could not be
+/// tested at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum TestClass {
+    Answered(FailureClass),
+    Untested(Untested),
+}
+
+/// Why a key could not be tested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum TestClass {
-    Success,
-    ClientError,
-    Auth,
-    Quota,
-    RateLimited,
-    ServerError,
-    Timeout,
-    Connect,
-    StreamBroken,
+pub enum Untested {
     Disabled,
     SecretMissing,
     SecretUnavailable,
 }
 
 impl TestClass {
+    pub const DISABLED: Self = Self::Untested(Untested::Disabled);
+
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Disabled => "disabled",
-            Self::SecretMissing => "secret_missing",
-            Self::SecretUnavailable => "secret_unavailable",
-            Self::Success => FailureClass::Success.as_str(),
-            Self::ClientError => FailureClass::ClientError.as_str(),
-            Self::Auth => FailureClass::Auth.as_str(),
-            Self::Quota => FailureClass::Quota.as_str(),
-            Self::RateLimited => FailureClass::RateLimited.as_str(),
-            Self::ServerError => FailureClass::ServerError.as_str(),
-            Self::Timeout => FailureClass::Timeout.as_str(),
-            Self::Connect => FailureClass::Connect.as_str(),
-            Self::StreamBroken => FailureClass::StreamBroken.as_str(),
+            Self::Answered(class) => class.as_str(),
+            Self::Untested(Untested::Disabled) => "disabled",
+            Self::Untested(Untested::SecretMissing) => "secret_missing",
+            Self::Untested(Untested::SecretUnavailable) => "secret_unavailable",
         }
     }
 }
 
 impl From<FailureClass> for TestClass {
     fn from(class: FailureClass) -> Self {
-        match class {
-            FailureClass::Success => Self::Success,
-            FailureClass::ClientError => Self::ClientError,
-            FailureClass::Auth => Self::Auth,
-            FailureClass::Quota => Self::Quota,
-            FailureClass::RateLimited => Self::RateLimited,
-            FailureClass::ServerError => Self::ServerError,
-            FailureClass::Timeout => Self::Timeout,
-            FailureClass::Connect => Self::Connect,
-            FailureClass::StreamBroken => Self::StreamBroken,
-        }
+        Self::Answered(class)
     }
 }
 
@@ -124,7 +108,7 @@ impl TestReport {
         let mut error = None;
         let (class, hint, state, reason) = if !row.enabled {
             (
-                TestClass::Disabled,
+                TestClass::DISABLED,
                 "the key is disabled: enable it to test it".to_string(),
                 HealthState::Disabled,
                 None,
@@ -132,14 +116,14 @@ impl TestReport {
         } else if row.health.reason == Some(HealthReason::SecretUnavailable) {
             error = row.health.last_error.clone();
             (
-                TestClass::SecretUnavailable,
+                TestClass::Untested(Untested::SecretUnavailable),
                 "the OS keyring would not give the key's secret (locked or not running): unlock it, then test again".to_string(),
                 HealthState::Unhealthy,
                 Some(HealthReason::SecretUnavailable),
             )
         } else {
             (
-                TestClass::SecretMissing,
+                TestClass::Untested(Untested::SecretMissing),
                 "the key's secret is not in the OS keyring (or its environment variable is unset): add it again".to_string(),
                 HealthState::Unhealthy,
                 Some(HealthReason::SecretMissing),
