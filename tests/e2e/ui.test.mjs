@@ -713,6 +713,8 @@ describe('web UI served by keygate serve', () => {
     const tip = requestsChart.locator('.tip');
     await tip.waitFor();
     assert.match(await tip.innerText(), /fakeprov\s+3/);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await requestsChart.screenshot({ path: path.join(ARTIFACTS, 'usage-hover.png') });
     await layer.focus();
     await page.keyboard.press('Escape');
     await tip.waitFor({ state: 'hidden' });

@@ -323,10 +323,11 @@ impl Plot<'_> {
                 || n == 1
                 || self.chart.bucket_seconds >= 86_400
                 || filled * 2 < n);
-        let x_range = if as_bars || n == 1 {
-            -0.5..(n as f64 - 0.5)
-        } else {
+        // Points sit in their bucket's middle too, so one at either end is not cut in half.
+        let x_range = if stacked && !as_bars {
             0.0..(n as f64 - 1.0)
+        } else {
+            -0.5..(n as f64 - 0.5)
         };
 
         let mut chart = ChartBuilder::on(root)
@@ -391,7 +392,7 @@ impl Plot<'_> {
                 .map(|c| rgb(blend(*c, colours.background, fill_amount)))
                 .collect(),
             line_width: m.px(2.0).max(1) as u32,
-            marker_radius: m.px(3.0),
+            marker_radius: m.px(4.0),
         };
         if as_bars {
             marks::draw_bars(&mut chart, &bands, &style)?;
