@@ -1338,6 +1338,10 @@ describe('web UI served by keygate serve', () => {
     assert.match(await serve.getByTestId('connect-routes').innerText(), /gemini-\* → fakeprov:fake-a/);
     await screenshotPage(page, 'connect-serve-from', 900);
     await page.setViewportSize({ width: 1280, height: 800 });
+    // The provider's model list may bring one more preview: Connect makes the change shown,
+    // so it is pressed once the last one is in.
+    await serve.locator('[data-testid="connect-confirm"][data-previewing="false"]').waitFor();
+    assert.match(await serve.getByTestId('connect-routes').innerText(), /gemini-\* → fakeprov:fake-a/);
     await serve.getByTestId('connect-confirm').click();
     try {
       await gemini.getByTestId('tool-state').getByText('Connected', { exact: true }).waitFor({ timeout: 15_000 });

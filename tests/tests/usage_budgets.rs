@@ -545,3 +545,70 @@ async fn failed_attempts_count_against_their_key_and_refusals_say_why() {
     assert!(left > 0 && left + width <= 800, "{plot}");
     assert!(svg_texts(chart["svg"].as_str().expect("svg")).contains(&"good".to_string()));
 }
+
+/// `proxy.cost_in_answer` (off by default) tells the client what its request cost: a header
+/// on a whole answer, a last comment line on a stream, both equal to the request log's cost.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cost_in_the_answer_is_off_by_default_and_matches_the_log_when_on() {
+    use keygate_tests::reliability::admin;
+    use reqwest::Method;
+
+    let fake = FakeUpstream::start().await;
+    let secret = "sk-fake-cost-in-answer-0000001";
+    fake.set(secret, Behaviour::Ok);
+    let served = setup(&fake, &[prio("priced", secret, 0)]).await;
+    let price = json!({ "provider": "fake", "model": "gpt-4o-mini", "input_usd": "1.50",
+                        "output_usd": "6", "from": "2020-01-01" });
+    let (status, body) = admin(&served, Method::PUT, "/api/models/price", Some(&price)).await;
+    assert_eq!(status, 200, "{body}");
+    let plain = post(&served, "/v1/chat/completions", &chat(false)).await;
+    assert_eq!(plain.status(), 200);
+    assert_eq!(
+        header(&plain, "x-keygate-cost-micros"),
+        "",
+        "off by default"
+    );
+    let _ = plain.bytes().await;
+
+    let on = json!({ "value": 1 });
+    let (status, body) = admin(
+        &served,
+        Method::PUT,
+        "/api/settings/proxy.cost_in_answer",
+        Some(&on),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let plain = post(&served, "/v1/chat/completions", &chat(false)).await;
+    let told: u64 = header(&plain, "x-keygate-cost-micros")
+        .parse()
+        .expect("a cost header once the setting is on");
+    let id = header(&plain, "x-keygate-request-id").to_string();
+    let _ = plain.bytes().await;
+    let streamed = post(&served, "/v1/chat/completions", &chat(true)).await;
+    assert_eq!(
+        header(&streamed, "x-keygate-cost-micros"),
+        "",
+        "a stream's headers come first"
+    );
+    let stream_id = header(&streamed, "x-keygate-request-id").to_string();
+    let text = streamed.text().await.expect("stream");
+    let last = text.trim_end().lines().last().unwrap_or_default();
+    let streamed_cost: u64 = last
+        .strip_prefix(": x-keygate-cost-micros ")
+        .unwrap_or_else(|| panic!("the stream's last line is its cost: {text}"))
+        .parse()
+        .expect("micro-dollars");
+    assert!(text.contains("data: [DONE]"), "{text}");
+
+    let rows = logged(&served, 3).await;
+    let cost_of = |id: &str| {
+        rows.iter()
+            .find(|r| r["id"] == id)
+            .and_then(|r| r["cost_micros"].as_u64())
+            .unwrap_or_else(|| panic!("no priced row {id}: {rows:?}"))
+    };
+    assert!(told > 0);
+    assert_eq!(told, cost_of(&id));
+    assert_eq!(streamed_cost, cost_of(&stream_id));
+}

@@ -34,7 +34,7 @@ export function settingLabel(name: string): string {
 }
 
 /** Settings that are on (1) or off (0): shown as a switch, not a number field. */
-const SWITCHES = new Set(['proxy.sticky_sessions']);
+const SWITCHES = new Set(['proxy.sticky_sessions', 'proxy.cost_in_answer']);
 
 export function isSwitch(name: string): boolean {
   return SWITCHES.has(name);

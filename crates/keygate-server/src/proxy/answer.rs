@@ -7,6 +7,8 @@ use axum::response::Response;
 /// The headers KeyGate adds to its answers.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-keygate-request-id");
 const PROVIDER: HeaderName = HeaderName::from_static("x-keygate-provider");
+/// What the request cost in micro-dollars (`proxy.cost_in_answer`; a whole answer only).
+pub(super) const COST: HeaderName = HeaderName::from_static("x-keygate-cost-micros");
 const KEY: HeaderName = HeaderName::from_static("x-keygate-key");
 const ATTEMPTS: HeaderName = HeaderName::from_static("x-keygate-attempts");
 

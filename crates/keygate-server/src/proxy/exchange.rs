@@ -16,7 +16,7 @@ use keygate_core::translate::{Protocol, translate_response};
 use serde_json::Value;
 
 use super::admit::Admitted;
-use super::answer::answer;
+use super::answer::{COST, answer};
 use super::anthropic_error::translated_error_body;
 use super::attempt::{Tried, answered, conclude, send};
 use super::auth::ProxyRequest;
@@ -29,6 +29,7 @@ pub use super::legs::Inbound;
 use super::legs::{Bodies, Leg, leg, leg_headers};
 use super::openai_error::ProxyError;
 use super::redacted;
+use super::relay::Usage;
 use super::rescue::Rescue;
 use super::routing::Tier;
 use super::sticky::key_tag;
@@ -294,6 +295,11 @@ pub async fn serve(
             proxy.sessions.remember(session, key_tag(&key.id));
         }
         let class = (!success).then_some(decision.class.as_str());
+        // Read here only when the client asked to be told; otherwise the writer reads it.
+        let cost = (success && settings.cost_in_answer)
+            .then(|| Usage::of_answer(&body))
+            .flatten()
+            .and_then(|usage| ledger.cost_of(proxy, &provider.name, usage));
         // The writer reads usage from the upstream's own answer, in either protocol.
         ledger.finish(
             proxy,
@@ -306,6 +312,9 @@ pub async fn serve(
             },
         );
         let mut response_headers = response_headers(&upstream_headers);
+        if let Some(cost) = cost {
+            response_headers.insert(COST, HeaderValue::from(cost));
+        }
         let client_body = match translated {
             Some(translated) => translated,
             None if leg == Leg::Native && success && !redacted::mentions_error(&body) => body,

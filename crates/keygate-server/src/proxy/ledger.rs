@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use keygate_core::bounds::clip_in_place;
 use keygate_core::failure::FailureClass;
+use keygate_core::prices::cost_micros;
 use keygate_store::{AttemptLog, RequestRow};
 
 use super::catalog::{LiveKey, LiveProvider};
@@ -104,6 +105,23 @@ impl Ledger {
             class: class.as_str().to_string(),
             latency_ms: millis(took),
         });
+    }
+
+    /// What the request costs with `usage`, in micro-dollars, priced as the writer prices its
+    /// row (the model served, the price in force at the request's time); `None` when the
+    /// model has no price.
+    pub fn cost_of(&self, proxy: &ProxyState, provider: &str, usage: Usage) -> Option<u64> {
+        let model = self.row.model_served.as_deref()?;
+        let price = proxy
+            .catalog()
+            .prices
+            .price_at(provider, model, &self.row.at)?;
+        Some(cost_micros(
+            price,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.cached_tokens,
+        ))
     }
 
     /// Rewrites the last attempt once its streamed answer has ended: its class and latency.

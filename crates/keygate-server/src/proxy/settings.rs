@@ -28,6 +28,9 @@ pub struct ProxySettings {
     /// Keep a client conversation (a session id) on the key that served it while that key is
     /// healthy, so provider-side prompt caches keep working.
     pub sticky_sessions: bool,
+    /// Tell the client what its request cost: `x-keygate-cost-micros` on a whole answer, a
+    /// final `: x-keygate-cost-micros N` comment line on a stream.
+    pub cost_in_answer: bool,
 }
 
 impl Default for ProxySettings {
@@ -44,6 +47,7 @@ impl Default for ProxySettings {
             body_limit: 32 * 1024 * 1024,
             max_wait: Duration::from_millis(3000),
             sticky_sessions: true,
+            cost_in_answer: false,
         }
     }
 }
@@ -51,7 +55,7 @@ impl Default for ProxySettings {
 /// The proxy settings a user may change (`keygate settings set NAME VALUE`), stored in the
 /// settings table and put in force when saved (see `applies_live`): name, what it means, and
 /// its default.
-pub const SETTINGS: [(&str, &str, u64); 12] = [
+pub const SETTINGS: [(&str, &str, u64); 13] = [
     (
         "proxy.max_attempts",
         "attempts per request, across keys and tiers",
@@ -92,6 +96,11 @@ pub const SETTINGS: [(&str, &str, u64); 12] = [
         "keep a session on its key while healthy (1 = on, 0 = off)",
         1,
     ),
+    (
+        "proxy.cost_in_answer",
+        "tell clients what each request cost: an x-keygate-cost-micros header, or a last comment line in a stream (1 = on, 0 = off)",
+        0,
+    ),
     ("proxy.body_limit_mib", "largest request body accepted", 32),
     (
         "proxy.idle_timeout_seconds",
@@ -127,7 +136,7 @@ pub fn validate_setting(name: &str, value: u64) -> Result<(), String> {
         "proxy.first_token_timeout_seconds" => 1..=600,
         "proxy.stream_stall_seconds" => 1..=3600,
         "proxy.breaker_probe_seconds" => 1..=600,
-        "proxy.sticky_sessions" => 0..=1,
+        "proxy.sticky_sessions" | "proxy.cost_in_answer" => 0..=1,
         "proxy.body_limit_mib" => 1..=1024,
         "proxy.idle_timeout_seconds" => 1..=3600,
         "retention.request_days" => 1..=3650,
@@ -180,6 +189,9 @@ impl ProxySettings {
         }
         if let Some(v) = get("proxy.sticky_sessions") {
             settings.sticky_sessions = v == 1;
+        }
+        if let Some(v) = get("proxy.cost_in_answer") {
+            settings.cost_in_answer = v == 1;
         }
         if let Some(v) = get("proxy.body_limit_mib") {
             settings.body_limit = usize::try_from(v * 1024 * 1024).unwrap_or(settings.body_limit);

@@ -119,6 +119,16 @@ impl UsageSniffer {
     }
 }
 
+impl Shaper {
+    /// Whether the client gets server-sent events (where a comment line may be added).
+    pub fn sends_events(&self) -> bool {
+        match self {
+            Self::Native(_) | Self::Translated(_) => true,
+            Self::Raw(raw) => raw.events(),
+        }
+    }
+}
+
 impl Raw {
     pub fn new(kind: RawKind) -> Self {
         Self {
@@ -131,6 +141,11 @@ impl Raw {
     /// Whether the body is a whole JSON answer (which may pause as long as the idle timeout).
     pub fn json(&self) -> bool {
         self.captured.is_some()
+    }
+
+    /// Whether the body is a server-sent-event stream.
+    pub fn events(&self) -> bool {
+        self.sniffer.is_some()
     }
 
     fn keep(&mut self, chunk: &[u8]) {

@@ -144,6 +144,8 @@ struct Relay {
     /// Settled at its terminal event and reading the upstream's last bytes (`[DONE]`, the end
     /// of the body, so its connection goes back to the pool) before the client's stream ends.
     draining: bool,
+    /// What the request cost, as the stream's last line (`proxy.cost_in_answer`).
+    cost_line: Option<Bytes>,
 }
 
 impl Drop for Relay {
@@ -299,6 +301,16 @@ impl Relay {
         };
         let class = self.attempt.conclude(&answered, None);
         let (usage, body) = (self.usage(), self.shaper.captured());
+        let proxy = self.attempt.state.proxy();
+        if class == FailureClass::Success
+            && self.shaper.sends_events()
+            && proxy.settings().cost_in_answer
+            && let (Some(usage), Some(ledger)) = (usage, self.attempt.ledger.as_ref())
+            && let Some(cost) = ledger.cost_of(proxy, &self.attempt.provider.name, usage)
+        {
+            // A comment line: every SSE client skips it, a script can read it.
+            self.cost_line = Some(Bytes::from(format!(": x-keygate-cost-micros {cost}\n\n")));
+        }
         self.attempt.finish(class, usage, body);
     }
 
@@ -439,12 +451,15 @@ pub fn stream_response(
         carried: Usage::default(),
         carried_chars: 0,
         draining: false,
+        cost_line: None,
     };
     let body = futures_util::stream::unfold(relay, |mut relay| async move {
         if relay.over() {
-            return None;
+            return relay.cost_line.take().map(|line| (Ok(line), relay));
         }
-        let out = relay.next().await?;
+        let Some(out) = relay.next().await else {
+            return relay.cost_line.take().map(|line| (Ok(line), relay));
+        };
         relay.attempt.sent_bytes();
         Some((out, relay))
     });

@@ -82,10 +82,20 @@ impl Backlog {
 /// What the writer needs to turn a finished request into a row: prices, budgets, the clock.
 struct Rows<'a> {
     clock: Clock,
-    prices: &'a PriceBook,
+    prices: Arc<PriceBook>,
     proxy: &'a Weak<ProxyState>,
     budgets: &'a mut BudgetWatch,
     status: &'a WriterStatus,
+}
+
+impl Rows<'_> {
+    /// The prices in force now: read again when a wait ends, so a price saved while the
+    /// writer waited applies to the rows after it (the proxy's cost header already uses it).
+    fn refresh_prices(&mut self) {
+        if let Some(proxy) = self.proxy.upgrade() {
+            self.prices = proxy.catalog().prices.clone();
+        }
+    }
 }
 
 /// Runs until every sender is gone (the engine stopped), then returns after the last batch:
@@ -125,7 +135,7 @@ pub fn spawn_writer(
             }
             let mut rows = Rows {
                 clock,
-                prices: &prices,
+                prices,
                 proxy: &proxy,
                 budgets: &mut budgets,
                 status: &status,
@@ -137,6 +147,7 @@ pub fn spawn_writer(
                 }
                 match runtime.block_on(tokio::time::timeout(CATALOG_POLL, rx.recv())) {
                     Ok(Some(first)) => {
+                        rows.refresh_prices();
                         // A flush is written at once; anything else starts a batch.
                         if !take(&mut backlog, first, &mut rows) {
                             let deadline = Instant::now() + MAX_BATCH_AGE;
@@ -150,6 +161,7 @@ pub fn spawn_writer(
             if !backlog.is_empty() {
                 open = save(&runtime, &mut store, &mut rx, &mut backlog, &mut rows, open);
             }
+            prices = rows.prices;
             reload_if_changed(&store, &mut seen, &proxy, &vault);
         }
     })
