@@ -374,3 +374,141 @@ fn cli_csv_reports_escape_formula_model_names_and_key_labels() {
         }
     }
 }
+
+/// `keygate report --month YYYY-MM` sums that UTC month only (its first and last millisecond
+/// in, the next month's first out), by provider and by key, in each format; a bad month is a
+/// usage error that says how to write one.
+#[test]
+fn a_month_report_sums_that_month_by_provider_and_key() {
+    if !session_available("a_month_report_sums_that_month_by_provider_and_key") {
+        return;
+    }
+    let env = TestEnv::new();
+    for name in ["fake", "other"] {
+        env.ok(
+            &[
+                "provider",
+                "add",
+                name,
+                "--kind",
+                "openai",
+                "--base-url",
+                "http://127.0.0.1:9",
+            ],
+            "",
+        );
+    }
+    let out = env
+        .keygate()
+        .args([
+            "key",
+            "add",
+            "--provider",
+            "fake",
+            "--label",
+            "monthly",
+            "--secret-env",
+            "KG_MONTH_SECRET",
+        ])
+        .env("KG_MONTH_SECRET", "sk-fake-limits-month-SECRET0001")
+        .output()
+        .expect("key add");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Vec<Value> =
+        serde_json::from_str(&env.ok(&["--json", "key", "list"], "")).expect("key list");
+    let key_id = listed[0]["id"].as_str().expect("id").to_string();
+    let row = |id: &str, at: &str, provider: &str, cost: u64| RequestRow {
+        id: id.into(),
+        at: at.into(),
+        token: Some("cli".into()),
+        endpoint: "/v1/chat/completions".into(),
+        model_requested: "gpt-4o".into(),
+        model_served: Some("gpt-4o".into()),
+        provider: Some(provider.into()),
+        key_id: Some(key_id.clone()),
+        status: 200,
+        error_class: None,
+        attempts: Vec::new(),
+        latency_ms: 10,
+        ttfb_ms: None,
+        stream: false,
+        prompt_tokens: Some(10),
+        completion_tokens: Some(5),
+        cached_tokens: None,
+        cost_micros: Some(cost),
+    };
+    Store::open_in(&env.home())
+        .expect("store")
+        .write_batch(
+            &[
+                row("r0", "2026-10-31T23:59:59.999Z", "fake", 1),
+                row("r1", "2026-11-01T00:00:00.000Z", "fake", 20),
+                row("r2", "2026-11-15T12:00:00.000Z", "other", 300),
+                row("r3", "2026-11-30T23:59:59.999Z", "fake", 4_000),
+                row("r4", "2026-12-01T00:00:00.000Z", "fake", 50_000),
+            ],
+            &[],
+        )
+        .expect("rows");
+
+    let json: Value =
+        serde_json::from_str(&env.ok(&["--json", "report", "--month", "2026-11"], ""))
+            .expect("json");
+    assert_eq!(json["total"]["requests"], 3, "{json}");
+    assert_eq!(json["total"]["cost_micros"], 4_320, "{json}");
+    let provider = |name: &str| {
+        json["providers"]
+            .as_array()
+            .expect("providers")
+            .iter()
+            .find(|r| r["group"] == name)
+            .map(|r| r["cost_micros"].clone())
+    };
+    assert_eq!(provider("fake"), Some(json!(4_020)));
+    assert_eq!(provider("other"), Some(json!(300)));
+    assert_eq!(json["keys"][0]["label"], "monthly", "{json}");
+
+    let csv = env.ok(&["report", "--month", "2026-11", "--format", "csv"], "");
+    assert!(
+        csv.starts_with("section,group,requests,errors,failed_attempts,"),
+        "{csv}"
+    );
+    assert!(csv.contains("\nprovider,fake,2,"), "{csv}");
+    assert!(
+        csv.contains(&format!("\nkey,monthly ({key_id}),3,")),
+        "{csv}"
+    );
+    assert!(csv.contains("\ntotal,total,3,"), "{csv}");
+    let table = env.ok(&["report", "--month", "2026-11"], "");
+    assert!(table.contains("Usage in 2026-11 (UTC)"), "{table}");
+    assert!(
+        table.contains("PROVIDER") && table.contains("KEY"),
+        "{table}"
+    );
+
+    let empty = env.ok(&["report", "--month", "2025-01"], "");
+    assert!(empty.contains("No requests in 2025-01"), "{empty}");
+    for bad in ["2026-13", "november", "2026-1"] {
+        let out = env
+            .keygate()
+            .args(["report", "--month", bad])
+            .output()
+            .expect("report");
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("like 2026-11"),
+            "{bad}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = env
+        .keygate()
+        .args(["report", "--month", "2026-11", "--from", "2026-11-02"])
+        .output()
+        .expect("report");
+    assert_eq!(out.status.code(), Some(2), "--month and --from together");
+}

@@ -114,14 +114,17 @@ pub enum ModelCommand {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Start (a date like 2026-11-01, or an RFC 3339 time); default: 7 days ago.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "month")]
     pub from: Option<String>,
     /// End, exclusive (a date means the start of that day); default: now.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "month")]
     pub to: Option<String>,
     /// day, hour, provider, model, key or token.
-    #[arg(long, default_value = "day")]
+    #[arg(long, default_value = "day", conflicts_with = "month")]
     pub by: String,
+    /// A month's summary (UTC), e.g. 2026-11: its usage and cost by provider and by key.
+    #[arg(long, value_name = "YYYY-MM")]
+    pub month: Option<String>,
     /// table, csv or json (--json also gives json).
     #[arg(long, default_value = "table")]
     pub format: String,

@@ -10,8 +10,29 @@ use crate::cli::ReportArgs;
 use crate::context::{Context, usage};
 use crate::output;
 
+/// The figures' columns, after the group's: in CSV, and in tables.
+const CSV_COLUMNS: [&str; 8] = [
+    "requests",
+    "errors",
+    "failed_attempts",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost_usd",
+    "unpriced",
+];
+const TABLE_COLUMNS: [&str; 8] = [
+    "REQUESTS",
+    "ERRORS",
+    "FAILED ATTEMPTS",
+    "PROMPT",
+    "COMPLETION",
+    "CACHED",
+    "COST $",
+    "UNPRICED",
+];
+
 pub fn run(ctx: &Context, args: &ReportArgs) -> Result<()> {
-    let by: GroupBy = args.by.parse().map_err(usage)?;
     let format = if ctx.json {
         "json"
     } else {
@@ -22,6 +43,10 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> Result<()> {
             "unknown format {format:?}: use table, csv or json"
         )));
     }
+    if let Some(month) = &args.month {
+        return month_summary(ctx, month, format);
+    }
+    let by: GroupBy = args.by.parse().map_err(usage)?;
     let (from, to) = report_period(args.from.as_deref(), args.to.as_deref(), chrono::Utc::now())
         .map_err(|(field, e)| usage(format!("--{field}: {e}")))?;
     let store = ctx.store()?;
@@ -35,17 +60,7 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> Result<()> {
         })),
         "csv" => {
             let mut out = csv::Writer::from_writer(std::io::stdout());
-            out.write_record([
-                "group",
-                "requests",
-                "errors",
-                "failed_attempts",
-                "prompt_tokens",
-                "completion_tokens",
-                "cached_tokens",
-                "cost_usd",
-                "unpriced",
-            ])?;
+            out.write_record(std::iter::once("group").chain(CSV_COLUMNS))?;
             for r in &rows {
                 // The group is text (a model, a key label, a token name); the rest are numbers.
                 let mut row = cells(r);
@@ -62,20 +77,9 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> Result<()> {
             }
             let mut table: Vec<Vec<String>> = rows.iter().map(cells).collect();
             table.push(cells(&total(&rows)));
-            output::table(
-                &[
-                    &args.by.to_uppercase(),
-                    "REQUESTS",
-                    "ERRORS",
-                    "FAILED ATTEMPTS",
-                    "PROMPT",
-                    "COMPLETION",
-                    "CACHED",
-                    "COST $",
-                    "UNPRICED",
-                ],
-                &table,
-            );
+            let by = args.by.to_uppercase();
+            let header: Vec<&str> = std::iter::once(by.as_str()).chain(TABLE_COLUMNS).collect();
+            output::table(&header, &table);
             Ok(())
         }
     }
@@ -113,6 +117,74 @@ fn total(rows: &[UsageRow]) -> UsageRow {
         cached_tokens: sum(|r| r.cached_tokens),
         cost_micros: sum(|r| r.cost_micros),
         unpriced: sum(|r| r.unpriced),
+    }
+}
+
+/// `[from, to)` of a UTC month written `YYYY-MM`, in the stored time form.
+fn month_bounds(month: &str) -> Result<(String, String)> {
+    let bad = || usage(format!("--month {month:?}: write a month like 2026-11"));
+    let start =
+        chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").map_err(|_| bad())?;
+    if month.len() != 7 {
+        return Err(bad());
+    }
+    let end = start
+        .checked_add_months(chrono::Months::new(1))
+        .ok_or_else(bad)?;
+    let at = |d: chrono::NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    Ok((at(start), at(end)))
+}
+
+/// `keygate report --month YYYY-MM`: the month's usage and cost by provider and by key, with
+/// its total; one table each, one CSV with a `section` column, or one JSON object.
+fn month_summary(ctx: &Context, month: &str, format: &str) -> Result<()> {
+    let (from, to) = month_bounds(month)?;
+    let store = ctx.store()?;
+    let providers = store.usage_report(&from, &to, GroupBy::Provider)?;
+    let keys = store.usage_report(&from, &to, GroupBy::Key)?;
+    let sum = total(&providers);
+    match format {
+        "json" => output::json(&serde_json::json!({
+            "month": month, "from": from, "to": to,
+            "providers": providers, "keys": keys, "total": sum,
+        })),
+        "csv" => {
+            let mut out = csv::Writer::from_writer(std::io::stdout());
+            out.write_record(["section", "group"].into_iter().chain(CSV_COLUMNS))?;
+            let sections = [("provider", &providers), ("key", &keys)];
+            for (section, rows) in sections {
+                for r in rows.iter() {
+                    let mut row = cells(r);
+                    row[0] = output::csv_text(&row[0]);
+                    out.write_record(std::iter::once(section.to_string()).chain(row))?;
+                }
+            }
+            let mut row = cells(&sum);
+            row[0] = "total".into();
+            out.write_record(std::iter::once("total".to_string()).chain(row))?;
+            out.flush()?;
+            Ok(())
+        }
+        _ => {
+            if providers.is_empty() {
+                println!("No requests in {month} ({from} to {to}).");
+                return Ok(());
+            }
+            println!("Usage in {month} (UTC)\n");
+            for (title, rows) in [("PROVIDER", &providers), ("KEY", &keys)] {
+                let mut table: Vec<Vec<String>> = rows.iter().map(cells).collect();
+                table.push(cells(&sum));
+                let header: Vec<&str> = std::iter::once(title).chain(TABLE_COLUMNS).collect();
+                output::table(&header, &table);
+                println!();
+            }
+            Ok(())
+        }
     }
 }
 
