@@ -6,8 +6,6 @@
 //! Latency and time to first byte are kept as hourly histograms with buckets about 12 % wide,
 //! so percentiles per hour or day come out of the rollups too.
 
-use std::collections::BTreeMap;
-
 use keygate_core::bounds::{clip, saturate};
 use rusqlite::{Transaction, params};
 use serde::Serialize;
@@ -41,39 +39,73 @@ pub enum LatencyMetric {
 }
 
 /// A batch's contribution to the rollups, gathered in memory before one upsert per group.
+///
+/// Lists, not maps: a batch holds a few groups and histogram buckets, and a row finds its own
+/// by comparing borrowed text, so only a batch's first row of a group allocates its key.
 #[derive(Debug, Default)]
 pub(crate) struct RollupBatch {
-    usage: BTreeMap<RollupKey, Totals>,
-    latency: BTreeMap<(String, u8, u32), u64>,
+    usage: Vec<(RollupKey, Totals)>,
+    latency: Vec<((String, u8, u32), u64)>,
 }
 
+/// A rollup group's dimensions as a row has them (see [`RollupKey`]).
+type GroupOf<'a> = [&'a str; 6];
+
 impl RollupBatch {
+    fn totals(&mut self, group: GroupOf<'_>) -> &mut Totals {
+        let same = |k: &RollupKey| {
+            [&k.0, &k.1, &k.2, &k.3, &k.4, &k.5]
+                .iter()
+                .zip(group)
+                .all(|(a, b)| a.as_str() == b)
+        };
+        let i = match self.usage.iter().position(|(k, _)| same(k)) {
+            Some(i) => i,
+            None => {
+                let [hour, provider, model, key, token, refusal] = group.map(str::to_string);
+                let key = (hour, provider, model, key, token, refusal);
+                self.usage.push((key, Totals::default()));
+                self.usage.len() - 1
+            }
+        };
+        &mut self.usage[i].1
+    }
+
+    fn sample(&mut self, hour: &str, metric: LatencyMetric, ms: u64) {
+        let (metric, bucket) = (metric as u8, bucket_of(ms));
+        let found = self
+            .latency
+            .iter_mut()
+            .find(|((h, m, b), _)| *m == metric && *b == bucket && h == hour);
+        match found {
+            Some((_, count)) => *count += 1,
+            None => self.latency.push(((hour.to_string(), metric, bucket), 1)),
+        }
+    }
+
     pub(crate) fn add(&mut self, r: &RequestRow) {
-        let hour = hour_of(&r.at).to_string();
+        let hour = hour_of(&r.at);
         // Clipped and saturated like the row itself (see `write_batch`).
-        let text = |t: &Option<String>| clip(t.as_deref().unwrap_or_default()).to_string();
-        let model = clip(r.model_served.as_deref().unwrap_or(&r.model_requested)).to_string();
+        fn text(t: &Option<String>) -> &str {
+            clip(t.as_deref().unwrap_or_default())
+        }
+        let model = clip(r.model_served.as_deref().unwrap_or(&r.model_requested));
         let token = text(&r.token);
         for attempt in r.attempts.iter().filter(|a| a.class != "success") {
-            let key = (
-                hour.clone(),
-                clip(&attempt.provider).to_string(),
-                model.clone(),
-                clip(&attempt.key_id).to_string(),
-                token.clone(),
-                String::new(),
-            );
-            self.usage.entry(key).or_default().failed_attempts += 1;
+            let (provider, key) = (clip(&attempt.provider), clip(&attempt.key_id));
+            self.totals([hour, provider, model, key, token, ""])
+                .failed_attempts += 1;
         }
-        let key = (
-            hour.clone(),
+        let refused = refusal(r);
+        let group = [
+            hour,
             text(&r.provider),
             model,
             text(&r.key_id),
             token,
-            refusal(r),
-        );
-        let t = self.usage.entry(key).or_default();
+            &refused,
+        ];
+        let t = self.totals(group);
         let add =
             |sum: &mut u64, n: Option<u64>| *sum = saturate(sum.saturating_add(n.unwrap_or(0)));
         t.requests += 1;
@@ -86,19 +118,9 @@ impl RollupBatch {
             None => t.unpriced += 1,
         }
         add(&mut t.latency_ms_sum, Some(r.latency_ms));
-        *self
-            .latency
-            .entry((
-                hour.clone(),
-                LatencyMetric::Latency as u8,
-                bucket_of(r.latency_ms),
-            ))
-            .or_default() += 1;
+        self.sample(hour, LatencyMetric::Latency, r.latency_ms);
         if let Some(ttfb) = r.ttfb_ms {
-            *self
-                .latency
-                .entry((hour, LatencyMetric::Ttfb as u8, bucket_of(ttfb)))
-                .or_default() += 1;
+            self.sample(hour, LatencyMetric::Ttfb, ttfb);
         }
     }
 
@@ -150,13 +172,13 @@ impl RollupBatch {
 
 /// Why a request that no provider answered was refused (its error class, or its status when
 /// it has none); '' for a request a provider answered.
-pub(crate) fn refusal(r: &RequestRow) -> String {
+pub(crate) fn refusal(r: &RequestRow) -> std::borrow::Cow<'_, str> {
     if r.provider.is_some() {
-        return String::new();
+        return "".into();
     }
     match &r.error_class {
-        Some(class) => clip(class).to_string(),
-        None => r.status.to_string(),
+        Some(class) => clip(class).into(),
+        None => r.status.to_string().into(),
     }
 }
 
@@ -340,6 +362,8 @@ pub(crate) fn quantile(histogram: &[(u32, u64)], count: u64, q: f64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::{GroupBy, UsageRow};
 
