@@ -68,6 +68,12 @@ impl Lobby {
 
     /// Tells the oldest occupant to close (the engine is out of file descriptors); false when
     /// the lobby is empty.
+    /// Whether the next connection to enter closes the oldest one waiting.
+    pub fn is_full(&self) -> bool {
+        let inner = self.lock();
+        !inner.closed && inner.waiting.len() >= self.capacity
+    }
+
     pub fn evict_oldest(&self) -> bool {
         self.lock().waiting.pop_first().is_some()
     }

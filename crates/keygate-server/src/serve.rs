@@ -92,6 +92,7 @@ pub async fn serve(
                 continue;
             }
         };
+        let crowded = lobby.is_full();
         let connection = Connection {
             stream,
             peer,
@@ -100,6 +101,12 @@ pub async fn serve(
             watcher: graceful.watcher(),
         };
         tokio::spawn(connection.serve(protocols.clone(), slots.clone(), app.clone()));
+        if crowded {
+            // A flood keeps the lobby full, and each newcomer closes its oldest occupant. The
+            // connections accepted before this one get to read their first bytes first, so
+            // one that is talking is not closed to make room for yet another silent one.
+            tokio::task::yield_now().await;
+        }
     }
     drop(listener);
     lobby.close();
