@@ -36,70 +36,91 @@ pub(crate) fn is_api_path(path: &str) -> bool {
 
 /// Routes that need no admin token.
 pub fn public_routes() -> Router<AppState> {
-    public_api().split_for_parts().0
+    public_router().layer(middleware::from_fn(reject::json_errors))
 }
 
 /// Routes behind the admin token.
 pub fn admin_routes(state: AppState) -> Router<AppState> {
-    admin_api()
-        .split_for_parts()
-        .0
+    admin_router()
         .route("/api/{*rest}", any(unknown))
         .route_layer(middleware::from_fn_with_state(state, admin_auth))
         .layer(middleware::from_fn(reject::json_errors))
 }
 
-/// The public routes with their OpenAPI paths: what is routed is what is documented, and the
-/// other way round, because both come from the same `routes!`.
-fn public_api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(health::engine))
-        .layer(middleware::from_fn(reject::json_errors))
+/// The API's paths, one line of handlers per path. Each list makes two things: a router
+/// (`$router`, from each handler's documented path and methods only: cheap, at start-up) and
+/// the same routes with their documentation (`$documented`, through utoipa-axum's `routes!`,
+/// built only when the document is asked for). What is routed is what is documented.
+macro_rules! api_paths {
+    ($router:ident, $documented:ident: $( [$($handler:ident $(:: $rest:ident)*),+] )+) => {
+        fn $router() -> Router<AppState> {
+            use utoipa_axum::PathItemExt as _;
+            let mut router = Router::new();
+            $(
+                let mut path: Option<String> = None;
+                let mut methods = axum::routing::MethodRouter::new();
+                $(
+                    let this = routes!(@path [path()] of $handler $(:: $rest)*);
+                    assert!(path.as_ref().is_none_or(|p| *p == this), "one path per line: {this}");
+                    path = Some(this);
+                    for method in routes!(@path [methods()] of $handler $(:: $rest)*) {
+                        methods = methods.on(method.to_method_filter(), $handler $(:: $rest)*);
+                    }
+                )+
+                router = router.route(path.as_deref().unwrap_or_default(), methods);
+            )+
+            router
+        }
+
+        fn $documented() -> OpenApiRouter<AppState> {
+            OpenApiRouter::new() $( .routes(routes!($($handler $(:: $rest)*),+)) )+
+        }
+    };
 }
 
-/// The admin routes with their OpenAPI paths (one `routes!` per path, its methods together).
-fn admin_api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(keys::list, key_create::create))
-        .routes(routes!(key_create::import))
-        .routes(routes!(key_create::check))
-        .routes(routes!(keys::get, keys::edit))
-        .routes(routes!(key_actions::test_one))
-        .routes(routes!(keys::put_limits))
-        .routes(routes!(key_actions::batch))
-        .routes(routes!(health::key_health))
-        .routes(routes!(health::providers_health))
-        .routes(routes!(key_actions::force_check))
-        .routes(routes!(health::get_config, health::put_config))
-        .routes(routes!(health::events))
-        .routes(routes!(health::recent_events))
-        .routes(routes!(providers::list, providers::create))
-        .routes(routes!(providers::edit, providers::delete))
-        .routes(routes!(providers::test))
-        .routes(routes!(providers::presets))
-        .routes(routes!(logs::list))
-        .routes(routes!(usage::usage))
-        .routes(routes!(usage::cost))
-        .routes(routes!(usage::metrics))
-        .routes(routes!(charts::chart))
-        .routes(routes!(proxy_state, set_proxy_state))
-        .routes(routes!(config::list_tokens, config::create_token))
-        .routes(routes!(config::revoke_token))
-        .routes(routes!(connect::list))
-        .routes(routes!(connect::apply, connect::undo))
-        .routes(routes!(config::list_routes))
-        .routes(routes!(config::put_route, config::delete_route))
-        .routes(routes!(config::list_settings))
-        .routes(routes!(config::put_setting))
-        .routes(routes!(models::list))
-        .routes(routes!(models::set_price))
-        .routes(routes!(models::sync))
-        .routes(routes!(reload::reload))
-        .routes(routes!(session::get, session::open, session::close))
-        .routes(routes!(openapi::serve))
-}
+api_paths!(public_router, public_api: [health::engine]);
 
-/// Every route's OpenAPI path and the schemas they use, from the routers themselves.
+api_paths!(admin_router, admin_api:
+    [keys::list, key_create::create]
+    [key_create::import]
+    [key_create::check]
+    [keys::get, keys::edit]
+    [key_actions::test_one]
+    [keys::put_limits]
+    [key_actions::batch]
+    [health::key_health]
+    [health::providers_health]
+    [key_actions::force_check]
+    [health::get_config, health::put_config]
+    [health::events]
+    [health::recent_events]
+    [providers::list, providers::create]
+    [providers::edit, providers::delete]
+    [providers::test]
+    [providers::presets]
+    [logs::list]
+    [usage::usage]
+    [usage::cost]
+    [usage::metrics]
+    [charts::chart]
+    [proxy_state, set_proxy_state]
+    [config::list_tokens, config::create_token]
+    [config::revoke_token]
+    [connect::list]
+    [connect::apply, connect::undo]
+    [config::list_routes]
+    [config::put_route, config::delete_route]
+    [config::list_settings]
+    [config::put_setting]
+    [models::list]
+    [models::set_price]
+    [models::sync]
+    [reload::reload]
+    [session::get, session::open, session::close]
+    [openapi::serve]
+);
+
+/// Every route's OpenAPI path and the schemas they use, from the same lists as the routers.
 fn routed_paths() -> OpenApi {
     let mut doc = public_api().into_openapi();
     doc.merge(admin_api().into_openapi());
