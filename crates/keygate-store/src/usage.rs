@@ -167,7 +167,8 @@ impl Store {
         // Whole hours come from the rollups; only the partial hours at the ends are summed
         // from request rows, so a year-long report reads thousands of rows, not millions.
         let (hour_from, hour_to, head_end, tail_start) = split_hours(from, to);
-        let (group, label) = (by.expression(), by.label_expression(&by.expression()));
+        let group = by.expression();
+        let label = by.label_expression(&group);
         let requests = |range: &str| {
             format!(
                 "SELECT {group} AS g, {label} AS l, 1 AS n, \
