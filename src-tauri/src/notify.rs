@@ -33,8 +33,16 @@ pub fn notice_for(event: &Event) -> Option<Notice> {
             ("A key stopped working", "#/keys?state=unhealthy")
         }
         EventKind::ProviderPaused => ("A provider is paused", "#/providers"),
+        // A budget event without a key is an access token's (the tool or person it is for).
+        EventKind::BudgetAlert if event.key_id.is_none() => {
+            ("A token's budget is at 80 %", "#/connect")
+        }
+        EventKind::BudgetReached if event.key_id.is_none() => {
+            ("A token's budget is spent", "#/connect")
+        }
         EventKind::BudgetAlert => ("A key's budget is at 80 %", "#/keys"),
         EventKind::BudgetReached => ("A key's budget is spent", "#/keys"),
+        EventKind::BalanceLow => ("A key's balance is low", "#/keys"),
         _ => return None,
     };
     Some(Notice {
@@ -109,7 +117,7 @@ mod tests {
     }
 
     #[test]
-    fn only_red_keys_paused_providers_and_budgets_notify() {
+    fn only_red_keys_paused_providers_budgets_and_low_balances_notify() {
         let red = notice_for(&event(
             EventKind::KeyStateChanged,
             "k1",
@@ -130,6 +138,16 @@ mod tests {
         assert_eq!(
             notice_for(&event(EventKind::BudgetAlert, "k1", None)).map(|n| n.page),
             Some("#/keys")
+        );
+        assert_eq!(
+            notice_for(&event(EventKind::BalanceLow, "k1", None)).map(|n| n.title),
+            Some("A key's balance is low".into())
+        );
+        let token = Event::new(EventKind::BudgetReached, "token \"ci\" spent".into());
+        let notice = notice_for(&token).expect("a token's budget notifies");
+        assert_eq!(
+            (notice.title.as_str(), notice.page),
+            ("A token's budget is spent", "#/connect")
         );
         let mut paused = Event::new(EventKind::ProviderPaused, "openai paused".into());
         paused.provider = Some("openai".into());

@@ -200,6 +200,7 @@ pub struct Received {
 pub(crate) struct Shared {
     behaviours: HashMap<String, Behaviour>,
     received: Vec<Received>,
+    pub(crate) balances: HashMap<String, crate::fake_balance::FakeBalance>,
 }
 
 #[derive(Clone)]
@@ -235,6 +236,7 @@ impl FakeUpstream {
             .route("/v1beta/models/{model_action}", post(gemini))
             .route("/v1beta/models", axum::routing::get(gemini_models))
             .route("/openai/models", axum::routing::get(models))
+            .merge(crate::fake_balance::routes())
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -253,6 +255,12 @@ impl FakeUpstream {
 
     pub fn set(&self, key: &str, behaviour: Behaviour) {
         self.lock().behaviours.insert(key.to_string(), behaviour);
+    }
+
+    /// What the balance endpoints answer for `key` (by default 404, as from a provider
+    /// without one).
+    pub fn set_balance(&self, key: &str, balance: crate::fake_balance::FakeBalance) {
+        self.lock().balances.insert(key.to_string(), balance);
     }
 
     pub fn received(&self) -> Vec<Received> {

@@ -7,6 +7,7 @@
 
 pub mod contract;
 pub mod fake_anthropic;
+pub mod fake_balance;
 pub mod fake_upstream;
 pub mod proxy_client;
 pub mod reliability;

@@ -612,3 +612,212 @@ async fn the_cost_in_the_answer_is_off_by_default_and_matches_the_log_when_on() 
     assert_eq!(told, cost_of(&id));
     assert_eq!(streamed_cost, cost_of(&stream_id));
 }
+
+/// An access token is a tool or a person: its own budgets refuse it (in the schema of the
+/// endpoint it calls, naming the budget) while every other token goes on being served.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_over_its_daily_budget_is_refused_in_its_protocols_schema_and_others_are_not() {
+    let fake = FakeUpstream::start().await;
+    let secret = "sk-fake-token-budget-0000000001";
+    fake.set(secret, Behaviour::Ok);
+    let served = setup(&fake, &[prio("only", secret, 0)]).await;
+    let client = reqwest::Client::new();
+    let admin = |method: reqwest::Method, path: &str| {
+        client
+            .request(method, format!("{}{path}", served.base))
+            .bearer_auth(ADMIN_TOKEN)
+    };
+
+    let bad = admin(reqwest::Method::POST, "/api/tokens")
+        .json(&json!({ "name": "script", "daily_budget_usd": "-1", "daily_tokens": 9.5 }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        bad.status(),
+        422,
+        "a fractional token count is not a budget"
+    );
+    let bad = admin(reqwest::Method::POST, "/api/tokens")
+        .json(&json!({ "name": "script", "daily_budget_usd": "-1" }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(bad.status(), 422);
+    let bad: Value = bad.json().await.expect("json");
+    assert!(
+        bad["error"]["fields"]["daily_budget_usd"].is_string(),
+        "{bad}"
+    );
+
+    // Each fake answer uses 14 tokens: the second request passes 20.
+    let created = admin(reqwest::Method::POST, "/api/tokens")
+        .json(&json!({ "name": "script", "daily_tokens": 20, "monthly_budget_usd": "50" }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.expect("json");
+    assert_eq!(created["limits"]["daily_tokens"], 20);
+    assert_eq!(created["limits"]["monthly_budget_usd"], "50.00");
+    let capped = created["token"].as_str().expect("token").to_string();
+
+    let as_capped = |path: &str, body: &Value| {
+        client
+            .post(format!("{}{path}", served.base))
+            .bearer_auth(&capped)
+            .json(body)
+            .send()
+    };
+    for i in 1..=2 {
+        let response = as_capped("/v1/chat/completions", &chat(i == 2))
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200);
+        let _ = response.bytes().await;
+        assert_eq!(logged(&served, i).await.len(), i);
+    }
+    let reached = events(&served, "budget_reached", 1).await;
+    assert_eq!(reached.len(), 1, "{reached:?}");
+    let message = reached[0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("\"script\"") && message.contains("daily token budget"),
+        "{message}"
+    );
+
+    // OpenAI's schema on the chat endpoint, with the budget named and a Retry-After.
+    let refused = as_capped("/v1/chat/completions", &chat(false))
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), 429);
+    let retry: u64 = header(&refused, "retry-after")
+        .parse()
+        .expect("retry-after");
+    assert!((1..=86_400).contains(&retry), "{retry}");
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "token_budget_exceeded", "{body}");
+    assert_eq!(body["error"]["type"], "rate_limit_error");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("daily token budget") && message.contains("keygate token budget script"),
+        "{message}"
+    );
+
+    // Anthropic's on the Messages endpoint, Google's on Gemini's.
+    let refused = client
+        .post(format!("{}/v1/messages", served.base))
+        .header("x-api-key", &capped)
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({ "model": "gpt-4o-mini", "max_tokens": 8,
+            "messages": [{ "role": "user", "content": "hi" }] }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), 429);
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("daily token budget")),
+        "{body}"
+    );
+    let refused = client
+        .post(format!(
+            "{}/v1beta/models/gemini-2.0-flash:generateContent",
+            served.base
+        ))
+        .header("x-goog-api-key", &capped)
+        .json(&json!({ "contents": [{ "role": "user", "parts": [{ "text": "hi" }] }] }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), 429);
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["error"]["status"], "RESOURCE_EXHAUSTED", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("daily token budget")),
+        "{body}"
+    );
+
+    // Other tokens are served as before; the refusals wrote no rows.
+    let other = post(&served, "/v1/chat/completions", &chat(false)).await;
+    assert_eq!(other.status(), 200);
+    let _ = other.bytes().await;
+    assert_eq!(logged(&served, 3).await.len(), 3);
+
+    // The token list shows where the budgets stand; the CLI too.
+    let tokens = admin(reqwest::Method::GET, "/api/tokens")
+        .send()
+        .await
+        .expect("get")
+        .json::<Value>()
+        .await
+        .expect("json");
+    let script = tokens["tokens"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "script"))
+        .cloned()
+        .expect("script token");
+    assert_eq!(script["limits"]["daily_tokens"], 20, "{script}");
+    let daily = script["budgets"]
+        .as_array()
+        .and_then(|b| b.iter().find(|b| b["kind"] == "daily_tokens"))
+        .cloned()
+        .expect("daily status");
+    assert_eq!(daily["used"], 28, "{script}");
+    assert_eq!(daily["percent"], 140);
+    assert!(script.get("hash").is_none(), "{script}");
+    let listed = served.cli_ok(&["token", "list"]);
+    assert!(
+        listed.contains("20 tok/day") && listed.contains("$50.00/mo"),
+        "{listed}"
+    );
+
+    // A wrong budget is refused and changes nothing; raising it lets the token back in.
+    let bad = admin(reqwest::Method::PUT, "/api/tokens/script/budgets")
+        .json(&json!({ "daily_tokens": 1000, "daily_budget_usd": "five" }))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(bad.status(), 422);
+    let missing = admin(reqwest::Method::PUT, "/api/tokens/nobody/budgets")
+        .json(&json!({ "daily_tokens": 1000 }))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(missing.status(), 404);
+    let raised = admin(reqwest::Method::PUT, "/api/tokens/script/budgets")
+        .json(&json!({ "daily_tokens": 1000 }))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(raised.status(), 200);
+    let raised: Value = raised.json().await.expect("json");
+    assert_eq!(raised["limits"]["daily_tokens"], 1000, "{raised}");
+    assert_eq!(
+        raised["limits"]["monthly_budget_usd"],
+        Value::Null,
+        "a PUT replaces all budgets"
+    );
+    let back = as_capped("/v1/chat/completions", &chat(false))
+        .await
+        .expect("request");
+    assert_eq!(back.status(), 200, "the raise is in force at once");
+    let _ = back.bytes().await;
+    let shown = served.cli_ok(&["token", "budget", "script", "--daily-budget", "2.5"]);
+    assert!(
+        shown.contains("daily $2.50") && shown.contains("daily tokens 1000"),
+        "{shown}"
+    );
+    let bad = served.cli(&["token", "budget", "script", "--daily-tokens", "lots"]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--daily-tokens"),
+        "{bad:?}"
+    );
+    served.stop();
+}

@@ -291,6 +291,19 @@ pub enum KeyCommand {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// Fetch keys' provider balances now (DeepSeek, Moonshot, OpenRouter, SiliconFlow; others
+    /// say "not available from this provider"), optionally setting when a balance counts as
+    /// low: `--low-balance 10` (in the balance's currency) or `3d` (days of spend left).
+    Balance {
+        ids: Vec<String>,
+        /// Every enabled key.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        /// Set the keys' low-balance threshold first (`none` removes it). Crossing it raises
+        /// one `balance_low` event and a desktop notification.
+        #[arg(long, value_name = "AMOUNT|Nd")]
+        low_balance: Option<String>,
+    },
     /// Test keys with one cheap request each (no tokens spent): status, latency, visible
     /// models, rate-limit headroom and a hint. Exits 1 when a key does not work.
     Test {
@@ -333,8 +346,16 @@ pub struct LimitArgs {
     /// Requests per day.
     #[arg(long, value_name = "N")]
     pub rpd: Option<String>,
+    #[command(flatten)]
+    pub budgets: BudgetArgs,
+}
+
+/// Spend and token budgets of a key or an access token. With `key limits` and `token budget`,
+/// `none` removes one.
+#[derive(Debug, Args, Default)]
+pub struct BudgetArgs {
     /// Daily spend cap in USD, e.g. 5 or 12.50 (UTC day). At 80 % an alert, at 100 % the key
-    /// rests until the day ends.
+    /// rests (or the token is refused) until the day ends.
     #[arg(long, value_name = "USD")]
     pub daily_budget: Option<String>,
     /// Monthly spend cap in USD (calendar month, UTC).
@@ -396,9 +417,19 @@ pub enum TokenCommand {
         /// Last valid day (YYYY-MM-DD, UTC) or an RFC 3339 time.
         #[arg(long)]
         expires: Option<String>,
+        #[command(flatten)]
+        budgets: BudgetArgs,
     },
-    /// List tokens (never the tokens themselves).
+    /// List tokens (never the tokens themselves) and their budgets.
     List,
+    /// Change a token's budgets (`none` removes one), e.g.
+    /// `keygate token budget cursor --daily-budget 5`. Shows them without options. A token
+    /// over a budget is answered 429 `token_budget_exceeded` until the period ends.
+    Budget {
+        name: String,
+        #[command(flatten)]
+        budgets: BudgetArgs,
+    },
     /// Revoke a token.
     Revoke { name: String },
 }

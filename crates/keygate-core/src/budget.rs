@@ -1,4 +1,4 @@
-//! Spend and token budgets per key (daily and monthly, UTC periods): counted in memory from
+//! Spend and token budgets per key and per access token (daily and monthly, UTC periods): counted in memory from
 //! the usage the writer learns, so the request path only reads one atomic to skip a key whose
 //! budget is spent. Crossing 80 % or 100 % of a budget is reported once per period (by the
 //! add that crossed it), not once per request. Time is a parameter.
@@ -42,14 +42,42 @@ impl BudgetKind {
         matches!(self, Self::MonthlySpend | Self::MonthlyTokens)
     }
 
-    /// The key's limit for this budget (micro-dollars or tokens), if it has one.
-    pub fn limit(self, limits: &KeyLimits) -> Option<u64> {
-        let spend = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
+    /// The limit for this budget (micro-dollars or tokens), if there is one.
+    pub fn limit(self, budgets: &Budgets) -> Option<u64> {
         match self {
-            Self::DailySpend => spend(limits.daily_budget_micros),
-            Self::MonthlySpend => spend(limits.monthly_budget_micros),
-            Self::DailyTokens => limits.daily_token_budget,
-            Self::MonthlyTokens => limits.monthly_token_budget,
+            Self::DailySpend => budgets.daily_spend_micros,
+            Self::MonthlySpend => budgets.monthly_spend_micros,
+            Self::DailyTokens => budgets.daily_tokens,
+            Self::MonthlyTokens => budgets.monthly_tokens,
+        }
+    }
+}
+
+/// The spend (micro-dollars) and token budgets of a key or an access token; `None` is no
+/// budget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Budgets {
+    pub daily_spend_micros: Option<u64>,
+    pub monthly_spend_micros: Option<u64>,
+    pub daily_tokens: Option<u64>,
+    pub monthly_tokens: Option<u64>,
+}
+
+impl Budgets {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl KeyLimits {
+    /// The key's budgets.
+    pub fn budgets(&self) -> Budgets {
+        let spend = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
+        Budgets {
+            daily_spend_micros: spend(self.daily_budget_micros),
+            monthly_spend_micros: spend(self.monthly_budget_micros),
+            daily_tokens: self.daily_token_budget,
+            monthly_tokens: self.monthly_token_budget,
         }
     }
 }
@@ -169,7 +197,7 @@ impl BudgetMeter {
     /// this add crossed, if any (100 % before 80 %).
     pub fn add(
         &self,
-        limits: &KeyLimits,
+        limits: &Budgets,
         now_s: i64,
         cost_micros: u64,
         tokens: u64,
@@ -215,7 +243,7 @@ impl BudgetMeter {
 
     /// The budget that is spent at `now_s`, if any, with how long until its period resets
     /// (seconds). With several spent, the one that resets last.
-    pub fn spent(&self, limits: &KeyLimits, now_s: i64) -> Option<(BudgetKind, i64)> {
+    pub fn spent(&self, limits: &Budgets, now_s: i64) -> Option<(BudgetKind, i64)> {
         BudgetKind::ALL
             .into_iter()
             .filter(|k| k.limit(limits).is_some_and(|l| self.used(*k, now_s) >= l))
@@ -224,7 +252,7 @@ impl BudgetMeter {
     }
 
     /// Every configured budget's standing, for the API and the CLI.
-    pub fn status(&self, limits: &KeyLimits, now_s: i64) -> Vec<BudgetStatus> {
+    pub fn status(&self, limits: &Budgets, now_s: i64) -> Vec<BudgetStatus> {
         BudgetKind::ALL
             .into_iter()
             .filter_map(|kind| {
@@ -247,6 +275,37 @@ impl BudgetMeter {
     }
 }
 
+/// A meter and the block it puts on its owner (a key or an access token) once a budget is
+/// spent: the request path reads one atomic, the usage writer adds and blocks.
+#[derive(Debug, Default)]
+pub struct BudgetGate {
+    pub meter: BudgetMeter,
+    /// Engine-clock ms until which a spent budget keeps the owner out (0: not blocked).
+    blocked_until_ms: AtomicU64,
+}
+
+impl BudgetGate {
+    pub fn blocked(&self, now_ms: u64) -> bool {
+        now_ms < self.blocked_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// The engine-clock ms until which the owner is kept out (0: not blocked).
+    pub fn blocked_until_ms(&self) -> u64 {
+        self.blocked_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// Blocks (or lets back in) by where the budgets stand at `now_s` (wall clock, unix
+    /// seconds); `now_ms` is the engine clock. Returns whether it is blocked.
+    pub fn apply(&self, budgets: &Budgets, now_s: i64, now_ms: u64) -> bool {
+        let until = match self.meter.spent(budgets, now_s) {
+            Some((_, left_s)) => now_ms + u64::try_from(left_s).unwrap_or(0) * 1000,
+            None => 0,
+        };
+        self.blocked_until_ms.store(until, Ordering::Relaxed);
+        until > now_ms
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,10 +313,10 @@ mod tests {
     /// 2026-11-30T22:00:00Z: two hours before both a new day and a new month.
     const T0: i64 = 1_796_076_000;
 
-    fn daily(usd_micros: i64) -> KeyLimits {
-        KeyLimits {
-            daily_budget_micros: Some(usd_micros),
-            ..KeyLimits::default()
+    fn daily(usd_micros: u64) -> Budgets {
+        Budgets {
+            daily_spend_micros: Some(usd_micros),
+            ..Budgets::default()
         }
     }
 
@@ -308,15 +367,46 @@ mod tests {
     #[test]
     fn one_big_request_past_both_thresholds_reports_the_hundred() {
         let meter = BudgetMeter::default();
-        let limits = KeyLimits {
-            monthly_token_budget: Some(1000),
-            ..KeyLimits::default()
+        let limits = Budgets {
+            monthly_tokens: Some(1000),
+            ..Budgets::default()
         };
         let c = meter.add(&limits, T0, 0, 5000).expect("crossed");
         assert_eq!((c.kind, c.percent), (BudgetKind::MonthlyTokens, 100));
         let status = meter.status(&limits, T0);
         assert_eq!(status.len(), 1);
         assert_eq!(status[0].percent, 500);
+    }
+
+    #[test]
+    fn a_gate_blocks_until_the_period_resets_and_a_raised_budget_lets_in_at_once() {
+        let gate = BudgetGate::default();
+        let budgets = daily(1_000);
+        gate.meter.add(&budgets, T0, 1_000, 0);
+        assert!(gate.apply(&budgets, T0, 5_000));
+        assert!(gate.blocked(5_000));
+        assert_eq!(
+            gate.blocked_until_ms(),
+            5_000 + 7_200_000,
+            "until midnight UTC"
+        );
+        assert!(!gate.blocked(5_000 + 7_200_000));
+        assert!(!gate.apply(&daily(2_000), T0, 6_000), "raised: back in");
+        assert!(!gate.blocked(6_000));
+    }
+
+    #[test]
+    fn key_limits_give_their_budgets() {
+        let limits = KeyLimits {
+            daily_budget_micros: Some(5),
+            monthly_token_budget: Some(7),
+            rpm: Some(3),
+            ..KeyLimits::default()
+        };
+        let b = limits.budgets();
+        assert_eq!((b.daily_spend_micros, b.monthly_tokens), (Some(5), Some(7)));
+        assert!(!b.is_empty());
+        assert!(KeyLimits::default().budgets().is_empty());
     }
 
     #[test]
@@ -333,6 +423,6 @@ mod tests {
             meter.add(&limits, T0, 200_000, 0).map(|c| c.percent),
             Some(100)
         );
-        assert!(meter.status(&KeyLimits::default(), T0).is_empty());
+        assert!(meter.status(&Budgets::default(), T0).is_empty());
     }
 }

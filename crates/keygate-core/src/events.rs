@@ -20,10 +20,12 @@ pub enum EventKind {
     BudgetAlert,
     BudgetReached,
     BudgetReset,
+    /// A key's provider balance went under its low-balance threshold (or to zero).
+    BalanceLow,
 }
 
 impl EventKind {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::KeyStateChanged,
         Self::KeyExpiring,
         Self::SecretMissing,
@@ -35,6 +37,7 @@ impl EventKind {
         Self::BudgetAlert,
         Self::BudgetReached,
         Self::BudgetReset,
+        Self::BalanceLow,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +53,7 @@ impl EventKind {
             Self::BudgetAlert => "budget_alert",
             Self::BudgetReached => "budget_reached",
             Self::BudgetReset => "budget_reset",
+            Self::BalanceLow => "balance_low",
         }
     }
 }

@@ -33,6 +33,8 @@ pub enum HealthReason {
     Expired,
     /// A spend or token budget is used up until its period resets (yellow, not red).
     Budget,
+    /// The provider balance is at zero: still tried, but the next request may fail (yellow).
+    Credit,
 }
 
 macro_rules! text_enum {
@@ -76,6 +78,7 @@ text_enum!(HealthReason, "health reason", {
     SecretUnavailable => "secret_unavailable",
     Expired => "expired",
     Budget => "budget",
+    Credit => "credit",
 });
 
 impl HealthState {
@@ -102,6 +105,7 @@ impl HealthReason {
             Self::SecretUnavailable => "the keyring is locked or unavailable: unlock it",
             Self::Expired => "key expired",
             Self::Budget => "budget reached, back when the period resets",
+            Self::Credit => "out of credit soon: the provider balance is at zero, top it up",
         }
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! This crate must never perform I/O or hold a secret longer than the call that needs it.
 
+pub mod balance;
 pub mod bounds;
 pub mod breaker;
 pub mod budget;

@@ -218,6 +218,13 @@ pub const PRESETS: &[Preset] = &[
         "https://api.mistral.ai/v1",
         "https://docs.mistral.ai/api/",
     ),
+    preset(
+        "siliconflow",
+        "SiliconFlow",
+        OpenAi,
+        "https://api.siliconflow.cn/v1",
+        "https://docs.siliconflow.cn",
+    ),
     Preset {
         needs_key: false,
         ..preset(
@@ -232,8 +239,16 @@ pub const PRESETS: &[Preset] = &[
 ];
 
 /// Presets whose servers speak chat completions but not OpenAI's Responses API.
-const CHAT_ONLY: [&str; 8] = [
-    "deepseek", "qwen", "zhipu", "moonshot", "qianfan", "hunyuan", "mistral", "ollama",
+const CHAT_ONLY: [&str; 9] = [
+    "deepseek",
+    "qwen",
+    "zhipu",
+    "moonshot",
+    "qianfan",
+    "hunyuan",
+    "mistral",
+    "siliconflow",
+    "ollama",
 ];
 
 /// Whether a provider answers `/v1/responses` itself. The others get a Responses client's
@@ -551,6 +566,7 @@ mod tests {
             ("openrouter", OpenAi),
             ("groq", OpenAi),
             ("mistral", OpenAi),
+            ("siliconflow", OpenAi),
             ("ollama", OpenAi),
             ("custom", OpenAi),
         ];

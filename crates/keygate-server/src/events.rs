@@ -42,6 +42,21 @@ impl Event {
         }
     }
 
+    /// The event as the events table keeps it.
+    pub fn row(&self) -> keygate_store::NewEvent {
+        keygate_store::NewEvent {
+            at: self.at.clone(),
+            kind: self.kind.as_str().to_string(),
+            key_id: self.key_id.clone(),
+            key_label: self.key_label.clone(),
+            provider: self.provider.clone(),
+            state: self.state,
+            previous: self.previous,
+            reason: self.reason,
+            message: self.message.clone(),
+        }
+    }
+
     /// A key moved from one state to another.
     pub fn key_state(
         key_id: &str,

@@ -6,6 +6,7 @@
 //! and never accept a request whose Host header is not its own loopback address.
 
 mod api;
+pub mod balance;
 pub mod charts;
 pub mod connect;
 mod connections;

@@ -26,7 +26,7 @@ pub struct NewKey {
 }
 
 /// A stored key with its provider and health.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KeyRow {
     pub id: String,
     pub provider: String,
@@ -45,6 +45,10 @@ pub struct KeyRow {
     pub health: KeyHealthRow,
     /// When the key last served a proxied request.
     pub last_used_at: Option<String>,
+    /// When its provider balance counts as low (`10`, `3d`), as the user wrote it.
+    pub low_balance: Option<String>,
+    /// The provider balance last fetched for it; `None` when never fetched.
+    pub balance: Option<crate::BalanceRow>,
 }
 
 /// What `Store::edit_key` changes: `None` keeps the key's value.
@@ -77,8 +81,10 @@ const SELECT: &str = "SELECT k.id, p.name, p.kind, k.label, k.fingerprint, k.sec
      k.weight, k.rpm, k.tpm, k.rpd, k.daily_budget_micros, k.enabled, k.created_at, \
      h.state, h.reason, h.consecutive_errors, h.consecutive_successes, h.last_error, h.last_status, \
      h.last_checked_at, h.last_success_at, h.next_retry_at, h.cooldown_until, k.expires_at, \
-     k.monthly_budget_micros, k.daily_token_budget, k.monthly_token_budget, h.last_used_at \
-     FROM keys k JOIN providers p ON p.id = k.provider_id LEFT JOIN key_health h ON h.key_id = k.id";
+     k.monthly_budget_micros, k.daily_token_budget, k.monthly_token_budget, h.last_used_at, \
+     k.low_balance, b.available, b.amount, b.currency, b.checked_at, b.note, b.low \
+     FROM keys k JOIN providers p ON p.id = k.provider_id LEFT JOIN key_health h ON h.key_id = k.id \
+     LEFT JOIN key_balances b ON b.key_id = k.id";
 
 impl Store {
     /// Stores keys, creating the given providers first when they do not exist yet, in one
@@ -452,6 +458,19 @@ fn read_fields(
             cooldown_until: row.get(24)?,
         },
         last_used_at: row.get(29)?,
+        low_balance: row.get(30)?,
+        balance: match row.get::<_, Option<bool>>(31)? {
+            Some(available) => Some(crate::BalanceRow {
+                key_id: row.get(0)?,
+                available,
+                amount: row.get(32)?,
+                currency: row.get(33)?,
+                checked_at: row.get(34)?,
+                note: row.get(35)?,
+                low: row.get(36)?,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -744,6 +763,7 @@ mod tests {
             hint: "kg-AbCd…".into(),
             models: vec!["gpt-4o*".into()],
             expires_at: None,
+            budgets: Default::default(),
         };
         store.insert_token(&token).expect("insert");
         let err = store.insert_token(&token).expect_err("duplicate name");

@@ -6,6 +6,7 @@
 //!
 //! This crate must never store a secret: no column holds an API key or a token in clear.
 
+mod balances;
 mod columns;
 mod db;
 mod error;
@@ -22,6 +23,7 @@ mod settings;
 mod tokens;
 mod usage;
 
+pub use balances::BalanceRow;
 pub use db::{DB_FILE_NAME, Store};
 pub use error::StoreError;
 pub use events::{CHECKS_KEPT_PER_KEY, CheckRow, EVENTS_KEPT, Event, NewEvent};

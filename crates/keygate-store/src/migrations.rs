@@ -240,6 +240,25 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE usage_hourly_13 RENAME TO usage_hourly;
     CREATE INDEX usage_hourly_key ON usage_hourly(key_id, hour);
     "#,
+    // 14: budgets per access token (the token is the tool or the person); provider balances
+    // per key, with the key's low-balance threshold.
+    r#"
+    ALTER TABLE access_tokens ADD COLUMN daily_budget_micros INTEGER;
+    ALTER TABLE access_tokens ADD COLUMN monthly_budget_micros INTEGER;
+    ALTER TABLE access_tokens ADD COLUMN daily_token_budget INTEGER;
+    ALTER TABLE access_tokens ADD COLUMN monthly_token_budget INTEGER;
+    ALTER TABLE keys ADD COLUMN low_balance TEXT;
+    CREATE TABLE key_balances (
+        key_id     TEXT PRIMARY KEY REFERENCES keys(id) ON DELETE CASCADE,
+        available  INTEGER NOT NULL,
+        amount     REAL,
+        currency   TEXT,
+        checked_at TEXT NOT NULL,
+        note       TEXT NOT NULL,
+        low        INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX usage_hourly_token ON usage_hourly(token, hour);
+    "#,
 ];
 
 /// The schema version this build writes.

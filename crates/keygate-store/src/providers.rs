@@ -30,7 +30,7 @@ pub struct ProviderEdit {
 }
 
 /// What deleting a provider took with it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ProviderRemoval {
     /// Its keys (their keyring entries are the caller's to remove).
     pub keys: Vec<crate::KeyRow>,

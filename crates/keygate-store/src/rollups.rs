@@ -345,6 +345,22 @@ impl Store {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?)
     }
+
+    /// An access token's cost (micro-dollars) and tokens from `from_hour` on, from the
+    /// rollups: what its budgets continue from when the engine starts.
+    pub fn token_spend_since(
+        &self,
+        token: &str,
+        from_hour: &str,
+    ) -> Result<(u64, u64), StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COALESCE(SUM(cost_micros), 0), \
+             COALESCE(SUM(prompt_tokens + completion_tokens), 0) \
+             FROM usage_hourly WHERE token = ?1 AND hour >= ?2",
+            params![token, from_hour],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
 }
 
 /// The value below which a fraction `q` of the histogram's samples fall.

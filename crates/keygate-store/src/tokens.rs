@@ -1,3 +1,4 @@
+use keygate_core::budget::Budgets;
 use rusqlite::params;
 use serde::Serialize;
 
@@ -12,6 +13,7 @@ pub struct NewToken {
     pub hint: String,
     pub models: Vec<String>,
     pub expires_at: Option<String>,
+    pub budgets: Budgets,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -25,15 +27,58 @@ pub struct TokenRow {
     pub expires_at: Option<String>,
     pub created_at: String,
     pub last_used_at: Option<String>,
+    /// Shown by the API as a limits view of its own.
+    #[serde(skip)]
+    pub budgets: Budgets,
 }
+
+/// The budgets as stored: integers, `NULL` for none.
+fn budget_params(b: &Budgets) -> [Option<i64>; 4] {
+    let stored = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+    [
+        stored(b.daily_spend_micros),
+        stored(b.monthly_spend_micros),
+        stored(b.daily_tokens),
+        stored(b.monthly_tokens),
+    ]
+}
+
+fn budgets_of(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Budgets> {
+    let read = |i: usize| -> rusqlite::Result<Option<u64>> {
+        Ok(r.get::<_, Option<i64>>(first + i)?
+            .and_then(|v| u64::try_from(v).ok()))
+    };
+    Ok(Budgets {
+        daily_spend_micros: read(0)?,
+        monthly_spend_micros: read(1)?,
+        daily_tokens: read(2)?,
+        monthly_tokens: read(3)?,
+    })
+}
+
+const INSERT: &str = "INSERT INTO access_tokens (name, hash, hint, models, expires_at, created_at, \
+     daily_budget_micros, monthly_budget_micros, daily_token_budget, monthly_token_budget) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
 impl Store {
     pub fn insert_token(&self, token: &NewToken) -> Result<(), StoreError> {
         let models =
             serde_json::to_string(&token.models).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let [d, m, dt, mt] = budget_params(&token.budgets);
         let result = self.conn.execute(
-            "INSERT INTO access_tokens (name, hash, hint, models, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![token.name, token.hash, token.hint, models, token.expires_at, self.now()],
+            INSERT,
+            params![
+                token.name,
+                token.hash,
+                token.hint,
+                models,
+                token.expires_at,
+                self.now(),
+                d,
+                m,
+                dt,
+                mt
+            ],
         );
         match result {
             Ok(_) => Ok(()),
@@ -51,7 +96,9 @@ impl Store {
 
     pub fn list_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT name, hash, hint, models, expires_at, created_at, last_used_at FROM access_tokens ORDER BY name",
+            "SELECT name, hash, hint, models, expires_at, created_at, last_used_at, \
+             daily_budget_micros, monthly_budget_micros, daily_token_budget, monthly_token_budget \
+             FROM access_tokens ORDER BY name",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(TokenRow {
@@ -62,6 +109,7 @@ impl Store {
                 expires_at: r.get(4)?,
                 created_at: r.get(5)?,
                 last_used_at: r.get(6)?,
+                budgets: budgets_of(r, 7)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -76,11 +124,39 @@ impl Store {
         let now = self.now();
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM access_tokens WHERE name = ?1", [&token.name])?;
+        let [d, m, dt, mt] = budget_params(&token.budgets);
         tx.execute(
-            "INSERT INTO access_tokens (name, hash, hint, models, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![token.name, token.hash, token.hint, models, token.expires_at, now],
+            INSERT,
+            params![
+                token.name,
+                token.hash,
+                token.hint,
+                models,
+                token.expires_at,
+                now,
+                d,
+                m,
+                dt,
+                mt
+            ],
         )?;
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Replaces all of a token's budgets.
+    pub fn set_token_budgets(&self, name: &str, budgets: &Budgets) -> Result<(), StoreError> {
+        let [d, m, dt, mt] = budget_params(budgets);
+        let changed = self.conn.execute(
+            "UPDATE access_tokens SET daily_budget_micros = ?2, monthly_budget_micros = ?3, \
+             daily_token_budget = ?4, monthly_token_budget = ?5 WHERE name = ?1",
+            params![name, d, m, dt, mt],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!(
+                "no token named {name:?} (see `keygate token list`)"
+            )));
+        }
         Ok(())
     }
 

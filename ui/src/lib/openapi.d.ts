@@ -230,11 +230,31 @@ export interface paths {
         /** One key. */
         get: operations["getKey"];
         /**
-         * Changes a key's label, tags, priority, weight or enabled switch (its secret never changes:
-         *     a new secret is a new key).
+         * Changes a key's label, tags, priority, weight, enabled switch or low-balance threshold (its
+         *     secret never changes: a new secret is a new key).
          */
         put: operations["editKey"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/keys/{id}/balance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Fetches the key's provider balance now (what the checker does hourly) and answers the key
+         *     with it. A provider without a balance endpoint is answered without a request.
+         */
+        post: operations["refreshKeyBalance"];
         delete?: never;
         options?: never;
         head?: never;
@@ -642,6 +662,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tokens/{name}/budgets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Replaces all of a token's budgets; in force from its next request. A token over a budget
+         *     is answered 429 `token_budget_exceeded` until the period resets or the budget is raised.
+         */
+        put: operations["putTokenBudgets"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/usage": {
         parameters: {
             query?: never;
@@ -708,6 +748,17 @@ export interface components {
             provider: string;
             /** Format: int32 */
             status: number | null;
+        };
+        /** @description A key's balance as its provider last told it. */
+        Balance: {
+            /** Format: double */
+            amount: number | null;
+            /** @description False for a provider without a balance endpoint (`note` says so). */
+            available: boolean;
+            /** @description RFC 3339. */
+            checked_at: string;
+            currency: string | null;
+            note: string;
         };
         Batch: {
             action: components["schemas"]["BatchAction"];
@@ -849,6 +900,7 @@ export interface components {
         /** @description `POST /api/tokens`: `token` is shown this once and never again. */
         CreatedToken: {
             expires_at: string | null;
+            limits: components["schemas"]["TokenBudgets"];
             models: string[];
             name: string;
             token: string;
@@ -901,7 +953,7 @@ export interface components {
          * @description The kind of an event (`event:` on the live stream, `kind` in the events table).
          * @enum {string}
          */
-        EventKind: "key_state_changed" | "key_expiring" | "secret_missing" | "failover" | "provider_paused" | "provider_resumed" | "proxy_paused" | "proxy_resumed" | "budget_alert" | "budget_reached" | "budget_reset";
+        EventKind: "key_state_changed" | "key_expiring" | "secret_missing" | "failover" | "provider_paused" | "provider_resumed" | "proxy_paused" | "proxy_resumed" | "budget_alert" | "budget_reached" | "budget_reset" | "balance_low";
         /** @description `GET /api/events/recent`. */
         EventList: {
             events: components["schemas"]["StoredEvent"][];
@@ -943,7 +995,7 @@ export interface components {
          * @description Why a key is not healthy.
          * @enum {string}
          */
-        HealthReason: "auth" | "quota" | "rate_limited" | "errors" | "secret_missing" | "secret_unavailable" | "expired" | "budget";
+        HealthReason: "auth" | "quota" | "rate_limited" | "errors" | "secret_missing" | "secret_unavailable" | "expired" | "budget" | "credit";
         /**
          * @description A key's health: green, yellow, red, grey, or switched off by the user.
          * @enum {string}
@@ -991,6 +1043,11 @@ export interface components {
         KeyEditBody: {
             enabled?: boolean | null;
             label?: string | null;
+            /**
+             * @description When the provider balance counts as low: `10` (in the balance's currency) or `3d`
+             *     (days of spend left); an empty string removes it.
+             */
+            low_balance?: string | null;
             /** Format: int64 */
             priority?: number | null;
             /** @description Replaces all of the key's tags. */
@@ -1056,6 +1113,7 @@ export interface components {
         /** @description A key as the API shows it: metadata, fingerprint and health; never the secret. */
         KeyView: {
             activity_7d: null | components["schemas"]["KeyActivity"];
+            balance: null | components["schemas"]["Balance"];
             /** @description Each budget's use in its current period (known while the engine serves the key). */
             budgets: components["schemas"]["BudgetStatus"][];
             created_at: string;
@@ -1075,6 +1133,11 @@ export interface components {
             /** @description When the key last served a proxied request. */
             last_used_at: string | null;
             limits: components["schemas"]["KeyLimits"];
+            /**
+             * @description When the balance counts as low: an amount in its currency (`10`) or days of spend left
+             *     at the last 7 days' rate (`3d`); `null` for only at zero.
+             */
+            low_balance: string | null;
             /** Format: int64 */
             priority: number;
             provider: string;
@@ -1184,10 +1247,24 @@ export interface components {
             priority?: number;
         };
         NewTokenBody: {
+            /** @description Spend per UTC day in dollars ("5", "12.50"); over it the token is answered 429. */
+            daily_budget_usd?: string | null;
+            /**
+             * Format: int64
+             * @description Prompt plus completion tokens per UTC day.
+             */
+            daily_tokens?: number | null;
             /** @description A date or RFC 3339 time. */
             expires?: string | null;
             /** @description Model globs the token may use; none means every model. */
             models?: string[];
+            /** @description Spend per calendar month in dollars. */
+            monthly_budget_usd?: string | null;
+            /**
+             * Format: int64
+             * @description Prompt plus completion tokens per calendar month.
+             */
+            monthly_tokens?: number | null;
             name: string;
         };
         Percentiles: {
@@ -1522,6 +1599,7 @@ export interface components {
         };
         /** @description What a key test found. */
         TestReport: {
+            balance: null | components["schemas"]["Balance"];
             class: components["schemas"]["TestClass"];
             /** @description Whether a one-token completion was sent as well. */
             deep: boolean;
@@ -1548,9 +1626,22 @@ export interface components {
             /** @description When the test ran (RFC 3339). */
             tested_at: string;
         };
+        /**
+         * @description A token's spend and token budgets, per UTC day and calendar month; `null` or absent is
+         *     none. Dollars are exact decimal text ("2.50"). `PUT /api/tokens/{name}/budgets` replaces
+         *     all four at once.
+         */
+        TokenBudgets: {
+            daily_budget_usd?: string | null;
+            /** Format: int64 */
+            daily_tokens?: number | null;
+            monthly_budget_usd?: string | null;
+            /** Format: int64 */
+            monthly_tokens?: number | null;
+        };
         /** @description `GET /api/tokens`. */
         TokenList: {
-            tokens: components["schemas"]["TokenRow"][];
+            tokens: components["schemas"]["TokenView"][];
         };
         TokenRow: {
             created_at: string;
@@ -1559,6 +1650,12 @@ export interface components {
             last_used_at: string | null;
             models: string[];
             name: string;
+        };
+        /** @description An access token (never the token itself), its budgets and where they stand now. */
+        TokenView: components["schemas"]["TokenRow"] & {
+            /** @description Each budget the token has: used, limit, percent and when it resets. */
+            budgets: components["schemas"]["BudgetStatus"][];
+            limits: components["schemas"]["TokenBudgets"];
         };
         ToolList: {
             tools: components["schemas"]["ToolStatus"][];
@@ -2391,6 +2488,56 @@ export interface operations {
             };
             /** @description a value is invalid (`fields` names it) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    refreshKeyBalance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the key's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the key with its balance */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyView"];
+                };
+            };
+            /** @description no admin token, or a wrong one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no key with that id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the key is disabled or its secret cannot be read */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3564,6 +3711,60 @@ export interface operations {
             };
             /** @description no token with that name */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    putTokenBudgets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the token's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenBudgets"];
+            };
+        };
+        responses: {
+            /** @description the token as it is now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenView"];
+                };
+            };
+            /** @description no admin token, or a wrong one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no token with that name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a budget is invalid (`fields` names it) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

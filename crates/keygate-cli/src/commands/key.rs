@@ -1,5 +1,6 @@
 use anyhow::{Context as _, Result, anyhow};
 use keygate_core::bounds::{check_priority, check_weight};
+use keygate_core::budget::Budgets;
 use keygate_core::fingerprint::fingerprint;
 use keygate_core::health_machine::parse_expiry;
 use keygate_core::key::{
@@ -10,7 +11,7 @@ use keygate_store::{KeyRow, NewKey, NewProvider};
 use keygate_vault::SecretRef;
 
 use super::engine::{self, Change};
-use crate::cli::{KeyAddArgs, KeyCommand, LimitArgs};
+use crate::cli::{BudgetArgs, KeyAddArgs, KeyCommand, LimitArgs};
 use crate::context::{Context, usage};
 use crate::output;
 use crate::secret_input::read_secret;
@@ -49,6 +50,11 @@ pub fn run(ctx: &Context, command: KeyCommand) -> Result<()> {
             tag,
             deep,
         } => super::key_test::run(ctx, &ids, all, tag.as_deref(), deep),
+        KeyCommand::Balance {
+            ids,
+            all,
+            low_balance,
+        } => super::key_balance::run(ctx, &ids, all, low_balance.as_deref()),
     }
 }
 
@@ -159,6 +165,7 @@ fn list(ctx: &Context) -> Result<()> {
             "PROVIDER",
             "LABEL",
             "HEALTH",
+            "BALANCE",
             "FINGERPRINT",
             "TAGS",
             "PRIO",
@@ -179,6 +186,7 @@ fn key_row(k: &KeyRow) -> Vec<String> {
         k.provider.clone(),
         k.label.clone(),
         health,
+        super::key_balance::balance_cell(k.balance.as_ref()),
         k.fingerprint.clone(),
         if k.tags.is_empty() {
             "-".into()
@@ -313,25 +321,79 @@ fn reset(ctx: &Context, ids: &[String], failed: bool) -> Result<()> {
     Ok(())
 }
 
-/// `base` changed by the options given: a number sets a limit, `none` removes it.
-fn apply_limits(args: &LimitArgs, mut limits: KeyLimits) -> Result<KeyLimits, String> {
-    fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<Option<T>, String> {
-        match text.trim() {
-            "none" | "off" => Ok(None),
-            t => t
-                .parse()
-                .map(Some)
-                .map_err(|_| format!("--{flag} takes a whole number or none, not {text:?}")),
-        }
+/// A flag's whole number, or `None` for `none`/`off`.
+fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<Option<T>, String> {
+    match text.trim() {
+        "none" | "off" => Ok(None),
+        t => t
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("--{flag} takes a whole number or none, not {text:?}")),
     }
-    fn dollars(flag: &str, text: &str) -> Result<Option<i64>, String> {
+}
+
+/// `base` changed by the budget options given: an amount sets a budget, `none` removes it.
+/// Errors name the flag.
+pub(super) fn apply_budgets(args: &BudgetArgs, mut budgets: Budgets) -> Result<Budgets, String> {
+    fn dollars(flag: &str, text: &str) -> Result<Option<u64>, String> {
         match text.trim() {
             "none" | "off" => Ok(None),
             t => parse_usd_micros(t)
-                .map(Some)
+                .map(|v| Some(u64::try_from(v).unwrap_or(0)))
                 .map_err(|e| format!("--{flag}: {e}")),
         }
     }
+    if let Some(t) = &args.daily_budget {
+        budgets.daily_spend_micros = dollars("daily-budget", t)?;
+    }
+    if let Some(t) = &args.monthly_budget {
+        budgets.monthly_spend_micros = dollars("monthly-budget", t)?;
+    }
+    if let Some(t) = &args.daily_tokens {
+        budgets.daily_tokens = number("daily-tokens", t)?;
+    }
+    if let Some(t) = &args.monthly_tokens {
+        budgets.monthly_tokens = number("monthly-tokens", t)?;
+    }
+    for (flag, value) in [
+        ("daily-tokens", budgets.daily_tokens),
+        ("monthly-tokens", budgets.monthly_tokens),
+    ] {
+        if let Some(Err(e)) = value.map(keygate_core::bounds::check_stored_integer) {
+            return Err(format!("--{flag} {e}"));
+        }
+    }
+    Ok(budgets)
+}
+
+/// Budgets as one line: `daily $5 · monthly - · daily tokens - · monthly tokens 1000000`.
+pub(super) fn budgets_line(b: &Budgets) -> String {
+    let usd = |v: Option<u64>| {
+        v.map_or("-".to_string(), |m| {
+            format!(
+                "${}",
+                format_usd_micros(i64::try_from(m).unwrap_or(i64::MAX))
+            )
+        })
+    };
+    let n = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+    format!(
+        "daily {} · monthly {} · daily tokens {} · monthly tokens {}",
+        usd(b.daily_spend_micros),
+        usd(b.monthly_spend_micros),
+        n(b.daily_tokens),
+        n(b.monthly_tokens),
+    )
+}
+
+/// `base` changed by the options given: a number sets a limit, `none` removes it.
+fn apply_limits(args: &LimitArgs, mut limits: KeyLimits) -> Result<KeyLimits, String> {
+    let budgets = apply_budgets(&args.budgets, limits.budgets())?;
+    let stored = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+    limits.daily_budget_micros = stored(budgets.daily_spend_micros);
+    limits.monthly_budget_micros = stored(budgets.monthly_spend_micros);
+    limits.daily_token_budget = budgets.daily_tokens;
+    limits.monthly_token_budget = budgets.monthly_tokens;
     if let Some(t) = &args.rpm {
         limits.rpm = number("rpm", t)?;
     }
@@ -340,18 +402,6 @@ fn apply_limits(args: &LimitArgs, mut limits: KeyLimits) -> Result<KeyLimits, St
     }
     if let Some(t) = &args.rpd {
         limits.rpd = number("rpd", t)?;
-    }
-    if let Some(t) = &args.daily_budget {
-        limits.daily_budget_micros = dollars("daily-budget", t)?;
-    }
-    if let Some(t) = &args.monthly_budget {
-        limits.monthly_budget_micros = dollars("monthly-budget", t)?;
-    }
-    if let Some(t) = &args.daily_tokens {
-        limits.daily_token_budget = number("daily-tokens", t)?;
-    }
-    if let Some(t) = &args.monthly_tokens {
-        limits.monthly_token_budget = number("monthly-tokens", t)?;
     }
     // The same rules as the admin API: a limit the store cannot hold is the flag's error,
     // not a database error later.
@@ -376,18 +426,14 @@ fn set_limits(ctx: &Context, id: &str, args: &LimitArgs) -> Result<()> {
         store.set_key_limits(id, &limits)?;
         engine::apply(ctx, Change::Catalog);
     }
-    let usd = |v: Option<i64>| v.map_or("-".to_string(), |m| format!("${}", format_usd_micros(m)));
-    let n = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+    let n = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());
     println!(
-        "{id} ({}): rpm {} · tpm {} · rpd {} · daily {} · monthly {} · daily tokens {} · monthly tokens {}",
+        "{id} ({}): rpm {} · tpm {} · rpd {} · {}",
         key.label,
-        n(limits.rpm.map(u64::from)),
-        n(limits.tpm.map(u64::from)),
-        n(limits.rpd.map(u64::from)),
-        usd(limits.daily_budget_micros),
-        usd(limits.monthly_budget_micros),
-        n(limits.daily_token_budget),
-        n(limits.monthly_token_budget),
+        n(limits.rpm),
+        n(limits.tpm),
+        n(limits.rpd),
+        budgets_line(&limits.budgets()),
     );
     Ok(())
 }

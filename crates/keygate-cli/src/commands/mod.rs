@@ -2,6 +2,7 @@ mod connect;
 mod engine;
 mod import;
 mod key;
+mod key_balance;
 mod key_test;
 mod model;
 mod provider;

@@ -1,12 +1,14 @@
 use anyhow::{Result, anyhow};
 use chrono::{DateTime, SecondsFormat, Utc};
+use keygate_core::budget::Budgets;
 use keygate_core::token::{
     token_from_random_bytes, token_hash, token_hint, validate_model_glob, validate_token_name,
 };
-use keygate_store::NewToken;
+use keygate_store::{NewToken, TokenRow};
 
 use super::engine::{self, Change};
-use crate::cli::TokenCommand;
+use super::key::{apply_budgets, budgets_line};
+use crate::cli::{BudgetArgs, TokenCommand};
 use crate::context::{Context, usage};
 use crate::output::{self, or_dash};
 
@@ -16,8 +18,10 @@ pub fn run(ctx: &Context, command: TokenCommand) -> Result<()> {
             name,
             models,
             expires,
-        } => create(ctx, name, models, expires),
+            budgets,
+        } => create(ctx, name, models, expires, &budgets),
         TokenCommand::List => list(ctx),
+        TokenCommand::Budget { name, budgets } => set_budgets(ctx, &name, &budgets),
         TokenCommand::Revoke { name } => {
             ctx.store()?.revoke_token(&name)?;
             engine::apply(ctx, Change::Catalog);
@@ -27,8 +31,15 @@ pub fn run(ctx: &Context, command: TokenCommand) -> Result<()> {
     }
 }
 
-fn create(ctx: &Context, name: String, models: Vec<String>, expires: Option<String>) -> Result<()> {
+fn create(
+    ctx: &Context,
+    name: String,
+    models: Vec<String>,
+    expires: Option<String>,
+    budgets: &BudgetArgs,
+) -> Result<()> {
     validate_token_name(&name).map_err(usage)?;
+    let budgets = apply_budgets(budgets, Budgets::default()).map_err(usage)?;
     let models: Vec<String> = models
         .into_iter()
         .map(|m| m.trim().to_string())
@@ -51,18 +62,61 @@ fn create(ctx: &Context, name: String, models: Vec<String>, expires: Option<Stri
         hint: token_hint(&token),
         models: models.clone(),
         expires_at: expires_at.clone(),
+        budgets,
     })?;
     engine::apply(ctx, Change::Catalog);
     if ctx.json {
-        return output::json(
-            &serde_json::json!({ "name": name, "token": token, "models": models, "expires_at": expires_at }),
-        );
+        return output::json(&serde_json::json!({
+            "name": name, "token": token, "models": models, "expires_at": expires_at,
+            "limits": limits_json(&budgets),
+        }));
     }
     println!(
         "Created token {name}. Copy it now; KeyGate keeps only its hash and cannot show it again:\n"
     );
     println!("  {token}\n");
     println!("Use it as the API key of your tool, with base URL http://127.0.0.1:5397/v1");
+    if !budgets.is_empty() {
+        println!("Budgets: {}", budgets_line(&budgets));
+    }
+    Ok(())
+}
+
+/// A token's budgets as the admin API shows them (`limits` of `GET /api/tokens`).
+fn limits_json(b: &Budgets) -> serde_json::Value {
+    let usd = |v: Option<u64>| {
+        v.map(|m| keygate_core::key::format_usd_micros(i64::try_from(m).unwrap_or(i64::MAX)))
+    };
+    serde_json::json!({
+        "daily_budget_usd": usd(b.daily_spend_micros),
+        "monthly_budget_usd": usd(b.monthly_spend_micros),
+        "daily_tokens": b.daily_tokens,
+        "monthly_tokens": b.monthly_tokens,
+    })
+}
+
+fn token_json(t: &TokenRow) -> Result<serde_json::Value> {
+    let mut value = serde_json::to_value(t)?;
+    value["limits"] = limits_json(&t.budgets);
+    Ok(value)
+}
+
+fn set_budgets(ctx: &Context, name: &str, args: &BudgetArgs) -> Result<()> {
+    let store = ctx.store()?;
+    let token = store
+        .list_tokens()?
+        .into_iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| usage(format!("no token named {name:?}; see keygate token list")))?;
+    let budgets = apply_budgets(args, token.budgets).map_err(usage)?;
+    if budgets != token.budgets {
+        store.set_token_budgets(name, &budgets)?;
+        engine::apply(ctx, Change::Catalog);
+    }
+    if ctx.json {
+        return output::json(&token_json(&TokenRow { budgets, ..token })?);
+    }
+    println!("{name}: {}", budgets_line(&budgets));
     Ok(())
 }
 
@@ -86,6 +140,8 @@ fn parse_expiry(text: &str, now: DateTime<Utc>) -> Result<String, String> {
 fn list(ctx: &Context) -> Result<()> {
     let tokens = ctx.store()?.list_tokens()?;
     if ctx.json {
+        let tokens: Vec<serde_json::Value> =
+            tokens.iter().map(token_json).collect::<Result<_>>()?;
         return output::json(&tokens);
     }
     if tokens.is_empty() {
@@ -104,16 +160,49 @@ fn list(ctx: &Context) -> Result<()> {
                     t.models.join(",")
                 },
                 or_dash(t.expires_at.as_ref()),
+                budget_cell(&t.budgets),
                 t.created_at.clone(),
                 or_dash(t.last_used_at.as_ref()),
             ]
         })
         .collect();
     output::table(
-        &["NAME", "TOKEN", "MODELS", "EXPIRES", "CREATED", "LAST USED"],
+        &[
+            "NAME",
+            "TOKEN",
+            "MODELS",
+            "EXPIRES",
+            "BUDGETS",
+            "CREATED",
+            "LAST USED",
+        ],
         &rows,
     );
     Ok(())
+}
+
+/// The budgets a token has, short: `$5/day, 2000000 tok/mo`; `-` for none.
+fn budget_cell(b: &Budgets) -> String {
+    let usd = |m: u64| {
+        format!(
+            "${}",
+            keygate_core::key::format_usd_micros(i64::try_from(m).unwrap_or(i64::MAX))
+        )
+    };
+    let parts: Vec<String> = [
+        b.daily_spend_micros.map(|m| format!("{}/day", usd(m))),
+        b.monthly_spend_micros.map(|m| format!("{}/mo", usd(m))),
+        b.daily_tokens.map(|n| format!("{n} tok/day")),
+        b.monthly_tokens.map(|n| format!("{n} tok/mo")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 #[cfg(test)]

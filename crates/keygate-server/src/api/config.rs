@@ -1,13 +1,16 @@
 //! What the CLI configures, through the admin API for the UI: access tokens
-//! (`GET|POST /api/tokens`, `DELETE /api/tokens/{name}`; a new token is shown once), routes
+//! (`GET|POST /api/tokens`, `DELETE /api/tokens/{name}`, `PUT /api/tokens/{name}/budgets`; a
+//! new token is shown once), routes
 //! (`GET /api/routes`, `PUT|DELETE /api/routes/{alias}`) and proxy settings
 //! (`GET /api/settings`, `PUT /api/settings/{name}`; in force from the next request).
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use keygate_core::bounds::check_name;
+use keygate_core::bounds::{check_name, check_stored_integer};
+use keygate_core::budget::{BudgetStatus, Budgets};
 use keygate_core::health_machine::parse_expiry;
+use keygate_core::key::{format_usd_micros, parse_usd_micros};
 use keygate_core::select::{Strategy, validate_alias};
 use keygate_core::token::{
     token_from_random_bytes, token_hash, token_hint, validate_model_glob, validate_token_name,
@@ -24,7 +27,99 @@ type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 /// `GET /api/tokens`.
 #[derive(Serialize, ToSchema)]
 pub struct TokenList {
-    tokens: Vec<TokenRow>,
+    tokens: Vec<TokenView>,
+}
+
+/// An access token (never the token itself), its budgets and where they stand now.
+#[derive(Serialize, ToSchema)]
+pub struct TokenView {
+    #[serde(flatten)]
+    token: TokenRow,
+    limits: TokenBudgets,
+    /// Each budget the token has: used, limit, percent and when it resets.
+    budgets: Vec<BudgetStatus>,
+}
+
+/// A token's spend and token budgets, per UTC day and calendar month; `null` or absent is
+/// none. Dollars are exact decimal text ("2.50"). `PUT /api/tokens/{name}/budgets` replaces
+/// all four at once.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBudgets {
+    #[serde(default)]
+    daily_budget_usd: Option<String>,
+    #[serde(default)]
+    monthly_budget_usd: Option<String>,
+    #[serde(default)]
+    daily_tokens: Option<u64>,
+    #[serde(default)]
+    monthly_tokens: Option<u64>,
+}
+
+impl TokenBudgets {
+    fn shown(b: &Budgets) -> Self {
+        let usd =
+            |v: Option<u64>| v.map(|v| format_usd_micros(i64::try_from(v).unwrap_or(i64::MAX)));
+        Self {
+            daily_budget_usd: usd(b.daily_spend_micros),
+            monthly_budget_usd: usd(b.monthly_spend_micros),
+            daily_tokens: b.daily_tokens,
+            monthly_tokens: b.monthly_tokens,
+        }
+    }
+
+    /// The budgets these fields give, with what is wrong with each put in `problems`.
+    fn parse(&self, problems: &mut Vec<(String, String)>) -> Budgets {
+        let mut usd = |field: &str, text: &Option<String>| {
+            let micros = text.as_deref().map(parse_usd_micros)?;
+            match micros.map(|v| u64::try_from(v).unwrap_or(0)) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    problems.push((field.to_string(), e));
+                    None
+                }
+            }
+        };
+        let daily_spend_micros = usd("daily_budget_usd", &self.daily_budget_usd);
+        let monthly_spend_micros = usd("monthly_budget_usd", &self.monthly_budget_usd);
+        for (field, value) in [
+            ("daily_tokens", self.daily_tokens),
+            ("monthly_tokens", self.monthly_tokens),
+        ] {
+            if let Some(Err(e)) = value.map(check_stored_integer) {
+                problems.push((field.to_string(), e));
+            }
+        }
+        Budgets {
+            daily_spend_micros,
+            monthly_spend_micros,
+            daily_tokens: self.daily_tokens,
+            monthly_tokens: self.monthly_tokens,
+        }
+    }
+}
+
+impl TokenView {
+    /// `token` with its live budget figures from the proxy.
+    fn live(token: TokenRow, proxy: &crate::proxy::ProxyState) -> Self {
+        let budgets = if token.budgets.is_empty() {
+            Vec::new()
+        } else {
+            let now = chrono::Utc::now().timestamp();
+            proxy
+                .catalog()
+                .tokens
+                .iter()
+                .find(|t| t.name == token.name)
+                .map(|t| t.budget.meter.status(&t.budgets, now))
+                .unwrap_or_default()
+        };
+        Self {
+            limits: TokenBudgets::shown(&token.budgets),
+            token,
+            budgets,
+        }
+    }
 }
 
 /// `POST /api/tokens`: `token` is shown this once and never again.
@@ -34,6 +129,7 @@ pub struct CreatedToken {
     token: String,
     models: Vec<String>,
     expires_at: Option<String>,
+    limits: TokenBudgets,
 }
 
 /// `DELETE /api/tokens/{name}`.
@@ -71,6 +167,11 @@ fn body<T>(body: JsonBody<T>, code: &'static str, shape: &str) -> Result<T, ApiE
     responses((status = 200, description = "the access tokens (hints, never the tokens)", body = TokenList)))]
 pub async fn list_tokens(State(state): State<AppState>) -> Result<Json<TokenList>, ApiError> {
     let tokens = state.with_store(|store| Ok(store.list_tokens()?)).await?;
+    let proxy = state.proxy();
+    let tokens = tokens
+        .into_iter()
+        .map(|t| TokenView::live(t, proxy))
+        .collect();
     Ok(Json(TokenList { tokens }))
 }
 
@@ -83,6 +184,14 @@ pub struct NewTokenBody {
     models: Vec<String>,
     /// A date or RFC 3339 time.
     expires: Option<String>,
+    /// Spend per UTC day in dollars ("5", "12.50"); over it the token is answered 429.
+    daily_budget_usd: Option<String>,
+    /// Spend per calendar month in dollars.
+    monthly_budget_usd: Option<String>,
+    /// Prompt plus completion tokens per UTC day.
+    daily_tokens: Option<u64>,
+    /// Prompt plus completion tokens per calendar month.
+    monthly_tokens: Option<u64>,
 }
 
 /// Creates a token and answers it once; only its hash and a hint are kept.
@@ -97,11 +206,22 @@ pub async fn create_token(
     State(state): State<AppState>,
     request: JsonBody<NewTokenBody>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    let request = body(request, "invalid_token", "{name, models?, expires?}")?;
+    let request = body(
+        request,
+        "invalid_token",
+        "{name, models?, expires?, daily_budget_usd?, monthly_budget_usd?, daily_tokens?, monthly_tokens?}",
+    )?;
     let mut problems = Vec::new();
     if let Err(e) = validate_token_name(&request.name) {
         problems.push(("name".to_string(), e));
     }
+    let limits = TokenBudgets {
+        daily_budget_usd: request.daily_budget_usd.clone(),
+        monthly_budget_usd: request.monthly_budget_usd.clone(),
+        daily_tokens: request.daily_tokens,
+        monthly_tokens: request.monthly_tokens,
+    };
+    let budgets = limits.parse(&mut problems);
     let models: Vec<String> = request
         .models
         .iter()
@@ -140,6 +260,7 @@ pub async fn create_token(
         hint: token_hint(&token),
         models: models.clone(),
         expires_at: expires_at.clone(),
+        budgets,
     };
     let reload = state.clone();
     state
@@ -156,8 +277,49 @@ pub async fn create_token(
             token,
             models,
             expires_at,
+            limits: TokenBudgets::shown(&budgets),
         }),
     ))
+}
+
+/// Replaces all of a token's budgets; in force from its next request. A token over a budget
+/// is answered 429 `token_budget_exceeded` until the period resets or the budget is raised.
+#[utoipa::path(put, path = "/api/tokens/{name}/budgets", tag = "tokens", operation_id = "putTokenBudgets",
+    params(("name" = String, Path, description = "the token's name")),
+    request_body = TokenBudgets,
+    responses(
+        (status = 200, description = "the token as it is now", body = TokenView),
+        (status = 404, description = "no token with that name", body = crate::error::ErrorBody),
+        (status = 422, description = "a budget is invalid (`fields` names it)", body = crate::error::ErrorBody),
+    ))]
+pub async fn put_token_budgets(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    request: JsonBody<TokenBudgets>,
+) -> Result<Json<TokenView>, ApiError> {
+    let request = body(
+        request,
+        "invalid_budgets",
+        "{daily_budget_usd?, monthly_budget_usd?, daily_tokens?, monthly_tokens?}",
+    )?;
+    let mut problems = Vec::new();
+    let budgets = request.parse(&mut problems);
+    if !problems.is_empty() {
+        return Err(ApiError::invalid("invalid_budgets", problems));
+    }
+    let reload = state.clone();
+    let token = state
+        .with_store(move |store| {
+            store.set_token_budgets(&name, &budgets)?;
+            reload.reload_catalog(store);
+            store
+                .list_tokens()?
+                .into_iter()
+                .find(|t| t.name == name)
+                .ok_or_else(|| ApiError::not_found("no token with that name"))
+        })
+        .await?;
+    Ok(Json(TokenView::live(token, state.proxy())))
 }
 
 #[utoipa::path(delete, path = "/api/tokens/{name}", tag = "tokens", operation_id = "revokeToken",

@@ -212,7 +212,23 @@ pub async fn run_tests(
         let live = testable_key(&catalog, row);
         async move {
             match live {
-                Some((provider, key)) => probe_live(proxy, &provider, &key, deep).await,
+                Some((provider, key)) => {
+                    let (mut report, fetched) = tokio::join!(
+                        probe_live(proxy, &provider, &key, deep),
+                        crate::balance::fetch(
+                            &proxy.client,
+                            &provider,
+                            &key,
+                            row.low_balance.clone()
+                        )
+                    );
+                    report.balance = Some(fetched.row.clone());
+                    let _ = proxy.writer_tx.send(crate::proxy::state::WriteOp::Balance(
+                        Box::new(fetched),
+                        key,
+                    ));
+                    report
+                }
                 None => TestReport::unavailable(row),
             }
         }

@@ -47,6 +47,13 @@ pub struct KeyView {
     /// Requests the key served over the last 7 days, and how many of them failed (in the
     /// list; `null` where not computed).
     activity_7d: Option<keygate_store::KeyActivity>,
+    /// The provider balance as last fetched (key tests, the checker, `POST
+    /// /api/keys/{id}/balance`); `null` when never fetched. `available: false` with a note
+    /// for providers without a balance endpoint.
+    balance: Option<keygate_store::BalanceRow>,
+    /// When the balance counts as low: an amount in its currency (`10`) or days of spend left
+    /// at the last 7 days' rate (`3d`); `null` for only at zero.
+    low_balance: Option<String>,
 }
 
 /// Where a key's expiry date stands: `soon` is within 7 days.
@@ -99,6 +106,8 @@ impl From<KeyRow> for KeyView {
         let health = row.health;
         let expiry = expiry_of(row.expires_at.as_deref());
         Self {
+            balance: row.balance,
+            low_balance: row.low_balance,
             last_used_at: row.last_used_at,
             activity_7d: None,
             id: row.id,
@@ -165,7 +174,8 @@ impl KeyView {
             view.budgets = key
                 .runtime
                 .budget
-                .status(&limits, chrono::Utc::now().timestamp());
+                .meter
+                .status(&limits.budgets(), chrono::Utc::now().timestamp());
         }
         view
     }
@@ -235,10 +245,13 @@ pub struct KeyEditBody {
     priority: Option<i64>,
     weight: Option<i64>,
     enabled: Option<bool>,
+    /// When the provider balance counts as low: `10` (in the balance's currency) or `3d`
+    /// (days of spend left); an empty string removes it.
+    low_balance: Option<String>,
 }
 
-/// Changes a key's label, tags, priority, weight or enabled switch (its secret never changes:
-/// a new secret is a new key).
+/// Changes a key's label, tags, priority, weight, enabled switch or low-balance threshold (its
+/// secret never changes: a new secret is a new key).
 #[utoipa::path(put, path = "/api/keys/{id}", tag = "keys", operation_id = "editKey",
     params(("id" = String, Path, description = "the key's id")),
     request_body = KeyEditBody,
@@ -255,18 +268,24 @@ pub async fn edit(
     let Json(body) = body.map_err(|e| {
         ApiError::rejected(
             "invalid_key_edit",
-            "{label?, tags?, priority?, weight?, enabled?}",
+            "{label?, tags?, priority?, weight?, enabled?, low_balance?}",
             &e,
         )
     })?;
     let tags = body.tags.as_deref().map(keygate_core::key::tidy_tags);
     let label = body.label.map(|l| l.trim().to_string());
-    let problems = keygate_core::key::edit_problems(
+    let mut problems = keygate_core::key::edit_problems(
         label.as_deref(),
         tags.as_deref(),
         body.priority,
         body.weight,
     );
+    let low_balance = body.low_balance.map(|t| t.trim().to_string());
+    if let Some(t) = low_balance.as_deref().filter(|t| !t.is_empty())
+        && let Err(e) = t.parse::<keygate_core::balance::LowBalance>()
+    {
+        problems.push(("low_balance".to_string(), e));
+    }
     if !problems.is_empty() {
         return Err(ApiError::invalid("invalid_key_edit", problems));
     }
@@ -277,7 +296,60 @@ pub async fn edit(
         weight: body.weight,
         enabled: body.enabled,
     };
-    changed_key(&state, id, move |store, id| Ok(store.edit_key(id, &edit)?)).await
+    changed_key(&state, id, move |store, id| {
+        store.edit_key(id, &edit)?;
+        if let Some(t) = low_balance {
+            store.set_low_balance(id, Some(t.as_str()).filter(|t| !t.is_empty()))?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Fetches the key's provider balance now (what the checker does hourly) and answers the key
+/// with it. A provider without a balance endpoint is answered without a request.
+#[utoipa::path(post, path = "/api/keys/{id}/balance", tag = "keys", operation_id = "refreshKeyBalance",
+    params(("id" = String, Path, description = "the key's id")),
+    responses(
+        (status = 200, description = "the key with its balance", body = KeyView),
+        (status = 404, description = "no key with that id", body = crate::error::ErrorBody),
+        (status = 409, description = "the key is disabled or its secret cannot be read", body = crate::error::ErrorBody),
+    ))]
+pub async fn refresh_balance(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<KeyView>, ApiError> {
+    let lookup = id.clone();
+    let row = state
+        .with_store(move |store| {
+            store
+                .get_key(&lookup)?
+                .ok_or_else(|| ApiError::not_found("no key with that id"))
+        })
+        .await?;
+    let proxy = state.proxy();
+    let Some((provider, key)) = crate::health::testable_key(&proxy.catalog(), &row) else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "key_unavailable",
+            "the key is disabled or its secret cannot be read, so its balance cannot be fetched",
+        ));
+    };
+    let fetched =
+        crate::balance::fetch(&proxy.client, &provider, &key, row.low_balance.clone()).await;
+    let _ = proxy.writer_tx.send(crate::proxy::state::WriteOp::Balance(
+        Box::new(fetched),
+        key,
+    ));
+    proxy.flush_writes().await;
+    let row = state
+        .with_store(move |store| {
+            store
+                .get_key(&id)?
+                .ok_or_else(|| ApiError::not_found("no key with that id"))
+        })
+        .await?;
+    Ok(Json(KeyView::live(row, proxy)))
 }
 
 /// Replaces all of a key's limits and budgets.

@@ -497,6 +497,7 @@ impl Connector {
                 hint: token_hint(&token),
                 models: Vec::new(),
                 expires_at: None,
+                budgets: Default::default(),
             })?;
         }
         for (alias, tier, _) in &serve {

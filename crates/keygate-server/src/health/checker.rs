@@ -2,7 +2,8 @@
 //! `interval_minutes`, spread over the interval (no thundering herd), re-probes unhealthy keys
 //! with backoff (`retry_after_minutes`, ×5, ×15, ×60, capped at an hour) so they recover by
 //! themselves, runs at most a few probes at once, and applies a new configuration at once.
-//! Disabled keys are not in the catalog, so they are never probed.
+//! Disabled keys are not in the catalog, so they are never probed. Provider balances are
+//! fetched at most hourly per key, beside the probes (`crate::balance`).
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -24,6 +25,8 @@ use crate::proxy::state::ProxyState;
 const CONCURRENCY: usize = 4;
 /// The longest the checker sleeps without looking again.
 const MAX_NAP: Duration = Duration::from_secs(30);
+/// How often a key's provider balance is fetched.
+const BALANCE_EVERY_MS: u64 = 3_600_000;
 
 impl CheckerConfig {
     fn interval_ms(&self, scale: f64) -> u64 {
@@ -57,6 +60,8 @@ fn scaled(ms: u64, scale: f64) -> u64 {
 struct Schedule {
     next_ms: HashMap<String, u64>,
     failures: HashMap<String, u32>,
+    /// When each key's balance is next fetched.
+    balance_next_ms: HashMap<String, u64>,
     /// Keys whose coming expiry was announced in this run.
     warned: std::collections::HashSet<String>,
 }
@@ -131,6 +136,9 @@ async fn round(
     schedule
         .next_ms
         .retain(|id, _| live.iter().any(|(_, k)| &k.id == id));
+    schedule
+        .balance_next_ms
+        .retain(|id, _| live.iter().any(|(_, k)| &k.id == id));
     let wall = chrono::Utc::now().timestamp();
     for (provider, key) in &live {
         if let Expiry::Soon { days_left } = expiry(key.expires_at, wall)
@@ -149,6 +157,23 @@ async fn round(
             proxy.emit(event);
         }
     }
+    let balance_every = scaled(BALANCE_EVERY_MS, scale);
+    let balances_due: Vec<_> = live
+        .iter()
+        .filter(|(_, key)| !key.expired(wall))
+        .filter(|(_, key)| {
+            let next = schedule
+                .balance_next_ms
+                .entry(key.id.clone())
+                .or_insert_with(|| now + spread(&key.id, interval));
+            if now < *next {
+                return false;
+            }
+            *next = now + balance_every;
+            true
+        })
+        .cloned()
+        .collect();
     let due: Vec<_> = live
         .into_iter()
         // An expired key is never used; probing it would only spend a request.
@@ -169,6 +194,22 @@ async fn round(
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
+    let balances: Vec<_> = futures_util::stream::iter(balances_due)
+        .map(|(provider, key)| async move {
+            let fetched =
+                crate::balance::fetch(&proxy.client, &provider, &key, key.low_balance.clone())
+                    .await;
+            (key, fetched)
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for (key, fetched) in balances {
+        let _ = proxy.writer_tx.send(crate::proxy::state::WriteOp::Balance(
+            Box::new(fetched),
+            key,
+        ));
+    }
     let now = proxy.clock.now_ms();
     for (key, report) in results {
         let unhealthy = report.state == HealthState::Unhealthy;
@@ -186,6 +227,7 @@ async fn round(
     let earliest = schedule
         .next_ms
         .values()
+        .chain(schedule.balance_next_ms.values())
         .min()
         .copied()
         .unwrap_or(now + interval);

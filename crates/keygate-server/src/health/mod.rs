@@ -103,7 +103,21 @@ pub async fn test_keys_offline(
     let tests = rows
         .iter()
         .map(|row| test_in_catalog(&catalog, &client, &clock, row, deep));
-    let results = futures_util::future::join_all(tests).await;
+    let mut results = futures_util::future::join_all(tests).await;
+    let balances = rows.iter().filter_map(|row| {
+        let (provider, key) = testable_key(&catalog, row)?;
+        let threshold = row.low_balance.clone();
+        let client = &client;
+        Some(async move { crate::balance::fetch(client, &provider, &key, threshold).await })
+    });
+    let mut events = Vec::new();
+    for fetched in futures_util::future::join_all(balances).await {
+        let (balance, event) = crate::balance::record(store, fetched).map_err(|e| e.to_string())?;
+        events.extend(event.map(|e| e.row()));
+        if let Some((report, _)) = results.iter_mut().find(|(r, _)| r.key_id == balance.key_id) {
+            report.balance = Some(balance);
+        }
+    }
     let updates: Vec<HealthUpdate> = results.iter().filter_map(|(_, u)| u.clone()).collect();
     store
         .write_batch(&[], &updates)
@@ -114,7 +128,7 @@ pub async fn test_keys_offline(
         .map(|(r, _)| r.check_row())
         .collect();
     store
-        .write_activity(&[], &checks)
+        .write_activity(&events, &checks)
         .map_err(|e| e.to_string())?;
     Ok(results.into_iter().map(|(report, _)| report).collect())
 }
@@ -150,6 +164,7 @@ pub async fn check_secret(
         limits: keygate_core::key::KeyLimits::default(),
         expires_at: None,
         runtime: std::sync::Arc::default(),
+        low_balance: None,
     };
     test_key(client, &live, &key, false, Duration::from_secs(15)).await
 }

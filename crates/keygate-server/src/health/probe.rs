@@ -82,6 +82,9 @@ pub struct TestReport {
     pub error: Option<String>,
     /// When the test ran (RFC 3339).
     pub tested_at: String,
+    /// The provider balance fetched with the test (`available: false` for a provider
+    /// without a balance endpoint); `null` when the key could not be tested.
+    pub balance: Option<keygate_store::BalanceRow>,
     /// What the classification says to do to the key (None: the key could not be tested).
     #[serde(skip)]
     decision: Option<Decision>,
@@ -146,6 +149,7 @@ impl TestReport {
             reason,
             error,
             tested_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            balance: None,
             decision: None,
         }
     }
@@ -211,6 +215,7 @@ pub async fn test_key(
         reason: None,
         error: error.map(|e| key.redactor.scrub_for_storage(&e)),
         tested_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        balance: None,
         decision: Some(decision),
     }
 }

@@ -85,7 +85,7 @@ pub fn admit(
     }
     let tiers = tiers(catalog, &model).map_err(|e| match e {
         // A scoped token learns nothing about models outside its scope.
-        _ if !caller.models.is_empty() && !caller.may_use(&model) => {
+        _ if !caller.models().is_empty() && !caller.may_use(&model) => {
             caller.out_of_scope(&format!("{model:?} is not one of them"))
         }
         RouteError::UnknownProvider(p) => ProxyError::new(
@@ -102,7 +102,7 @@ pub fn admit(
         ),
     })?;
     // The scope holds for the models that will really be served, after aliases and routes.
-    let tiers = if caller.models.is_empty() {
+    let tiers = if caller.models().is_empty() {
         tiers
     } else {
         let allowed: Vec<Tier> = tiers

@@ -8,7 +8,9 @@ use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keygate_core::token::glob_matches;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
+use super::catalog::LiveToken;
 use super::openai_error::ProxyError;
 use crate::AppState;
 
@@ -52,24 +54,34 @@ impl<S: Send + Sync> FromRequest<S> for ProxyRequest {
     }
 }
 
-/// The caller, as its token names it. Put into request extensions for handlers.
-#[derive(Debug, Clone)]
+/// The caller, as its token names it. Put into request extensions for handlers; the finished
+/// request's cost counts against the token's budgets.
+#[derive(Clone)]
 pub struct Caller {
-    pub token_name: String,
-    /// Empty means every model.
-    pub models: Vec<String>,
+    pub token: Arc<LiveToken>,
 }
 
 impl Caller {
+    pub fn token_name(&self) -> &str {
+        &self.token.name
+    }
+
+    /// The model globs the token may use; empty means every model.
+    pub fn models(&self) -> &[String] {
+        &self.token.models
+    }
+
     pub fn may_use(&self, model: &str) -> bool {
-        self.models.is_empty() || self.models.iter().any(|glob| glob_matches(glob, model))
+        let models = self.models();
+        models.is_empty() || models.iter().any(|glob| glob_matches(glob, model))
     }
 
     /// Whether the token may have `model` served by `provider`: a glob may name the model or
     /// `provider/model`.
     pub fn may_serve(&self, provider: &str, model: &str) -> bool {
-        self.models.is_empty()
-            || self.models.iter().any(|glob| {
+        let models = self.models();
+        models.is_empty()
+            || models.iter().any(|glob| {
                 glob_matches(glob, model)
                     || glob.contains('/') && glob_matches(glob, &format!("{provider}/{model}"))
             })
@@ -83,8 +95,8 @@ impl Caller {
             "model_not_allowed",
             format!(
                 "the access token {:?} is limited to the models {}, and {what}",
-                self.token_name,
-                self.models.join(", ")
+                self.token_name(),
+                self.models().join(", ")
             ),
         )
     }
@@ -144,8 +156,38 @@ pub fn caller(
             token.name
         )));
     }
+    if !token.budgets.is_empty() {
+        let now_ms = state.proxy().clock.now_ms();
+        if token.budget.blocked(now_ms) {
+            return Err(over_budget(token, now_ms));
+        }
+    }
     Ok(Caller {
-        token_name: token.name.clone(),
-        models: token.models.clone(),
+        token: token.clone(),
     })
+}
+
+/// The 429 for a token whose budget is spent: which budget, and when it resets.
+fn over_budget(token: &LiveToken, now_ms: u64) -> ProxyError {
+    let now_s = chrono::Utc::now().timestamp();
+    let spent = token.budget.meter.spent(&token.budgets, now_s);
+    let what = spent.map_or("budget", |(kind, _)| kind.describe());
+    let left_s = spent.map_or_else(
+        || token.budget.blocked_until_ms().saturating_sub(now_ms) / 1000,
+        |(_, left)| u64::try_from(left).unwrap_or(0),
+    );
+    let resets = chrono::DateTime::from_timestamp(now_s + i64::try_from(left_s).unwrap_or(0), 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default();
+    let mut err = ProxyError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limit_error",
+        "token_budget_exceeded",
+        format!(
+            "the access token {:?} has used its {what}; it is refused until the period resets at {resets} (raise it with `keygate token budget {}`)",
+            token.name, token.name
+        ),
+    );
+    err.retry_after_secs = Some(left_s.max(1));
+    err
 }

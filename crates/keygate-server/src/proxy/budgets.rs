@@ -1,7 +1,8 @@
 //! Budgets on the writer's side: each finished request's cost and tokens count against its
-//! key's daily and monthly budgets; crossing 80 % raises one `budget_alert`, 100 % one
-//! `budget_reached` and takes the key out (yellow "budget" state) until the period resets,
-//! when `budget_reset` announces it back. The request path only reads the block flag.
+//! key's and its access token's daily and monthly budgets; crossing 80 % raises one
+//! `budget_alert`, 100 % one `budget_reached` and takes the key out (yellow "budget" state)
+//! or refuses the token (429 `token_budget_exceeded`) until the period resets, when
+//! `budget_reset` announces it back. The request path only reads the block flag.
 
 use std::sync::Arc;
 
@@ -10,16 +11,17 @@ use keygate_core::events::EventKind;
 use keygate_core::health::{HealthReason, HealthState};
 use keygate_core::key::format_usd_micros;
 
-use super::catalog::{Clock, LiveKey};
+use super::catalog::{Clock, LiveKey, LiveToken};
 use super::outcome::health_update;
 use super::state::ProxyState;
 use super::state::WriteOp;
 use crate::events::Event;
 
-/// Keys whose budget is spent, watched until their period resets.
+/// Keys and tokens whose budget is spent, watched until their period resets.
 #[derive(Default)]
 pub struct BudgetWatch {
     blocked: Vec<(Arc<LiveKey>, String)>,
+    blocked_tokens: Vec<Arc<LiveToken>>,
 }
 
 impl BudgetWatch {
@@ -34,10 +36,11 @@ impl BudgetWatch {
         tokens: u64,
     ) {
         let now_s = chrono::Utc::now().timestamp();
-        let Some(crossing) = key
-            .runtime
-            .budget
-            .add(&key.limits, now_s, cost_micros, tokens)
+        let Some(crossing) =
+            key.runtime
+                .budget
+                .meter
+                .add(&key.limits.budgets(), now_s, cost_micros, tokens)
         else {
             return;
         };
@@ -69,13 +72,78 @@ impl BudgetWatch {
         }
     }
 
-    /// Lets keys whose budget period reset back in, and says so.
+    /// Counts one finished request against its access token's budgets.
+    pub fn count_token(
+        &mut self,
+        proxy: Option<&ProxyState>,
+        clock: Clock,
+        token: &Arc<LiveToken>,
+        cost_micros: u64,
+        tokens: u64,
+    ) {
+        let now_s = chrono::Utc::now().timestamp();
+        let Some(crossing) = token
+            .budget
+            .meter
+            .add(&token.budgets, now_s, cost_micros, tokens)
+        else {
+            return;
+        };
+        let Some(proxy) = proxy else { return };
+        let reached = crossing.percent >= 100;
+        if reached
+            && token.budget.apply(&token.budgets, now_s, clock.now_ms())
+            && !self.blocked_tokens.iter().any(|t| t.name == token.name)
+        {
+            self.blocked_tokens.push(token.clone());
+        }
+        let kind = if reached {
+            EventKind::BudgetReached
+        } else {
+            EventKind::BudgetAlert
+        };
+        let what = if reached {
+            "reached its".to_string()
+        } else {
+            format!("used {} % of its", crossing.percent)
+        };
+        let then = if reached {
+            "; its requests are refused until the period resets"
+        } else {
+            ""
+        };
+        proxy.emit(Event::new(
+            kind,
+            format!(
+                "access token {:?} {what} {} ({} of {}){then}",
+                token.name,
+                crossing.kind.describe(),
+                amount(crossing.kind, crossing.used),
+                amount(crossing.kind, crossing.limit),
+            ),
+        ));
+    }
+
+    /// Lets keys and tokens whose budget period reset back in, and says so.
     pub fn release_due(&mut self, proxy: &ProxyState) {
-        if self.blocked.is_empty() {
+        if self.blocked.is_empty() && self.blocked_tokens.is_empty() {
             return;
         }
         let now_ms = proxy.clock.now_ms();
         let now_s = chrono::Utc::now().timestamp();
+        self.blocked_tokens.retain(|token| {
+            if token.budget.blocked(now_ms) && token.budget.apply(&token.budgets, now_s, now_ms) {
+                return true;
+            }
+            proxy.emit(Event::new(
+                EventKind::BudgetReset,
+                format!(
+                    "access token {:?} is let in again: its budget period reset or the budget was raised",
+                    token.name
+                ),
+            ));
+            false
+        });
         self.blocked.retain(|(key, provider)| {
             if key.runtime.budget_blocked(now_ms)
                 && key.runtime.apply_budgets(&key.limits, now_s, now_ms)

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use keygate_core::breaker::{BreakerConfig, CircuitBreaker};
-use keygate_core::budget::BudgetMeter;
+use keygate_core::budget::{BudgetGate, Budgets};
 use keygate_core::failure::KeyEffect;
 use keygate_core::health::{HealthReason, HealthState};
 use keygate_core::health_machine::{KeyHealth, Signal};
@@ -62,10 +62,11 @@ pub struct KeyRuntime {
     /// Remaining requests the provider last reported (`x-ratelimit-remaining-requests`,
     /// `anthropic-ratelimit-requests-remaining`), plus one; 0 when never reported.
     upstream_remaining: AtomicU64,
-    /// Spend and tokens this day and month, against the key's budgets.
-    pub budget: BudgetMeter,
-    /// Engine-clock ms until which a spent budget keeps the key out (0: not blocked).
-    budget_blocked_until_ms: AtomicU64,
+    /// Spend and tokens this day and month, against the key's budgets, and the block a
+    /// spent one puts on the key.
+    pub budget: BudgetGate,
+    /// The provider balance was last seen at zero or below: yellow "out of credit soon".
+    pub out_of_credit: std::sync::atomic::AtomicBool,
 }
 
 /// Consecutive errors that take a key out (DESIGN §5 default).
@@ -201,22 +202,23 @@ impl KeyRuntime {
         if state.0 != HealthState::Unhealthy && self.budget_blocked(now_ms) {
             return (HealthState::Degraded, Some(HealthReason::Budget));
         }
+        // Only a key that is otherwise well shows "out of credit soon"; errors say more.
+        if matches!(state.0, HealthState::Healthy | HealthState::Unknown)
+            && self.out_of_credit.load(Ordering::Relaxed)
+        {
+            return (HealthState::Degraded, Some(HealthReason::Credit));
+        }
         state
     }
 
     pub fn budget_blocked(&self, now_ms: u64) -> bool {
-        now_ms < self.budget_blocked_until_ms.load(Ordering::Relaxed)
+        self.budget.blocked(now_ms)
     }
 
     /// Takes the key out (or lets it back in) by where its budgets stand at `now_s` (wall
     /// clock, unix seconds); `now_ms` is the engine clock. Returns whether it is blocked.
     pub fn apply_budgets(&self, limits: &KeyLimits, now_s: i64, now_ms: u64) -> bool {
-        let until = match self.budget.spent(limits, now_s) {
-            Some((_, left_s)) => now_ms + u64::try_from(left_s).unwrap_or(0) * 1000,
-            None => 0,
-        };
-        self.budget_blocked_until_ms.store(until, Ordering::Relaxed);
-        until > now_ms
+        self.budget.apply(&limits.budgets(), now_s, now_ms)
     }
 }
 
@@ -258,6 +260,8 @@ pub struct LiveKey {
     /// Unix seconds after which the key is never used.
     pub expires_at: Option<i64>,
     pub runtime: Arc<KeyRuntime>,
+    /// When its provider balance counts as low (`10`, `3d`); read by balance checks only.
+    pub low_balance: Option<String>,
 }
 
 impl LiveKey {
@@ -293,6 +297,9 @@ pub struct LiveToken {
     pub hash: [u8; 32],
     pub models: Vec<String>,
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub budgets: Budgets,
+    /// The token's spend this day and month and its block, kept across catalog reloads.
+    pub budget: Arc<BudgetGate>,
 }
 
 /// A model alias: the tiers that serve it, in order, and how each tier picks a key.
@@ -305,7 +312,7 @@ pub struct LiveRoute {
 #[derive(Default)]
 pub struct Catalog {
     pub providers: Vec<Arc<LiveProvider>>,
-    pub tokens: Vec<LiveToken>,
+    pub tokens: Vec<Arc<LiveToken>>,
     pub routes: HashMap<String, LiveRoute>,
     /// The aliases with a `*` (`claude-*`), most specific first: a model no alias names
     /// exactly takes the first of these it matches.

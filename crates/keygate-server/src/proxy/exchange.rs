@@ -85,7 +85,7 @@ pub async fn serve(
     let mut bodies = Bodies::new(body);
     let mut ledger = Ledger::new(
         request_id,
-        &caller.token_name,
+        &caller.token,
         inbound.endpoint().to_string(),
         model.clone(),
         stream,
@@ -95,7 +95,7 @@ pub async fn serve(
     let session = if settings.sticky_sessions {
         proxy
             .sessions
-            .of(&caller.token_name, headers, request.session.as_deref())
+            .of(caller.token_name(), headers, request.session.as_deref())
     } else {
         None
     };

@@ -155,7 +155,7 @@ async fn serve(
         .into_iter()
         .filter(|t| caller.may_serve(&t.provider.name, &t.model))
         .collect();
-    if in_scope.is_empty() && !caller.models.is_empty() {
+    if in_scope.is_empty() && !caller.models().is_empty() {
         return Err(caller.out_of_scope(&format!("{model:?} is not one of them")));
     }
     let generates = matches!(method, "generateContent" | "streamGenerateContent");
@@ -192,7 +192,7 @@ async fn serve(
     };
     let ledger = Ledger::new(
         request_id,
-        &caller.token_name,
+        &caller.token,
         format!("/v1beta/models:{method}"),
         model.to_string(),
         method == "streamGenerateContent",

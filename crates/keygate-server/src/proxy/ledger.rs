@@ -11,9 +11,9 @@ use keygate_core::failure::FailureClass;
 use keygate_core::prices::cost_micros;
 use keygate_store::{AttemptLog, RequestRow};
 
-use super::catalog::{LiveKey, LiveProvider};
+use super::catalog::{LiveKey, LiveProvider, LiveToken};
 use super::relay::Usage;
-use super::state::{ProxyState, WriteOp};
+use super::state::{Finished, ProxyState, WriteOp};
 
 /// How a request ended, for its row.
 #[derive(Default)]
@@ -46,6 +46,8 @@ pub struct Ledger {
     pub started: Instant,
     /// The key of the last attempt, whose token count the writer adds once usage is known.
     last_key: Option<Arc<LiveKey>>,
+    /// The caller's access token, whose budgets the cost counts against.
+    token: Arc<LiveToken>,
 }
 
 impl Ledger {
@@ -55,7 +57,7 @@ impl Ledger {
     /// that forgot would store.
     pub fn new(
         request_id: &str,
-        token: &str,
+        token: &Arc<LiveToken>,
         mut endpoint: String,
         mut model: String,
         stream: bool,
@@ -66,7 +68,7 @@ impl Ledger {
             row: RequestRow {
                 id: request_id.to_string(),
                 at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                token: Some(token.to_string()),
+                token: Some(token.name.clone()),
                 endpoint,
                 model_requested: model,
                 model_served: None,
@@ -85,6 +87,7 @@ impl Ledger {
             },
             started: Instant::now(),
             last_key: None,
+            token: token.clone(),
         }
     }
 
@@ -165,7 +168,12 @@ impl Ledger {
         proxy.writer.queued();
         if proxy
             .writer_tx
-            .send(WriteOp::Request(Box::new(self.row), body, key))
+            .send(WriteOp::Request(Box::new(Finished {
+                row: self.row,
+                body,
+                key,
+                token: self.token,
+            })))
             .is_err()
         {
             proxy.writer.saved(1);

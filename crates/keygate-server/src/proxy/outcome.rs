@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{SecondsFormat, Utc};
 use keygate_core::events::EventKind;
 use keygate_core::failure::{Decision, KeyEffect, ProviderEffect};
-use keygate_core::health::HealthState;
+use keygate_core::health::{HealthReason, HealthState};
 use keygate_core::health_machine::Signal;
 use keygate_store::HealthUpdate;
 
@@ -50,7 +50,11 @@ fn apply(proxy: &ProxyState, provider: &LiveProvider, key: &LiveKey, attempt: At
     let now = proxy.clock.now_ms();
     let rt = &key.runtime;
     rt.uses.fetch_add(1, Ordering::Relaxed);
-    let was_healthy = rt.health(now) == (HealthState::Healthy, None);
+    // A key out of credit soon is otherwise healthy: its successes are not written each time.
+    let was_healthy = matches!(
+        rt.health(now),
+        (HealthState::Healthy, None) | (HealthState::Degraded, Some(HealthReason::Credit))
+    );
     let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
     rt.apply_effect(decision.key, latency_us, now);
     let mut blame_key = decision.key != KeyEffect::Nothing;

@@ -105,7 +105,7 @@ async fn relay(
     let path_model = path_model(path);
     // A token limited to some models may only send requests that name models, and only
     // allowed ones: the path's model (what Gemini and Azure really serve) and the body's.
-    if !caller.models.is_empty() {
+    if !caller.models().is_empty() {
         let named: Vec<&str> = [path_model.as_deref(), body_model.as_deref()]
             .into_iter()
             .flatten()
@@ -139,7 +139,7 @@ async fn relay(
             == Some(true);
     let mut ledger = Ledger::new(
         request_id,
-        &caller.token_name,
+        &caller.token,
         format!("/p/{provider_name}/{path}"),
         model.clone().unwrap_or_default(),
         stream,

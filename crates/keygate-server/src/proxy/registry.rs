@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use keygate_core::breaker::BreakerConfig;
-use keygate_core::budget::period_starts;
+use keygate_core::budget::{BudgetGate, period_starts};
 use keygate_core::health::{HealthReason, HealthState};
 use keygate_core::prices::{Price, PriceBook, PriceOverride};
 use keygate_core::redact::Redactor;
@@ -27,6 +27,8 @@ pub struct Registry {
     secrets: Mutex<HashMap<String, Sensitive<String>>>,
     /// Keys whose secret the keyring would not give, with the keyring's reason.
     unavailable: Mutex<HashMap<String, String>>,
+    /// Access tokens' budget meters by token name, kept across catalog builds.
+    token_budgets: Mutex<HashMap<String, Arc<BudgetGate>>>,
     /// The consecutive-error limit every key of this engine shares.
     max_errors: ErrorLimit,
     /// How each provider's circuit breaker behaves (`proxy.breaker_probe_seconds`).
@@ -136,12 +138,16 @@ impl Registry {
                     let day = store.key_spend_since(&row.id, &day_start);
                     let month = store.key_spend_since(&row.id, &month_start);
                     if let (Ok(day), Ok(month)) = (day, month) {
-                        rt.budget.seed(now_s, day, month);
+                        rt.budget.meter.seed(now_s, day, month);
                     }
                     Arc::new(rt)
                 });
                 // Limits may have changed: a raised budget lets the key back in at once.
                 runtime.apply_budgets(&row.limits, now_s, now_ms);
+                runtime.out_of_credit.store(
+                    crate::balance::out_of_credit(row.balance.as_ref()),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 resolved.push((row, secret, runtime.clone()));
             }
             let redactor = Arc::new(Redactor::new(
@@ -165,6 +171,7 @@ impl Registry {
                         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                         .map(|t| t.timestamp()),
                     runtime,
+                    low_balance: row.low_balance.clone(),
                 }));
             }
             let runtime = provider_runtimes
@@ -185,12 +192,29 @@ impl Registry {
             provider.endpoints = super::upstream::model_free_endpoints(&provider);
             live.push(Arc::new(provider));
         }
+        let mut token_budgets = lock(&self.token_budgets);
+        token_budgets.retain(|name, _| tokens.iter().any(|t| &t.name == name));
         let tokens = tokens
             .into_iter()
             .filter_map(|t| {
                 let mut hash = [0u8; 32];
                 hex_to_bytes(&t.hash, &mut hash)?;
-                Some(LiveToken {
+                let budget = token_budgets
+                    .entry(t.name.clone())
+                    .or_insert_with(|| {
+                        // Budgets continue from what the rollups hold for this day and month.
+                        let gate = BudgetGate::default();
+                        let day = store.token_spend_since(&t.name, &day_start);
+                        let month = store.token_spend_since(&t.name, &month_start);
+                        if let (Ok(day), Ok(month)) = (day, month) {
+                            gate.meter.seed(now_s, day, month);
+                        }
+                        Arc::new(gate)
+                    })
+                    .clone();
+                // Budgets may have changed: a raised one lets the token back in at once.
+                budget.apply(&t.budgets, now_s, now_ms);
+                Some(Arc::new(LiveToken {
                     name: t.name,
                     hash,
                     models: t.models,
@@ -198,9 +222,12 @@ impl Registry {
                         .expires_at
                         .and_then(|e| chrono::DateTime::parse_from_rfc3339(&e).ok())
                         .map(|e| e.with_timezone(&chrono::Utc)),
-                })
+                    budgets: t.budgets,
+                    budget,
+                }))
             })
             .collect();
+        drop(token_budgets);
         let prices = Arc::new(PriceBook::new(
             store
                 .list_prices()?

@@ -144,6 +144,7 @@ mod tests {
                 limits: Default::default(),
                 expires_at: None,
                 runtime: Arc::default(),
+                low_balance: None,
             })]
         } else {
             Vec::new()

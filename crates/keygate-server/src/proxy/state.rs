@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use keygate_core::breaker::BreakerConfig;
 use keygate_core::health::{HealthReason, HealthState};
-use keygate_store::{HealthUpdate, NewEvent, RequestRow};
+use keygate_store::{HealthUpdate, RequestRow};
 use tokio::sync::{broadcast, mpsc};
 
 use super::catalog::{self, Catalog, Clock};
@@ -26,16 +26,24 @@ pub enum WriteOp {
     Event(keygate_store::NewEvent),
     /// A health check or key test for the key's history.
     Check(keygate_store::CheckRow),
-    /// A finished request; `body` is a non-streamed answer whose usage the writer reads, off
-    /// the request path; the key that served it gets the tokens counted against its limits
-    /// and the cost against its budgets.
-    Request(
-        Box<RequestRow>,
-        Option<Bytes>,
-        Option<Arc<catalog::LiveKey>>,
-    ),
+    /// A finished request.
+    Request(Box<Finished>),
     /// Write the batch being gathered now, then answer: everything sent before is stored.
     Flush(tokio::sync::oneshot::Sender<()>),
+    /// A balance the checker fetched, for the key whose live state shows it.
+    Balance(Box<crate::balance::Fetched>, Arc<catalog::LiveKey>),
+}
+
+/// A finished request for the writer.
+pub struct Finished {
+    pub row: RequestRow,
+    /// A non-streamed answer whose usage the writer reads, off the request path.
+    pub body: Option<Bytes>,
+    /// The key that served it: the tokens count against its limits, the cost and tokens
+    /// against its budgets.
+    pub key: Option<Arc<catalog::LiveKey>>,
+    /// The caller's token: the cost and tokens count against its budgets.
+    pub token: Arc<catalog::LiveToken>,
 }
 
 /// Everything the proxy needs at run time.
@@ -148,17 +156,7 @@ impl ProxyState {
 impl ProxyState {
     /// Publishes an event to subscribers and queues it for the events table.
     pub fn emit(&self, event: Event) {
-        let row = NewEvent {
-            at: event.at.clone(),
-            kind: event.kind.as_str().to_string(),
-            key_id: event.key_id.clone(),
-            key_label: event.key_label.clone(),
-            provider: event.provider.clone(),
-            state: event.state,
-            previous: event.previous,
-            reason: event.reason,
-            message: event.message.clone(),
-        };
+        let row = event.row();
         let _ = self.events.send(event);
         let _ = self.writer_tx.send(WriteOp::Event(row));
     }

@@ -28,9 +28,9 @@ use keygate_core::prices::{PriceBook, cost_micros};
 pub use super::writer_status::{MAX_PENDING_ROWS, WriterHealth, WriterStatus};
 
 use super::budgets::BudgetWatch;
-use super::catalog::Clock;
+use super::catalog::{Clock, LiveKey};
 use super::relay::Usage;
-use super::state::{ProxyState, WriteOp};
+use super::state::{Finished, ProxyState, WriteOp};
 
 const MAX_BATCH: usize = 1024;
 /// How long the writer gathers after the first item of a batch: one transaction per ~50 ms
@@ -63,6 +63,8 @@ struct Backlog {
     events: Vec<NewEvent>,
     checks: Vec<CheckRow>,
     flushed: Vec<oneshot::Sender<()>>,
+    /// Balances the checker fetched: saved with the key's threshold applied.
+    balances: Vec<(Box<crate::balance::Fetched>, Arc<LiveKey>)>,
 }
 
 impl Backlog {
@@ -72,6 +74,7 @@ impl Backlog {
             && self.events.is_empty()
             && self.checks.is_empty()
             && self.flushed.is_empty()
+            && self.balances.is_empty()
     }
 
     fn items(&self) -> usize {
@@ -232,8 +235,9 @@ fn take(backlog: &mut Backlog, op: WriteOp, rows: &mut Rows<'_>) -> bool {
             backlog.health.retain(|h| h.key_id != update.key_id);
             backlog.health.push(update);
         }
-        WriteOp::Request(row, body, key) => {
-            let row = finish_row(*row, body, key, rows);
+        WriteOp::Balance(fetched, key) => backlog.balances.push((fetched, key)),
+        WriteOp::Request(finished) => {
+            let row = finish_row(*finished, rows);
             if backlog.requests.len() < MAX_PENDING_ROWS {
                 backlog.requests.push(row);
             } else {
@@ -245,13 +249,15 @@ fn take(backlog: &mut Backlog, op: WriteOp, rows: &mut Rows<'_>) -> bool {
 }
 
 /// The row with its usage (from a non-streamed answer's bytes) and cost; the tokens count
-/// against the key's `--tpm` (slightly after the fact), cost and tokens against its budgets.
-fn finish_row(
-    mut row: RequestRow,
-    body: Option<bytes::Bytes>,
-    key: Option<Arc<super::catalog::LiveKey>>,
-    rows: &mut Rows<'_>,
-) -> RequestRow {
+/// against the key's `--tpm` (slightly after the fact), cost and tokens against the key's and
+/// the access token's budgets.
+fn finish_row(finished: Finished, rows: &mut Rows<'_>) -> RequestRow {
+    let Finished {
+        mut row,
+        body,
+        key,
+        token,
+    } = finished;
     if let Some(usage) = body.as_deref().and_then(Usage::of_answer) {
         row.prompt_tokens = Some(usage.prompt_tokens);
         row.completion_tokens = Some(usage.completion_tokens);
@@ -288,6 +294,15 @@ fn finish_row(
             tokens,
         );
     }
+    if !token.budgets.is_empty() {
+        rows.budgets.count_token(
+            rows.proxy.upgrade().as_deref(),
+            rows.clock,
+            &token,
+            row.cost_micros.unwrap_or(0),
+            tokens,
+        );
+    }
     row
 }
 
@@ -305,7 +320,7 @@ fn save(
     let mut other_errors = 0;
     let mut closed_at: Option<Instant> = None;
     loop {
-        let err = match write(store, backlog, rows.status) {
+        let err = match write(store, backlog, rows.status, rows.proxy) {
             Ok(()) => {
                 rows.status.recovered();
                 return open;
@@ -350,7 +365,32 @@ fn write(
     store: &mut Store,
     backlog: &mut Backlog,
     status: &WriterStatus,
+    proxy: &Weak<ProxyState>,
 ) -> Result<(), StoreError> {
+    // Balances first: a key that turned yellow has its health written with the batch below.
+    while let Some((fetched, key)) = backlog.balances.pop() {
+        let provider = fetched.provider.clone();
+        let (row, event) = crate::balance::record(store, *fetched)?;
+        let proxy = proxy.upgrade();
+        let now = proxy.as_ref().map(|p| p.clock.now_ms()).unwrap_or_default();
+        let before = key.runtime.health(now);
+        crate::balance::apply(&key, &row);
+        match proxy {
+            Some(proxy) => {
+                let after = key.runtime.health(now);
+                if after != before {
+                    proxy.announce_change(&key, &provider, before, after);
+                    backlog
+                        .health
+                        .push(super::outcome::health_update(&key, None, None, false, now));
+                }
+                if let Some(event) = event {
+                    proxy.emit(event);
+                }
+            }
+            None => backlog.events.extend(event.map(|e| e.row())),
+        }
+    }
     while !backlog.requests.is_empty() || !backlog.health.is_empty() {
         let n = backlog.requests.len().min(MAX_BATCH);
         store.write_batch(&backlog.requests[..n], &backlog.health)?;
