@@ -201,6 +201,8 @@ pub(crate) struct Shared {
     behaviours: HashMap<String, Behaviour>,
     received: Vec<Received>,
     pub(crate) balances: HashMap<String, crate::fake_balance::FakeBalance>,
+    /// Whether the model list carries OpenRouter-style `pricing`.
+    list_prices: bool,
 }
 
 #[derive(Clone)]
@@ -261,6 +263,12 @@ impl FakeUpstream {
     /// without one).
     pub fn set_balance(&self, key: &str, balance: crate::fake_balance::FakeBalance) {
         self.lock().balances.insert(key.to_string(), balance);
+    }
+
+    /// Makes `/v1/models` carry OpenRouter's per-token `pricing`: $1 / $2 per million tokens
+    /// for `fake-model-a`, free for `fake-model-b`.
+    pub fn list_prices(&self) {
+        self.lock().list_prices = true;
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -904,9 +912,24 @@ async fn models(
     if let Some(response) = fault(&behaviour).await {
         return response;
     }
+    let priced = shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .list_prices;
     let data: Vec<Value> = FAKE_MODELS
         .iter()
-        .map(|id| json!({ "id": id, "object": "model", "created": 0, "owned_by": "fake" }))
+        .map(|id| {
+            let mut model =
+                json!({ "id": id, "object": "model", "created": 0, "owned_by": "fake" });
+            if priced {
+                model["pricing"] = if *id == "fake-model-a" {
+                    json!({ "prompt": "0.000001", "completion": "0.000002" })
+                } else {
+                    json!({ "prompt": "0", "completion": "0" })
+                };
+            }
+            model
+        })
         .collect();
     axum::Json(json!({ "object": "list", "data": data })).into_response()
 }

@@ -109,6 +109,26 @@ pub enum ModelCommand {
         #[arg(long)]
         provider: String,
     },
+    /// The price catalog: `keygate model prices refresh --from FILE|URL` imports a public one.
+    Prices {
+        #[command(subcommand)]
+        command: PricesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PricesCommand {
+    /// Import a price catalog in models.dev's `api.json` format (provider → models →
+    /// cost.input / cost.output / cost.cache_read, USD per million tokens) as newer built-ins;
+    /// your own prices (`keygate model price`) still win. Usage made before keeps its price.
+    Refresh {
+        /// A file, or an http(s) URL such as https://models.dev/api.json.
+        #[arg(long, value_name = "FILE|URL")]
+        from: String,
+        /// In effect from (a date or RFC 3339 time; default: now).
+        #[arg(long, value_name = "DATE")]
+        effective: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -22,10 +22,12 @@ pub enum EventKind {
     BudgetReset,
     /// A key's provider balance went under its low-balance threshold (or to zero).
     BalanceLow,
+    /// A model was served that has no price (its usage counts as $0 until one is set).
+    ModelUnpriced,
 }
 
 impl EventKind {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::KeyStateChanged,
         Self::KeyExpiring,
         Self::SecretMissing,
@@ -38,6 +40,7 @@ impl EventKind {
         Self::BudgetReached,
         Self::BudgetReset,
         Self::BalanceLow,
+        Self::ModelUnpriced,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +57,7 @@ impl EventKind {
             Self::BudgetReached => "budget_reached",
             Self::BudgetReset => "budget_reset",
             Self::BalanceLow => "balance_low",
+            Self::ModelUnpriced => "model_unpriced",
         }
     }
 }

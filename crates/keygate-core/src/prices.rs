@@ -1,8 +1,10 @@
 //! The built-in price list: USD per million tokens (input, output, cached input) for the common
 //! models of the preset providers, as integer micro-dollars so sums stay exact. Model names
 //! match by longest prefix (`gpt-4o-mini-2024-07-18` → `gpt-4o-mini`), so dated snapshots
-//! need no rows of their own. Prices change: this list is a default that states its date, and
-//! issue-tracked work makes it editable with effective dates.
+//! need no rows of their own. Prices change: this list is a default that states its date; a
+//! public price catalog (models.dev's `api.json`, `keygate model prices refresh`) and the prices
+//! providers publish in their model lists (OpenRouter) update it as newer built-ins, each from
+//! an effective date, and the user's own prices win over both.
 
 /// When the list below was last checked against the providers' pricing pages.
 pub const PRICES_AS_OF: &str = "2025-10-01";
@@ -91,15 +93,48 @@ pub struct PriceOverride {
 }
 
 /// The prices in force: the user's overrides (each from its effective time on) over the
-/// built-in list. Old usage keeps the price it was made at.
+/// imported catalog (the same, per provider) over the built-in list. Old usage keeps the
+/// price it was made at.
 #[derive(Debug, Clone, Default)]
 pub struct PriceBook {
     overrides: Vec<PriceOverride>,
+    catalog: Vec<PriceOverride>,
 }
 
 impl PriceBook {
     pub fn new(overrides: Vec<PriceOverride>) -> Self {
-        Self { overrides }
+        Self {
+            overrides,
+            catalog: Vec::new(),
+        }
+    }
+
+    /// With imported catalog prices, which act as newer built-ins.
+    pub fn with_catalog(overrides: Vec<PriceOverride>, catalog: Vec<PriceOverride>) -> Self {
+        Self { overrides, catalog }
+    }
+
+    /// The built-in layer for `model` (lower case) at `at`: the imported catalog's longest
+    /// prefix in effect, or the built-in list's when that is longer. Its length and price.
+    fn base_match(&self, provider: &str, model: &str, at: &str) -> Option<(usize, Price)> {
+        let imported = self
+            .catalog
+            .iter()
+            .filter(|o| {
+                o.provider == provider
+                    && model.starts_with(&o.model.to_ascii_lowercase())
+                    && o.effective_from.as_str() <= at
+            })
+            .max_by(|a, b| {
+                (a.model.len(), &a.effective_from).cmp(&(b.model.len(), &b.effective_from))
+            })
+            .map(|o| (o.model.len(), o.price));
+        let builtin = builtin_match(provider, model);
+        match (imported, builtin) {
+            (Some(i), Some(b)) if b.0 > i.0 => Some(b),
+            (Some(i), _) => Some(i),
+            (None, b) => b,
+        }
     }
 
     /// The price of `model` on `provider` for a request made at `at` (stored time format): the
@@ -108,7 +143,7 @@ impl PriceBook {
     /// already in effect at `at`.
     pub fn price_at(&self, provider: &str, model: &str, at: &str) -> Option<Price> {
         let model = model.to_ascii_lowercase();
-        let builtin = builtin_match(provider, &model);
+        let builtin = self.base_match(provider, &model, at);
         for scope in [provider, "*"] {
             let best = self
                 .overrides
@@ -129,6 +164,95 @@ impl PriceBook {
         }
         builtin.map(|(_, price)| price)
     }
+}
+
+/// How models.dev names the providers KeyGate has presets for; others keep their own id.
+const CATALOG_PROVIDERS: [(&str, &str); 5] = [
+    ("google", "gemini"),
+    ("alibaba", "qwen"),
+    ("zhipuai", "zhipu"),
+    ("moonshotai", "moonshot"),
+    ("mistralai", "mistral"),
+];
+
+/// USD (per million tokens, or per token × `scale`) as micro-dollars per million tokens;
+/// `None` for what is not a price (negative, not a number, absurdly large).
+fn micros(value: &serde_json::Value, scale: f64) -> Option<u64> {
+    let usd = value
+        .as_f64()
+        .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))?;
+    let micros = (usd * scale * 1_000_000.0).round();
+    (micros.is_finite() && (0.0..=1e15).contains(&micros)).then_some(micros as u64)
+}
+
+/// Reads a price catalog in models.dev's `api.json` format: `{provider: {models: {id: {cost:
+/// {input, output, cache_read}}}}}`, USD per million tokens. Models without a cost are skipped;
+/// the cached price defaults to the input price. Answers (provider, model, price), providers
+/// named as KeyGate's presets.
+pub fn read_price_catalog(
+    json: &serde_json::Value,
+) -> Result<Vec<(String, String, Price)>, String> {
+    let providers = json
+        .as_object()
+        .ok_or("the catalog is not a JSON object of providers (models.dev api.json format)")?;
+    let mut prices = Vec::new();
+    for (id, provider) in providers {
+        let Some(models) = provider.get("models").and_then(|m| m.as_object()) else {
+            continue;
+        };
+        let name = CATALOG_PROVIDERS
+            .iter()
+            .find(|(from, _)| from == id)
+            .map_or(id.as_str(), |(_, to)| to);
+        for (model, spec) in models {
+            let cost = &spec["cost"];
+            let (Some(input), Some(output)) =
+                (micros(&cost["input"], 1.0), micros(&cost["output"], 1.0))
+            else {
+                continue;
+            };
+            let cached_input = micros(&cost["cache_read"], 1.0).unwrap_or(input);
+            prices.push((
+                name.to_string(),
+                model.clone(),
+                Price {
+                    input,
+                    output,
+                    cached_input,
+                },
+            ));
+        }
+    }
+    if prices.is_empty() {
+        return Err("the catalog holds no model with a cost (models.dev api.json format: provider → models → cost.input/cost.output)".into());
+    }
+    Ok(prices)
+}
+
+/// The prices a provider publishes in its model list, as OpenRouter does: `data[].pricing`
+/// with `prompt`, `completion` and `input_cache_read` in USD per token. Models without both
+/// prices are left out.
+pub fn listed_prices(answer: &serde_json::Value) -> Vec<(String, Price)> {
+    let Some(data) = answer.get("data").and_then(|d| d.as_array()) else {
+        return Vec::new();
+    };
+    data.iter()
+        .filter_map(|m| {
+            let id = m.get("id")?.as_str()?;
+            let pricing = m.get("pricing")?;
+            let input = micros(&pricing["prompt"], 1_000_000.0)?;
+            let output = micros(&pricing["completion"], 1_000_000.0)?;
+            let cached_input = micros(&pricing["input_cache_read"], 1_000_000.0).unwrap_or(input);
+            Some((
+                id.to_string(),
+                Price {
+                    input,
+                    output,
+                    cached_input,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// The cost of one request in micro-dollars: cached prompt tokens at the cached price, the
@@ -318,5 +442,142 @@ mod tests {
         let cheap = builtin_price("deepseek", "deepseek-chat").expect("price");
         let dear = builtin_price("openai", "gpt-4o").expect("price");
         assert!(blended(cheap) < blended(dear));
+    }
+}
+
+#[cfg(test)]
+mod catalog_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn at(book: &PriceBook, provider: &str, model: &str, when: &str) -> Option<u64> {
+        book.price_at(provider, model, when).map(|p| p.input)
+    }
+
+    #[test]
+    fn a_models_dev_catalog_reads_with_preset_names_and_skips_models_without_cost() {
+        let catalog = json!({
+            "openai": { "id": "openai", "models": {
+                "gpt-4o": { "id": "gpt-4o", "cost": { "input": 2.5, "output": 10, "cache_read": 1.25 } },
+                "dall-e-3": { "id": "dall-e-3" }
+            }},
+            "google": { "models": { "gemini-2.5-pro": { "cost": { "input": 1.25, "output": 10 } } } },
+            "openrouter": { "models": { "anthropic/claude-sonnet-4": { "cost": { "input": "3", "output": "15" } } } },
+            "broken": { "models": { "x": { "cost": { "input": -1, "output": 2 } } } }
+        });
+        let mut prices = read_price_catalog(&catalog).expect("catalog");
+        prices.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let names: Vec<(&str, &str)> = prices
+            .iter()
+            .map(|(p, m, _)| (p.as_str(), m.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("gemini", "gemini-2.5-pro"),
+                ("openai", "gpt-4o"),
+                ("openrouter", "anthropic/claude-sonnet-4")
+            ]
+        );
+        assert_eq!(
+            prices[0].2.cached_input, 1_250_000,
+            "cached defaults to input"
+        );
+        assert_eq!(prices[1].2.cached_input, 1_250_000);
+        assert_eq!(prices[2].2.output, 15_000_000);
+        assert!(read_price_catalog(&json!([1, 2])).is_err());
+        assert!(read_price_catalog(&json!({ "openai": { "models": {} } })).is_err());
+    }
+
+    #[test]
+    fn openrouter_model_list_prices_are_per_token() {
+        let list = json!({ "data": [
+            { "id": "anthropic/claude-sonnet-4", "pricing": { "prompt": "0.000003", "completion": "0.000015", "input_cache_read": "0.0000003" } },
+            { "id": "openrouter/auto", "pricing": { "prompt": "-1", "completion": "-1" } },
+            { "id": "meta-llama/llama-3.3-70b:free", "pricing": { "prompt": "0", "completion": "0" } },
+            { "id": "no-pricing" }
+        ]});
+        let prices = listed_prices(&list);
+        assert_eq!(prices.len(), 2, "{prices:?}");
+        assert_eq!(
+            prices[0].1,
+            Price {
+                input: 3_000_000,
+                output: 15_000_000,
+                cached_input: 300_000
+            }
+        );
+        assert_eq!(
+            prices[1].1.input, 0,
+            "free models cost nothing, and are priced"
+        );
+        assert!(listed_prices(&json!({ "object": "list" })).is_empty());
+    }
+
+    #[test]
+    fn imported_prices_apply_from_their_date_over_built_ins_and_the_users_win() {
+        let price = |input: u64| Price {
+            input,
+            output: 0,
+            cached_input: 0,
+        };
+        let imported = |model: &str, from: &str, input: u64| PriceOverride {
+            provider: "openai".into(),
+            model: model.into(),
+            effective_from: from.into(),
+            price: price(input),
+        };
+        let catalog = vec![
+            imported("gpt-4o", "2026-12-01T00:00:00.000Z", 2_000_000),
+            imported("gpt-4o-2024-08-06", "2026-12-01T00:00:00.000Z", 2_200_000),
+            imported("gpt-9", "2026-12-01T00:00:00.000Z", 9),
+        ];
+        let book = PriceBook::with_catalog(Vec::new(), catalog.clone());
+        assert_eq!(
+            at(&book, "openai", "gpt-4o", "2026-11-30T00:00:00.000Z"),
+            Some(2_500_000),
+            "built-in before its date"
+        );
+        assert_eq!(
+            at(&book, "openai", "gpt-4o", "2026-12-02T00:00:00.000Z"),
+            Some(2_000_000)
+        );
+        assert_eq!(
+            at(
+                &book,
+                "openai",
+                "gpt-4o-2024-08-06",
+                "2026-12-02T00:00:00.000Z"
+            ),
+            Some(2_200_000),
+            "the longer name"
+        );
+        assert_eq!(
+            at(&book, "openai", "gpt-4o-mini", "2026-12-02T00:00:00.000Z"),
+            Some(150_000),
+            "a longer built-in prefix still wins"
+        );
+        assert_eq!(
+            at(&book, "openai", "gpt-9-turbo", "2026-12-02T00:00:00.000Z"),
+            Some(9)
+        );
+        assert_eq!(
+            at(&book, "deepseek", "gpt-9", "2026-12-02T00:00:00.000Z"),
+            None,
+            "per provider"
+        );
+        let user = PriceOverride {
+            provider: "openai".into(),
+            model: "gpt-4o".into(),
+            effective_from: "2026-01-01T00:00:00.000Z".into(),
+            price: price(1),
+        };
+        let book = PriceBook::with_catalog(vec![user], catalog);
+        assert_eq!(
+            at(&book, "openai", "gpt-4o", "2026-12-02T00:00:00.000Z"),
+            Some(1),
+            "the user's price wins"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! The model catalog people see (`keygate model list`, `GET /api/models`): every model with a
-//! price in force now — the user's (from its date on) or the built-in one — plus the models
+//! price in force now — the user's (from its date on), an imported catalog's (models.dev,
+//! a provider's model list; from its date on) or the built-in one — plus the models
 //! providers listed at their last `keygate model sync`, flagged when KeyGate has no price for
 //! them, each with what the built-in catalog knows of its limits and abilities.
 
@@ -57,6 +58,41 @@ impl From<Option<ModelSpec>> for Abilities {
     }
 }
 
+/// The prices in force for the proxy and the catalog: the user's over the imported over the
+/// built-in.
+pub fn price_book(store: &Store) -> Result<PriceBook, StoreError> {
+    let over = |r: &PriceRow| PriceOverride {
+        provider: r.provider.clone(),
+        model: r.model.clone(),
+        effective_from: r.effective_from.clone(),
+        price: price_of(r),
+    };
+    Ok(PriceBook::with_catalog(
+        store.list_prices()?.iter().map(over).collect(),
+        store
+            .list_catalog_prices()?
+            .iter()
+            .map(|c| over(&c.price))
+            .collect(),
+    ))
+}
+
+/// The latest of `rows` (per provider and model) already in effect at `now`.
+fn in_force<'a, T>(rows: &'a [T], row: impl Fn(&T) -> &PriceRow, now: &str) -> Vec<&'a T> {
+    rows.iter()
+        .filter(|r| row(r).effective_from.as_str() <= now)
+        .filter(|r| {
+            let r = row(r);
+            !rows.iter().map(&row).any(|o| {
+                o.provider == r.provider
+                    && o.model == r.model
+                    && o.effective_from > r.effective_from
+                    && o.effective_from.as_str() <= now
+            })
+        })
+        .collect()
+}
+
 fn price_of(row: &PriceRow) -> Price {
     Price {
         input: row.input_micros,
@@ -88,21 +124,34 @@ pub fn entries(
 ) -> Result<Vec<ModelEntry>, StoreError> {
     let set = store.list_prices()?;
     let mut out: Vec<ModelEntry> = Vec::new();
+    let since = |r: &PriceRow| {
+        r.effective_from
+            .get(..10)
+            .unwrap_or(&r.effective_from)
+            .to_string()
+    };
     // The user's prices in force now: per (provider, model), the latest already started.
-    for row in set.iter().filter(|r| r.effective_from.as_str() <= now) {
-        let newer = set.iter().any(|o| {
-            o.provider == row.provider
-                && o.model == row.model
-                && o.effective_from > row.effective_from
-                && o.effective_from.as_str() <= now
-        });
-        if !newer {
-            let since = row.effective_from.get(..10).unwrap_or(&row.effective_from);
+    for row in in_force(&set, |r| r, now) {
+        out.push(entry(
+            &row.provider,
+            &row.model,
+            Some(price_of(row)),
+            format!("set, from {}", since(row)),
+        ));
+    }
+    // Then the imported catalog's, where the user set none.
+    let imported = store.list_catalog_prices()?;
+    for c in in_force(&imported, |c| &c.price, now) {
+        let row = &c.price;
+        if !out
+            .iter()
+            .any(|e| e.provider == row.provider && e.model == row.model)
+        {
             out.push(entry(
                 &row.provider,
                 &row.model,
                 Some(price_of(row)),
-                format!("set, from {since}"),
+                format!("{}, from {}", c.source, since(row)),
             ));
         }
     }
@@ -116,16 +165,7 @@ pub fn entries(
             ));
         }
     }
-    let book = PriceBook::new(
-        set.iter()
-            .map(|r| PriceOverride {
-                provider: r.provider.clone(),
-                model: r.model.clone(),
-                effective_from: r.effective_from.clone(),
-                price: price_of(r),
-            })
-            .collect(),
-    );
+    let book = price_book(store)?;
     for synced in store.list_provider_models()? {
         if let Some(known) = out
             .iter_mut()

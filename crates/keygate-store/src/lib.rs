@@ -30,7 +30,7 @@ pub use events::{CHECKS_KEPT_PER_KEY, CheckRow, EVENTS_KEPT, Event, NewEvent};
 pub use health::HealthUpdate;
 pub use keys::{KeyEdit, KeyHealthRow, KeyRow, NewKey};
 pub use migrations::SCHEMA_VERSION;
-pub use prices::{PriceRow, SyncedModel};
+pub use prices::{CatalogPrice, PriceImport, PriceRow, SyncedModel};
 pub use providers::{NewProvider, ProviderEdit, ProviderRemoval, ProviderRow};
 pub use requests::{AttemptLog, LogCursor, Outcome, RequestFilter, RequestPage, RequestRow};
 pub use rollups::{Bucket, LatencyMetric, LatencyPoint, SeriesPoint, bucket_of, bucket_value};

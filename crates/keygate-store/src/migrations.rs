@@ -259,6 +259,27 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX usage_hourly_token ON usage_hourly(token, hour);
     "#,
+    // 15: prices from a public catalog (models.dev) and from providers' model lists, as newer
+    // built-ins with effective dates, and when each import ran.
+    r#"
+    CREATE TABLE catalog_prices (
+        provider       TEXT NOT NULL,
+        model          TEXT NOT NULL,
+        effective_from TEXT NOT NULL,
+        input_micros   INTEGER NOT NULL,
+        output_micros  INTEGER NOT NULL,
+        cached_micros  INTEGER NOT NULL,
+        source         TEXT NOT NULL,
+        PRIMARY KEY (provider, model, effective_from)
+    );
+    CREATE TABLE price_imports (
+        id             INTEGER PRIMARY KEY,
+        source         TEXT NOT NULL,
+        imported_at    TEXT NOT NULL,
+        effective_from TEXT NOT NULL,
+        models         INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -61,6 +61,117 @@ impl Store {
     }
 }
 
+/// A price from an imported catalog or a provider's model list: a newer built-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CatalogPrice {
+    #[serde(flatten)]
+    pub price: PriceRow,
+    /// Where it came from: `models.dev api.json`, `openrouter model list`, a file name…
+    pub source: String,
+}
+
+/// One import of catalog prices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PriceImport {
+    pub source: String,
+    /// RFC 3339.
+    pub imported_at: String,
+    /// From when its prices apply.
+    pub effective_from: String,
+    /// How many model prices it held.
+    pub models: i64,
+}
+
+impl Store {
+    /// Saves imported prices (one transaction): a price for the same provider, model and
+    /// effective time is replaced. Records the import; answers how many prices it held.
+    pub fn import_catalog_prices(
+        &mut self,
+        prices: &[PriceRow],
+        source: &str,
+        imported_at: &str,
+    ) -> Result<usize, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut stmt = tx.prepare(
+                "INSERT INTO catalog_prices (provider, model, effective_from, input_micros, \
+                 output_micros, cached_micros, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (provider, model, effective_from) DO UPDATE SET \
+                 input_micros = excluded.input_micros, output_micros = excluded.output_micros, \
+                 cached_micros = excluded.cached_micros, source = excluded.source",
+            )?;
+            for p in prices {
+                stmt.execute(params![
+                    p.provider,
+                    p.model,
+                    p.effective_from,
+                    p.input_micros,
+                    p.output_micros,
+                    p.cached_micros,
+                    source
+                ])?;
+            }
+        }
+        let effective = prices
+            .iter()
+            .map(|p| p.effective_from.as_str())
+            .min()
+            .unwrap_or(imported_at);
+        tx.execute(
+            "INSERT INTO price_imports (source, imported_at, effective_from, models) VALUES (?1, ?2, ?3, ?4)",
+            params![source, imported_at, effective, i64::try_from(prices.len()).unwrap_or(i64::MAX)],
+        )?;
+        tx.commit()?;
+        Ok(prices.len())
+    }
+
+    /// Every imported price, by provider, model and date.
+    pub fn list_catalog_prices(&self) -> Result<Vec<CatalogPrice>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT provider, model, effective_from, input_micros, output_micros, cached_micros, \
+             source FROM catalog_prices ORDER BY provider, model, effective_from",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(CatalogPrice {
+                price: PriceRow {
+                    provider: r.get(0)?,
+                    model: r.get(1)?,
+                    effective_from: r.get(2)?,
+                    input_micros: r.get(3)?,
+                    output_micros: r.get(4)?,
+                    cached_micros: r.get(5)?,
+                },
+                source: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The latest import of catalog prices, if any.
+    pub fn last_price_import(&self) -> Result<Option<PriceImport>, StoreError> {
+        let found = self.conn.query_row(
+            "SELECT source, imported_at, effective_from, models FROM price_imports ORDER BY id DESC LIMIT 1",
+            [],
+            |r| {
+                Ok(PriceImport {
+                    source: r.get(0)?,
+                    imported_at: r.get(1)?,
+                    effective_from: r.get(2)?,
+                    models: r.get(3)?,
+                })
+            },
+        );
+        match found {
+            Ok(import) => Ok(Some(import)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 /// A model a provider listed at its last sync.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SyncedModel {

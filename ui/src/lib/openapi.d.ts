@@ -953,7 +953,7 @@ export interface components {
          * @description The kind of an event (`event:` on the live stream, `kind` in the events table).
          * @enum {string}
          */
-        EventKind: "key_state_changed" | "key_expiring" | "secret_missing" | "failover" | "provider_paused" | "provider_resumed" | "proxy_paused" | "proxy_resumed" | "budget_alert" | "budget_reached" | "budget_reset" | "balance_low";
+        EventKind: "key_state_changed" | "key_expiring" | "secret_missing" | "failover" | "provider_paused" | "provider_resumed" | "proxy_paused" | "proxy_resumed" | "budget_alert" | "budget_reached" | "budget_reset" | "balance_low" | "model_unpriced";
         /** @description `GET /api/events/recent`. */
         EventList: {
             events: components["schemas"]["StoredEvent"][];
@@ -1215,6 +1215,11 @@ export interface components {
         /** @description `GET /api/models`. */
         ModelList: {
             models: components["schemas"]["ModelEntry"][];
+            /**
+             * @description When the built-in list was checked, and the last catalog import (`keygate model
+             *     prices refresh`, or a provider's priced model list at sync).
+             */
+            prices: components["schemas"]["PriceSources"];
         };
         /** @description The body of `POST /api/keys`. `secret` is never echoed, logged or stored outside the keyring. */
         NewKeyBody: {
@@ -1312,6 +1317,19 @@ export interface components {
             output_usd: string;
             provider?: string | null;
         };
+        /** @description One import of catalog prices. */
+        PriceImport: {
+            /** @description From when its prices apply. */
+            effective_from: string;
+            /** @description RFC 3339. */
+            imported_at: string;
+            /**
+             * Format: int64
+             * @description How many model prices it held.
+             */
+            models: number;
+            source: string;
+        };
         /** @description A user-set price in micro-dollars per million tokens. */
         PriceRow: {
             /** Format: int64 */
@@ -1326,6 +1344,10 @@ export interface components {
             output_micros: number;
             /** @description A provider name, or `*` for every provider. */
             provider: string;
+        };
+        PriceSources: {
+            builtin_as_of: string;
+            last_import: null | components["schemas"]["PriceImport"];
         };
         /** @description A provider as the admin API shows it. */
         Provider: {

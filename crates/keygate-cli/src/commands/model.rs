@@ -6,7 +6,7 @@ use keygate_core::prices::usd_text;
 use keygate_server::model_catalog::{ModelEntry, entries, price_row};
 
 use super::engine::{self, Change};
-use crate::cli::ModelCommand;
+use crate::cli::{ModelCommand, PricesCommand};
 use crate::context::{Context, usage};
 use crate::output;
 
@@ -58,6 +58,9 @@ pub fn run(ctx: &Context, command: ModelCommand) -> Result<()> {
             Ok(())
         }
         ModelCommand::Sync { provider } => sync(ctx, &provider),
+        ModelCommand::Prices {
+            command: PricesCommand::Refresh { from, effective },
+        } => refresh_prices(ctx, &from, effective.as_deref()),
     }
 }
 
@@ -123,10 +126,104 @@ fn sync(ctx: &Context, provider: &str) -> Result<()> {
     Ok(())
 }
 
+/// The largest catalog read (models.dev's is a few MB).
+const MAX_CATALOG_BYTES: usize = 64 * 1024 * 1024;
+
+fn refresh_prices(ctx: &Context, from: &str, effective: Option<&str>) -> Result<()> {
+    let effective_from = match effective {
+        Some(text) => keygate_core::prices::period_bound(text)
+            .map_err(|e| usage(format!("--effective: {e}")))?,
+        None => now(),
+    };
+    let bytes = if from.starts_with("http://") || from.starts_with("https://") {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let response = reqwest::Client::new()
+                .get(from)
+                .timeout(std::time::Duration::from_secs(60))
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot fetch {from}: {}", e.without_url()))?;
+            if !response.status().is_success() {
+                anyhow::bail!("{from} answered HTTP {}", response.status().as_u16());
+            }
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot read {from}: {}", e.without_url()))?;
+            Ok(body.to_vec())
+        })?
+    } else {
+        std::fs::read(from).map_err(|e| usage(format!("cannot read {from}: {e}")))?
+    };
+    if bytes.len() > MAX_CATALOG_BYTES {
+        return Err(usage(format!(
+            "{from} is over {} MiB: not a price catalog",
+            MAX_CATALOG_BYTES / (1024 * 1024)
+        )));
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| usage(format!("{from} is not JSON: {e}")))?;
+    let prices = keygate_core::prices::read_price_catalog(&json)
+        .map_err(|e| usage(format!("{from}: {e}")))?;
+    let rows: Vec<keygate_store::PriceRow> = prices
+        .into_iter()
+        .map(|(provider, model, price)| keygate_store::PriceRow {
+            provider,
+            model,
+            effective_from: effective_from.clone(),
+            input_micros: price.input.min(keygate_core::bounds::MAX_PRICE_MICROS),
+            output_micros: price.output.min(keygate_core::bounds::MAX_PRICE_MICROS),
+            cached_micros: price
+                .cached_input
+                .min(keygate_core::bounds::MAX_PRICE_MICROS),
+        })
+        .filter(|r| {
+            keygate_core::bounds::check_name(&r.provider).is_ok()
+                && keygate_core::bounds::check_name(&r.model).is_ok()
+        })
+        .collect();
+    let providers: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r.provider.as_str()).collect();
+    let source = std::path::Path::new(from)
+        .file_name()
+        .filter(|_| !from.contains("://"))
+        .map_or_else(|| from.to_string(), |f| f.to_string_lossy().into_owned());
+    let count = ctx.store()?.import_catalog_prices(&rows, &source, &now())?;
+    engine::apply(ctx, Change::Catalog);
+    if ctx.json {
+        return output::json(&serde_json::json!({
+            "source": source, "models": count, "providers": providers.len(),
+            "effective_from": effective_from,
+        }));
+    }
+    println!(
+        "Imported {count} prices for {} providers from {source}, in effect from {effective_from}. Your own prices (keygate model price) still win.",
+        providers.len()
+    );
+    Ok(())
+}
+
 fn list(ctx: &Context, provider: Option<&str>) -> Result<()> {
-    let views = entries(&ctx.store()?, provider, &now())?;
+    let store = ctx.store()?;
+    let views = entries(&store, provider, &now())?;
     if ctx.json {
         return output::json(&views);
+    }
+    match store.last_price_import()? {
+        Some(import) => println!(
+            "Prices: built-in as of {}; last import {} from {} ({} models).",
+            keygate_core::prices::PRICES_AS_OF,
+            import.imported_at.get(..10).unwrap_or(&import.imported_at),
+            import.source,
+            import.models
+        ),
+        None => println!(
+            "Prices: built-in as of {}; none imported (keygate model prices refresh --from https://models.dev/api.json).",
+            keygate_core::prices::PRICES_AS_OF
+        ),
     }
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     let rows: Vec<Vec<String>> = views

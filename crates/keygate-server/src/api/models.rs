@@ -16,6 +16,15 @@ use crate::{ApiError, AppState};
 #[derive(Serialize, ToSchema)]
 pub struct ModelList {
     models: Vec<ModelEntry>,
+    /// When the built-in list was checked, and the last catalog import (`keygate model
+    /// prices refresh`, or a provider's priced model list at sync).
+    prices: PriceSources,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PriceSources {
+    builtin_as_of: &'static str,
+    last_import: Option<keygate_store::PriceImport>,
 }
 
 /// `PUT /api/models/price`.
@@ -55,10 +64,19 @@ pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<ModelsQuery>,
 ) -> Result<Json<ModelList>, ApiError> {
-    let models = state
-        .with_store(move |store| Ok(entries(store, query.provider.as_deref(), &now())?))
+    let (models, last_import) = state
+        .with_store(move |store| {
+            Ok((
+                entries(store, query.provider.as_deref(), &now())?,
+                store.last_price_import()?,
+            ))
+        })
         .await?;
-    Ok(Json(ModelList { models }))
+    let prices = PriceSources {
+        builtin_as_of: keygate_core::prices::PRICES_AS_OF,
+        last_import,
+    };
+    Ok(Json(ModelList { models, prices }))
 }
 
 /// Prices are strings in USD per million tokens ("2.50"), so they stay exact.
@@ -153,15 +171,20 @@ pub async fn sync(
             body.provider
         )));
     }
-    let (models, key) =
+    let (listed, key) =
         crate::health::fetch_provider_models(&catalog, &proxy.client, &body.provider)
             .await
             .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "sync_failed", e))?;
     let provider = body.provider.clone();
-    let listed = models.clone();
+    let models = listed.ids.clone();
+    let priced = !listed.prices.is_empty();
+    let reload = state.clone();
     let unpriced = state
         .with_store(move |store| {
-            store.replace_provider_models(&provider, &listed, &now())?;
+            crate::health::save_listed(store, &provider, &listed)?;
+            if priced {
+                reload.reload_catalog(store);
+            }
             Ok(entries(store, Some(&provider), &now())?
                 .into_iter()
                 .filter(|e| e.synced && !e.priced)

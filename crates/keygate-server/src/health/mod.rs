@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use checker::{spawn_checker, time_scale};
 pub use config::{CONFIG_SETTING, CheckerConfig};
-pub use probe::{TestClass, TestReport, apply_report, test_key};
+pub use probe::{ListedModels, TestClass, TestReport, apply_report, test_key};
 
 use crate::proxy::Registry;
 use crate::proxy::catalog::{Catalog, Clock, LiveKey, LiveProvider};
@@ -170,7 +170,8 @@ pub async fn check_secret(
 }
 
 /// `keygate model sync`: asks `provider` for its model list through its first key that
-/// answers, and saves the list. Returns the models and the label of the key used.
+/// answers, and saves the list (and the prices it carries). Returns the models and the label
+/// of the key used.
 pub async fn sync_models(
     store: &mut Store,
     vault: &Vault,
@@ -181,12 +182,36 @@ pub async fn sync_models(
         .map_err(|e| e.to_string())?;
     let client = crate::proxy::upstream::client(Duration::from_secs(10))
         .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
-    let (models, key) = fetch_provider_models(&catalog, &client, provider).await?;
+    let (listed, key) = fetch_provider_models(&catalog, &client, provider).await?;
+    save_listed(store, provider, &listed).map_err(|e| e.to_string())?;
+    Ok((listed.ids, key))
+}
+
+/// Saves what a provider listed: its models, and the prices the list carries as catalog
+/// prices from now on (`<provider> model list`).
+pub fn save_listed(
+    store: &mut Store,
+    provider: &str,
+    listed: &ListedModels,
+) -> Result<(), keygate_store::StoreError> {
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    store
-        .replace_provider_models(provider, &models, &at)
-        .map_err(|e| e.to_string())?;
-    Ok((models, key))
+    store.replace_provider_models(provider, &listed.ids, &at)?;
+    if !listed.prices.is_empty() {
+        let rows: Vec<keygate_store::PriceRow> = listed
+            .prices
+            .iter()
+            .map(|(model, price)| keygate_store::PriceRow {
+                provider: provider.to_string(),
+                model: model.clone(),
+                effective_from: at.clone(),
+                input_micros: price.input,
+                output_micros: price.output,
+                cached_micros: price.cached_input,
+            })
+            .collect();
+        store.import_catalog_prices(&rows, &format!("{provider} model list"), &at)?;
+    }
+    Ok(())
 }
 
 /// The models `provider` lists, through its first key that answers (with that key's label).
@@ -194,7 +219,7 @@ pub async fn fetch_provider_models(
     catalog: &Catalog,
     client: &reqwest::Client,
     provider: &str,
-) -> Result<(Vec<String>, String), String> {
+) -> Result<(ListedModels, String), String> {
     let live = catalog.provider(provider).ok_or_else(|| {
         format!("no enabled provider named {provider:?}; see keygate provider list")
     })?;

@@ -238,17 +238,21 @@ fn models_request(
         .timeout(timeout)
 }
 
-/// Every model `key` can see on `provider` (`keygate model sync`), or why not (scrubbed).
+/// Every model `key` can see on `provider` (`keygate model sync`) with the prices the list
+/// carries (OpenRouter's), or why not (scrubbed).
 pub async fn fetch_models(
     client: &reqwest::Client,
     provider: &LiveProvider,
     key: &LiveKey,
     timeout: Duration,
-) -> Result<Vec<String>, String> {
+) -> Result<ListedModels, String> {
     let (decision, status, error, _, body) =
         exchange(models_request(client, provider, key, timeout), None).await;
     match body {
-        Some(body) if decision.class == FailureClass::Success => Ok(model_ids(&body)),
+        Some(body) if decision.class == FailureClass::Success => Ok(ListedModels {
+            ids: model_ids(&body),
+            prices: keygate_core::prices::listed_prices(&body),
+        }),
         _ => Err(format!(
             "{} ({}){}",
             hint(decision.class, status, None),
@@ -258,6 +262,13 @@ pub async fn fetch_models(
                 .unwrap_or_default()
         )),
     }
+}
+
+/// A provider's model list: the ids, and the prices it carries (OpenRouter's `pricing`).
+#[derive(Debug, Clone, Default)]
+pub struct ListedModels {
+    pub ids: Vec<String>,
+    pub prices: Vec<(String, keygate_core::prices::Price)>,
 }
 
 /// Applies a test's outcome to the key's live state and fills in the resulting health; returns

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use keygate_core::breaker::BreakerConfig;
 use keygate_core::budget::{BudgetGate, period_starts};
 use keygate_core::health::{HealthReason, HealthState};
-use keygate_core::prices::{Price, PriceBook, PriceOverride};
 use keygate_core::redact::Redactor;
 use keygate_store::{KeyRow, Store};
 use keygate_vault::{SecretRef, Sensitive, Vault};
@@ -228,22 +227,7 @@ impl Registry {
             })
             .collect();
         drop(token_budgets);
-        let prices = Arc::new(PriceBook::new(
-            store
-                .list_prices()?
-                .into_iter()
-                .map(|p| PriceOverride {
-                    provider: p.provider,
-                    model: p.model,
-                    effective_from: p.effective_from,
-                    price: Price {
-                        input: p.input_micros,
-                        output: p.output_micros,
-                        cached_input: p.cached_micros,
-                    },
-                })
-                .collect(),
-        ));
+        let prices = Arc::new(crate::model_catalog::price_book(store)?);
         Ok(Catalog {
             providers: live,
             tokens,

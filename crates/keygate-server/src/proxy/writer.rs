@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use keygate_core::events::EventKind;
 use keygate_core::prices::{PriceBook, cost_micros};
 
 pub use super::writer_status::{MAX_PENDING_ROWS, WriterHealth, WriterStatus};
@@ -31,6 +32,7 @@ use super::budgets::BudgetWatch;
 use super::catalog::{Clock, LiveKey};
 use super::relay::Usage;
 use super::state::{Finished, ProxyState, WriteOp};
+use crate::events::Event;
 
 const MAX_BATCH: usize = 1024;
 /// How long the writer gathers after the first item of a batch: one transaction per ~50 ms
@@ -89,6 +91,8 @@ struct Rows<'a> {
     proxy: &'a Weak<ProxyState>,
     budgets: &'a mut BudgetWatch,
     status: &'a WriterStatus,
+    /// Provider and model pairs served without a price this run, told once each.
+    unpriced: &'a mut std::collections::HashSet<(String, String)>,
 }
 
 impl Rows<'_> {
@@ -127,6 +131,7 @@ pub fn spawn_writer(
         // a shutdown are priced like the others.
         let mut prices = Arc::new(PriceBook::default());
         let mut budgets = BudgetWatch::default();
+        let mut unpriced = std::collections::HashSet::new();
         let mut backlog = Backlog::default();
         let mut open = true;
         while open || !backlog.is_empty() {
@@ -142,6 +147,7 @@ pub fn spawn_writer(
                 proxy: &proxy,
                 budgets: &mut budgets,
                 status: &status,
+                unpriced: &mut unpriced,
             };
             if backlog.is_empty() {
                 if Instant::now() >= next_prune {
@@ -248,6 +254,28 @@ fn take(backlog: &mut Backlog, op: WriteOp, rows: &mut Rows<'_>) -> bool {
     false
 }
 
+/// Tells once per run that `model` of `provider` is served without a price: its usage counts
+/// as $0 until one is set.
+fn unpriced(rows: &mut Rows<'_>, provider: &str, model: &str) {
+    let pair = (provider.to_string(), model.to_string());
+    if rows.unpriced.contains(&pair) {
+        return;
+    }
+    let Some(proxy) = rows.proxy.upgrade() else {
+        return;
+    };
+    let mut event = Event::new(
+        EventKind::ModelUnpriced,
+        format!(
+            "model {model:?} of {provider} has no price, so its usage counts as $0: set one with \
+             keygate model price {model} --provider {provider} --input USD --output USD"
+        ),
+    );
+    event.provider = Some(provider.to_string());
+    proxy.emit(event);
+    rows.unpriced.insert(pair);
+}
+
 /// The row with its usage (from a non-streamed answer's bytes) and cost; the tokens count
 /// against the key's `--tpm` (slightly after the fact), cost and tokens against the key's and
 /// the access token's budgets.
@@ -281,6 +309,12 @@ fn finish_row(finished: Finished, rows: &mut Rows<'_>) -> RequestRow {
         .prompt_tokens
         .unwrap_or(0)
         .saturating_add(row.completion_tokens.unwrap_or(0));
+    if row.cost_micros.is_none()
+        && tokens > 0
+        && let (Some(provider), Some(model)) = (&row.provider, &row.model_served)
+    {
+        unpriced(rows, provider, model);
+    }
     if let Some(key) = key {
         if tokens > 0 {
             key.runtime.limiter.note_tokens(rows.clock.now_ms(), tokens);
