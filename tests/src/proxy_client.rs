@@ -168,3 +168,35 @@ pub fn sse_events(text: &str) -> Vec<(String, Value)> {
         })
         .collect()
 }
+
+/// `GET path` on the admin API, as JSON.
+pub async fn admin_get(served: &Served, path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}{path}", served.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("admin request")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// The saved events of `kind`, polled until at least `count` are there (or 10 s passed).
+pub async fn events(served: &Served, kind: &str, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let body = admin_get(served, "/api/events/recent").await;
+        let found: Vec<Value> = body["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["kind"] == kind)
+            .collect();
+        if found.len() >= count || Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

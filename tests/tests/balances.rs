@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use keygate_tests::TestEnv;
 use keygate_tests::fake_balance::FakeBalance;
 use keygate_tests::fake_upstream::{Behaviour, FakeUpstream};
-use keygate_tests::proxy_client::{chat, post};
+use keygate_tests::proxy_client::{chat, events, post};
 use keygate_tests::served::{ADMIN_TOKEN, Served, key};
 use serde_json::{Value, json};
 
@@ -98,24 +98,6 @@ async fn refresh(served: &Served, label: &str) -> Value {
     .await;
     assert_eq!(status, 200, "{key}");
     key
-}
-
-async fn events(served: &Served, kind: &str, count: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, body) = admin(served, reqwest::Method::GET, "/api/events/recent", None).await;
-        let found: Vec<Value> = body["events"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| e["kind"] == kind)
-            .collect();
-        if found.len() >= count || Instant::now() > deadline {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 const DS: &str = "sk-fake-bal-deepseek-000000001";
@@ -484,4 +466,54 @@ fn balance_calls(fake: &FakeUpstream) -> usize {
         .iter()
         .filter(|r| BALANCE_PATHS.contains(&r.path.as_str()))
         .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_an_engine_the_cli_fetches_and_saves_balances_itself() {
+    let fake = FakeUpstream::start().await;
+    fake.set(DS, Behaviour::Ok);
+    fake.set_balance(DS, FakeBalance::Amount(0.0));
+    let base_url = fake.base_url();
+    let (balance, tested, events) = tokio::task::spawn_blocking(move || {
+        let env = TestEnv::new();
+        let secrets = Served::provider(&env, "deepseek", &base_url, 0, &[key("ds", DS)]);
+        let run = |args: &[&str]| {
+            let mut cmd = env.keygate();
+            for (var, secret) in &secrets {
+                cmd.env(var, secret);
+            }
+            let out = cmd.args(args).output().expect("keygate");
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let balance = run(&["--json", "key", "balance", "--all", "--low-balance", "5"]);
+        let tested = run(&["--json", "key", "test", "--all"]);
+        let store = keygate_store::Store::open_in(&env.home()).expect("store");
+        let events: Vec<String> = store
+            .recent_events(100)
+            .expect("events")
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        (balance, tested, events)
+    })
+    .await
+    .expect("cli");
+    let balance: Value = serde_json::from_str(&balance).expect("json");
+    assert_eq!(balance[0]["balance"]["amount"], 0.0, "{balance}");
+    assert_eq!(balance[0]["low_balance"], "5");
+    let tested: Value = serde_json::from_str(&tested).expect("json");
+    assert_eq!(
+        tested[0]["balance"]["amount"], 0.0,
+        "the key test fetched it too: {tested}"
+    );
+    assert_eq!(
+        events.iter().filter(|k| *k == "balance_low").count(),
+        1,
+        "told once, not again at the test: {events:?}"
+    );
 }

@@ -3,26 +3,14 @@
 //! prices still win, bad catalogs change nothing, an OpenRouter-style model list with prices
 //! fills the catalog at sync, and a model served without a price is told once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use keygate_tests::fake_upstream::{Behaviour, FakeUpstream};
-use keygate_tests::proxy_client::{chat, logged, post, prio, setup_kind};
-use keygate_tests::served::{ADMIN_TOKEN, Served};
+use keygate_tests::proxy_client::{admin_get, chat, events, logged, post, prio, setup_kind};
+use keygate_tests::served::Served;
 use serde_json::{Value, json};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/models-dev-api.json");
-
-async fn admin_get(served: &Served, path: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!("{}{path}", served.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("admin request")
-        .json()
-        .await
-        .expect("json")
-}
 
 /// Sends one chat request and answers the cost the request log holds for it.
 async fn cost_of_next(served: &Served, model: &str, seen: &mut usize) -> Value {
@@ -33,24 +21,6 @@ async fn cost_of_next(served: &Served, model: &str, seen: &mut usize) -> Value {
     let _ = response.bytes().await;
     *seen += 1;
     logged(served, *seen).await[0]["cost_micros"].clone()
-}
-
-async fn events(served: &Served, kind: &str, count: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let body = admin_get(served, "/api/events/recent").await;
-        let found: Vec<Value> = body["events"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| e["kind"] == kind)
-            .collect();
-        if found.len() >= count || Instant::now() > deadline {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// Serves `body` at `http://127.0.0.1:PORT/api.json` (anything else: 404).

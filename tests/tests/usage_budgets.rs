@@ -5,40 +5,11 @@
 use std::time::{Duration, Instant};
 
 use keygate_tests::fake_upstream::{Behaviour, FakeUpstream};
-use keygate_tests::proxy_client::{chat, header, logged, post, prio, setup, setup_with_settings};
-use keygate_tests::served::{ADMIN_TOKEN, KeySpec, Served};
+use keygate_tests::proxy_client::{
+    admin_get, chat, events, header, logged, post, prio, setup, setup_with_settings,
+};
+use keygate_tests::served::{ADMIN_TOKEN, KeySpec};
 use serde_json::{Value, json};
-
-async fn admin_get(served: &Served, path: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!("{}{path}", served.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("admin request")
-        .json()
-        .await
-        .expect("json")
-}
-
-/// The saved events of `kind`, polled until at least `count` are there (or 10 s passed).
-async fn events(served: &Served, kind: &str, count: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let body = admin_get(served, "/api/events/recent").await;
-        let found: Vec<Value> = body["events"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| e["kind"] == kind)
-            .collect();
-        if found.len() >= count || Instant::now() > deadline {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_budget_alerts_once_at_80_percent_and_moves_traffic_at_100() {

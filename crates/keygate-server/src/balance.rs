@@ -201,17 +201,31 @@ pub async fn refresh_offline(
         .map_err(|e| e.to_string())?;
     let client = crate::proxy::upstream::client(Duration::from_secs(10))
         .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
-    let fetches = rows.iter().filter_map(|row| {
-        let (provider, key) = crate::health::testable_key(&catalog, row)?;
-        let (client, threshold) = (&client, row.low_balance.clone());
-        Some(async move { fetch(client, &provider, &key, threshold).await })
-    });
-    let mut events = Vec::new();
-    for fetched in futures_util::future::join_all(fetches).await {
-        let (_, event) = record(store, fetched).map_err(|e| e.to_string())?;
-        events.extend(event.map(|e| e.row()));
-    }
+    let (_, events) = fetch_and_record(store, &catalog, &client, rows).await?;
     store
         .write_activity(&events, &[])
         .map_err(|e| e.to_string())
+}
+
+/// Fetches the balances of `rows` that `catalog` can use, concurrently, and saves them:
+/// the rows as saved and the `balance_low` events for the events table.
+pub async fn fetch_and_record(
+    store: &Store,
+    catalog: &crate::proxy::Catalog,
+    client: &reqwest::Client,
+    rows: &[keygate_store::KeyRow],
+) -> Result<(Vec<BalanceRow>, Vec<keygate_store::NewEvent>), String> {
+    let fetches = rows.iter().filter_map(|row| {
+        let (provider, key) = crate::health::testable_key(catalog, row)?;
+        let threshold = row.low_balance.clone();
+        Some(async move { fetch(client, &provider, &key, threshold).await })
+    });
+    let mut saved = Vec::new();
+    let mut events = Vec::new();
+    for fetched in futures_util::future::join_all(fetches).await {
+        let (row, event) = record(store, fetched).map_err(|e| e.to_string())?;
+        saved.push(row);
+        events.extend(event.map(|e| e.row()));
+    }
+    Ok((saved, events))
 }

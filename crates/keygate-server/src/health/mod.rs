@@ -104,16 +104,9 @@ pub async fn test_keys_offline(
         .iter()
         .map(|row| test_in_catalog(&catalog, &client, &clock, row, deep));
     let mut results = futures_util::future::join_all(tests).await;
-    let balances = rows.iter().filter_map(|row| {
-        let (provider, key) = testable_key(&catalog, row)?;
-        let threshold = row.low_balance.clone();
-        let client = &client;
-        Some(async move { crate::balance::fetch(client, &provider, &key, threshold).await })
-    });
-    let mut events = Vec::new();
-    for fetched in futures_util::future::join_all(balances).await {
-        let (balance, event) = crate::balance::record(store, fetched).map_err(|e| e.to_string())?;
-        events.extend(event.map(|e| e.row()));
+    let (balances, events) =
+        crate::balance::fetch_and_record(store, &catalog, &client, rows).await?;
+    for balance in balances {
         if let Some((report, _)) = results.iter_mut().find(|(r, _)| r.key_id == balance.key_id) {
             report.balance = Some(balance);
         }
