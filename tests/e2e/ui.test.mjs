@@ -59,6 +59,7 @@ let baseUrl; // origin + '/'
 let adminToken;
 let browser;
 let fake; // the fake provider's http.Server
+let fakeBalance = 42; // what the fake's DeepSeek-style balance endpoint answers, in CNY
 let accessToken; // a client token for the proxy (`keygate token create`)
 let firstRun; // { env, server } of the engine that starts empty, for the first-run guide
 
@@ -164,6 +165,13 @@ function startFakeProvider() {
           { object: 'list', data: [{ id: 'fake-a' }, { id: 'fake-b' }] },
           { 'x-ratelimit-limit-requests': '500', 'x-ratelimit-remaining-requests': '499', 'x-ratelimit-reset-requests': '120ms' },
         );
+      } else if (req.method === 'GET' && pathname === '/user/balance') {
+        // DeepSeek's balance endpoint, in its documented shape.
+        if (!good) return refuse();
+        send(200, {
+          is_available: fakeBalance > 0,
+          balance_infos: [{ currency: 'CNY', total_balance: fakeBalance.toFixed(2), granted_balance: '0.00', topped_up_balance: fakeBalance.toFixed(2) }],
+        });
       } else if (req.method === 'POST' && pathname === '/v1/chat/completions') {
         if (!good) return refuse();
         let model = 'fake-a';
@@ -1074,6 +1082,89 @@ describe('web UI served by keygate serve', () => {
     await assertNoSecretsIn(page);
   });
 
+  test('a token made with a daily budget shows it on Connect, and Edit budgets names a bad value, then saves', async (t) => {
+    const page = await newPage(t);
+    await page.goto(uiUrl);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Connect' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Connect' }).waitFor();
+    // A token without budgets shows a dash in the Budgets column.
+    const plain = page.locator('tr[data-token="e2e-tool"]');
+    await plain.waitFor();
+    assert.equal((await plain.getByTestId('token-budgets').innerText()).trim(), '–');
+
+    await page.getByRole('button', { name: 'Create token' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'Create token' });
+    await dialog.waitFor();
+    await dialog.getByLabel('Name', { exact: true }).fill('e2e-budget');
+    await dialog.getByLabel('Daily budget (USD)').fill('5');
+    await dialog.getByRole('button', { name: 'Create token' }).click();
+    const shown = page.getByRole('dialog', { name: 'Token created' });
+    await shown.waitFor();
+    await shown.getByRole('button', { name: 'Done' }).click();
+    await shown.waitFor({ state: 'hidden' });
+
+    const row = page.locator('tr[data-token="e2e-budget"]');
+    const cell = row.getByTestId('token-budgets');
+    await cell.filter({ hasText: '$5.00' }).waitFor();
+    assert.match(await cell.innerText(), /Daily spend/);
+    const findToken = async () => {
+      const { tokens } = await api('GET', 'api/tokens');
+      const token = tokens.find((t) => t.name === 'e2e-budget');
+      assert.ok(token, 'GET /api/tokens has no e2e-budget');
+      return token;
+    };
+    const made = await findToken();
+    assert.equal(made.limits.daily_budget_usd, '5.00');
+    assert.equal(made.limits.monthly_budget_usd ?? null, null);
+    assert.equal(made.limits.daily_tokens ?? null, null);
+    assert.equal(made.limits.monthly_tokens ?? null, null);
+
+    // Edit budgets opens with what is saved; a bad amount is named under its own field.
+    await row.getByTestId('edit-budgets').click();
+    const edit = page.getByRole('dialog', { name: 'Edit budgets' });
+    await edit.waitFor();
+    assert.equal(await edit.getByLabel('Daily budget (USD)').inputValue(), '5.00');
+    assert.equal(await edit.getByLabel('Monthly tokens').inputValue(), '');
+    await edit.getByLabel('Daily budget (USD)').fill('7.5.0');
+    await edit.getByRole('button', { name: 'Save budgets' }).click();
+    await edit.getByTestId('field-error').filter({ hasText: /dollars/i }).waitFor();
+    assert.equal(await edit.locator('#token-budget-daily-usd-note').getAttribute('data-testid'), 'field-error');
+    assert.equal(await edit.getByTestId('field-error').count(), 1);
+    assert.equal((await findToken()).limits.daily_budget_usd, '5.00', 'the bad value was saved');
+
+    await edit.getByLabel('Daily budget (USD)').fill('7.50');
+    await edit.getByLabel('Monthly tokens').fill('1,000,000');
+    await edit.getByRole('button', { name: 'Save budgets' }).click();
+    await edit.waitFor({ state: 'hidden' });
+    await page.locator('.toast', { hasText: 'Budgets saved for e2e-budget' }).waitFor();
+    await cell.filter({ hasText: '$7.50' }).waitFor();
+    await cell.filter({ hasText: 'Monthly tokens' }).waitFor();
+    assert.doesNotMatch(await cell.innerText(), /\$5\.00/);
+
+    const edited = await findToken();
+    assert.equal(edited.limits.daily_budget_usd, '7.50');
+    assert.equal(edited.limits.monthly_budget_usd ?? null, null);
+    assert.equal(edited.limits.daily_tokens ?? null, null);
+    assert.equal(edited.limits.monthly_tokens, 1_000_000);
+
+    // Reopening shows the saved budgets; clearing one removes it.
+    await row.getByTestId('edit-budgets').click();
+    await edit.waitFor();
+    assert.equal(await edit.getByLabel('Daily budget (USD)').inputValue(), '7.50');
+    assert.equal(await edit.getByLabel('Monthly tokens').inputValue(), '1000000');
+    await edit.getByLabel('Monthly tokens').fill('');
+    await edit.getByRole('button', { name: 'Save budgets' }).click();
+    await edit.waitFor({ state: 'hidden' });
+    await page.waitForFunction(() => !/Monthly tokens/.test(document.querySelector('tr[data-token="e2e-budget"] [data-testid="token-budgets"]')?.textContent ?? 'Monthly tokens'));
+    assert.equal((await findToken()).limits.monthly_tokens ?? null, null);
+    await screenshotPage(page, 'connect-budgets');
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    await assertNoSecretsIn(page);
+    // Leave the tokens as the later tests expect them.
+    await api('DELETE', 'api/tokens/e2e-budget');
+  });
+
   test('a route with two tiers is created and reordered by drag and by keyboard', async (t) => {
     const page = await newPage(t);
     await page.goto(uiUrl);
@@ -1596,6 +1687,70 @@ describe('web UI served by keygate serve', () => {
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="logs-table"] tbody tr[data-request-id]').length === 100);
     assert.ok(await page.evaluate(() => document.scrollingElement.scrollWidth <= window.innerWidth), 'the logs page scrolls sideways at 1280 px');
     await screenshotPage(page, 'logs-filters', 1200);
+  });
+
+  test('a key balance refreshes on Keys, turns low past its threshold and adds up on Providers; an unpriced model gets a Set price banner', async (t) => {
+    // A provider named after DeepSeek (so KeyGate asks its balance endpoint) at the fake.
+    const fakeUrl = `http://127.0.0.1:${fake.address().port}/v1`;
+    await runCli(['provider', 'add', 'deepseek', '--kind', 'openai', '--base-url', fakeUrl]);
+    await runCli(['key', 'add', '--provider', 'deepseek', '--label', 'e2e-credit', '--secret-env', 'E2E_FAKE_GOOD_KEY']);
+    t.after(() => runCli(['provider', 'rm', 'deepseek', '--with-keys']));
+    const page = await newPage(t);
+    await page.goto(uiUrl);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Keys/ }).click();
+    const row = page.locator('tbody tr', { hasText: 'e2e-credit' });
+    await row.waitFor();
+    const balance = row.getByTestId('key-balance');
+    assert.equal(await balance.innerText(), '–', 'not fetched yet');
+
+    await row.getByRole('button', { name: 'Refresh balance of e2e-credit' }).click();
+    await page.waitForFunction(() => [...document.querySelectorAll('tbody tr')].some((r) => r.textContent.includes('e2e-credit') && r.querySelector('[data-testid="key-balance"]')?.textContent === '¥42.00'));
+    // A provider without a balance endpoint says so.
+    const other = page.locator('tbody tr', { hasText: 'e2e-good' });
+    await other.getByRole('button', { name: 'Refresh balance of e2e-good' }).click();
+    await page.waitForFunction(() => [...document.querySelectorAll('tbody tr')].some((r) => r.textContent.includes('e2e-good') && r.querySelector('[data-testid="key-balance"]')?.textContent === 'n/a'));
+    assert.equal(await other.getByTestId('key-balance').getAttribute('title'), 'Not available from this provider');
+
+    // A threshold above the balance: low, in the row and the details, and one event.
+    await row.getByRole('button', { name: 'Edit e2e-credit' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Edit key' });
+    await dialog.getByLabel('Warn when the balance is low').fill('soon');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.getByTestId('field-error').filter({ hasText: /days|amount/ }).waitFor();
+    await dialog.getByLabel('Warn when the balance is low').fill('50');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    fakeBalance = 30;
+    await row.getByRole('button', { name: 'Refresh balance of e2e-credit' }).click();
+    await row.locator('.badge', { hasText: 'low' }).waitFor();
+    assert.equal(await balance.innerText(), '¥30.00');
+    await row.getByRole('button', { name: 'Show details of e2e-credit' }).click();
+    const details = page.getByTestId('key-details-balance');
+    assert.match(await details.innerText(), /¥30\.00 · Low\. Granted 0\.00, topped up 30\.00 · warns under 50/);
+    const events = await api('GET', 'api/events/recent');
+    assert.equal(events.events.filter((e) => e.kind === 'balance_low' && e.key_label === 'e2e-credit').length, 1);
+
+    // The provider adds its keys' balances up.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Providers/ }).click();
+    const provider = page.locator('tbody tr', { hasText: 'deepseek' });
+    assert.equal(await provider.getByTestId('provider-balance').innerText(), 'Balance ¥30.00');
+
+    // A model served with no price: a banner on Usage, and Set price clears it.
+    assert.equal((await proxyChat('deepseek-e2e-unpriced')).status, 200);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Usage/ }).click();
+    const banner = page.getByTestId('unpriced-banner');
+    await banner.locator('li', { hasText: 'deepseek-e2e-unpriced' }).waitFor();
+    await banner.getByRole('button', { name: 'Set price of deepseek-e2e-unpriced on deepseek' }).click();
+    const price = page.getByRole('dialog').filter({ hasText: 'deepseek-e2e-unpriced' });
+    await price.waitFor();
+    await price.getByLabel('Input', { exact: true }).fill('0.5');
+    await price.getByLabel('Output', { exact: true }).fill('1');
+    await price.getByRole('button', { name: 'Save price' }).click();
+    await price.waitFor({ state: 'hidden' });
+    await page.waitForFunction(() => ![...document.querySelectorAll('[data-testid="unpriced-banner"] li')].some((li) => li.textContent.includes('deepseek-e2e-unpriced')));
+    const unpriced = await api('GET', 'api/models/unpriced');
+    assert.ok(!unpriced.models.some((m) => m.model === 'deepseek-e2e-unpriced'), JSON.stringify(unpriced));
+    await assertNoSecretsIn(page);
   });
 
   test('no secret reached any file under KEYGATE_HOME', async () => {

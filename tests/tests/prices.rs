@@ -306,8 +306,18 @@ async fn a_model_served_without_a_price_is_told_once() {
     );
     assert_eq!(told[0]["provider"], "mylab");
 
-    // Once priced, its usage has a cost.
-    served.cli_ok(&[
+    // The Usage page's banner lists it, with what it served.
+    let unpriced = admin_get(&served, "/api/models/unpriced").await;
+    assert_eq!(
+        unpriced["models"],
+        json!([{ "provider": "mylab", "model": "lab-model-7b", "requests": 3, "tokens": 42 }]),
+        "{unpriced}"
+    );
+    let bad = admin_get(&served, "/api/models/unpriced?from=someday").await;
+    assert!(bad["error"]["fields"]["from"].is_string(), "{bad}");
+
+    // Once priced, its usage has a cost, and the banner has nothing to say.
+    let price = [
         "model",
         "price",
         "lab-model-7b",
@@ -317,7 +327,10 @@ async fn a_model_served_without_a_price_is_told_once() {
         "1",
         "--output",
         "1",
-    ]);
+    ];
+    served.cli_ok(&price);
     assert_eq!(cost_of_next(&served, "lab-model-7b", &mut seen).await, 14);
+    let unpriced = admin_get(&served, "/api/models/unpriced").await;
+    assert_eq!(unpriced["models"], json!([]), "{unpriced}");
     served.stop();
 }

@@ -19,8 +19,8 @@ pub struct BalanceRow {
     /// RFC 3339.
     pub checked_at: String,
     pub note: String,
-    /// Whether it was under the key's low-balance threshold (so a crossing is told once).
-    #[serde(skip)]
+    /// Whether it is under the key's low-balance threshold or at zero (a crossing is told
+    /// once).
     pub low: bool,
 }
 

@@ -346,6 +346,24 @@ impl Store {
         )?)
     }
 
+    /// Each provider and model that served tokens from `from_hour` on, with its requests and
+    /// tokens (prompt plus completion), from the rollups.
+    pub fn served_models_since(
+        &self,
+        from_hour: &str,
+    ) -> Result<Vec<(String, String, u64, u64)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT provider, model, SUM(requests), SUM(prompt_tokens + completion_tokens) \
+             FROM usage_hourly WHERE hour >= ?1 AND provider != '' AND model != '' \
+             GROUP BY provider, model HAVING SUM(prompt_tokens + completion_tokens) > 0 \
+             ORDER BY provider, model",
+        )?;
+        let rows = stmt.query_map([from_hour], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// An access token's cost (micro-dollars) and tokens from `from_hour` on, from the
     /// rollups: what its budgets continue from when the engine starts.
     pub fn token_spend_since(

@@ -1,5 +1,5 @@
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ApiError, adoptTokenFromText, clearToken, deleteProvider, editKey, getEngineHealth, listKeys, listLogs, onUnauthorized } from './api';
+import { ApiError, adoptTokenFromText, clearToken, createToken, deleteProvider, editKey, getEngineHealth, listKeys, listLogs, listTokens, onUnauthorized, putTokenBudgets } from './api';
 
 // Tests run in Node: the page's storage and address are stand-ins, and every request stops at
 // this fetch. The admin client keeps the fetch it first sees, so it is stubbed once and its
@@ -114,5 +114,48 @@ describe('URLs', () => {
     const url = new URL(sent().url);
     expect(url.pathname).toBe('/api/providers/openai');
     expect(url.search).toBe('?with_keys=true');
+  });
+});
+
+describe('token budgets', () => {
+  const view = {
+    name: 'team/cli',
+    hint: 'kg-…abcd',
+    models: [],
+    expires_at: null,
+    created_at: '2026-01-01T00:00:00Z',
+    last_used_at: null,
+    limits: { daily_budget_usd: '5.00', monthly_budget_usd: null, daily_tokens: null, monthly_tokens: 1_000_000 },
+    budgets: [{ kind: 'daily_spend', used: 1_200_000, limit: 5_000_000, percent: 24, resets_at: 1_767_312_000 }],
+  };
+
+  it('lists tokens with their limits and budget figures', async () => {
+    answerWith(200, { tokens: [view] });
+    const [token] = await listTokens();
+    expect(token.limits.daily_budget_usd).toBe('5.00');
+    expect(token.budgets[0]).toMatchObject({ kind: 'daily_spend', percent: 24 });
+  });
+
+  it('replaces all four budgets with one PUT to the encoded name', async () => {
+    answerWith(200, view);
+    const budgets = { daily_budget_usd: '5', monthly_budget_usd: null, daily_tokens: null, monthly_tokens: 1_000_000 };
+    const saved = await putTokenBudgets('team/cli', budgets);
+    const request = sent();
+    expect(request.method).toBe('PUT');
+    expect(new URL(request.url).pathname).toBe('/api/tokens/team%2Fcli/budgets');
+    expect(await request.json()).toEqual(budgets);
+    expect(saved.name).toBe('team/cli');
+  });
+
+  it('names the budget field a 422 is about', async () => {
+    answerWith(422, { error: { code: 'invalid_budgets', message: 'invalid budgets', fields: { daily_budget_usd: 'invalid amount "x"' } } });
+    await expect(putTokenBudgets('cli', { daily_budget_usd: 'x' })).rejects.toMatchObject({ status: 422, fields: { daily_budget_usd: 'invalid amount "x"' } });
+  });
+
+  it('sends the budgets of a new token with its name', async () => {
+    answerWith(201, { name: 'cli', token: 'kg-secret', models: [], expires_at: null, limits: { daily_budget_usd: '12.50' } });
+    const created = await createToken({ name: 'cli', daily_budget_usd: '12.50', daily_tokens: 50_000 });
+    expect(await sent().json()).toEqual({ name: 'cli', daily_budget_usd: '12.50', daily_tokens: 50_000 });
+    expect(created.limits.daily_budget_usd).toBe('12.50');
   });
 });

@@ -343,9 +343,16 @@ export type ImportResult = Schemas['ImportResult'];
 export type AttemptLog = Schemas['AttemptLog'];
 /** One proxied request from the request log. */
 export type RequestLog = Schemas['RequestRow'];
-export type AccessToken = Schemas['TokenRow'];
+/** An access token (a hint, never the token), its budgets' limits and where each stands now. */
+export type AccessToken = Schemas['TokenView'];
+/**
+ * A token's spend and token budgets per UTC day and calendar month; `null` or absent is none.
+ * Dollars are exact decimal text ("12.50"); tokens count prompt plus completion.
+ */
+export type TokenBudgets = Schemas['TokenBudgets'];
 /** A token as created: `token` is shown this once and never again. */
 export type CreatedToken = Schemas['CreatedToken'];
+/** Name, model globs, expiry and budgets; a 422 names the fields at fault in `ApiError.fields`. */
 export type NewTokenInput = Schemas['NewTokenBody'];
 export type RouteTier = Schemas['RouteTier'];
 export type ModelRoute = Schemas['RouteRow'];
@@ -406,6 +413,15 @@ export async function createToken(input: NewTokenInput): Promise<CreatedToken> {
 
 export async function revokeToken(name: string): Promise<void> {
   await adminApi().DELETE('/api/tokens/{name}', { params: { path: { name } } });
+}
+
+/**
+ * Replaces all four of a token's budgets (`null` or absent removes one); answers the token as
+ * it is now. Over a budget the proxy answers the token 429 until the period resets. 404: the
+ * token is gone; 422 names the fields at fault.
+ */
+export async function putTokenBudgets(name: string, budgets: TokenBudgets): Promise<AccessToken> {
+  return answer(adminApi().PUT('/api/tokens/{name}/budgets', { params: { path: { name } }, body: budgets }));
 }
 
 /** A tool `keygate connect` can set up, and where it stands. */
@@ -689,4 +705,31 @@ async function errorFrom(response: Response): Promise<ApiError> {
     // Not the engine's JSON error shape (a proxy or a crash page); keep the status line.
   }
   return new ApiError(response.status, code, message, fields);
+}
+
+/** A key's provider balance as last fetched; `available: false` for a provider without one. */
+export type Balance = Schemas['Balance'];
+
+/**
+ * Fetches a key's provider balance now (what the checker does hourly) and answers the key with
+ * it. 409: the key is disabled or its secret cannot be read.
+ */
+export async function refreshKeyBalance(id: string): Promise<ApiKey> {
+  return answer(adminApi().POST('/api/keys/{id}/balance', { params: { path: { id } } })) as Promise<ApiKey>;
+}
+
+/** When the built-in prices were checked, and the last catalog import. */
+export type PriceSources = Schemas['PriceSources'];
+/** A model that served tokens and has no price now: its usage counts as $0. */
+export type UnpricedModel = Schemas['UnpricedModel'];
+
+/** The model catalog with where its prices come from (`listModels` gives only the models). */
+export async function listModelCatalog(): Promise<{ models: ModelEntry[]; prices: PriceSources }> {
+  return answer(adminApi().GET('/api/models', { params: { query: {} } }));
+}
+
+/** Models served since `from` (default: 30 days ago) that have no price now. */
+export async function listUnpricedModels(from?: string): Promise<UnpricedModel[]> {
+  const body = await answer(adminApi().GET('/api/models/unpriced', { params: { query: { from } } }));
+  return body.models;
 }

@@ -404,6 +404,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/models/unpriced": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Models served without a price (in the rollups since `from`, priced by nothing in force
+         *     now): what the Usage page's "set price" banner lists.
+         */
+        get: operations["listUnpricedModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/openapi.json": {
         parameters: {
             query?: never;
@@ -758,6 +778,11 @@ export interface components {
             /** @description RFC 3339. */
             checked_at: string;
             currency: string | null;
+            /**
+             * @description Whether it is under the key's low-balance threshold or at zero (a crossing is told
+             *     once).
+             */
+            low: boolean;
             note: string;
         };
         Batch: {
@@ -1722,6 +1747,19 @@ export interface components {
              */
             action: string;
             path: string;
+        };
+        /** @description `GET /api/models/unpriced`. */
+        UnpricedList: {
+            models: components["schemas"]["UnpricedModel"][];
+        };
+        /** @description A model that served tokens in the period and has no price now: its usage counts as $0. */
+        UnpricedModel: {
+            model: string;
+            provider: string;
+            /** Format: int64 */
+            requests: number;
+            /** Format: int64 */
+            tokens: number;
         };
         /**
          * @description Why a key could not be tested.
@@ -2912,6 +2950,47 @@ export interface operations {
             };
             /** @description the provider did not answer with a model list */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listUnpricedModels: {
+        parameters: {
+            query?: {
+                /** @description Since when (a date or RFC 3339 time); default: 30 days ago. */
+                from?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the models served without a price */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnpricedList"];
+                };
+            };
+            /** @description no admin token, or a wrong one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `from` is not a date */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

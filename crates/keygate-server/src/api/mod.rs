@@ -117,6 +117,7 @@ api_paths!(admin_router, admin_api:
     [models::list]
     [models::set_price]
     [models::sync]
+    [models::unpriced]
     [reload::reload]
     [session::get, session::open, session::close]
     [openapi::serve]

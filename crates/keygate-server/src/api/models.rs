@@ -27,6 +27,68 @@ pub struct PriceSources {
     last_import: Option<keygate_store::PriceImport>,
 }
 
+/// `GET /api/models/unpriced`.
+#[derive(Serialize, ToSchema)]
+pub struct UnpricedList {
+    models: Vec<UnpricedModel>,
+}
+
+/// A model that served tokens in the period and has no price now: its usage counts as $0.
+#[derive(Serialize, ToSchema)]
+pub struct UnpricedModel {
+    provider: String,
+    model: String,
+    requests: u64,
+    tokens: u64,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UnpricedQuery {
+    /// Since when (a date or RFC 3339 time); default: 30 days ago.
+    from: Option<String>,
+}
+
+/// Models served without a price (in the rollups since `from`, priced by nothing in force
+/// now): what the Usage page's "set price" banner lists.
+#[utoipa::path(get, path = "/api/models/unpriced", tag = "models", operation_id = "listUnpricedModels",
+    params(UnpricedQuery),
+    responses(
+        (status = 200, description = "the models served without a price", body = UnpricedList),
+        (status = 422, description = "`from` is not a date", body = crate::error::ErrorBody),
+    ))]
+pub async fn unpriced(
+    State(state): State<AppState>,
+    Query(query): Query<UnpricedQuery>,
+) -> Result<Json<UnpricedList>, ApiError> {
+    let from = match query.from.as_deref() {
+        Some(text) => keygate_core::prices::period_bound(text)
+            .map_err(|e| ApiError::invalid("invalid_query", vec![("from".into(), e)]))?,
+        None => (chrono::Utc::now() - chrono::Duration::days(30))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    };
+    let hour = from.get(..13).unwrap_or(&from).to_string();
+    let now = now();
+    let models = state
+        .with_store(move |store| {
+            let book = crate::model_catalog::price_book(store)?;
+            Ok(store
+                .served_models_since(&hour)?
+                .into_iter()
+                .filter(|(provider, model, _, _)| book.price_at(provider, model, &now).is_none())
+                .map(|(provider, model, requests, tokens)| UnpricedModel {
+                    provider,
+                    model,
+                    requests,
+                    tokens,
+                })
+                .collect())
+        })
+        .await?;
+    Ok(Json(UnpricedList { models }))
+}
+
 /// `PUT /api/models/price`.
 #[derive(Serialize, ToSchema)]
 pub struct SavedPrice {
