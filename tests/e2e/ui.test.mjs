@@ -1690,11 +1690,19 @@ describe('web UI served by keygate serve', () => {
   });
 
   test('a key balance refreshes on Keys, turns low past its threshold and adds up on Providers; an unpriced model gets a Set price banner', async (t) => {
-    // A provider named after DeepSeek (so KeyGate asks its balance endpoint) at the fake.
+    // The provider named after DeepSeek (so KeyGate asks its balance endpoint), pointed at the
+    // fake for this test; earlier tests may have made it from the preset.
     const fakeUrl = `http://127.0.0.1:${fake.address().port}/v1`;
-    await runCli(['provider', 'add', 'deepseek', '--kind', 'openai', '--base-url', fakeUrl]);
+    const existing = (await api('GET', 'api/providers')).providers.find((p) => p.name === 'deepseek');
+    if (existing) await runCli(['provider', 'edit', 'deepseek', '--base-url', fakeUrl]);
+    else await runCli(['provider', 'add', 'deepseek', '--kind', 'openai', '--base-url', fakeUrl]);
     await runCli(['key', 'add', '--provider', 'deepseek', '--label', 'e2e-credit', '--secret-env', 'E2E_FAKE_GOOD_KEY']);
-    t.after(() => runCli(['provider', 'rm', 'deepseek', '--with-keys']));
+    const creditId = await keyId('e2e-credit');
+    t.after(async () => {
+      await runCli(['key', 'rm', creditId]);
+      if (existing) await runCli(['provider', 'edit', 'deepseek', '--base-url', existing.base_url]);
+      else await runCli(['provider', 'rm', 'deepseek']);
+    });
     const page = await newPage(t);
     await page.goto(uiUrl);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Keys/ }).click();
@@ -1729,6 +1737,7 @@ describe('web UI served by keygate serve', () => {
     assert.match(await details.innerText(), /¥30\.00 · Low\. Granted 0\.00, topped up 30\.00 · warns under 50/);
     const events = await api('GET', 'api/events/recent');
     assert.equal(events.events.filter((e) => e.kind === 'balance_low' && e.key_label === 'e2e-credit').length, 1);
+    await screenshotPage(page, 'keys-balance');
 
     // The provider adds its keys' balances up.
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Providers/ }).click();
