@@ -47,18 +47,21 @@ impl Store {
             "SELECT provider, model, effective_from, input_micros, output_micros, cached_micros \
              FROM prices ORDER BY provider, model, effective_from",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(PriceRow {
-                provider: r.get(0)?,
-                model: r.get(1)?,
-                effective_from: r.get(2)?,
-                input_micros: r.get(3)?,
-                output_micros: r.get(4)?,
-                cached_micros: r.get(5)?,
-            })
-        })?;
+        let rows = stmt.query_map([], price_of)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// A price from the first six columns: provider, model, effective_from and the three prices.
+fn price_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<PriceRow> {
+    Ok(PriceRow {
+        provider: r.get(0)?,
+        model: r.get(1)?,
+        effective_from: r.get(2)?,
+        input_micros: r.get(3)?,
+        output_micros: r.get(4)?,
+        cached_micros: r.get(5)?,
+    })
 }
 
 /// A price from an imported catalog or a provider's model list: a newer built-in.
@@ -136,14 +139,7 @@ impl Store {
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(CatalogPrice {
-                price: PriceRow {
-                    provider: r.get(0)?,
-                    model: r.get(1)?,
-                    effective_from: r.get(2)?,
-                    input_micros: r.get(3)?,
-                    output_micros: r.get(4)?,
-                    cached_micros: r.get(5)?,
-                },
+                price: price_of(r)?,
                 source: r.get(6)?,
             })
         })?;

@@ -26,19 +26,7 @@ pub fn run(ctx: &Context, ids: &[String], all: bool, low_balance: Option<&str>) 
         }
     };
     let mut store = ctx.store()?;
-    let rows = store.list_keys()?;
-    let targets: Vec<KeyRow> = if ids.is_empty() {
-        rows.into_iter().filter(|r| r.enabled).collect()
-    } else {
-        ids.iter()
-            .map(|id| {
-                rows.iter()
-                    .find(|r| &r.id == id)
-                    .cloned()
-                    .ok_or_else(|| usage(format!("no key with id {id:?} (see `keygate key list`)")))
-            })
-            .collect::<Result<_>>()?
-    };
+    let targets = super::key_test::chosen_keys(store.list_keys()?, ids, None)?;
     if let Some(threshold) = &threshold {
         for key in &targets {
             store.set_low_balance(&key.id, threshold.as_deref())?;

@@ -15,21 +15,7 @@ pub fn run(ctx: &Context, ids: &[String], all: bool, tag: Option<&str>, deep: bo
         return Err(usage("name the keys to test, or use --all or --tag TAG"));
     }
     let mut store = ctx.store()?;
-    let rows = store.list_keys()?;
-    let targets: Vec<KeyRow> = if ids.is_empty() {
-        rows.into_iter()
-            .filter(|r| r.enabled && tag.is_none_or(|t| r.tags.iter().any(|x| x == t)))
-            .collect()
-    } else {
-        ids.iter()
-            .map(|id| {
-                rows.iter()
-                    .find(|r| &r.id == id)
-                    .cloned()
-                    .ok_or_else(|| usage(format!("no key with id {id:?} (see `keygate key list`)")))
-            })
-            .collect::<Result<_>>()?
-    };
+    let targets = chosen_keys(store.list_keys()?, ids, tag)?;
     if targets.is_empty() {
         if ctx.json {
             return output::json(&Vec::<Value>::new());
@@ -68,6 +54,29 @@ pub fn run(ctx: &Context, ids: &[String], all: bool, tag: Option<&str>, deep: bo
         ));
     }
     Ok(())
+}
+
+/// The keys named by `ids` (each must exist), or with none named every enabled key (with
+/// `tag`, only those tagged so).
+pub(super) fn chosen_keys(
+    rows: Vec<KeyRow>,
+    ids: &[String],
+    tag: Option<&str>,
+) -> Result<Vec<KeyRow>> {
+    if ids.is_empty() {
+        return Ok(rows
+            .into_iter()
+            .filter(|r| r.enabled && tag.is_none_or(|t| r.tags.iter().any(|x| x == t)))
+            .collect());
+    }
+    ids.iter()
+        .map(|id| {
+            rows.iter()
+                .find(|r| &r.id == id)
+                .cloned()
+                .ok_or_else(|| usage(format!("no key with id {id:?} (see `keygate key list`)")))
+        })
+        .collect()
 }
 
 /// Asks the engine running for this home to test the keys; `None` when there is none (or it
