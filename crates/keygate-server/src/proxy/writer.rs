@@ -402,7 +402,10 @@ fn write(
     proxy: &Weak<ProxyState>,
 ) -> Result<(), StoreError> {
     // Balances first: a key that turned yellow has its health written with the batch below.
-    while let Some((fetched, key)) = backlog.balances.pop() {
+    // In arrival order, so a newer balance of a key overwrites an older one; after a failed
+    // save the ones behind it stay for the retry.
+    while !backlog.balances.is_empty() {
+        let (fetched, key) = backlog.balances.remove(0);
         let provider = fetched.provider.clone();
         let (row, event) = crate::balance::record(store, *fetched)?;
         let proxy = proxy.upgrade();
