@@ -67,6 +67,24 @@ impl Budgets {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+
+    /// What is wrong with these budgets, per field (`daily_tokens`, `monthly_tokens`): a token
+    /// budget over `i64::MAX` does not fit the store. The same rules for keys and tokens, the
+    /// admin API and the CLI.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        [
+            ("daily_tokens", self.daily_tokens),
+            ("monthly_tokens", self.monthly_tokens),
+        ]
+        .into_iter()
+        .filter_map(
+            |(field, value)| match value.map(crate::bounds::check_stored_integer) {
+                Some(Err(e)) => Some((field, e)),
+                _ => None,
+            },
+        )
+        .collect()
+    }
 }
 
 impl KeyLimits {

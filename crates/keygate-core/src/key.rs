@@ -67,14 +67,7 @@ impl KeyLimits {
                 problems.push((field, "must not be negative".into()));
             }
         }
-        for (field, value) in [
-            ("daily_tokens", self.daily_token_budget),
-            ("monthly_tokens", self.monthly_token_budget),
-        ] {
-            if let Some(Err(e)) = value.map(crate::bounds::check_stored_integer) {
-                problems.push((field, e));
-            }
-        }
+        problems.extend(self.budgets().problems());
         problems
     }
 }
@@ -101,6 +94,11 @@ pub fn parse_usd_micros(text: &str) -> Result<i64, String> {
         .checked_mul(1_000_000)
         .and_then(|w| w.checked_add(frac_micros))
         .ok_or_else(bad)
+}
+
+/// [`format_usd_micros`] for an unsigned amount (budgets), saturating at `i64::MAX`.
+pub fn format_usd(micros: u64) -> String {
+    format_usd_micros(i64::try_from(micros).unwrap_or(i64::MAX))
 }
 
 /// Formats micro-dollars as dollars with the fewest needed decimals (at least two).

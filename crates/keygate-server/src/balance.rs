@@ -3,6 +3,7 @@
 //! with the key's low-balance threshold applied, so that a crossing raises one `balance_low`
 //! event and a zero balance shows the key yellow ("out of credit soon") before it fails.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use keygate_store::{BalanceRow, Store, StoreError};
 
 use crate::events::Event;
 use crate::proxy::catalog::{LiveKey, LiveProvider};
+use crate::proxy::state::{ProxyState, WriteOp};
 use crate::proxy::upstream::native_headers;
 
 /// How long a balance request may take.
@@ -117,15 +119,30 @@ pub async fn fetch(
     fetched
 }
 
+/// Fetches `key`'s balance for the running engine and hands it to the writer, which saves it
+/// and shows on the key what it means (`WriteOp::Balance`); answers the balance as fetched.
+pub async fn refresh_live(
+    proxy: &ProxyState,
+    provider: &LiveProvider,
+    key: &Arc<LiveKey>,
+    threshold: Option<String>,
+) -> BalanceRow {
+    let fetched = fetch(&proxy.client, provider, key, threshold).await;
+    let row = fetched.row.clone();
+    let _ = proxy
+        .writer_tx
+        .send(WriteOp::Balance(Box::new(fetched), key.clone()));
+    row
+}
+
 /// Saves a fetched balance with the key's threshold applied; answers the row as saved and the
 /// `balance_low` event when this reading crossed the threshold (or reached zero). A failed
 /// fetch keeps the last known amount and its time, with the failure in the note.
 pub fn record(store: &Store, fetched: Fetched) -> Result<(BalanceRow, Option<Event>), StoreError> {
     let mut row = fetched.row;
-    let previous = store
-        .get_key(&row.key_id)?
-        .and_then(|k| k.balance)
-        .filter(|b| b.amount.is_some());
+    let saved = store.key_balance(&row.key_id)?;
+    let was_low = saved.as_ref().is_some_and(|b| b.low);
+    let previous = saved.filter(|b| b.amount.is_some());
     if fetched.failed
         && let Some(previous) = previous
     {
@@ -154,7 +171,7 @@ pub fn record(store: &Store, fetched: Fetched) -> Result<(BalanceRow, Option<Eve
         }
         _ => false,
     };
-    let was_low = store.save_balance(&row)?;
+    store.save_balance(&row)?;
     let event = (row.low && !was_low).then(|| {
         let amount = row.amount.unwrap_or(0.0);
         let currency = row.currency.as_deref().unwrap_or("");

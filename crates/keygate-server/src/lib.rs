@@ -27,8 +27,8 @@ mod startup;
 mod state;
 mod ui;
 
-pub use api::KeyView;
 pub use api::openapi_document;
+pub use api::{KeyView, TokenBudgets};
 pub use engine::{DEFAULT_DRAIN_TIMEOUT, Engine, EngineConfig, EngineError, EngineHandle};
 pub use error::ApiError;
 pub use reconcile::{ReconcileReport, reconcile_secrets};

@@ -25,20 +25,34 @@ pub struct BalanceRow {
 }
 
 impl Store {
-    /// Saves a key's balance; answers whether it was low before, for telling a crossing once.
-    /// A key removed meanwhile is not an error: there is nothing to save it for.
-    pub fn save_balance(&self, balance: &BalanceRow) -> Result<bool, StoreError> {
-        let was_low: Option<bool> = self
-            .conn
-            .query_row(
-                "SELECT low FROM key_balances WHERE key_id = ?1",
-                [&balance.key_id],
-                |r| r.get(0),
-            )
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })?;
+    /// The balance saved for a key, if any.
+    pub fn key_balance(&self, key_id: &str) -> Result<Option<BalanceRow>, StoreError> {
+        let found = self.conn.query_row(
+            "SELECT available, amount, currency, checked_at, note, low FROM key_balances \
+             WHERE key_id = ?1",
+            [key_id],
+            |r| {
+                Ok(BalanceRow {
+                    key_id: key_id.to_string(),
+                    available: r.get(0)?,
+                    amount: r.get(1)?,
+                    currency: r.get(2)?,
+                    checked_at: r.get(3)?,
+                    note: r.get(4)?,
+                    low: r.get(5)?,
+                })
+            },
+        );
+        match found {
+            Ok(row) => Ok(Some(row)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Saves a key's balance. A key removed meanwhile is not an error: there is nothing to
+    /// save it for.
+    pub fn save_balance(&self, balance: &BalanceRow) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO key_balances (key_id, available, amount, currency, checked_at, note, low) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM keys WHERE id = ?1) \
@@ -55,7 +69,7 @@ impl Store {
                 balance.low
             ],
         )?;
-        Ok(was_low.unwrap_or(false))
+        Ok(())
     }
 
     /// Sets (or with `None` removes) when a key's balance counts as low.

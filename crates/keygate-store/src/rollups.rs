@@ -337,13 +337,25 @@ impl Store {
     /// A key's cost and tokens since `from_hour` (`YYYY-MM-DDTHH`), from the rollups: what
     /// budgets start from when the engine starts.
     pub fn key_spend_since(&self, key_id: &str, from_hour: &str) -> Result<(u64, u64), StoreError> {
-        Ok(self.conn.query_row(
+        self.spend_since("key_id", key_id, from_hour)
+    }
+
+    /// Cost and tokens from the rollups where `column` (`key_id` or `token`) is `who`, from
+    /// `from_hour` on.
+    fn spend_since(
+        &self,
+        column: &'static str,
+        who: &str,
+        from_hour: &str,
+    ) -> Result<(u64, u64), StoreError> {
+        let sql = format!(
             "SELECT COALESCE(SUM(cost_micros), 0), \
              COALESCE(SUM(prompt_tokens + completion_tokens), 0) \
-             FROM usage_hourly WHERE key_id = ?1 AND hour >= ?2",
-            params![key_id, from_hour],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?)
+             FROM usage_hourly WHERE {column} = ?1 AND hour >= ?2"
+        );
+        Ok(self.conn.query_row(&sql, params![who, from_hour], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?)
     }
 
     /// Each provider and model that served tokens from `from_hour` on, with its requests and
@@ -371,13 +383,7 @@ impl Store {
         token: &str,
         from_hour: &str,
     ) -> Result<(u64, u64), StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT COALESCE(SUM(cost_micros), 0), \
-             COALESCE(SUM(prompt_tokens + completion_tokens), 0) \
-             FROM usage_hourly WHERE token = ?1 AND hour >= ?2",
-            params![token, from_hour],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?)
+        self.spend_since("token", token, from_hour)
     }
 }
 

@@ -4,7 +4,7 @@ use keygate_core::budget::Budgets;
 use keygate_core::fingerprint::fingerprint;
 use keygate_core::health_machine::parse_expiry;
 use keygate_core::key::{
-    KeyLimits, format_usd_micros, parse_usd_micros, validate_key_id, validate_label, validate_tag,
+    KeyLimits, format_usd, parse_usd_micros, validate_key_id, validate_label, validate_tag,
 };
 use keygate_server::KeyView;
 use keygate_store::{KeyRow, NewKey, NewProvider};
@@ -355,27 +355,15 @@ pub(super) fn apply_budgets(args: &BudgetArgs, mut budgets: Budgets) -> Result<B
     if let Some(t) = &args.monthly_tokens {
         budgets.monthly_tokens = number("monthly-tokens", t)?;
     }
-    for (flag, value) in [
-        ("daily-tokens", budgets.daily_tokens),
-        ("monthly-tokens", budgets.monthly_tokens),
-    ] {
-        if let Some(Err(e)) = value.map(keygate_core::bounds::check_stored_integer) {
-            return Err(format!("--{flag} {e}"));
-        }
+    if let Some((field, e)) = budgets.problems().into_iter().next() {
+        return Err(format!("--{} {e}", field.replace('_', "-")));
     }
     Ok(budgets)
 }
 
 /// Budgets as one line: `daily $5 · monthly - · daily tokens - · monthly tokens 1000000`.
 pub(super) fn budgets_line(b: &Budgets) -> String {
-    let usd = |v: Option<u64>| {
-        v.map_or("-".to_string(), |m| {
-            format!(
-                "${}",
-                format_usd_micros(i64::try_from(m).unwrap_or(i64::MAX))
-            )
-        })
-    };
+    let usd = |v: Option<u64>| v.map_or("-".to_string(), |m| format!("${}", format_usd(m)));
     let n = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
     format!(
         "daily {} · monthly {} · daily tokens {} · monthly tokens {}",

@@ -4,6 +4,7 @@ use keygate_core::budget::Budgets;
 use keygate_core::token::{
     token_from_random_bytes, token_hash, token_hint, validate_model_glob, validate_token_name,
 };
+use keygate_server::TokenBudgets;
 use keygate_store::{NewToken, TokenRow};
 
 use super::engine::{self, Change};
@@ -84,15 +85,7 @@ fn create(
 
 /// A token's budgets as the admin API shows them (`limits` of `GET /api/tokens`).
 fn limits_json(b: &Budgets) -> serde_json::Value {
-    let usd = |v: Option<u64>| {
-        v.map(|m| keygate_core::key::format_usd_micros(i64::try_from(m).unwrap_or(i64::MAX)))
-    };
-    serde_json::json!({
-        "daily_budget_usd": usd(b.daily_spend_micros),
-        "monthly_budget_usd": usd(b.monthly_spend_micros),
-        "daily_tokens": b.daily_tokens,
-        "monthly_tokens": b.monthly_tokens,
-    })
+    serde_json::to_value(TokenBudgets::shown(b)).unwrap_or_default()
 }
 
 fn token_json(t: &TokenRow) -> Result<serde_json::Value> {
@@ -183,12 +176,7 @@ fn list(ctx: &Context) -> Result<()> {
 
 /// The budgets a token has, short: `$5/day, 2000000 tok/mo`; `-` for none.
 fn budget_cell(b: &Budgets) -> String {
-    let usd = |m: u64| {
-        format!(
-            "${}",
-            keygate_core::key::format_usd_micros(i64::try_from(m).unwrap_or(i64::MAX))
-        )
-    };
+    let usd = |m: u64| format!("${}", keygate_core::key::format_usd(m));
     let parts: Vec<String> = [
         b.daily_spend_micros.map(|m| format!("{}/day", usd(m))),
         b.monthly_spend_micros.map(|m| format!("{}/mo", usd(m))),

@@ -7,10 +7,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use keygate_core::bounds::{check_name, check_stored_integer};
+use keygate_core::bounds::check_name;
 use keygate_core::budget::{BudgetStatus, Budgets};
 use keygate_core::health_machine::parse_expiry;
-use keygate_core::key::{format_usd_micros, parse_usd_micros};
+use keygate_core::key::{format_usd, parse_usd_micros};
 use keygate_core::select::{Strategy, validate_alias};
 use keygate_core::token::{
     token_from_random_bytes, token_hash, token_hint, validate_model_glob, validate_token_name,
@@ -57,12 +57,11 @@ pub struct TokenBudgets {
 }
 
 impl TokenBudgets {
-    fn shown(b: &Budgets) -> Self {
-        let usd =
-            |v: Option<u64>| v.map(|v| format_usd_micros(i64::try_from(v).unwrap_or(i64::MAX)));
+    /// The budgets as the API shows them (the CLI's `--json` too).
+    pub fn shown(b: &Budgets) -> Self {
         Self {
-            daily_budget_usd: usd(b.daily_spend_micros),
-            monthly_budget_usd: usd(b.monthly_spend_micros),
+            daily_budget_usd: b.daily_spend_micros.map(format_usd),
+            monthly_budget_usd: b.monthly_spend_micros.map(format_usd),
             daily_tokens: b.daily_tokens,
             monthly_tokens: b.monthly_tokens,
         }
@@ -80,22 +79,19 @@ impl TokenBudgets {
                 }
             }
         };
-        let daily_spend_micros = usd("daily_budget_usd", &self.daily_budget_usd);
-        let monthly_spend_micros = usd("monthly_budget_usd", &self.monthly_budget_usd);
-        for (field, value) in [
-            ("daily_tokens", self.daily_tokens),
-            ("monthly_tokens", self.monthly_tokens),
-        ] {
-            if let Some(Err(e)) = value.map(check_stored_integer) {
-                problems.push((field.to_string(), e));
-            }
-        }
-        Budgets {
-            daily_spend_micros,
-            monthly_spend_micros,
+        let budgets = Budgets {
+            daily_spend_micros: usd("daily_budget_usd", &self.daily_budget_usd),
+            monthly_spend_micros: usd("monthly_budget_usd", &self.monthly_budget_usd),
             daily_tokens: self.daily_tokens,
             monthly_tokens: self.monthly_tokens,
-        }
+        };
+        problems.extend(
+            budgets
+                .problems()
+                .into_iter()
+                .map(|(field, e)| (field.to_string(), e)),
+        );
+        budgets
     }
 }
 

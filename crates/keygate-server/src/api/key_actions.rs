@@ -213,20 +213,16 @@ pub async fn run_tests(
         async move {
             match live {
                 Some((provider, key)) => {
-                    let (mut report, fetched) = tokio::join!(
+                    let (mut report, balance) = tokio::join!(
                         probe_live(proxy, &provider, &key, deep),
-                        crate::balance::fetch(
-                            &proxy.client,
+                        crate::balance::refresh_live(
+                            proxy,
                             &provider,
                             &key,
                             row.low_balance.clone()
                         )
                     );
-                    report.balance = Some(fetched.row.clone());
-                    let _ = proxy.writer_tx.send(crate::proxy::state::WriteOp::Balance(
-                        Box::new(fetched),
-                        key,
-                    ));
+                    report.balance = Some(balance);
                     report
                 }
                 None => TestReport::unavailable(row),

@@ -335,12 +335,7 @@ pub async fn refresh_balance(
             "the key is disabled or its secret cannot be read, so its balance cannot be fetched",
         ));
     };
-    let fetched =
-        crate::balance::fetch(&proxy.client, &provider, &key, row.low_balance.clone()).await;
-    let _ = proxy.writer_tx.send(crate::proxy::state::WriteOp::Balance(
-        Box::new(fetched),
-        key,
-    ));
+    crate::balance::refresh_live(proxy, &provider, &key, row.low_balance.clone()).await;
     proxy.flush_writes().await;
     let row = state
         .with_store(move |store| {

@@ -24,6 +24,7 @@ use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use config::TokenBudgets;
 pub use keys::KeyView;
 
 use crate::guard::admin_auth;

@@ -194,22 +194,11 @@ async fn round(
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    let balances: Vec<_> = futures_util::stream::iter(balances_due)
-        .map(|(provider, key)| async move {
-            let fetched =
-                crate::balance::fetch(&proxy.client, &provider, &key, key.low_balance.clone())
-                    .await;
-            (key, fetched)
+    futures_util::stream::iter(balances_due)
+        .for_each_concurrent(CONCURRENCY, |(provider, key)| async move {
+            crate::balance::refresh_live(proxy, &provider, &key, key.low_balance.clone()).await;
         })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
         .await;
-    for (key, fetched) in balances {
-        let _ = proxy.writer_tx.send(crate::proxy::state::WriteOp::Balance(
-            Box::new(fetched),
-            key,
-        ));
-    }
     let now = proxy.clock.now_ms();
     for (key, report) in results {
         let unhealthy = report.state == HealthState::Unhealthy;

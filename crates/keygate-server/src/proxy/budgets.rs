@@ -9,7 +9,7 @@ use std::sync::Arc;
 use keygate_core::budget::{BudgetKind, Crossing};
 use keygate_core::events::EventKind;
 use keygate_core::health::{HealthReason, HealthState};
-use keygate_core::key::format_usd_micros;
+use keygate_core::key::format_usd;
 
 use super::catalog::{Clock, LiveKey, LiveToken};
 use super::outcome::health_update;
@@ -180,10 +180,7 @@ impl BudgetWatch {
 fn amount(kind: BudgetKind, value: u64) -> String {
     match kind {
         BudgetKind::DailySpend | BudgetKind::MonthlySpend => {
-            format!(
-                "${}",
-                format_usd_micros(i64::try_from(value).unwrap_or(i64::MAX))
-            )
+            format!("${}", format_usd(value))
         }
         BudgetKind::DailyTokens | BudgetKind::MonthlyTokens => format!("{value} tokens"),
     }
