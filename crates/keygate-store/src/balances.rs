@@ -1,6 +1,6 @@
 //! Provider balances per key, as last fetched, and each key's low-balance threshold.
 
-use rusqlite::params;
+use crate::sql::params;
 use serde::Serialize;
 
 use crate::{Store, StoreError};
@@ -45,7 +45,7 @@ impl Store {
         );
         match found {
             Ok(row) => Ok(Some(row)),
-            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(crate::sql::DbError::NoRows) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }

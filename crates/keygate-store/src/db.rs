@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::StoreError;
-use crate::migrations::migrate;
+use crate::sql::{Conn, DbError};
 
 pub const DB_FILE_NAME: &str = "keygate.db";
 
@@ -15,10 +15,97 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The clock the store stamps rows with; tests pass a fixed one.
 pub type Clock = fn() -> DateTime<Utc>;
 
+/// Where the store lives: the desktop's SQLite file in `KEYGATE_HOME`, or a team's
+/// PostgreSQL database (`--store postgres://…`, `KEYGATE_STORE`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl StoreLocation {
+    /// Reads a `--store`/`KEYGATE_STORE` value: a `postgres://` or `postgresql://` URL, or
+    /// `sqlite` (the file in `home`); nothing means `sqlite`.
+    pub fn parse(value: Option<&str>, home: &Path) -> Result<Self, String> {
+        let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+            return Ok(Self::Sqlite(home.to_path_buf()));
+        };
+        if value == "sqlite" {
+            return Ok(Self::Sqlite(home.to_path_buf()));
+        }
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            value.parse::<postgres::Config>().map_err(|e| {
+                format!(
+                    "the store URL {} is not a PostgreSQL URL KeyGate can use: {e}",
+                    redact_url(value)
+                )
+            })?;
+            return Ok(Self::Postgres(value.to_string()));
+        }
+        Err(format!(
+            "unknown store {:?}: use `sqlite` (the file in KEYGATE_HOME) or a postgres://USER@HOST:PORT/DB URL",
+            redact_url(value)
+        ))
+    }
+
+    /// `"sqlite"` or `"postgres"`, as `/api/health` reports it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Where it is, fit for messages and logs: the file's path, or the URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sqlite(home) => home.join(DB_FILE_NAME).display().to_string(),
+            Self::Postgres(url) => redact_url(url),
+        }
+    }
+}
+
+/// A URL with the password of its user part (`user:password@`) and any `password=` query
+/// value replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?'])
+            .map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let user_part = &out[rest_start..rest_start + at];
+            if let Some(colon) = user_part.find(':') {
+                out.replace_range(rest_start + colon + 1..rest_start + at, "***");
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let query = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => pair.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        out = format!("{head}{query}");
+    }
+    out
+}
+
 /// One connection to the KeyGate database. Cheap to open; open one per thread or task.
 pub struct Store {
-    pub(crate) conn: Connection,
-    path: PathBuf,
+    pub(crate) conn: Conn,
+    location: StoreLocation,
     clock: Clock,
 }
 
@@ -27,9 +114,49 @@ impl Store {
     pub fn open_in(home: &Path) -> Result<Self, StoreError> {
         create_private_dir(home).map_err(|e| StoreError::Open {
             path: home.display().to_string(),
-            source: rusqlite::Error::InvalidPath(PathBuf::from(format!("{}: {e}", home.display()))),
+            source: DbError::Sqlite(rusqlite::Error::InvalidPath(PathBuf::from(format!(
+                "{}: {e}",
+                home.display()
+            )))),
         })?;
         Self::open(&home.join(DB_FILE_NAME))
+    }
+
+    /// Opens the store at `location` (migrating it forward): the SQLite file in its home or
+    /// a PostgreSQL database.
+    pub fn connect(location: &StoreLocation) -> Result<Self, StoreError> {
+        match location {
+            StoreLocation::Sqlite(home) => Self::open_in(home),
+            StoreLocation::Postgres(url) => Self::open_postgres(url),
+        }
+    }
+
+    fn open_postgres(url: &str) -> Result<Self, StoreError> {
+        let shown = redact_url(url);
+        let mut config: postgres::Config =
+            url.parse().map_err(|e: postgres::Error| StoreError::Open {
+                path: shown.clone(),
+                source: DbError::Postgres(e),
+            })?;
+        if config.get_application_name().is_none() {
+            config.application_name("keygate");
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        let client = config
+            .connect(postgres::NoTls)
+            .map_err(|e| StoreError::Open {
+                path: shown.clone(),
+                source: DbError::Postgres(e),
+            })?;
+        let conn = Conn::postgres(client);
+        crate::pg_migrations::migrate(&conn, &shown)?;
+        Ok(Self {
+            conn,
+            location: StoreLocation::Postgres(url.to_string()),
+            clock: Utc::now,
+        })
     }
 
     /// Opens the database file at `path`, applies pragmas and migrates it forward.
@@ -37,7 +164,7 @@ impl Store {
         let shown = path.display().to_string();
         let open_err = |source| StoreError::Open {
             path: shown.clone(),
-            source,
+            source: DbError::Sqlite(source),
         };
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -51,19 +178,25 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
         restrict_file(path);
-        migrate(&mut conn, &shown)?;
+        crate::migrations::migrate(&mut conn, &shown)?;
+        let home = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(Self {
-            conn,
-            path: path.to_path_buf(),
+            conn: Conn::sqlite(conn),
+            location: StoreLocation::Sqlite(home),
             clock: Utc::now,
         })
     }
 
     /// How long a statement waits for another connection's write lock before it fails with
     /// a busy error (10 s unless changed). The batch writer waits less and retries instead,
-    /// so it can keep taking rows in meanwhile.
+    /// so it can keep taking rows in meanwhile. On PostgreSQL, the lock timeout.
     pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), StoreError> {
-        Ok(self.conn.busy_timeout(timeout)?)
+        match self.conn.as_sqlite() {
+            Some(c) => Ok(c.busy_timeout(timeout)?),
+            None => Ok(self
+                .conn
+                .batch(&format!("SET lock_timeout = {}", timeout.as_millis()))?),
+        }
     }
 
     /// Replaces the clock (tests).
@@ -72,21 +205,51 @@ impl Store {
         self
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn kind(&self) -> &'static str {
+        self.location.kind()
     }
 
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA user_version", [], |row| row.get(0))?)
+        Ok(match self.conn.as_sqlite() {
+            Some(c) => c.query_row("PRAGMA user_version", [], |row| row.get(0))?,
+            None => self.conn.query_row(
+                "SELECT max(version) FROM keygate_schema",
+                crate::sql::params![],
+                |r| r.get(0),
+            )?,
+        })
     }
 
-    /// SQLite's own consistency check: `"ok"` for a healthy file.
+    /// The database's own consistency check: `"ok"` for a healthy one. SQLite checks its
+    /// file; PostgreSQL checks what the schema promises (every key's provider exists, no
+    /// request logged twice), its pages being the server's business.
     pub fn integrity_check(&self) -> Result<String, StoreError> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA integrity_check", [], |row| row.get(0))?)
+        match self.conn.as_sqlite() {
+            Some(c) => Ok(c.query_row("PRAGMA integrity_check", [], |row| row.get(0))?),
+            None => {
+                let orphans: i64 = self.conn.query_row(
+                    "SELECT count(*) FROM keys k LEFT JOIN providers p ON p.id = k.provider_id \
+                     WHERE p.id IS NULL",
+                    crate::sql::params![],
+                    |r| r.get(0),
+                )?;
+                let twice: i64 = self.conn.query_row(
+                    "SELECT count(*) - count(DISTINCT id) FROM requests",
+                    crate::sql::params![],
+                    |r| r.get(0),
+                )?;
+                Ok(if orphans == 0 && twice == 0 {
+                    "ok".to_string()
+                } else {
+                    format!("{orphans} keys without a provider, {twice} request rows written twice")
+                })
+            }
+        }
     }
 
     pub(crate) fn now(&self) -> String {
@@ -134,6 +297,8 @@ mod tests {
         assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
         let mode: String = store
             .conn
+            .as_sqlite()
+            .expect("sqlite")
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .expect("mode");
         assert_eq!(mode, "wal");
@@ -179,6 +344,8 @@ mod tests {
         assert_eq!(store.schema_version().expect("v"), SCHEMA_VERSION);
         let tables: i64 = store
             .conn
+            .as_sqlite()
+            .expect("sqlite")
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='keys'",
                 [],

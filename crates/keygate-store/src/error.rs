@@ -12,14 +12,14 @@ pub enum StoreError {
     #[error("cannot open the database {path}: {source}")]
     Open {
         path: String,
-        source: rusqlite::Error,
+        source: crate::sql::DbError,
     },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
     #[error("database error: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(#[from] crate::sql::DbError),
     #[error("corrupt value in the database: {0}")]
     Corrupt(String),
 }
@@ -28,10 +28,23 @@ impl StoreError {
     /// Whether another connection held the database (busy or locked past the busy timeout):
     /// the same write may succeed later, so a caller that can keep it retries.
     pub fn is_busy(&self) -> bool {
-        matches!(
-            self,
-            Self::Sql(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        )
+        matches!(self, Self::Sql(e) if e.is_busy())
+    }
+
+    /// Whether a constraint (a name already taken, a row another refers to) refused it.
+    pub fn is_constraint(&self) -> bool {
+        matches!(self, Self::Sql(e) if e.is_constraint())
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sql(e.into())
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        Self::Sql(e.into())
     }
 }

@@ -1,5 +1,5 @@
+use crate::sql::params;
 use keygate_core::health::{HealthReason, HealthState};
-use rusqlite::params;
 use serde::Serialize;
 
 use crate::{Store, StoreError};
@@ -65,9 +65,7 @@ impl Store {
         if events.is_empty() && checks.is_empty() {
             return Ok(());
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction()?;
         for e in events {
             tx.execute(
                 "INSERT INTO events (at, kind, key_id, key_label, provider, state, previous, reason, message) \
@@ -148,10 +146,10 @@ impl Store {
         )?;
         // A state this build does not know (written by a newer one) reads as none.
         fn known<T: std::str::FromStr>(
-            r: &rusqlite::Row<'_>,
+            r: &crate::sql::Row<'_>,
             i: usize,
-        ) -> rusqlite::Result<Option<T>> {
-            Ok(r.get::<_, Option<String>>(i)?.and_then(|t| t.parse().ok()))
+        ) -> Result<Option<T>, crate::sql::DbError> {
+            Ok(r.get::<Option<String>>(i)?.and_then(|t| t.parse().ok()))
         }
         let rows = stmt.query_map([limit], |r| {
             Ok(Event {
@@ -177,8 +175,8 @@ mod tests {
 
     #[test]
     fn an_event_keeps_its_structured_fields() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut store = Store::open_in(dir.path()).expect("store");
+        let db = crate::testing::fresh();
+        let mut store = db.open();
         let change = NewEvent {
             at: "2026-12-01T10:00:00.000Z".into(),
             kind: "key_state_changed".into(),

@@ -1,6 +1,6 @@
 //! Health changes observed by the proxy, applied in batches by a background writer.
 
-use rusqlite::params;
+use crate::sql::params;
 
 use crate::{Store, StoreError};
 
@@ -22,10 +22,10 @@ pub struct HealthUpdate {
 }
 
 pub(crate) fn apply_health_tx(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &crate::sql::Conn,
     updates: &[HealthUpdate],
 ) -> Result<(), StoreError> {
-    let mut stmt = tx.prepare_cached(
+    let mut stmt = tx.prepare(
         "UPDATE key_health SET state = ?2, reason = ?3, consecutive_errors = ?4, consecutive_successes = ?5, \
          last_status = COALESCE(?6, last_status), last_error = COALESCE(?7, last_error), last_checked_at = ?8, \
          last_success_at = CASE WHEN ?9 THEN ?8 ELSE last_success_at END, cooldown_until = ?10, next_retry_at = ?11 \
@@ -54,6 +54,6 @@ impl Store {
     pub fn data_version(&self) -> Result<i64, StoreError> {
         Ok(self
             .conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+            .query_row("PRAGMA data_version", params![], |r| r.get(0))?)
     }
 }

@@ -1,7 +1,7 @@
+use crate::sql::{Conn, OptionalExtension, Row, params};
 use keygate_core::health::{HealthReason, HealthState, effective_state};
 use keygate_core::key::KeyLimits;
 use keygate_core::provider::ProviderKind;
-use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde::Serialize;
 
 use crate::columns::{json_column, parse_column};
@@ -95,9 +95,7 @@ impl Store {
         keys: &[NewKey],
     ) -> Result<(), StoreError> {
         let now = self.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction()?;
         for provider in providers {
             if provider_id(&tx, &provider.name)?.is_none() {
                 insert_provider_tx(&tx, provider, &now)?;
@@ -116,12 +114,11 @@ impl Store {
     /// written: if the process dies before the rows commit, reconcile finds and removes them.
     pub fn begin_pending_secrets(&mut self, ids: &[&str]) -> Result<(), StoreError> {
         let now = self.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction()?;
         for id in ids {
             tx.execute(
-                "INSERT OR REPLACE INTO pending_secrets (key_id, at) VALUES (?1, ?2)",
+                "INSERT INTO pending_secrets (key_id, at) VALUES (?1, ?2) \
+                 ON CONFLICT (key_id) DO UPDATE SET at = excluded.at",
                 params![id, now],
             )?;
         }
@@ -136,7 +133,7 @@ impl Store {
             "SELECT p.key_id FROM pending_secrets p LEFT JOIN keys k ON k.id = p.key_id \
              WHERE k.id IS NULL ORDER BY p.key_id",
         )?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
+        let rows = stmt.query_map(params![], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -154,7 +151,7 @@ impl Store {
             "{SELECT} ORDER BY p.priority, p.name, k.priority, k.created_at, k.id"
         ))?;
         Ok(stmt
-            .query_map([], read_row)?
+            .query_map(params![], read_row)?
             .collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -168,9 +165,7 @@ impl Store {
     /// Enables or disables keys; fails without changing anything if an id is unknown.
     pub fn set_keys_enabled(&mut self, ids: &[String], enabled: bool) -> Result<(), StoreError> {
         let now = self.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction()?;
         require_keys(&tx, ids)?;
         for id in ids {
             tx.execute(
@@ -244,9 +239,7 @@ impl Store {
             .iter()
             .map(|id| self.get_key(id))
             .collect::<Result<Vec<_>, _>>()?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction()?;
         require_keys(&tx, ids)?;
         for id in ids {
             tx.execute("DELETE FROM keys WHERE id = ?1", [id])?;
@@ -263,9 +256,7 @@ impl Store {
         ids: &[String],
         failed_only: bool,
     ) -> Result<Vec<String>, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction()?;
         let targets: Vec<String> = if ids.is_empty() {
             let filter = if failed_only {
                 "WHERE h.state IN ('unhealthy', 'degraded')"
@@ -273,7 +264,7 @@ impl Store {
                 ""
             };
             let mut stmt = tx.prepare(&format!("SELECT k.id FROM keys k JOIN key_health h ON h.key_id = k.id {filter} ORDER BY k.id"))?;
-            stmt.query_map([], |r| r.get(0))?
+            stmt.query_map(params![], |r| r.get(0))?
                 .collect::<Result<_, _>>()?
         } else {
             require_keys(&tx, ids)?;
@@ -332,7 +323,7 @@ impl Store {
     }
 }
 
-fn insert_key_tx(tx: &Transaction<'_>, key: &NewKey, now: &str) -> Result<(), StoreError> {
+fn insert_key_tx(tx: &Conn, key: &NewKey, now: &str) -> Result<(), StoreError> {
     let provider = provider_id(tx, &key.provider)?.ok_or_else(|| {
         StoreError::NotFound(format!(
             "no provider named {:?}; add it with `keygate provider add` or use a preset name",
@@ -381,7 +372,7 @@ fn insert_key_tx(tx: &Transaction<'_>, key: &NewKey, now: &str) -> Result<(), St
     Ok(())
 }
 
-fn require_keys(tx: &Transaction<'_>, ids: &[String]) -> Result<(), StoreError> {
+fn require_keys(tx: &Conn, ids: &[String]) -> Result<(), StoreError> {
     let mut missing = Vec::new();
     for id in ids {
         let found: Option<i64> = tx
@@ -401,7 +392,7 @@ fn require_keys(tx: &Transaction<'_>, ids: &[String]) -> Result<(), StoreError> 
     }
 }
 
-fn read_row(row: &Row<'_>) -> rusqlite::Result<KeyRow> {
+fn read_row(row: &Row<'_>) -> Result<KeyRow, crate::sql::DbError> {
     let enabled: bool = row.get(13)?;
     let stored_state: Option<HealthState> = parse_column(row, 15)?;
     let expires_at: Option<String> = row.get(25)?;
@@ -422,7 +413,7 @@ fn read_fields(
     enabled: bool,
     stored_state: Option<HealthState>,
     expires_at: Option<String>,
-) -> rusqlite::Result<KeyRow> {
+) -> Result<KeyRow, crate::sql::DbError> {
     Ok(KeyRow {
         id: row.get(0)?,
         provider: row.get(1)?,
@@ -448,8 +439,8 @@ fn read_fields(
         health: KeyHealthRow {
             state: effective_state(enabled, stored_state.unwrap_or(HealthState::Unknown)),
             reason: parse_column(row, 16)?,
-            consecutive_errors: row.get::<_, Option<i64>>(17)?.unwrap_or(0),
-            consecutive_successes: row.get::<_, Option<i64>>(18)?.unwrap_or(0),
+            consecutive_errors: row.get::<Option<i64>>(17)?.unwrap_or(0),
+            consecutive_successes: row.get::<Option<i64>>(18)?.unwrap_or(0),
             last_error: row.get(19)?,
             last_status: row.get(20)?,
             last_checked_at: row.get(21)?,
@@ -459,7 +450,7 @@ fn read_fields(
         },
         last_used_at: row.get(29)?,
         low_balance: row.get(30)?,
-        balance: match row.get::<_, Option<bool>>(31)? {
+        balance: match row.get::<Option<bool>>(31)? {
             Some(available) => Some(crate::BalanceRow {
                 key_id: row.get(0)?,
                 available,
@@ -488,12 +479,10 @@ mod tests {
             .expect("valid date")
     }
 
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open_in(dir.path())
-            .expect("open")
-            .with_clock(fixed_clock);
-        (dir, store)
+    fn store() -> (crate::testing::TestDb, Store) {
+        let db = crate::testing::fresh();
+        let store = db.open().with_clock(fixed_clock);
+        (db, store)
     }
 
     fn openai() -> NewProvider {

@@ -1,7 +1,7 @@
 //! Prices the user set (`keygate model price`), each in effect from its date on, so usage keeps
 //! the price it was made at.
 
-use rusqlite::params;
+use crate::sql::params;
 use serde::Serialize;
 
 use crate::{Store, StoreError};
@@ -47,13 +47,13 @@ impl Store {
             "SELECT provider, model, effective_from, input_micros, output_micros, cached_micros \
              FROM prices ORDER BY provider, model, effective_from",
         )?;
-        let rows = stmt.query_map([], price_of)?;
+        let rows = stmt.query_map(params![], price_of)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 
 /// A price from the first six columns: provider, model, effective_from and the three prices.
-fn price_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<PriceRow> {
+fn price_of(r: &crate::sql::Row<'_>) -> Result<PriceRow, crate::sql::DbError> {
     Ok(PriceRow {
         provider: r.get(0)?,
         model: r.get(1)?,
@@ -95,9 +95,7 @@ impl Store {
         source: &str,
         imported_at: &str,
     ) -> Result<usize, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare(
                 "INSERT INTO catalog_prices (provider, model, effective_from, input_micros, \
@@ -137,7 +135,7 @@ impl Store {
             "SELECT provider, model, effective_from, input_micros, output_micros, cached_micros, \
              source FROM catalog_prices ORDER BY provider, model, effective_from",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map(params![], |r| {
             Ok(CatalogPrice {
                 price: price_of(r)?,
                 source: r.get(6)?,
@@ -150,7 +148,7 @@ impl Store {
     pub fn last_price_import(&self) -> Result<Option<PriceImport>, StoreError> {
         let found = self.conn.query_row(
             "SELECT source, imported_at, effective_from, models FROM price_imports ORDER BY id DESC LIMIT 1",
-            [],
+            params![],
             |r| {
                 Ok(PriceImport {
                     source: r.get(0)?,
@@ -162,7 +160,7 @@ impl Store {
         );
         match found {
             Ok(import) => Ok(Some(import)),
-            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(crate::sql::DbError::NoRows) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
@@ -184,16 +182,15 @@ impl Store {
         models: &[String],
         at: &str,
     ) -> Result<(), StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction()?;
         tx.execute(
             "DELETE FROM provider_models WHERE provider = ?1",
             [provider],
         )?;
         {
             let mut stmt = tx.prepare(
-                "INSERT OR IGNORE INTO provider_models (provider, model, synced_at) VALUES (?1, ?2, ?3)",
+                "INSERT INTO provider_models (provider, model, synced_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT DO NOTHING",
             )?;
             for model in models {
                 stmt.execute(params![provider, model, at])?;
@@ -208,7 +205,7 @@ impl Store {
         let mut stmt = self.conn.prepare(
             "SELECT provider, model, synced_at FROM provider_models ORDER BY provider, model",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map(params![], |r| {
             Ok(SyncedModel {
                 provider: r.get(0)?,
                 model: r.get(1)?,

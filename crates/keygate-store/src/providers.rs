@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
+use crate::sql::{Conn, OptionalExtension, Row, params};
 use keygate_core::provider::ProviderKind;
-use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde::Serialize;
 
 use crate::columns::{json_column, parse_column};
@@ -60,9 +60,7 @@ const SELECT: &str = "SELECT p.name, p.kind, p.base_url, p.headers, p.priority, 
 impl Store {
     pub fn insert_provider(&mut self, provider: &NewProvider) -> Result<(), StoreError> {
         let now = self.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction()?;
         if provider_id(&tx, &provider.name)?.is_some() {
             return Err(StoreError::Conflict(format!(
                 "provider {:?} already exists (see `keygate provider list`)",
@@ -79,7 +77,7 @@ impl Store {
             .conn
             .prepare(&format!("{SELECT} ORDER BY p.priority, p.name"))?;
         Ok(stmt
-            .query_map([], read_row)?
+            .query_map(params![], read_row)?
             .collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -96,9 +94,7 @@ impl Store {
         name: &str,
         edit: &ProviderEdit,
     ) -> Result<ProviderRow, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction()?;
         let Some(id) = provider_id(&tx, name)? else {
             return Err(not_found(name));
         };
@@ -169,9 +165,7 @@ impl Store {
             .into_iter()
             .filter(|k| k.provider == name)
             .collect();
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction()?;
         let Some(id) = provider_id(&tx, name)? else {
             return Err(not_found(name));
         };
@@ -192,7 +186,7 @@ impl Store {
         };
         let routes: Vec<(String, String)> = {
             let mut stmt = tx.prepare("SELECT alias, tiers FROM routes ORDER BY alias")?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            stmt.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?
         };
         for (alias, raw) in routes {
@@ -232,7 +226,7 @@ fn not_found(name: &str) -> StoreError {
     ))
 }
 
-pub(crate) fn provider_id(tx: &Transaction<'_>, name: &str) -> Result<Option<i64>, StoreError> {
+pub(crate) fn provider_id(tx: &Conn, name: &str) -> Result<Option<i64>, StoreError> {
     Ok(tx
         .query_row("SELECT id FROM providers WHERE name = ?1", [name], |r| {
             r.get(0)
@@ -241,20 +235,21 @@ pub(crate) fn provider_id(tx: &Transaction<'_>, name: &str) -> Result<Option<i64
 }
 
 pub(crate) fn insert_provider_tx(
-    tx: &Transaction<'_>,
+    tx: &Conn,
     provider: &NewProvider,
     now: &str,
 ) -> Result<i64, StoreError> {
     let headers =
         serde_json::to_string(&provider.headers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    tx.execute(
-        "INSERT INTO providers (name, kind, base_url, headers, priority, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    Ok(tx.query_row(
+        "INSERT INTO providers (name, kind, base_url, headers, priority, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         RETURNING id",
         params![provider.name, provider.kind.as_str(), provider.base_url, headers, provider.priority, now],
-    )?;
-    Ok(tx.last_insert_rowid())
+        |r| r.get(0),
+    )?)
 }
 
-fn read_row(row: &Row<'_>) -> rusqlite::Result<ProviderRow> {
+fn read_row(row: &Row<'_>) -> Result<ProviderRow, crate::sql::DbError> {
     Ok(ProviderRow {
         name: row.get(0)?,
         kind: parse_column(row, 1)?.unwrap_or(ProviderKind::OpenAi),

@@ -1,5 +1,5 @@
+use crate::sql::{Arg, Owned, params};
 use keygate_core::bounds::{MAX_TEXT_BYTES, clip, saturate};
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use crate::columns::json_column;
@@ -57,14 +57,13 @@ impl Store {
         requests: &[RequestRow],
         health: &[HealthUpdate],
     ) -> Result<(), StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction()?;
         {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR IGNORE INTO requests (id, at, token, endpoint, model_requested, model_served, provider, key_id, \
+            let mut stmt = tx.prepare(
+                "INSERT INTO requests (id, at, token, endpoint, model_requested, model_served, provider, key_id, \
                  status, error_class, attempts, latency_ms, ttfb_ms, stream, prompt_tokens, completion_tokens, cached_tokens, cost_micros) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
+                 ON CONFLICT DO NOTHING",
             )?;
             let mut rollup = crate::rollups::RollupBatch::default();
             for r in requests {
@@ -117,7 +116,7 @@ impl Store {
                     |r: &RequestRow| r.key_id.as_deref(),
                 ),
             ] {
-                let mut stamp = tx.prepare_cached(sql)?;
+                let mut stamp = tx.prepare(sql)?;
                 for (name, at) in newest_use(requests, of) {
                     stamp.execute(params![name, at])?;
                 }
@@ -143,8 +142,8 @@ impl Store {
         limit: u32,
     ) -> Result<RequestPage, StoreError> {
         let mut clauses: Vec<&str> = Vec::new();
-        let mut values: Vec<rusqlite::types::Value> = Vec::new();
-        let text = |v: &str| rusqlite::types::Value::Text(v.to_string());
+        let mut values: Vec<Owned> = Vec::new();
+        let text = |v: &str| Owned::Text(v.to_string());
         if let Some(cursor) = &filter.before {
             clauses.push("(at < ? OR (at = ? AND rowid < ?))");
             values.extend([text(&cursor.at), text(&cursor.at), cursor.rowid.into()]);
@@ -191,12 +190,17 @@ impl Store {
         if let Some(words) = &filter.search {
             // Every word somewhere in the row's texts (attempts hold the key labels).
             for word in words.split_whitespace().take(8) {
-                clauses.push(
+                clauses.push(if self.conn.is_postgres() {
+                    "strpos(lower(id || ' ' || endpoint || ' ' || model_requested || ' ' || \
+                     coalesce(model_served, '') || ' ' || coalesce(token, '') || ' ' || \
+                     coalesce(provider, '') || ' ' || coalesce(key_id, '') || ' ' || status || ' ' || \
+                     coalesce(error_class, '') || ' ' || attempts), lower(?)) > 0"
+                } else {
                     "instr(lower(id || ' ' || endpoint || ' ' || model_requested || ' ' || \
                      coalesce(model_served, '') || ' ' || coalesce(token, '') || ' ' || \
                      coalesce(provider, '') || ' ' || coalesce(key_id, '') || ' ' || status || ' ' || \
-                     coalesce(error_class, '') || ' ' || attempts), lower(?)) > 0",
-                );
+                     coalesce(error_class, '') || ' ' || attempts), lower(?)) > 0"
+                });
                 values.push(text(word));
             }
         }
@@ -207,14 +211,15 @@ impl Store {
         };
         // One row more than asked says whether another page follows.
         values.push((i64::from(limit) + 1).into());
-        let mut stmt = self.conn.prepare_cached(&format!(
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT id, at, substr(token, 1, {n}), substr(endpoint, 1, {n}), substr(model_requested, 1, {n}), \
              substr(model_served, 1, {n}), provider, key_id, status, substr(error_class, 1, {n}), \
              attempts, latency_ms, ttfb_ms, stream, prompt_tokens, completion_tokens, cached_tokens, cost_micros, rowid \
              FROM requests {filter_sql} ORDER BY at DESC, rowid DESC LIMIT ?",
             n = MAX_TEXT_BYTES
         ))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
+        let values: Vec<&dyn Arg> = values.iter().map(|v| v as &dyn Arg).collect();
+        let rows = stmt.query_map(values.as_slice(), |r| {
             Ok((
                 RequestRow {
                     id: r.get(0)?,
@@ -236,7 +241,7 @@ impl Store {
                     cached_tokens: r.get(16)?,
                     cost_micros: r.get(17)?,
                 },
-                r.get::<_, i64>(18)?,
+                r.get::<i64>(18)?,
             ))
         })?;
         let mut rows: Vec<(RequestRow, i64)> = rows.collect::<Result<_, _>>()?;
@@ -361,8 +366,8 @@ mod tests {
 
     #[test]
     fn a_megabyte_model_name_and_huge_counts_are_clipped_not_a_failed_batch() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut store = Store::open_in(dir.path()).expect("store");
+        let db = crate::testing::fresh();
+        let mut store = db.open();
         let long = "é".repeat(512 * 1024);
         store
             .write_batch(&[row("a", long), row("b", "gpt-4o".into())], &[])
@@ -375,8 +380,8 @@ mod tests {
         let stored: i64 = store
             .conn
             .query_row(
-                "SELECT max(length(CAST(model_requested AS BLOB))) FROM requests",
-                [],
+                "SELECT max(octet_length(model_requested)) FROM requests",
+                params![],
                 |r| r.get(0),
             )
             .expect("length");
@@ -385,10 +390,18 @@ mod tests {
 
     #[test]
     fn a_batch_meets_a_busy_error_while_another_connection_holds_the_write_lock() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut store = Store::open_in(dir.path()).expect("store");
-        let other = Store::open_in(dir.path()).expect("other");
-        other.conn.execute_batch("BEGIN IMMEDIATE").expect("lock");
+        let db = crate::testing::fresh();
+        let mut store = db.open();
+        let other = db.open();
+        // SQLite: the write lock; PostgreSQL: the log table's lock, against a lock timeout.
+        other
+            .conn
+            .batch(if db.is_postgres() {
+                "BEGIN; LOCK TABLE requests IN EXCLUSIVE MODE"
+            } else {
+                "BEGIN IMMEDIATE"
+            })
+            .expect("lock");
         store
             .set_busy_timeout(std::time::Duration::from_millis(20))
             .expect("timeout");
@@ -396,7 +409,7 @@ mod tests {
             .write_batch(&[row("a", "m".into())], &[])
             .expect_err("locked");
         assert!(err.is_busy(), "{err}");
-        other.conn.execute_batch("ROLLBACK").expect("unlock");
+        other.conn.batch("ROLLBACK").expect("unlock");
         store
             .write_batch(&[row("a", "m".into())], &[])
             .expect("the same batch later");
@@ -404,8 +417,8 @@ mod tests {
 
     #[test]
     fn log_pages_follow_each_other_by_keyset_and_filters_combine() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut store = Store::open_in(dir.path()).expect("store");
+        let db = crate::testing::fresh();
+        let mut store = db.open();
         let rows: Vec<RequestRow> = (0..25)
             .map(|i| {
                 let mut r = row(

@@ -6,8 +6,8 @@
 //! Latency and time to first byte are kept as hourly histograms with buckets about 12 % wide,
 //! so percentiles per hour or day come out of the rollups too.
 
+use crate::sql::{Conn, params};
 use keygate_core::bounds::{clip, saturate};
-use rusqlite::{Transaction, params};
 use serde::Serialize;
 
 use crate::{RequestRow, Store, StoreError};
@@ -124,21 +124,21 @@ impl RollupBatch {
         }
     }
 
-    pub(crate) fn write(&self, tx: &Transaction<'_>) -> Result<(), StoreError> {
-        let mut usage = tx.prepare_cached(
+    pub(crate) fn write(&self, tx: &Conn) -> Result<(), StoreError> {
+        let mut usage = tx.prepare(
             "INSERT INTO usage_hourly (hour, provider, model, key_id, token, refusal, requests, \
              errors, failed_attempts, prompt_tokens, completion_tokens, cached_tokens, cost_micros, \
              unpriced, latency_ms_sum) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
              ON CONFLICT (hour, provider, model, key_id, token, refusal) DO UPDATE SET \
-             requests = requests + excluded.requests, errors = errors + excluded.errors, \
-             failed_attempts = failed_attempts + excluded.failed_attempts, \
-             prompt_tokens = prompt_tokens + excluded.prompt_tokens, \
-             completion_tokens = completion_tokens + excluded.completion_tokens, \
-             cached_tokens = cached_tokens + excluded.cached_tokens, \
-             cost_micros = cost_micros + excluded.cost_micros, \
-             unpriced = unpriced + excluded.unpriced, \
-             latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum",
+             requests = usage_hourly.requests + excluded.requests, errors = usage_hourly.errors + excluded.errors, \
+             failed_attempts = usage_hourly.failed_attempts + excluded.failed_attempts, \
+             prompt_tokens = usage_hourly.prompt_tokens + excluded.prompt_tokens, \
+             completion_tokens = usage_hourly.completion_tokens + excluded.completion_tokens, \
+             cached_tokens = usage_hourly.cached_tokens + excluded.cached_tokens, \
+             cost_micros = usage_hourly.cost_micros + excluded.cost_micros, \
+             unpriced = usage_hourly.unpriced + excluded.unpriced, \
+             latency_ms_sum = usage_hourly.latency_ms_sum + excluded.latency_ms_sum",
         )?;
         for ((hour, provider, model, key_id, token, refusal), t) in &self.usage {
             usage.execute(params![
@@ -159,9 +159,9 @@ impl RollupBatch {
                 t.latency_ms_sum
             ])?;
         }
-        let mut latency = tx.prepare_cached(
+        let mut latency = tx.prepare(
             "INSERT INTO latency_hourly (hour, metric, bucket, count) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (hour, metric, bucket) DO UPDATE SET count = count + excluded.count",
+             ON CONFLICT (hour, metric, bucket) DO UPDATE SET count = latency_hourly.count + excluded.count",
         )?;
         for ((hour, metric, bucket), count) in &self.latency {
             latency.execute(params![hour, metric, bucket, count])?;
@@ -310,10 +310,11 @@ impl Store {
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let mut histograms: Vec<(String, Vec<(u32, u64)>)> = Vec::new();
-        let mut rows = stmt.query(params![from_hour, to_hour, metric as u8])?;
-        while let Some(r) = rows.next()? {
-            let b: String = r.get(0)?;
-            let entry: (u32, u64) = (r.get(1)?, r.get(2)?);
+        let rows = stmt.query_map(params![from_hour, to_hour, metric as u8], |r| {
+            Ok((r.get::<String>(0)?, (r.get(1)?, r.get(2)?)))
+        })?;
+        for row in rows {
+            let (b, entry): (String, (u32, u64)) = row?;
             match histograms.last_mut() {
                 Some((last, h)) if *last == b => h.push(entry),
                 _ => histograms.push((b, vec![entry])),
@@ -528,8 +529,8 @@ mod tests {
 
     #[test]
     fn reports_from_rollups_equal_reports_from_rows_for_any_range() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut store = Store::open_in(dir.path()).expect("store");
+        let db = crate::testing::fresh();
+        let mut store = db.open();
         let start = chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").expect("t");
         let rows: Vec<RequestRow> = (0..600u64)
             .map(|i| {

@@ -1,4 +1,4 @@
-use rusqlite::{OptionalExtension, params};
+use crate::sql::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::columns::json_column;
@@ -31,9 +31,7 @@ impl Store {
         strategy: &str,
     ) -> Result<(), StoreError> {
         let now = self.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction()?;
         for tier in tiers {
             let exists: Option<i64> = tx
                 .query_row(
@@ -63,7 +61,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare("SELECT alias, tiers, strategy, created_at FROM routes ORDER BY alias")?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map(params![], |r| {
             Ok(RouteRow {
                 alias: r.get(0)?,
                 tiers: json_column(r, 1)?,

@@ -1,4 +1,4 @@
-use rusqlite::{OptionalExtension, params};
+use crate::sql::{OptionalExtension, params};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{Store, StoreError};

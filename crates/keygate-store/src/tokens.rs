@@ -1,5 +1,5 @@
+use crate::sql::params;
 use keygate_core::budget::Budgets;
-use rusqlite::params;
 use serde::Serialize;
 
 use crate::columns::json_column;
@@ -43,9 +43,9 @@ fn budget_params(b: &Budgets) -> [Option<i64>; 4] {
     ]
 }
 
-fn budgets_of(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Budgets> {
-    let read = |i: usize| -> rusqlite::Result<Option<u64>> {
-        Ok(r.get::<_, Option<i64>>(first + i)?
+fn budgets_of(r: &crate::sql::Row<'_>, first: usize) -> Result<Budgets, crate::sql::DbError> {
+    let read = |i: usize| -> Result<Option<u64>, crate::sql::DbError> {
+        Ok(r.get::<Option<i64>>(first + i)?
             .and_then(|v| u64::try_from(v).ok()))
     };
     Ok(Budgets {
@@ -82,14 +82,10 @@ impl Store {
         );
         match result {
             Ok(_) => Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Err(StoreError::Conflict(format!(
-                    "a token named {:?} already exists; revoke it first or choose another name",
-                    token.name
-                )))
-            }
+            Err(e) if e.is_constraint() => Err(StoreError::Conflict(format!(
+                "a token named {:?} already exists; revoke it first or choose another name",
+                token.name
+            ))),
             Err(e) => Err(e.into()),
         }
     }
@@ -100,7 +96,7 @@ impl Store {
              daily_budget_micros, monthly_budget_micros, daily_token_budget, monthly_token_budget \
              FROM access_tokens ORDER BY name",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map(params![], |r| {
             Ok(TokenRow {
                 name: r.get(0)?,
                 hash: r.get(1)?,

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::sql::params;
 use chrono::DurationRound;
-use rusqlite::params;
 use serde::Serialize;
 
 use crate::rollups::{LatencyMetric, bucket_of, quantile};
@@ -180,15 +180,21 @@ impl Store {
             )
         };
         // A failed attempt counts for its own provider and key (what the rollups keep).
+        let postgres = self.conn.is_postgres();
         let attempts = |range: &str| {
+            // `->>` reads a field as SQL text in both (SQLite 3.38+).
+            let elements = if postgres {
+                "jsonb_array_elements(r.attempts::jsonb) AS a(value)"
+            } else {
+                "json_each(r.attempts) a"
+            };
             format!(
                 "SELECT {group} AS g, {label} AS l, 0 AS n, 0 AS e, 1 AS fa, 0 AS p, 0 AS c, \
                  0 AS ca, 0 AS cost, 0 AS unpriced FROM ( \
                  SELECT r.at, r.token, r.model_served, r.model_requested, r.status, r.error_class, \
-                 json_extract(a.value, '$.provider') AS provider, \
-                 json_extract(a.value, '$.key_id') AS key_id \
-                 FROM requests r, json_each(r.attempts) a \
-                 WHERE {range} AND json_extract(a.value, '$.class') != 'success') r \
+                 a.value->>'provider' AS provider, a.value->>'key_id' AS key_id \
+                 FROM requests r, {elements} \
+                 WHERE {range} AND a.value->>'class' != 'success') r \
                  LEFT JOIN keys k ON k.id = r.key_id"
             )
         };
@@ -201,7 +207,7 @@ impl Store {
              u.cost_micros AS cost, u.unpriced AS unpriced \
              FROM usage_hourly u LEFT JOIN keys k ON k.id = u.key_id \
              WHERE u.hour >= ?3 AND u.hour < ?4 \
-             UNION ALL {h} UNION ALL {t} UNION ALL {ha} UNION ALL {ta}) \
+             UNION ALL {h} UNION ALL {t} UNION ALL {ha} UNION ALL {ta}) AS parts \
              GROUP BY g ORDER BY {order}",
             rg = rollup_expression(by),
             rl = rollup_label(by),
@@ -268,9 +274,7 @@ impl Store {
     /// (`YYYY-MM-DDTHH`), at most `batch` rows of each table per call, in one short
     /// transaction; returns how many went. Call until it returns less than `batch`.
     pub fn prune_rollups(&mut self, before_hour: &str, batch: u32) -> Result<usize, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction()?;
         // Both tables are keyed by hour first, so each pick is an index range.
         let usage = tx.execute(
             "DELETE FROM usage_hourly WHERE (hour, provider, model, key_id, token) IN \
@@ -332,25 +336,27 @@ impl Store {
     ) -> Result<Percentiles, StoreError> {
         let mut histogram: BTreeMap<u32, u64> = BTreeMap::new();
         if !hour_from.is_empty() {
-            let mut stmt = self.conn.prepare_cached(
+            let mut stmt = self.conn.prepare(
                 "SELECT bucket, SUM(count) FROM latency_hourly WHERE hour >= ?1 AND metric = ?2 \
                  GROUP BY bucket",
             )?;
-            let mut rows = stmt.query(params![hour_from, metric as u8])?;
-            while let Some(r) = rows.next()? {
-                *histogram.entry(r.get(0)?).or_default() += r.get::<_, u64>(1)?;
+            let rows = stmt.query_map(params![hour_from, metric as u8], |r| {
+                Ok((r.get::<u32>(0)?, r.get::<u64>(1)?))
+            })?;
+            for row in rows {
+                let (bucket, n) = row?;
+                *histogram.entry(bucket).or_default() += n;
             }
         }
         let column = match metric {
             LatencyMetric::Latency => "latency_ms",
             LatencyMetric::Ttfb => "ttfb_ms",
         };
-        let mut stmt = self.conn.prepare_cached(&format!(
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT {column} FROM requests WHERE at >= ?1 AND at < ?2 AND {column} IS NOT NULL"
         ))?;
-        let mut rows = stmt.query(params![from, head_end])?;
-        while let Some(r) = rows.next()? {
-            *histogram.entry(bucket_of(r.get(0)?)).or_default() += 1;
+        for value in stmt.query_map(params![from, head_end], |r| r.get(0))? {
+            *histogram.entry(bucket_of(value?)).or_default() += 1;
         }
         let histogram: Vec<(u32, u64)> = histogram.into_iter().collect();
         let count: u64 = histogram.iter().map(|(_, n)| n).sum();
@@ -381,16 +387,16 @@ impl Store {
         &self,
         from: &str,
     ) -> Result<std::collections::HashMap<String, KeyActivity>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn.prepare(
             "SELECT key_id, sum(requests), sum(failed_attempts) FROM usage_hourly \
              WHERE hour >= ?1 AND key_id != '' GROUP BY key_id",
         )?;
         let rows = stmt.query_map([crate::rollups::hour_of(from)], |r| {
             Ok((
-                r.get::<_, String>(0)?,
+                r.get::<String>(0)?,
                 KeyActivity {
-                    requests: r.get::<_, i64>(1)?.max(0) as u64,
-                    failed: r.get::<_, i64>(2)?.max(0) as u64,
+                    requests: r.get::<i64>(1)?.max(0) as u64,
+                    failed: r.get::<i64>(2)?.max(0) as u64,
                 },
             ))
         })?;
@@ -435,8 +441,8 @@ mod tests {
 
     #[test]
     fn groups_sum_exactly_and_respect_the_time_range() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut store = Store::open_in(dir.path()).expect("store");
+        let db = crate::testing::fresh();
+        let mut store = db.open();
         let rows = vec![
             row(
                 "a",
@@ -523,8 +529,8 @@ mod tests {
 
     #[test]
     fn rollups_older_than_the_retention_are_pruned_in_batches() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut store = Store::open_in(dir.path()).expect("store");
+        let db = crate::testing::fresh();
+        let mut store = db.open();
         let rows: Vec<RequestRow> = (0..30)
             .map(|i| {
                 let at = format!("2026-11-{:02}T10:00:00.000Z", i + 1);
