@@ -12,7 +12,7 @@ CARGO ?= cargo
 run: setup-run build
 	scripts/run.sh
 
-test: setup-test build lint test-ui test-rust test-python test-e2e
+test: setup-test build lint test-ui test-rust test-postgres test-python test-e2e
 	@echo "make test: all checks passed"
 
 setup-run:
@@ -37,7 +37,7 @@ test-ui:
 	npm --prefix ui test
 
 # No background health probes in tests: they would call real providers for preset keys.
-test-rust test-python test-e2e: export KEYGATE_HEALTH_CHECKER = off
+test-rust test-postgres test-python test-e2e: export KEYGATE_HEALTH_CHECKER = off
 
 # Everything except the lock tests runs in one session; a lock test locks its session's
 # keyring, so each gets a session of its own.
@@ -45,6 +45,11 @@ test-rust:
 	tests/run-in-session.sh $(CARGO) test --workspace -- --skip a_locked_keyring_fails_clearly_and_writes_nothing
 	KEYGATE_TEST_LOCKABLE=1 tests/run-in-session.sh $(CARGO) test -p keygate-tests --test keyring_cli a_locked_keyring_fails_clearly_and_writes_nothing
 	KEYGATE_TEST_LOCKABLE=1 tests/run-in-session.sh $(CARGO) test -p keygate-tests --test reliability_keyring
+
+# The team store: the store's tests and the integration tests again, every test world on a
+# private PostgreSQL server of its own (tests/services/with-postgres.sh; no TCP port).
+test-postgres:
+	tests/services/with-postgres.sh tests/run-in-session.sh $(CARGO) test --workspace -- --skip a_locked_keyring_fails_clearly_and_writes_nothing --skip desktop_window
 
 # The proxy driven by the official Python SDKs and the real tools pinned in tests/tools
 # (tests/python; the venv and the tools from setup.sh).

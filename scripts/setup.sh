@@ -10,7 +10,8 @@ mode=${1:-test}
 
 build_pkgs=(build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libgtk-3-dev
   libayatana-appindicator3-dev librsvg2-dev)
-test_pkgs=(xvfb xauth dbus gnome-keyring libsecret-tools webkit2gtk-driver chromium python3-venv)
+test_pkgs=(xvfb xauth dbus gnome-keyring libsecret-tools webkit2gtk-driver chromium python3-venv
+  postgresql)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

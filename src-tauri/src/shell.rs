@@ -155,6 +155,7 @@ fn setup(app: &AppHandle, port: u16, args: &AppArgs) -> Result<()> {
         Listen::Own { listener, note } => {
             let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
             let config = EngineConfig {
+                store: keygate_server::StoreLocation::Sqlite(home.clone()),
                 home,
                 vault,
                 admin_token: admin_token.clone(),

@@ -18,4 +18,5 @@ pub mod x11;
 
 pub use session::{
     TestEnv, bin_path, free_port, grep_dir, lock_keyring, run_with_stdin, session_available,
+    skip_on_postgres,
 };

@@ -61,6 +61,45 @@ pub const CONNECT_OVERRIDES: [&str; 8] = [
 pub struct TestEnv {
     dir: tempfile::TempDir,
     pub service: String,
+    /// With `KEYGATE_TEST_POSTGRES`: this world's own schema on that server (admin URL,
+    /// schema), which every command of the world uses as its store.
+    postgres: Option<(String, String)>,
+}
+
+/// `KEYGATE_TEST_POSTGRES`: a PostgreSQL server URL; when set, every test world keeps its
+/// data there (a schema of its own) instead of in a SQLite file, so the whole suite runs
+/// against the team store (`tests/services/postgres.sh` starts such a server).
+pub const TEST_POSTGRES_ENV: &str = "KEYGATE_TEST_POSTGRES";
+
+/// For a test that does not apply to a team store (it keeps secrets in the keyring, or tests
+/// SQLite's file itself): true, saying why, when the suite runs on PostgreSQL, so the test
+/// returns at once.
+pub fn skip_on_postgres(test: &str, why: &str) -> bool {
+    let on = std::env::var(TEST_POSTGRES_ENV).is_ok_and(|u| !u.trim().is_empty());
+    if on {
+        eprintln!("skipped {test} on PostgreSQL: {why}");
+    }
+    on
+}
+
+fn postgres_schema(url: &str, name: &str) -> String {
+    let schema = format!(
+        "w_{}",
+        name.to_ascii_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    );
+    keygate_store::Store::postgres_batch(url, &format!("CREATE SCHEMA {schema}"))
+        .unwrap_or_else(|e| panic!("{TEST_POSTGRES_ENV} must name a reachable server: {e}"));
+    schema
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if let Some((url, schema)) = &self.postgres {
+            let _ =
+                keygate_store::Store::postgres_batch(url, &format!("DROP SCHEMA {schema} CASCADE"));
+        }
+    }
 }
 
 impl Default for TestEnv {
@@ -81,7 +120,42 @@ impl TestEnv {
                 .unwrap_or("x")
                 .trim_start_matches('.')
         );
-        Self { dir, service }
+        let postgres = std::env::var(TEST_POSTGRES_ENV)
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .map(|url| {
+                let schema = postgres_schema(&url, &service);
+                (url, schema)
+            });
+        Self {
+            dir,
+            service,
+            postgres,
+        }
+    }
+
+    /// Where this world's data lives: its PostgreSQL schema under `KEYGATE_TEST_POSTGRES`,
+    /// else the SQLite file in its home.
+    pub fn store_location(&self) -> keygate_store::StoreLocation {
+        match &self.postgres {
+            Some((url, schema)) => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                keygate_store::StoreLocation::Postgres(format!(
+                    "{url}{sep}options=-csearch_path%3D{schema}"
+                ))
+            }
+            None => keygate_store::StoreLocation::Sqlite(self.home()),
+        }
+    }
+
+    /// A connection to this world's store, as its commands see it.
+    pub fn store(&self) -> keygate_store::Store {
+        keygate_store::Store::connect(&self.store_location()).expect("open the world's store")
+    }
+
+    /// Whether this world's store is PostgreSQL (a test of SQLite's file itself skips then).
+    pub fn on_postgres(&self) -> bool {
+        self.postgres.is_some()
     }
 
     pub fn home(&self) -> PathBuf {
@@ -118,6 +192,16 @@ impl TestEnv {
             .env("KEYGATE_KEYRING_SERVICE", &self.service)
             .env_remove("KEYGATE_ADMIN_TOKEN")
             .env_remove("KEYGATE_PORT");
+        match &self.postgres {
+            Some(_) => {
+                if let keygate_store::StoreLocation::Postgres(url) = self.store_location() {
+                    cmd.env("KEYGATE_STORE", url);
+                }
+            }
+            None => {
+                cmd.env_remove("KEYGATE_STORE");
+            }
+        }
     }
 
     /// Runs `keygate ARGS` with `stdin` piped in; returns the output whatever the exit code.

@@ -112,6 +112,12 @@ const OPENAI: &str = "sk-fake-bal-openai-00000000001";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_providers_balance_lands_in_the_api_and_the_cli_and_errors_say_why() {
+    if keygate_tests::skip_on_postgres(
+        "each_providers_balance_lands_in_the_api_and_the_cli_and_errors_say_why",
+        "keys read from stdin go to the OS keyring, which a shared store refuses",
+    ) {
+        return;
+    }
     let fake = FakeUpstream::start().await;
     for secret in [
         DS,
@@ -310,6 +316,12 @@ async fn each_providers_balance_lands_in_the_api_and_the_cli_and_errors_say_why(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_low_balance_is_told_once_per_crossing_and_zero_turns_the_key_yellow() {
+    if keygate_tests::skip_on_postgres(
+        "a_low_balance_is_told_once_per_crossing_and_zero_turns_the_key_yellow",
+        "keys read from stdin go to the OS keyring, which a shared store refuses",
+    ) {
+        return;
+    }
     let fake = FakeUpstream::start().await;
     fake.set(DS, Behaviour::Ok);
     fake.set_balance(DS, FakeBalance::Amount(110.0));
@@ -492,7 +504,7 @@ async fn without_an_engine_the_cli_fetches_and_saves_balances_itself() {
         };
         let balance = run(&["--json", "key", "balance", "--all", "--low-balance", "5"]);
         let tested = run(&["--json", "key", "test", "--all"]);
-        let store = keygate_store::Store::open_in(&env.home()).expect("store");
+        let store = env.store();
         let events: Vec<String> = store
             .recent_events(100)
             .expect("events")

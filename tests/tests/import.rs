@@ -13,6 +13,12 @@ fn key_count(env: &TestEnv) -> usize {
 
 #[test]
 fn a_bad_row_reports_file_and_line_and_imports_nothing() {
+    if keygate_tests::skip_on_postgres(
+        "a_bad_row_reports_file_and_line_and_imports_nothing",
+        "keys read from stdin go to the OS keyring, which a shared store refuses",
+    ) {
+        return;
+    }
     if !session_available("a_bad_row_reports_file_and_line_and_imports_nothing") {
         return;
     }
@@ -57,6 +63,12 @@ fn a_bad_row_reports_file_and_line_and_imports_nothing() {
 
 #[test]
 fn a_row_refused_by_the_database_rolls_back_the_keyring_entries() {
+    if keygate_tests::skip_on_postgres(
+        "a_row_refused_by_the_database_rolls_back_the_keyring_entries",
+        "keys read from stdin go to the OS keyring, which a shared store refuses",
+    ) {
+        return;
+    }
     if !session_available("a_row_refused_by_the_database_rolls_back_the_keyring_entries") {
         return;
     }
@@ -124,6 +136,12 @@ fn toml_env_references_must_be_set() {
 /// of a provider's name gets "did you mean".
 #[test]
 fn keys_one_per_line_import_for_the_named_provider() {
+    if keygate_tests::skip_on_postgres(
+        "keys_one_per_line_import_for_the_named_provider",
+        "keys read from stdin go to the OS keyring, which a shared store refuses",
+    ) {
+        return;
+    }
     if !session_available("keys_one_per_line_import_for_the_named_provider") {
         return;
     }

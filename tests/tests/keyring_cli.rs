@@ -14,6 +14,12 @@ fn key_list(env: &TestEnv) -> Vec<Value> {
 
 #[test]
 fn key_added_from_stdin_lives_in_the_keyring_only() {
+    if keygate_tests::skip_on_postgres(
+        "key_added_from_stdin_lives_in_the_keyring_only",
+        "keys read from stdin go to the OS keyring, which a shared store refuses",
+    ) {
+        return;
+    }
     if !session_available("key_added_from_stdin_lives_in_the_keyring_only") {
         return;
     }

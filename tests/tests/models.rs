@@ -17,6 +17,12 @@ async fn admin(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn model_sync_lists_a_providers_models_and_flags_the_unpriced() {
+    if keygate_tests::skip_on_postgres(
+        "model_sync_lists_a_providers_models_and_flags_the_unpriced",
+        "keys read from stdin go to the OS keyring, which a shared store refuses",
+    ) {
+        return;
+    }
     let fake = FakeUpstream::start().await;
     let (revoked, good) = (
         "sk-fake-sync-revoked-00000001",

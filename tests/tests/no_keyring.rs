@@ -4,6 +4,12 @@ use keygate_tests::TestEnv;
 
 #[test]
 fn no_secret_service_is_a_clear_error_and_writes_nothing() {
+    if keygate_tests::skip_on_postgres(
+        "no_secret_service_is_a_clear_error_and_writes_nothing",
+        "keys read from stdin go to the OS keyring, which a shared store refuses",
+    ) {
+        return;
+    }
     let env = TestEnv::new();
     let socket = env.root().join("no-bus-here");
     let mut cmd = env.keygate();

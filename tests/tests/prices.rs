@@ -44,6 +44,12 @@ async fn serve_file(body: String) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_price_catalog_applies_from_its_date_and_the_users_own_prices_still_win() {
+    if keygate_tests::skip_on_postgres(
+        "a_price_catalog_applies_from_its_date_and_the_users_own_prices_still_win",
+        "keys read from stdin go to the OS keyring, which a shared store refuses",
+    ) {
+        return;
+    }
     let fake = FakeUpstream::start().await;
     let secret = "sk-fake-prices-catalog-0000001";
     fake.set(secret, Behaviour::Ok);
@@ -214,6 +220,12 @@ async fn a_price_catalog_applies_from_its_date_and_the_users_own_prices_still_wi
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_openrouter_model_list_with_prices_fills_the_catalog() {
+    if keygate_tests::skip_on_postgres(
+        "an_openrouter_model_list_with_prices_fills_the_catalog",
+        "keys read from stdin go to the OS keyring, which a shared store refuses",
+    ) {
+        return;
+    }
     let fake = FakeUpstream::start().await;
     fake.list_prices();
     let secret = "sk-fake-prices-openrouter-0001";
@@ -269,6 +281,12 @@ async fn an_openrouter_model_list_with_prices_fills_the_catalog() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_model_served_without_a_price_is_told_once() {
+    if keygate_tests::skip_on_postgres(
+        "a_model_served_without_a_price_is_told_once",
+        "keys read from stdin go to the OS keyring, which a shared store refuses",
+    ) {
+        return;
+    }
     let fake = FakeUpstream::start().await;
     let secret = "sk-fake-prices-unpriced-000001";
     fake.set(secret, Behaviour::Ok);

@@ -301,7 +301,7 @@ async fn graceful_shutdown_loses_no_request_row() {
     // Stop at once: rows still queued for the writer must be saved before the process exits.
     let stderr = tokio::task::spawn_blocking(move || {
         let (stderr, env) = served.stop_keeping_home();
-        let store = keygate_store::Store::open_in(&env.home()).expect("open");
+        let store = env.store();
         let rows = store.recent_requests(1000).expect("rows");
         (stderr, rows.len())
     })

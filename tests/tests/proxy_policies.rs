@@ -433,7 +433,7 @@ async fn request_rows_older_than_the_retention_are_pruned_by_the_engine() {
             &[key("kept", "sk-fake-retention-00000000001")],
         );
         env.ok(&["settings", "set", "retention.request_days", "30"], "");
-        let mut store = keygate_store::Store::open_in(&env.home()).expect("store");
+        let mut store = env.store();
         let old = |id: &str, days: i64| keygate_store::RequestRow {
             id: id.into(),
             at: (chrono::Utc::now() - chrono::Duration::days(days))

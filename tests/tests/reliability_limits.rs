@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use keygate_store::{RequestRow, Store};
+use keygate_store::RequestRow;
 use keygate_tests::fake_upstream::{Behaviour, FakeUpstream};
 use keygate_tests::proxy_client::{chat, post, setup_with_settings};
 use keygate_tests::reliability::{admin, assert_no_panic, keys, wait_for_logged};
@@ -357,8 +357,7 @@ fn cli_csv_reports_escape_formula_model_names_and_key_labels() {
         model_served: Some(model.into()),
         ..logged(id, &at, "fake", &key_id)
     };
-    Store::open_in(&env.home())
-        .expect("store")
+    env.store()
         .write_batch(&[row("r1", model), row("r2", "gpt-4o")], &[])
         .expect("rows");
     let csv = |by: &str| env.ok(&["report", "--format", "csv", "--by", by], "");
@@ -400,8 +399,7 @@ fn a_month_report_sums_that_month_by_provider_and_key() {
         cost_micros: Some(cost),
         ..logged(id, at, provider, &key_id)
     };
-    Store::open_in(&env.home())
-        .expect("store")
+    env.store()
         .write_batch(
             &[
                 row("r0", "2026-10-31T23:59:59.999Z", "fake", 1),

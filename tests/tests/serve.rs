@@ -125,6 +125,7 @@ async fn start_up_reconcile_marks_keys_without_a_secret_red_and_keeps_them() {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let config = EngineConfig {
         home: env.home(),
+        store: env.store_location(),
         vault: Vault::new(env.service.clone()),
         admin_token: Sensitive::new(ADMIN.to_string()),
         drain_timeout: DEFAULT_DRAIN_TIMEOUT,

@@ -53,6 +53,6 @@ fn concurrent_cli_invocations_do_not_corrupt_the_database() {
     let keys: Vec<Value> =
         serde_json::from_str(&env.ok(&["--json", "key", "list"], "")).expect("json");
     assert_eq!(keys.len(), writers);
-    let store = keygate_store::Store::open_in(&env.home()).expect("open");
+    let store = env.store();
     assert_eq!(store.integrity_check().expect("integrity_check"), "ok");
 }

@@ -10,6 +10,16 @@ pub struct Cli {
     /// Print listings and results as JSON.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Where the data lives: `sqlite` (the file in KEYGATE_HOME, the default) or a team's
+    /// PostgreSQL database, postgres://USER@HOST:PORT/DB.
+    #[arg(
+        long,
+        global = true,
+        env = "KEYGATE_STORE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -26,7 +26,8 @@ fn main() -> ExitCode {
     quiet_on_closed_stdout();
     let cli = Cli::parse();
     init_logging(matches!(cli.command, Command::Serve(_)));
-    let result = Context::from_env(cli.json).and_then(|ctx| commands::run(&ctx, cli.command));
+    let result = Context::from_env(cli.json, cli.store.as_deref())
+        .and_then(|ctx| commands::run(&ctx, cli.command));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -20,8 +20,12 @@ use crate::{ApiError, AppState, api, proxy, ui};
 
 /// Everything the engine needs, passed in by the binary that starts it.
 pub struct EngineConfig {
-    /// `KEYGATE_HOME`: where `keygate.db` lives.
+    /// `KEYGATE_HOME`: where `keygate.db` lives (for a SQLite store), the engine file and the
+    /// admin token.
     pub home: PathBuf,
+    /// Where the store is: `StoreLocation::Sqlite(home)` on a desktop, a PostgreSQL database
+    /// for a team server (`--store`).
+    pub store: keygate_store::StoreLocation,
     pub vault: Vault,
     pub admin_token: Sensitive<String>,
     /// How long shutdown waits for in-flight requests (streams included) before it stops
@@ -89,10 +93,10 @@ impl Engine {
         F: Future<Output = ()> + Send + 'static,
     {
         let addr = listener.local_addr().map_err(EngineError::Listener)?;
-        let home = config.home.clone();
+        let location = config.store.clone();
         let (store, writer_store, settings, checker_config) =
             tokio::task::spawn_blocking(move || {
-                let store = Store::open_in(&home)?;
+                let store = Store::connect(&location)?;
                 let settings = ProxySettings::load(&store);
                 let checker = store
                     .get_setting::<CheckerConfig>(CONFIG_SETTING)
@@ -100,7 +104,7 @@ impl Engine {
                     .flatten()
                     .filter(|c| c.problems().is_empty())
                     .unwrap_or_default();
-                Ok::<_, StoreError>((store, Store::open_in(&home)?, settings, checker))
+                Ok::<_, StoreError>((store, Store::connect(&location)?, settings, checker))
             })
             .await??;
         let (writer_tx, writer_rx) = mpsc::unbounded_channel();

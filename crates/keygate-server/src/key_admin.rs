@@ -24,6 +24,21 @@ pub enum AddKeyError {
     Vault(#[from] VaultError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A secret to keep in this machine's keyring while the store is shared by a team's
+    /// engines, which could not read it.
+    #[error("{}", SHARED_STORE_SECRETS)]
+    SharedStore,
+}
+
+/// Why a shared (PostgreSQL) store takes no keyring secrets, and what to do instead.
+pub const SHARED_STORE_SECRETS: &str = "the store is a team's PostgreSQL database: a secret kept in this machine's keyring could not be read by the other engines; reference it instead (`--secret-env VAR`, `env:VAR` in an import), and give every engine that variable";
+
+/// Whether keys with keyring secrets may be added to `store` (not to a shared store).
+pub fn keyring_secrets_allowed(store: &Store) -> Result<(), AddKeyError> {
+    if store.kind() == "postgres" {
+        return Err(AddKeyError::SharedStore);
+    }
+    Ok(())
 }
 
 pub fn new_key_id() -> String {
@@ -44,6 +59,7 @@ pub fn store_keys(
         .map(|p| p.key.id.as_str())
         .collect();
     if !to_keyring.is_empty() {
+        keyring_secrets_allowed(store)?;
         vault.check()?;
         // Committed before the first keyring write: a crash from here on leaves a trace that
         // start-up reconcile cleans up (no secret may outlive its row).

@@ -31,6 +31,7 @@ pub use api::openapi_document;
 pub use api::{KeyView, TokenBudgets};
 pub use engine::{DEFAULT_DRAIN_TIMEOUT, Engine, EngineConfig, EngineError, EngineHandle};
 pub use error::ApiError;
+pub use keygate_store::StoreLocation;
 pub use reconcile::{ReconcileReport, reconcile_secrets};
 pub use serve::{FIRST_BYTES_TIMEOUT, LOBBY_CAPACITY, MAX_CONNECTIONS_PER_PEER};
 pub use startup::{

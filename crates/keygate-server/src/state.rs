@@ -25,6 +25,8 @@ pub(crate) struct Inner {
     pub(crate) paused: std::sync::atomic::AtomicBool,
     /// The web UI's browser sessions (`crate::sessions`).
     sessions: crate::sessions::Sessions,
+    /// `sqlite` or `postgres`.
+    store_kind: &'static str,
 }
 
 impl AppState {
@@ -39,6 +41,7 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 home,
+                store_kind: store.kind(),
                 store: Mutex::new(store),
                 vault,
                 admin_token_hash: Sha256::digest(admin_token.expose().as_bytes()).into(),
@@ -112,6 +115,11 @@ impl AppState {
 
     pub fn sessions(&self) -> &crate::sessions::Sessions {
         &self.inner.sessions
+    }
+
+    /// `sqlite` or `postgres`: which store this engine runs on.
+    pub fn store_kind(&self) -> &'static str {
+        self.inner.store_kind
     }
 
     pub fn port(&self) -> u16 {

@@ -40,7 +40,7 @@ impl StoreLocation {
             return Ok(Self::Sqlite(home.to_path_buf()));
         }
         if value.starts_with("postgres://") || value.starts_with("postgresql://") {
-            value.parse::<postgres::Config>().map_err(|e| {
+            value.parse::<tokio_postgres::Config>().map_err(|e| {
                 format!(
                     "the store URL {} is not a PostgreSQL URL KeyGate can use: {e}",
                     redact_url(value)
@@ -133,24 +133,25 @@ impl Store {
 
     fn open_postgres(url: &str) -> Result<Self, StoreError> {
         let shown = redact_url(url);
-        let mut config: postgres::Config =
-            url.parse().map_err(|e: postgres::Error| StoreError::Open {
-                path: shown.clone(),
-                source: DbError::Postgres(e),
-            })?;
+        let mut config: tokio_postgres::Config =
+            url.parse()
+                .map_err(|e: tokio_postgres::Error| StoreError::Open {
+                    path: shown.clone(),
+                    source: DbError::Postgres(e),
+                })?;
         if config.get_application_name().is_none() {
             config.application_name("keygate");
         }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
-        let client = config
-            .connect(postgres::NoTls)
-            .map_err(|e| StoreError::Open {
-                path: shown.clone(),
-                source: DbError::Postgres(e),
-            })?;
+        let client = crate::sql::connect_postgres(&config).map_err(|source| StoreError::Open {
+            path: shown.clone(),
+            source,
+        })?;
         let conn = Conn::postgres(client);
+        // The server's notices ("already exists, skipping") are not news for a user.
+        conn.batch("SET client_min_messages = warning")?;
         crate::pg_migrations::migrate(&conn, &shown)?;
         Ok(Self {
             conn,
@@ -250,6 +251,23 @@ impl Store {
                 })
             }
         }
+    }
+
+    /// Runs `sql` (statements separated by `;`, no values) on the PostgreSQL server at `url`
+    /// without opening a store: for setting one up (`CREATE SCHEMA`, `CREATE DATABASE`) and
+    /// for tests. Usable from any thread.
+    pub fn postgres_batch(url: &str, sql: &str) -> Result<(), StoreError> {
+        let config: tokio_postgres::Config =
+            url.parse()
+                .map_err(|e: tokio_postgres::Error| StoreError::Open {
+                    path: redact_url(url),
+                    source: DbError::Postgres(e),
+                })?;
+        let client = crate::sql::connect_postgres(&config).map_err(|source| StoreError::Open {
+            path: redact_url(url),
+            source,
+        })?;
+        Ok(Conn::postgres(client).batch(sql)?)
     }
 
     pub(crate) fn now(&self) -> String {

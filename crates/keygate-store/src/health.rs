@@ -50,10 +50,15 @@ pub(crate) fn apply_health_tx(
 }
 
 impl Store {
-    /// Changes whenever another connection commits: a cheap "did anything change?" check.
+    /// Changes whenever another connection commits (SQLite), or whenever what the proxy's
+    /// catalog is built from changes (PostgreSQL: the counter its triggers bump, in
+    /// `pg_migrations`): a cheap "did anything change?" check.
     pub fn data_version(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA data_version", params![], |r| r.get(0))?)
+        let sql = if self.conn.is_postgres() {
+            "SELECT version FROM keygate_catalog"
+        } else {
+            "PRAGMA data_version"
+        };
+        Ok(self.conn.query_row(sql, params![], |r| r.get(0))?)
     }
 }

@@ -239,7 +239,7 @@ const MIGRATIONS: &[&str] = &[
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// An arbitrary constant naming KeyGate's migration lock among the server's advisory locks.
-const MIGRATION_LOCK: i64 = 0x6b65_7967_6174_65;
+const MIGRATION_LOCK: i64 = 0x006b_6579_6761_7465;
 
 pub(crate) fn migrate(conn: &Conn, shown: &str) -> Result<(), StoreError> {
     let tx = conn.transaction()?;

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::error::Error as StdError;
 
 use bytes::{BufMut, BytesMut};
-use postgres::types::{FromSql, IsNull, ToSql, Type};
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type};
 
 /// What a statement failed with, from either database.
 #[derive(Debug, thiserror::Error)]
@@ -21,9 +21,11 @@ pub enum DbError {
     #[error("{0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("{}", postgres_message(.0))]
-    Postgres(#[from] postgres::Error),
+    Postgres(#[from] tokio_postgres::Error),
     #[error("the query returned no rows")]
     NoRows,
+    #[error("cannot start the database connection's thread: {0}")]
+    Thread(String),
     #[error("column {index}: {message}")]
     Conversion { index: usize, message: String },
 }
@@ -70,7 +72,7 @@ impl DbError {
 
 /// PostgreSQL's own words for a server error (`ERROR: … DETAIL: …`), without the driver's
 /// "db error:" prefix; other errors as the driver says them.
-fn postgres_message(e: &postgres::Error) -> String {
+fn postgres_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => match db.detail() {
             Some(detail) => format!("{} ({detail})", db.message()),
@@ -257,7 +259,7 @@ impl ToSql for Value<'_> {
         true
     }
 
-    postgres::types::to_sql_checked!();
+    tokio_postgres::types::to_sql_checked!();
 }
 
 /// An integer as PostgreSQL's binary NUMERIC (base-10000 digits, most significant first).
@@ -340,14 +342,14 @@ impl<'a> FromSql<'a> for Numeric {
     }
 }
 
-fn pg_value(row: &postgres::Row, i: usize) -> Result<PgValue, DbError> {
+fn pg_value(row: &tokio_postgres::Row, i: usize) -> Result<PgValue, DbError> {
     let ty = row
         .columns()
         .get(i)
         .ok_or_else(|| DbError::conversion(i, "no such column"))?
         .type_()
         .clone();
-    let err = |e: postgres::Error| DbError::conversion(i, e.to_string());
+    let err = |e: tokio_postgres::Error| DbError::conversion(i, e.to_string());
     macro_rules! take {
         ($t:ty, $wrap:expr) => {
             row.try_get::<_, Option<$t>>(i)
@@ -445,7 +447,7 @@ impl<T: Column> Column for Option<T> {
 /// One result row.
 pub(crate) enum Row<'a> {
     Sqlite(&'a rusqlite::Row<'a>),
-    Postgres(&'a postgres::Row),
+    Postgres(&'a tokio_postgres::Row),
 }
 
 impl Row<'_> {
@@ -460,9 +462,56 @@ impl Row<'_> {
 }
 
 /// A PostgreSQL connection and the statements it has prepared.
+///
+/// The connection's socket is driven by a thread of its own (a one-thread runtime), and the
+/// client's requests, which only talk to that thread over channels, are waited for with a
+/// plain executor. So a store can be used, and dropped, from any thread: a blocking-pool
+/// task, the writer's thread, a CLI command, a test's async body.
 pub(crate) struct PgConn {
-    client: RefCell<postgres::Client>,
-    prepared: RefCell<HashMap<String, postgres::Statement>>,
+    client: tokio_postgres::Client,
+    prepared: RefCell<HashMap<String, tokio_postgres::Statement>>,
+}
+
+/// Connects to PostgreSQL, with the connection's own thread.
+pub(crate) fn connect_postgres(
+    config: &tokio_postgres::Config,
+) -> Result<tokio_postgres::Client, DbError> {
+    let config = config.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("keygate-postgres".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = tx.send(Err(DbError::Thread(e.to_string())));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match config.connect(tokio_postgres::NoTls).await {
+                    Ok((client, connection)) => {
+                        let _ = tx.send(Ok(client));
+                        // Ends when the client is dropped (or the server goes away).
+                        let _ = connection.await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(DbError::Postgres(e)));
+                    }
+                }
+            });
+        })
+        .map_err(|e| DbError::Thread(e.to_string()))?;
+    rx.recv()
+        .map_err(|_| DbError::Thread("the connection's thread ended".into()))?
+}
+
+/// Runs a request of the client to its end on this thread.
+fn wait<T>(request: impl std::future::Future<Output = T>) -> T {
+    futures_executor::block_on(request)
 }
 
 /// Prepared statements kept per PostgreSQL connection before the cache starts over (the
@@ -472,11 +521,11 @@ const PG_STATEMENTS_KEPT: usize = 512;
 const SQLITE_STATEMENTS_KEPT: usize = 128;
 
 impl PgConn {
-    fn statement(&self, sql: &str) -> Result<postgres::Statement, DbError> {
+    fn statement(&self, sql: &str) -> Result<tokio_postgres::Statement, DbError> {
         if let Some(stmt) = self.prepared.borrow().get(sql) {
             return Ok(stmt.clone());
         }
-        let stmt = self.client.borrow_mut().prepare(&placeholders(sql))?;
+        let stmt = wait(self.client.prepare(&placeholders(sql)))?;
         let mut prepared = self.prepared.borrow_mut();
         if prepared.len() >= PG_STATEMENTS_KEPT {
             prepared.clear();
@@ -498,9 +547,9 @@ impl Conn {
         Self::Sqlite(conn)
     }
 
-    pub(crate) fn postgres(client: postgres::Client) -> Self {
+    pub(crate) fn postgres(client: tokio_postgres::Client) -> Self {
         Self::Postgres(Box::new(PgConn {
-            client: RefCell::new(client),
+            client,
             prepared: RefCell::new(HashMap::new()),
         }))
     }
@@ -555,7 +604,7 @@ impl Conn {
     pub(crate) fn batch(&self, sql: &str) -> Result<(), DbError> {
         match self {
             Self::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Self::Postgres(pg) => Ok(pg.client.borrow_mut().batch_execute(sql)?),
+            Self::Postgres(pg) => Ok(wait(pg.client.batch_execute(sql))?),
         }
     }
 
@@ -625,7 +674,7 @@ pub(crate) enum Stmt<'c> {
     Sqlite(rusqlite::CachedStatement<'c>),
     Postgres {
         conn: &'c PgConn,
-        stmt: postgres::Statement,
+        stmt: tokio_postgres::Statement,
     },
 }
 
@@ -638,7 +687,7 @@ impl Stmt<'_> {
                     let values: Vec<Value<'_>> = a.iter().map(|v| v.value()).collect();
                     let refs: Vec<&(dyn ToSql + Sync)> =
                         values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-                    conn.client.borrow_mut().execute(stmt, &refs)
+                    wait(conn.client.execute(stmt, &refs))
                 })?;
                 Ok(usize::try_from(changed).unwrap_or(usize::MAX))
             }
@@ -698,14 +747,14 @@ fn sqlite_args<'a>(
 
 fn pg_query(
     conn: &PgConn,
-    stmt: &postgres::Statement,
+    stmt: &tokio_postgres::Statement,
     args: impl Params,
-) -> Result<Vec<postgres::Row>, DbError> {
+) -> Result<Vec<tokio_postgres::Row>, DbError> {
     Ok(args.with(|a| {
         let values: Vec<Value<'_>> = a.iter().map(|v| v.value()).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        conn.client.borrow_mut().query(stmt, &refs)
+        wait(conn.client.query(stmt, &refs))
     })?)
 }
 

@@ -36,11 +36,8 @@ pub(crate) fn fresh() -> TestDb {
                 NEXT.fetch_add(1, Ordering::Relaxed),
                 chrono::Utc::now().timestamp_subsec_nanos()
             );
-            let mut admin = postgres::Client::connect(&url, postgres::NoTls)
+            Store::postgres_batch(&url, &format!("CREATE SCHEMA {schema}"))
                 .expect("KEYGATE_TEST_POSTGRES must name a reachable server");
-            admin
-                .batch_execute(&format!("CREATE SCHEMA {schema}"))
-                .expect("create schema");
             let sep = if url.contains('?') { '&' } else { '?' };
             let location =
                 StoreLocation::Postgres(format!("{url}{sep}options=-csearch_path%3D{schema}"));
@@ -66,10 +63,8 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Some((url, schema)) = &self.schema
-            && let Ok(mut admin) = postgres::Client::connect(url, postgres::NoTls)
-        {
-            let _ = admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+        if let Some((url, schema)) = &self.schema {
+            let _ = Store::postgres_batch(url, &format!("DROP SCHEMA {schema} CASCADE"));
         }
     }
 }

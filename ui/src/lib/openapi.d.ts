@@ -943,8 +943,19 @@ export interface components {
             health_checker_off_for_this_run: boolean;
             /** @description `keygate`: tells a KeyGate on its port from another program. */
             service: string;
+            /**
+             * @description The live state engines share (cooldowns, limits, budgets): `none` for an engine on
+             *     its own, `ok` or `unreachable` for one started with `--shared`.
+             * @example none
+             */
+            shared: string;
             /** @description `ok`. */
             status: string;
+            /**
+             * @description Where the data lives: `sqlite` (the desktop's file) or `postgres` (a team's database).
+             * @example sqlite
+             */
+            store: string;
             version: string;
             /** @description The request-log writer: rows waiting, rows lost, its last error. */
             writer: components["schemas"]["WriterHealth"];

@@ -81,6 +81,8 @@ fn add(ctx: &Context, args: KeyAddArgs) -> Result<()> {
         }
         None => {
             // Fail before asking for the secret if it has nowhere to go.
+            keygate_server::key_admin::keyring_secrets_allowed(&store)
+                .map_err(|e| usage(e.to_string()))?;
             ctx.vault.check()?;
             let prompt = format!("API key for {} (input hidden): ", args.provider);
             (SecretRef::Keyring, read_secret(&prompt)?)

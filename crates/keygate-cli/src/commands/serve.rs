@@ -27,6 +27,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<()> {
             tokio::net::TcpListener::from_std(listener).context("cannot use the bound socket")?;
         let config = EngineConfig {
             home: ctx.home.clone(),
+            store: ctx.store_location.clone(),
             vault: ctx.vault.clone(),
             admin_token: admin_token.clone(),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
@@ -44,7 +45,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<()> {
         println!(
             "KeyGate {} is running (data in {}).",
             env!("CARGO_PKG_VERSION"),
-            ctx.home.display()
+            ctx.store_location.describe()
         );
         println!("Proxy base URL: {base}/v1");
         println!("Web UI: {ui_url}");

@@ -30,6 +30,8 @@ pub async fn engine(State(state): State<AppState>) -> Json<EngineHealth> {
         service: "keygate",
         version: env!("CARGO_PKG_VERSION"),
         writer: state.proxy().writer.health(),
+        store: state.store_kind(),
+        shared: "none",
         health_checker_off_for_this_run: crate::health::off_for_this_run(),
     })
 }
@@ -44,6 +46,13 @@ pub struct EngineHealth {
     version: &'static str,
     /// The request-log writer: rows waiting, rows lost, its last error.
     writer: WriterHealth,
+    /// Where the data lives: `sqlite` (the desktop's file) or `postgres` (a team's database).
+    #[schema(example = "sqlite")]
+    store: &'static str,
+    /// The live state engines share (cooldowns, limits, budgets): `none` for an engine on
+    /// its own, `ok` or `unreachable` for one started with `--shared`.
+    #[schema(example = "none")]
+    shared: &'static str,
     /// True when this engine was started with `KEYGATE_HEALTH_CHECKER=off`: no background
     /// checks run, whatever the saved health-checker configuration says.
     health_checker_off_for_this_run: bool,

@@ -65,6 +65,13 @@ fn add_error(err: AddKeyError) -> ApiError {
             "keyring_unavailable",
             format!("the key was not saved: {e}"),
         ),
+        AddKeyError::SharedStore => ApiError::invalid(
+            "invalid_key",
+            vec![(
+                "secret".into(),
+                crate::key_admin::SHARED_STORE_SECRETS.to_string(),
+            )],
+        ),
     }
 }
 
