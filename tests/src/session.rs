@@ -83,8 +83,12 @@ pub fn skip_on_postgres(test: &str, why: &str) -> bool {
 }
 
 fn postgres_schema(url: &str, name: &str) -> String {
+    // Unique per process and world (the temp dir's name alone may differ only in case).
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let schema = format!(
-        "w_{}",
+        "w{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         name.to_ascii_lowercase()
             .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
     );
