@@ -630,9 +630,12 @@ pub(crate) struct Tx<'c> {
 }
 
 impl Tx<'_> {
+    /// Commits; if the commit fails (SQLite busy), the transaction is rolled back when this
+    /// is dropped, so the connection is never left inside it.
     pub(crate) fn commit(mut self) -> Result<(), DbError> {
+        self.conn.batch("COMMIT")?;
         self.open = false;
-        self.conn.batch("COMMIT")
+        Ok(())
     }
 }
 
