@@ -27,7 +27,7 @@ pub struct BalanceRow {
 impl Store {
     /// The balance saved for a key, if any.
     pub fn key_balance(&self, key_id: &str) -> Result<Option<BalanceRow>, StoreError> {
-        let found = self.conn.query_row(
+        Ok(self.conn.query_opt(
             "SELECT available, amount, currency, checked_at, note, low FROM key_balances \
              WHERE key_id = ?1",
             [key_id],
@@ -42,12 +42,7 @@ impl Store {
                     low: r.get(5)?,
                 })
             },
-        );
-        match found {
-            Ok(row) => Ok(Some(row)),
-            Err(crate::sql::DbError::NoRows) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        )?)
     }
 
     /// Saves a key's balance. A key removed meanwhile is not an error: there is nothing to

@@ -146,7 +146,7 @@ impl Store {
 
     /// The latest import of catalog prices, if any.
     pub fn last_price_import(&self) -> Result<Option<PriceImport>, StoreError> {
-        let found = self.conn.query_row(
+        Ok(self.conn.query_opt(
             "SELECT source, imported_at, effective_from, models FROM price_imports ORDER BY id DESC LIMIT 1",
             params![],
             |r| {
@@ -157,12 +157,7 @@ impl Store {
                     models: r.get(3)?,
                 })
             },
-        );
-        match found {
-            Ok(import) => Ok(Some(import)),
-            Err(crate::sql::DbError::NoRows) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        )?)
     }
 }
 

@@ -686,12 +686,7 @@ impl Stmt<'_> {
         match self {
             Self::Sqlite(stmt) => Ok(args.with(|a| stmt.execute(sqlite_args(a)))?),
             Self::Postgres { conn, stmt } => {
-                let changed = args.with(|a| {
-                    let values: Vec<Value<'_>> = a.iter().map(|v| v.value()).collect();
-                    let refs: Vec<&(dyn ToSql + Sync)> =
-                        values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-                    wait(conn.client.execute(stmt, &refs))
-                })?;
+                let changed = with_pg_args(args, |refs| wait(conn.client.execute(stmt, refs)))?;
                 Ok(usize::try_from(changed).unwrap_or(usize::MAX))
             }
         }
@@ -753,12 +748,19 @@ fn pg_query(
     stmt: &tokio_postgres::Statement,
     args: impl Params,
 ) -> Result<Vec<tokio_postgres::Row>, DbError> {
-    Ok(args.with(|a| {
+    Ok(with_pg_args(args, |refs| {
+        wait(conn.client.query(stmt, refs))
+    })?)
+}
+
+/// Runs `run` with the statement's values as PostgreSQL's driver takes them.
+fn with_pg_args<R>(args: impl Params, run: impl FnOnce(&[&(dyn ToSql + Sync)]) -> R) -> R {
+    args.with(|a| {
         let values: Vec<Value<'_>> = a.iter().map(|v| v.value()).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        wait(conn.client.query(stmt, &refs))
-    })?)
+        run(&refs)
+    })
 }
 
 /// SQLite's placeholders in PostgreSQL's spelling: `?N` → `$N`, a bare `?` → the next
